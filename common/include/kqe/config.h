@@ -1,0 +1,57 @@
+/*
+ * config — every setting comes from one environment variable, described once
+ * in a table (name, type, default, range, meaning, which programs use it).
+ * config_load() parses and range-checks all of them; config_print_help()
+ * prints the same table for --help, so help and behaviour cannot drift apart.
+ */
+#ifndef KQE_CONFIG_H
+#define KQE_CONFIG_H
+
+#include <stdio.h>
+
+#include "kqe/log.h"
+#include "kqe/util.h"
+
+/* Which program reads a variable (bit mask). */
+enum config_user { CONFIG_API = 1, CONFIG_AGGREGATOR = 2, CONFIG_ADMIN = 4, CONFIG_ALL = 7 };
+
+struct config {
+	char *http_addr;
+	long http_port;
+	char *database_url;
+	char *redis_url;
+	enum log_level log_level;
+	long api_threads;
+	long max_body_bytes;
+	long max_header_bytes;
+	long http_timeout_ms;
+	long statement_timeout_ms;
+	long shutdown_timeout_ms;
+	long json_max_depth;
+	long redis_timeout_ms;
+	long jobs_batch;
+	long jobs_block_ms;
+	long jobs_visibility_ms;
+	long outbox_grace_ms;
+};
+
+struct config_error {
+	char message[256];
+};
+
+/*
+ * Fills cfg from the environment for the variables `user` reads (others keep
+ * their defaults). Returns -1 with err naming the variable on any bad value.
+ */
+int config_load(struct config *cfg, unsigned user, struct config_error *err) KQE_MUSTCHECK;
+
+/* Like config_load but reads values through getenv_fn (for tests). */
+int config_load_from(struct config *cfg, unsigned user, const char *(*getenv_fn)(const char *),
+    struct config_error *err) KQE_MUSTCHECK;
+
+void config_free(struct config *cfg);
+
+/* Prints "NAME  default  meaning" for every variable `user` reads. */
+void config_print_help(FILE *out, unsigned user);
+
+#endif

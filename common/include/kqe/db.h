@@ -1,0 +1,67 @@
+/*
+ * db — one blocking libpq connection with lazily prepared statements.
+ *
+ * A struct db belongs to exactly one thread (each kqe-api worker owns one).
+ * It connects on first use and reconnects after the server went away, so a
+ * process can start before its database is reachable. Statements are declared
+ * once as `static const struct db_stmt` next to the code that uses them and are
+ * prepared on a connection the first time they run there.
+ */
+#ifndef KQE_DB_H
+#define KQE_DB_H
+
+#include <libpq-fe.h>
+
+#include "kqe/util.h"
+
+struct db;
+
+struct db_stmt {
+	const char *name; /* unique per process */
+	const char *sql;
+};
+
+/* What went wrong, as far as a caller choosing a response needs to know. */
+enum db_error {
+	DB_OK = 0,
+	DB_UNAVAILABLE, /* no connection, server shutting down, statement timeout */
+	DB_CONFLICT,    /* unique violation (23505) or serialization failure */
+	DB_INVALID,     /* other integrity or data errors (class 22, 23) */
+	DB_FAILED,      /* anything else: a bug or an operational problem */
+};
+
+/* Returns a new handle; does not connect yet. url is copied. */
+struct db *db_new(const char *url, long statement_timeout_ms, const char *application_name);
+void db_free(struct db *db);
+
+/* Connects now if not connected. 0 or -1. */
+int db_connect(struct db *db) KQE_MUSTCHECK;
+
+/*
+ * Runs a prepared statement with text parameters (NULL entries are SQL NULL).
+ * Returns a new PGresult the caller must PQclear, or NULL on error (see
+ * db_error_kind()). A statement outside a transaction is retried once on a
+ * fresh connection if the old one had died.
+ */
+PGresult *db_exec(struct db *db, const struct db_stmt *stmt, int nparams,
+    const char *const *params) KQE_MUSTCHECK;
+
+/* Runs SQL text (may hold several statements) without parameters. 0 or -1. */
+int db_exec_script(struct db *db, const char *sql) KQE_MUSTCHECK;
+
+int db_begin(struct db *db) KQE_MUSTCHECK;
+int db_commit(struct db *db) KQE_MUSTCHECK;
+/* Rolls back if a transaction is open; never fails from the caller's view. */
+void db_rollback(struct db *db);
+
+enum db_error db_error_kind(const struct db *db);
+/* SQLSTATE of the last error ("" if none) and the server's message (may hold data: do not log). */
+const char *db_error_sqlstate(const struct db *db);
+const char *db_error_message(const struct db *db);
+/* Name of the constraint the last error was about, or "". */
+const char *db_error_constraint(const struct db *db);
+
+/* The raw connection, or NULL when not connected (for COPY and other rare needs). */
+PGconn *db_conn(struct db *db);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * outbox — the one path by which a write reaches the job stream.
+ *
+ * A write inserts its outbox row inside its own transaction (outbox_add), so
+ * the event exists if and only if the change was committed. After commit the
+ * writer tries outbox_publish(); if Redis is down or the process dies first,
+ * outbox_relay() (run by kqe-aggregator) publishes the row later. Consumers
+ * must therefore tolerate a message delivered twice.
+ */
+#ifndef KQE_OUTBOX_H
+#define KQE_OUTBOX_H
+
+#include "kqe/db.h"
+#include "kqe/redis.h"
+
+#define JOBS_STREAM "kqe:jobs"
+#define JOBS_GROUP "kqe-aggregators"
+
+struct outbox_event {
+	long long id;
+	char kind[32];
+	char job_id[37]; /* "" when the event has no job row */
+};
+
+/*
+ * Inside the caller's open transaction: creates a queued job of `kind` with
+ * params (JSON text) and its outbox event. Fills ev (ev->job_id is the new job).
+ */
+int outbox_add_job(struct db *db, const char *kind, const char *params_json,
+    struct outbox_event *ev) KQE_MUSTCHECK;
+
+/* After commit: XADD the event and mark it published. -1 leaves it to the relay. */
+int outbox_publish(struct db *db, struct redis *r, const struct outbox_event *ev) KQE_MUSTCHECK;
+
+/*
+ * Publishes up to `batch` unpublished events older than grace_ms, oldest
+ * first, locking them with FOR UPDATE SKIP LOCKED so several relays can run.
+ * Returns how many were published, or -1.
+ */
+int outbox_relay(struct db *db, struct redis *r, long grace_ms, int batch) KQE_MUSTCHECK;
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * validate — declarative field specs for JSON request bodies. One table per
+ * resource describes its fields; validate_object() checks types, required
+ * fields, code lists, ranges, string lengths and rejects unknown fields,
+ * appending one {pointer, code, message} entry per problem (never stopping at
+ * the first). Cross-field rules live next to the resource and append to the
+ * same error array.
+ *
+ * Error codes: required, unknown_field, type, enum, range, length, format.
+ */
+#ifndef KQE_VALIDATE_H
+#define KQE_VALIDATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum field_type {
+	FIELD_STRING,  /* min/max: length in characters (code points) */
+	FIELD_INTEGER, /* min/max: value */
+	FIELD_BOOLEAN,
+	FIELD_ENUM,    /* a string from values[] */
+	FIELD_OBJECT,  /* nested fields[] */
+};
+
+struct field_spec {
+	const char *name;
+	enum field_type type;
+	bool required;
+	bool nullable;
+	long long min, max;         /* 0, 0 = unbounded */
+	const char *const *values;  /* FIELD_ENUM: NULL-terminated code list */
+	const struct field_spec *fields; /* FIELD_OBJECT */
+	size_t nfields;
+	/* Optional extra check of a well-typed value: returns NULL if fine, else a message. */
+	const char *(*check)(const json_t *value);
+};
+
+/*
+ * Validates obj against specs. pointer is the JSON pointer of obj ("" for the
+ * document root). Appends errors to `errors` (a JSON array). Returns the
+ * number of errors appended.
+ */
+size_t validate_object(const json_t *obj, const struct field_spec *specs, size_t nspecs,
+    const char *pointer, json_t *errors);
+
+/* Depth of nested arrays/objects (a scalar is 0). Stops counting past limit. */
+int json_depth(const json_t *v, int limit);
+
+/* Number of Unicode code points in a valid UTF-8 string. */
+size_t utf8_length(const char *s, size_t bytes);
+
+#endif

@@ -1,0 +1,121 @@
+#include "kqe/outbox.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kqe/log.h"
+
+static const struct db_stmt stmt_add_job = {"outbox_add_job",
+    "WITH j AS (INSERT INTO jobs (kind, params) VALUES ($1, $2::jsonb) RETURNING id, kind)"
+    " INSERT INTO outbox (kind, job_id) SELECT kind, id FROM j RETURNING id, job_id"};
+static const struct db_stmt stmt_mark = {"outbox_mark",
+    "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"};
+static const struct db_stmt stmt_pending = {"outbox_pending",
+    "SELECT id, kind, coalesce(job_id::text, '') FROM outbox"
+    " WHERE published_at IS NULL AND created_at < now() - $1 * interval '1 millisecond'"
+    " ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED"};
+static const struct db_stmt stmt_purge = {"outbox_purge",
+    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
+    " WHERE published_at < now() - interval '1 day' LIMIT 1000)"};
+
+int
+outbox_add_job(struct db *db, const char *kind, const char *params_json,
+    struct outbox_event *ev)
+{
+	const char *params[] = {kind, params_json};
+	PGresult *res = db_exec(db, &stmt_add_job, 2, params);
+	if (res == NULL)
+		return -1;
+	ev->id = atoll(PQgetvalue(res, 0, 0));
+	snprintf(ev->kind, sizeof(ev->kind), "%s", kind);
+	snprintf(ev->job_id, sizeof(ev->job_id), "%s", PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return 0;
+}
+
+static int
+xadd(struct redis *r, const struct outbox_event *ev)
+{
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", ev->id);
+	const char *argv[] = {"XADD", JOBS_STREAM, "*", "outbox_id", id, "kind", ev->kind,
+	    "job_id", ev->job_id};
+	size_t lens[ARRAY_LEN(argv)];
+	for (size_t i = 0; i < ARRAY_LEN(argv); i++)
+		lens[i] = strlen(argv[i]);
+	redisReply *rep = redis_argv(r, (int)ARRAY_LEN(argv), argv, lens);
+	if (rep == NULL)
+		return -1;
+	freeReplyObject(rep);
+	return 0;
+}
+
+static int
+mark(struct db *db, const char *ids_array)
+{
+	const char *params[] = {ids_array};
+	PGresult *res = db_exec(db, &stmt_mark, 1, params);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int
+outbox_publish(struct db *db, struct redis *r, const struct outbox_event *ev)
+{
+	char ids[32];
+	if (xadd(r, ev) != 0)
+		return -1;
+	snprintf(ids, sizeof(ids), "{%lld}", ev->id);
+	return mark(db, ids);
+}
+
+int
+outbox_relay(struct db *db, struct redis *r, long grace_ms, int batch)
+{
+	char grace[24], limit[24];
+	snprintf(grace, sizeof(grace), "%ld", grace_ms);
+	snprintf(limit, sizeof(limit), "%d", batch);
+	const char *params[] = {grace, limit};
+	int published = 0;
+
+	if (db_begin(db) != 0)
+		return -1;
+	PGresult *res = db_exec(db, &stmt_pending, 2, params);
+	if (res == NULL)
+		goto fail;
+	int n = PQntuples(res);
+	/* "{" + n ids of at most 20 digits and a comma + "}" */
+	char *ids = xmalloc((size_t)n * 21 + 3);
+	size_t len = 0;
+	ids[len++] = '{';
+	for (int i = 0; i < n; i++) {
+		struct outbox_event ev = {.id = atoll(PQgetvalue(res, i, 0))};
+		snprintf(ev.kind, sizeof(ev.kind), "%s", PQgetvalue(res, i, 1));
+		snprintf(ev.job_id, sizeof(ev.job_id), "%s", PQgetvalue(res, i, 2));
+		if (xadd(r, &ev) != 0)
+			break; /* Redis still down: keep the rest for the next round. */
+		len += (size_t)sprintf(ids + len, "%s%lld", published ? "," : "", ev.id);
+		published++;
+	}
+	ids[len++] = '}';
+	ids[len] = '\0';
+	PQclear(res);
+	int rc = published > 0 ? mark(db, ids) : 0;
+	free(ids);
+	if (rc != 0)
+		goto fail;
+	if (db_commit(db) != 0)
+		goto fail;
+	if (published > 0) {
+		log_info(NULL, "outbox relayed", json_pack("{s:i}", "events", published));
+		res = db_exec(db, &stmt_purge, 0, NULL);
+		PQclear(res);
+	}
+	return published;
+fail:
+	db_rollback(db);
+	return -1;
+}

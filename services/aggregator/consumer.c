@@ -1,0 +1,167 @@
+/*
+ * consumer — one member of the consumer group kqe-aggregators on kqe:jobs.
+ *
+ * Delivery is at-least-once: an entry is XACKed only after its result is
+ * committed in PostgreSQL. Entries left pending by a crashed consumer are
+ * taken over with XAUTOCLAIM once idle longer than KQE_JOBS_VISIBILITY_MS.
+ * Job processing is idempotent, so a second delivery changes nothing. The
+ * loop also runs the outbox relay, which publishes events the API could not.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "aggregator.h"
+#include "kqe/log.h"
+#include "kqe/outbox.h"
+
+#define RELAY_INTERVAL_NS 500000000ull
+#define RELAY_BATCH 200
+#define BACKOFF_MS 1000
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+	nanosleep(&ts, NULL);
+}
+
+static int
+ensure_group(struct aggregator *a)
+{
+	redisReply *rep = redis_cmd(a->redis, "XGROUP CREATE %s %s 0 MKSTREAM", JOBS_STREAM,
+	    JOBS_GROUP);
+	if (rep != NULL) {
+		freeReplyObject(rep);
+		return 0;
+	}
+	/* BUSYGROUP (group exists) is an error reply: check the group is there. */
+	rep = redis_cmd(a->redis, "XINFO GROUPS %s", JOBS_STREAM);
+	if (rep == NULL)
+		return -1;
+	freeReplyObject(rep);
+	return 0;
+}
+
+static const char *
+field(const redisReply *fields, const char *name)
+{
+	if (fields == NULL || fields->type != REDIS_REPLY_ARRAY)
+		return NULL;
+	for (size_t i = 0; i + 1 < fields->elements; i += 2)
+		if (fields->element[i]->type == REDIS_REPLY_STRING &&
+		    strcmp(fields->element[i]->str, name) == 0 &&
+		    fields->element[i + 1]->type == REDIS_REPLY_STRING)
+			return fields->element[i + 1]->str;
+	return NULL;
+}
+
+static enum job_outcome
+dispatch(struct aggregator *a, const redisReply *fields)
+{
+	const char *kind = field(fields, "kind");
+	const char *job_id = field(fields, "job_id");
+	if (kind != NULL && job_id != NULL && strcmp(kind, "build_report") == 0)
+		return build_report(a->db, job_id);
+	log_warn(NULL, "unknown job entry dropped", json_pack("{s:s?}", "kind", kind));
+	return JOB_DONE;
+}
+
+/*
+ * Handles an array of [id, [field, value, …]] entries. Returns -1 if a job
+ * must be retried later because a dependency is down.
+ */
+static int
+handle_entries(struct aggregator *a, const redisReply *entries)
+{
+	int rc = 0;
+	for (size_t i = 0; entries != NULL && i < entries->elements; i++) {
+		const redisReply *e = entries->element[i];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+		    e->element[0]->type != REDIS_REPLY_STRING)
+			continue; /* deleted entry (nil fields) or malformed */
+		const char *id = e->element[0]->str;
+		enum job_outcome out = dispatch(a, e->element[1]);
+		if (out == JOB_RETRY) {
+			rc = -1;
+			continue; /* stays pending; XAUTOCLAIM redelivers it */
+		}
+		redisReply *ack = redis_cmd(a->redis, "XACK %s %s %s", JOBS_STREAM, JOBS_GROUP, id);
+		if (ack != NULL)
+			freeReplyObject(ack);
+	}
+	return rc;
+}
+
+/* XAUTOCLAIM entries idle past the visibility timeout (ours after a restart, or a dead peer's). */
+static int
+claim_stale(struct aggregator *a)
+{
+	redisReply *rep = redis_cmd(a->redis, "XAUTOCLAIM %s %s %s %ld 0-0 COUNT %ld", JOBS_STREAM,
+	    JOBS_GROUP, a->consumer, a->cfg->jobs_visibility_ms, a->cfg->jobs_batch);
+	if (rep == NULL)
+		return -1;
+	int rc = 0;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2)
+		rc = handle_entries(a, rep->element[1]);
+	freeReplyObject(rep);
+	return rc;
+}
+
+static int
+read_new(struct aggregator *a)
+{
+	redisReply *rep = redis_cmd(a->redis, "XREADGROUP GROUP %s %s COUNT %ld BLOCK %ld STREAMS %s >",
+	    JOBS_GROUP, a->consumer, a->cfg->jobs_batch, a->cfg->jobs_block_ms, JOBS_STREAM);
+	if (rep == NULL)
+		return -1;
+	int rc = 0;
+	/* Reply: [[stream, [entries…]]] or nil on timeout. */
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
+	    rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements == 2)
+		rc = handle_entries(a, rep->element[0]->element[1]);
+	freeReplyObject(rep);
+	return rc;
+}
+
+int
+aggregator_run(struct aggregator *a)
+{
+	uint64_t last_relay = 0, last_claim = 0;
+	uint64_t claim_every = (uint64_t)a->cfg->jobs_visibility_ms * 1000000ull / 2;
+	int group_ready = 0;
+
+	/* A blocking XREADGROUP must not hit the client-side timeout first. */
+	redis_set_read_timeout(a->redis, a->cfg->jobs_block_ms + a->cfg->redis_timeout_ms);
+	while (!*a->stop) {
+		if (!group_ready) {
+			if (ensure_group(a) != 0) {
+				log_warn(NULL, "redis not reachable; retrying", NULL);
+				sleep_ms(BACKOFF_MS);
+				continue;
+			}
+			group_ready = 1;
+			log_info(NULL, "consuming", json_pack("{s:s,s:s,s:s}", "stream",
+			    JOBS_STREAM, "group", JOBS_GROUP, "consumer", a->consumer));
+		}
+		uint64_t now = now_ns();
+		int rc = 0;
+		if (now - last_relay >= RELAY_INTERVAL_NS) {
+			last_relay = now;
+			if (outbox_relay(a->db, a->redis, a->cfg->outbox_grace_ms, RELAY_BATCH) < 0)
+				rc = -1;
+		}
+		if (rc == 0 && (last_claim == 0 || now - last_claim >= claim_every)) {
+			last_claim = now;
+			rc = claim_stale(a);
+		}
+		if (rc == 0)
+			rc = read_new(a);
+		if (rc != 0) {
+			/* Redis or PostgreSQL down: back off, re-check the group (Redis may be new). */
+			group_ready = 0;
+			sleep_ms(BACKOFF_MS);
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,71 @@
+/*
+ * kqe-aggregator — consumes jobs from the Redis stream kqe:jobs and writes
+ * statistics and report snapshots to PostgreSQL. Stops within one blocking
+ * read (KQE_JOBS_BLOCK_MS) of SIGTERM; a job in progress is finished first.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "aggregator.h"
+#include "kqe/log.h"
+
+static volatile sig_atomic_t stop;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config cfg;
+	struct config_error err;
+
+	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+		printf("kqe-aggregator %s\n", KQE_VERSION);
+		return 0;
+	}
+	if (argc > 1) {
+		int help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
+		FILE *out = help ? stdout : stderr;
+		fprintf(out, "usage: kqe-aggregator [--help] [--version]\n\n"
+			     "Builds statistics and reports from the job stream kqe:jobs.\n\n");
+		config_print_help(out, CONFIG_AGGREGATOR);
+		return help ? 0 : 2;
+	}
+	if (config_load(&cfg, CONFIG_AGGREGATOR, &err) != 0) {
+		fprintf(stderr, "kqe-aggregator: %s\n", err.message);
+		return 2;
+	}
+	log_threshold = cfg.log_level;
+
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct aggregator a = {.cfg = &cfg, .stop = &stop};
+	char host[64] = "host";
+	gethostname(host, sizeof(host) - 1);
+	snprintf(a.consumer, sizeof(a.consumer), "%s-%ld", host, (long)getpid());
+	a.db = db_new(cfg.database_url, cfg.statement_timeout_ms, "kqe-aggregator");
+	a.redis = redis_new(cfg.redis_url, cfg.redis_timeout_ms);
+	if (a.redis == NULL) {
+		fprintf(stderr, "kqe-aggregator: KQE_REDIS_URL: not a redis:// URL\n");
+		db_free(a.db);
+		config_free(&cfg);
+		return 2;
+	}
+	int rc = aggregator_run(&a);
+	log_info(NULL, "stopped", NULL);
+	db_free(a.db);
+	redis_free(a.redis);
+	config_free(&cfg);
+	return rc;
+}

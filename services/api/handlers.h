@@ -1,0 +1,22 @@
+/*
+ * handlers — one function per route, grouped in handlers/<resource>.c.
+ * A handler answers exactly once through the http.h reply functions.
+ */
+#ifndef KQE_API_HANDLERS_H
+#define KQE_API_HANDLERS_H
+
+#include "server.h"
+
+void health_live(struct request *r);
+void health_ready(struct request *r);
+void health_metrics(struct request *r);
+
+void offices_list(struct request *r);
+void offices_get(struct request *r);
+
+void reports_create(struct request *r);
+void reports_get(struct request *r);
+
+void jobs_get(struct request *r);
+
+#endif

@@ -1,0 +1,320 @@
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+
+#include "kqe/cursor.h"
+#include "kqe/log.h"
+#include "kqe/problem.h"
+#include "kqe/validate.h"
+#include "metrics.h"
+#include "router.h"
+
+void
+reply_header(struct request *r, const char *name, const char *value)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), name, value);
+}
+
+static void
+reply_buffer(struct request *r, int status, const char *content_type, struct evbuffer *body)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
+	size_t bytes = evbuffer_get_length(body);
+
+	if (r->replied) {
+		/* A handler bug: answering twice would corrupt the connection. */
+		log_error(r->id, "second reply suppressed", json_pack("{s:i}", "status", status));
+		return;
+	}
+	r->replied = true;
+	evhttp_remove_header(out, "Content-Type");
+	evhttp_add_header(out, "Content-Type", content_type);
+	evhttp_add_header(out, "X-Request-Id", r->id);
+	if (r->worker->draining)
+		evhttp_add_header(out, "Connection", "close");
+	evhttp_send_reply(r->req, status, http_reason(status), body);
+
+	uint64_t dur = now_ns() - r->start_ns;
+	metrics_observe(r->route_index, status, dur);
+	log_info(r->id, "request",
+	    json_pack("{s:s,s:s,s:i,s:f,s:I}", "method", r->method, "route", r->route ? r->route->pattern : "unmatched",
+		"status", status, "duration_ms", (double)dur / 1e6, "bytes", (json_int_t)bytes));
+}
+
+void
+reply_bytes(struct request *r, int status, const char *content_type, const char *data,
+    size_t len)
+{
+	struct evbuffer *buf = evbuffer_new();
+	evbuffer_add(buf, data, len);
+	reply_buffer(r, status, content_type, buf);
+	evbuffer_free(buf);
+}
+
+static void
+reply_json_typed(struct request *r, int status, const char *type, json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(body);
+	reply_bytes(r, status, type, text, strlen(text));
+	free(text);
+}
+
+void
+reply_json(struct request *r, int status, json_t *body)
+{
+	reply_json_typed(r, status, "application/json; charset=utf-8", body);
+}
+
+void
+reply_problem(struct request *r, int status, const char *detail, json_t *errors)
+{
+	json_t *p = problem_new(status, detail, r->id);
+	if (errors != NULL)
+		json_object_set_new(p, "errors", errors);
+	reply_json_typed(r, status, "application/problem+json; charset=utf-8", p);
+}
+
+void
+reply_db_error(struct request *r)
+{
+	if (db_error_kind(r->worker->db) == DB_UNAVAILABLE) {
+		reply_header(r, "Retry-After", "5");
+		reply_problem(r, 503, "The database is unavailable; try again shortly.", NULL);
+		return;
+	}
+	log_error(r->id, "database failure",
+	    json_pack("{s:s}", "sqlstate", db_error_sqlstate(r->worker->db)));
+	reply_problem(r, 500, "An internal error occurred; it has been logged.", NULL);
+}
+
+void
+query_parse(struct request *r, const char *const *allowed, json_t *errors)
+{
+	const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
+	struct evkeyval *kv;
+
+	TAILQ_INIT(&r->query);
+	r->query_parsed = true;
+	if (q != NULL && evhttp_parse_query_str(q, &r->query) != 0) {
+		error_at_parameter(errors, "", "malformed", "the query string cannot be decoded");
+		return;
+	}
+	TAILQ_FOREACH (kv, &r->query, next) {
+		const char *const *a;
+		for (a = allowed; *a != NULL; a++)
+			if (strcmp(*a, kv->key) == 0)
+				break;
+		if (*a == NULL) {
+			error_at_parameter(errors, kv->key, "unknown_parameter",
+			    "is not a parameter of this route");
+			continue;
+		}
+		for (struct evkeyval *prev = TAILQ_FIRST(&r->query); prev != kv;
+		     prev = TAILQ_NEXT(prev, next))
+			if (strcmp(prev->key, kv->key) == 0) {
+				error_at_parameter(errors, kv->key, "duplicate_parameter",
+				    "may be given only once");
+				break;
+			}
+	}
+}
+
+int
+reply_query_errors(struct request *r, json_t *errors)
+{
+	if (json_array_size(errors) == 0) {
+		json_decref(errors);
+		return 0;
+	}
+	reply_problem(r, 400, "The query has invalid parameters.", errors);
+	return -1;
+}
+
+int
+query_accept(struct request *r, const char *const *allowed)
+{
+	json_t *errors = json_array();
+	query_parse(r, allowed, errors);
+	return reply_query_errors(r, errors);
+}
+
+const char *
+query_get(const struct request *r, const char *name)
+{
+	if (!r->query_parsed)
+		return NULL;
+	return evhttp_find_header(&r->query, name);
+}
+
+const char *
+nullable(const char *s)
+{
+	return s != NULL && *s != '\0' ? s : NULL;
+}
+
+static int
+is_json_type(const char *ct)
+{
+	if (ct == NULL)
+		return 0;
+	size_t n = strcspn(ct, ";");
+	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	if (n != strlen("application/json") || strncasecmp(ct, "application/json", n) != 0)
+		return 0;
+	/* Only UTF-8 is accepted; a charset parameter, if any, must say so. */
+	for (const char *p = ct + n; *p; p++) {
+		if (strncasecmp(p, "charset=", 8) != 0)
+			continue;
+		p += 8;
+		if (*p == '"')
+			p++;
+		return strncasecmp(p, "utf-8", 5) == 0;
+	}
+	return 1;
+}
+
+json_t *
+request_json(struct request *r)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	size_t len = evbuffer_get_length(in);
+	const struct config *cfg = r->worker->cfg;
+	char detail[128];
+
+	if ((long)len > cfg->max_body_bytes) {
+		snprintf(detail, sizeof(detail), "The body is larger than %ld bytes.",
+		    cfg->max_body_bytes);
+		reply_header(r, "Connection", "close");
+		reply_problem(r, 413, detail, NULL);
+		return NULL;
+	}
+	if (!is_json_type(evhttp_find_header(evhttp_request_get_input_headers(r->req),
+		"Content-Type"))) {
+		reply_problem(r, 415, "Send the body as application/json (UTF-8).", NULL);
+		return NULL;
+	}
+	json_error_t err;
+	json_t *body = json_loadb((const char *)evbuffer_pullup(in, -1), len,
+	    JSON_REJECT_DUPLICATES, &err);
+	if (body == NULL) {
+		json_t *errors = json_array();
+		const char *code = json_error_code(&err) == json_error_invalid_utf8
+				       ? "invalid_utf8"
+			       : json_error_code(&err) == json_error_duplicate_key ? "duplicate_key"
+										 : "syntax";
+		json_array_append_new(errors, json_pack("{s:s,s:s,s:I,s:I}", "code", code,
+		    "message", err.text, "line", (json_int_t)err.line, "column",
+		    (json_int_t)err.column));
+		reply_problem(r, 400, "The body is not valid JSON.", errors);
+		return NULL;
+	}
+	if (json_depth(body, (int)cfg->json_max_depth + 1) > cfg->json_max_depth) {
+		json_decref(body);
+		snprintf(detail, sizeof(detail), "The body nests deeper than %ld levels.",
+		    cfg->json_max_depth);
+		reply_problem(r, 400, detail, NULL);
+		return NULL;
+	}
+	if (!json_is_object(body)) {
+		json_t *errors = json_array();
+		error_at_pointer(errors, "", "type", "must be an object");
+		json_decref(body);
+		reply_problem(r, 422, "The body must be a JSON object.", errors);
+		return NULL;
+	}
+	return body;
+}
+
+void
+list_params_parse(struct request *r, size_t nkeys, struct list_params *lp, json_t *errors)
+{
+	const char *limit = query_get(r, "limit");
+	const char *cursor = query_get(r, "cursor");
+
+	lp->limit = LIST_DEFAULT_LIMIT;
+	lp->after = NULL;
+	if (limit != NULL) {
+		char *end;
+		long n = strtol(limit, &end, 10);
+		if (*limit == '\0' || *end != '\0' || n < 1 || n > LIST_MAX_LIMIT) {
+			error_at_parameter(errors, "limit", "range",
+			    "must be an integer from 1 to 500");
+		} else {
+			lp->limit = n;
+		}
+	}
+	if (cursor != NULL) {
+		lp->after = cursor_decode(cursor, nkeys);
+		if (lp->after == NULL)
+			error_at_parameter(errors, "cursor", "invalid_cursor",
+			    "is not a cursor this list issued");
+	}
+}
+
+void
+list_params_free(struct list_params *lp)
+{
+	json_decref(lp->after);
+	lp->after = NULL;
+}
+
+void
+reply_list(struct request *r, json_t *items, json_t *next_keys)
+{
+	json_t *body = json_object();
+	json_object_set_new(body, "items", items);
+	if (next_keys == NULL) {
+		json_object_set_new(body, "next_cursor", json_null());
+		reply_json(r, 200, body);
+		return;
+	}
+	char *cursor = cursor_encode(next_keys);
+	json_decref(next_keys);
+	json_object_set_new(body, "next_cursor", json_string(cursor));
+
+	/* Link: the same path and filters, with the new cursor. */
+	struct evbuffer *link = evbuffer_new();
+	struct evkeyval *kv;
+	char sep = '?';
+	evbuffer_add_printf(link, "<%s", evhttp_uri_get_path(evhttp_request_get_evhttp_uri(r->req)));
+	TAILQ_FOREACH (kv, &r->query, next) {
+		if (strcmp(kv->key, "cursor") == 0)
+			continue;
+		char *v = evhttp_encode_uri(kv->value);
+		evbuffer_add_printf(link, "%c%s=%s", sep, kv->key, v);
+		free(v);
+		sep = '&';
+	}
+	evbuffer_add_printf(link, "%ccursor=%s>; rel=\"next\"", sep, cursor);
+	evbuffer_add(link, "", 1);
+	reply_header(r, "Link", (const char *)evbuffer_pullup(link, -1));
+	evbuffer_free(link);
+	free(cursor);
+	reply_json(r, 200, body);
+}
+
+json_t *
+pg_json(const PGresult *res, int row, int col)
+{
+	json_error_t err;
+	json_t *v = json_loads(PQgetvalue(res, row, col), 0, &err);
+	if (v == NULL) {
+		log_error(NULL, "database returned invalid JSON", NULL);
+		return json_null();
+	}
+	return v;
+}
+
+void
+reply_not_found(struct request *r)
+{
+	reply_problem(r, 404, "No such resource.", NULL);
+}

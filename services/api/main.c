@@ -1,0 +1,222 @@
+/*
+ * kqe-api — the REST/JSON service. main() reads the configuration, binds one
+ * SO_REUSEPORT listener per worker thread (each thread runs its own
+ * event_base + evhttp; evhttp is not thread-safe), then waits for SIGTERM or
+ * SIGINT and drains: listeners close, new requests on open connections get
+ * 503, answers already queued are flushed, and the process exits within
+ * KQE_SHUTDOWN_TIMEOUT_MS.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <event2/listener.h>
+#include <event2/thread.h>
+
+#include "kqe/log.h"
+#include "router.h"
+#include "server.h"
+
+/* Answers already handed to libevent are flushed for at most this long after SIGTERM. */
+#define FLUSH_WINDOW_MS 200
+
+static struct config cfg;
+
+static void
+usage(FILE *out)
+{
+	fprintf(out, "usage: kqe-api [--help] [--version]\n\n"
+		     "Serves the kqe REST API (see proto/openapi.yaml).\n\n");
+	config_print_help(out, CONFIG_API);
+}
+
+static int
+worker_init(struct worker *w, int index, const struct sockaddr *sa, int salen)
+{
+	w->index = index;
+	w->cfg = &cfg;
+	w->base = event_base_new();
+	w->http = evhttp_new(w->base);
+	if (w->base == NULL || w->http == NULL)
+		return -1;
+	struct evconnlistener *l = evconnlistener_new_bind(w->base, NULL, NULL,
+	    LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE |
+		LEV_OPT_CLOSE_ON_EXEC,
+	    1024, sa, salen);
+	if (l == NULL)
+		return -1;
+	w->bound = evhttp_bind_listener(w->http, l);
+	if (w->bound == NULL)
+		return -1;
+
+	/*
+	 * Our own limits are checked in the router and in request_json() so the
+	 * client gets a problem+json 413/431. libevent's limits are a hard ceiling
+	 * above them (it would answer with an HTML page), bounding memory for
+	 * clients that send far more.
+	 */
+	evhttp_set_max_body_size(w->http, (ev_ssize_t)cfg.max_body_bytes * 2);
+	evhttp_set_max_headers_size(w->http, (ev_ssize_t)cfg.max_header_bytes * 4);
+	struct timeval tv = {cfg.http_timeout_ms / 1000, (cfg.http_timeout_ms % 1000) * 1000};
+	evhttp_set_timeout_tv(w->http, &tv);
+	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+						EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |
+						EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
+	evhttp_set_default_content_type(w->http, "application/json; charset=utf-8");
+	evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
+	evhttp_set_gencb(w->http, router_dispatch_cb, w);
+
+	w->db = db_new(cfg.database_url, cfg.statement_timeout_ms, "kqe-api");
+	w->redis = redis_new(cfg.redis_url, cfg.redis_timeout_ms);
+	return w->redis != NULL ? 0 : -1;
+}
+
+static void
+worker_free(struct worker *w)
+{
+	if (w->http != NULL)
+		evhttp_free(w->http);
+	if (w->base != NULL)
+		event_base_free(w->base);
+	db_free(w->db);
+	redis_free(w->redis);
+}
+
+static void *
+worker_run(void *arg)
+{
+	struct worker *w = arg;
+	/* Connect early so the first request does not pay for it; failure is retried later. */
+	if (db_connect(w->db) != 0)
+		log_warn(NULL, "database not reachable yet", json_pack("{s:i}", "worker", w->index));
+	event_base_dispatch(w->base);
+	return NULL;
+}
+
+/* Runs on the worker's own thread (scheduled with event_base_once). */
+static void
+worker_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct timeval flush = {0, FLUSH_WINDOW_MS * 1000};
+	(void)fd;
+	(void)what;
+	if (cfg.shutdown_timeout_ms < FLUSH_WINDOW_MS)
+		flush.tv_usec = cfg.shutdown_timeout_ms * 1000;
+	w->draining = true;
+	if (w->bound != NULL)
+		evhttp_del_accept_socket(w->http, w->bound);
+	w->bound = NULL;
+	/* Handlers run to completion on this thread, so nothing is mid-request now. */
+	event_base_loopexit(w->base, &flush);
+}
+
+static int
+listen_address(struct sockaddr_storage *ss, int *len, long port)
+{
+	char text[300];
+	if (strchr(cfg.http_addr, ':') != NULL)
+		snprintf(text, sizeof(text), "[%s]:%ld", cfg.http_addr, port);
+	else
+		snprintf(text, sizeof(text), "%s:%ld", cfg.http_addr, port);
+	*len = (int)sizeof(*ss);
+	return evutil_parse_sockaddr_port(text, (struct sockaddr *)ss, len);
+}
+
+static void
+raise_fd_limit(void)
+{
+	/* accept() hitting EMFILE makes the listener spin (libevent #363). */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config_error err;
+	struct sockaddr_storage ss;
+	int salen;
+
+	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+		printf("kqe-api %s\n", KQE_VERSION);
+		return 0;
+	}
+	if (argc > 1) {
+		int help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
+		usage(help ? stdout : stderr);
+		return help ? 0 : 2;
+	}
+	if (config_load(&cfg, CONFIG_API, &err) != 0) {
+		fprintf(stderr, "kqe-api: %s\n", err.message);
+		return 2;
+	}
+	log_threshold = cfg.log_level;
+	if (listen_address(&ss, &salen, cfg.http_port) != 0) {
+		fprintf(stderr, "kqe-api: KQE_HTTP_ADDR: \"%s\" is not an IP address\n",
+		    cfg.http_addr);
+		return 2;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+	evthread_use_pthreads();
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL); /* inherited by the workers */
+
+	int n = (int)cfg.api_threads;
+	struct worker *workers = xcalloc((size_t)n, sizeof(*workers));
+	pthread_t *threads = xcalloc((size_t)n, sizeof(*threads));
+	int rc = 1;
+	for (int i = 0; i < n; i++) {
+		if (worker_init(&workers[i], i, (struct sockaddr *)&ss, salen) != 0) {
+			log_write(LOG_FATAL, NULL, "cannot listen",
+			    json_pack("{s:s,s:i,s:s}", "addr", cfg.http_addr, "port",
+				(int)cfg.http_port, "error", strerror(errno)));
+			goto out;
+		}
+		if (i == 0) {
+			/* With port 0 the kernel picked one: the other workers share it. */
+			evutil_socket_t fd = evhttp_bound_socket_get_fd(workers[0].bound);
+			socklen_t len = sizeof(ss);
+			getsockname(fd, (struct sockaddr *)&ss, &len);
+			salen = (int)len;
+		}
+	}
+	int port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						  : ((struct sockaddr_in *)&ss)->sin_port);
+	log_info(NULL, "listening", json_pack("{s:s,s:i,s:i,s:s}", "addr", cfg.http_addr, "port",
+	    port, "threads", n, "version", KQE_VERSION));
+	for (int i = 0; i < n; i++)
+		pthread_create(&threads[i], NULL, worker_run, &workers[i]);
+
+	int sig = 0;
+	sigwait(&stop, &sig);
+	log_info(NULL, "shutting down", json_pack("{s:s}", "signal",
+	    sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+	for (int i = 0; i < n; i++)
+		event_base_once(workers[i].base, -1, EV_TIMEOUT, worker_stop_cb, &workers[i], NULL);
+	for (int i = 0; i < n; i++)
+		pthread_join(threads[i], NULL);
+	log_info(NULL, "stopped", NULL);
+	rc = 0;
+out:
+	for (int i = 0; i < n; i++)
+		worker_free(&workers[i]);
+	free(workers);
+	free(threads);
+	config_free(&cfg);
+	libevent_global_shutdown();
+	return rc;
+}

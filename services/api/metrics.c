@@ -1,0 +1,111 @@
+#include "metrics.h"
+
+#include <stdatomic.h>
+
+#include "router.h"
+
+#define MAX_ROUTES 64
+static const int tracked_status[] = {200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 409, 412,
+    413, 415, 422, 428, 429, 431, 500, 503};
+#define NSTATUS (sizeof(tracked_status) / sizeof(tracked_status[0]) + 1) /* + "other" */
+static const double bucket_seconds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1, 2.5, 5};
+#define NBUCKETS (sizeof(bucket_seconds) / sizeof(bucket_seconds[0]))
+
+static _Atomic unsigned long requests[MAX_ROUTES + 1][NSTATUS];
+static _Atomic unsigned long buckets[MAX_ROUTES + 1][NBUCKETS];
+static _Atomic unsigned long count[MAX_ROUTES + 1];
+static _Atomic unsigned long sum_us[MAX_ROUTES + 1];
+
+static size_t
+slot(int route_index)
+{
+	return route_index < 0 || route_index >= MAX_ROUTES ? MAX_ROUTES : (size_t)route_index;
+}
+
+void
+metrics_observe(int route_index, int status, uint64_t duration_ns)
+{
+	size_t r = slot(route_index), s;
+	for (s = 0; s < NSTATUS - 1; s++)
+		if (tracked_status[s] == status)
+			break;
+	atomic_fetch_add_explicit(&requests[r][s], 1, memory_order_relaxed);
+	double seconds = (double)duration_ns / 1e9;
+	for (size_t b = 0; b < NBUCKETS; b++)
+		if (seconds <= bucket_seconds[b])
+			atomic_fetch_add_explicit(&buckets[r][b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&count[r], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&sum_us[r], duration_ns / 1000, memory_order_relaxed);
+}
+
+static const char *
+route_label(size_t r)
+{
+	return r < (size_t)routes_count ? routes[r].pattern : "unmatched";
+}
+
+static const char *
+method_label(size_t r)
+{
+	if (r >= (size_t)routes_count)
+		return "any";
+	switch (routes[r].method) {
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	default:
+		return "other";
+	}
+}
+
+void
+metrics_render(struct evbuffer *buf)
+{
+	evbuffer_add_printf(buf, "# HELP kqe_http_requests_total HTTP requests answered.\n"
+				 "# TYPE kqe_http_requests_total counter\n");
+	for (size_t r = 0; r <= MAX_ROUTES; r++) {
+		if (r < MAX_ROUTES && r >= (size_t)routes_count)
+			continue;
+		for (size_t s = 0; s < NSTATUS; s++) {
+			unsigned long n = atomic_load(&requests[r][s]);
+			if (n == 0)
+				continue;
+			if (s < NSTATUS - 1)
+				evbuffer_add_printf(buf,
+				    "kqe_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %lu\n",
+				    method_label(r), route_label(r), tracked_status[s], n);
+			else
+				evbuffer_add_printf(buf,
+				    "kqe_http_requests_total{method=\"%s\",route=\"%s\",status=\"other\"} %lu\n",
+				    method_label(r), route_label(r), n);
+		}
+	}
+	evbuffer_add_printf(buf, "# HELP kqe_http_request_duration_seconds Time to answer.\n"
+				 "# TYPE kqe_http_request_duration_seconds histogram\n");
+	for (size_t r = 0; r <= MAX_ROUTES; r++) {
+		if (r < MAX_ROUTES && r >= (size_t)routes_count)
+			continue;
+		unsigned long c = atomic_load(&count[r]);
+		if (c == 0)
+			continue;
+		for (size_t b = 0; b < NBUCKETS; b++)
+			evbuffer_add_printf(buf,
+			    "kqe_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"%g\"} %lu\n",
+			    method_label(r), route_label(r), bucket_seconds[b],
+			    atomic_load(&buckets[r][b]));
+		evbuffer_add_printf(buf,
+		    "kqe_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"+Inf\"} %lu\n"
+		    "kqe_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n"
+		    "kqe_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} %lu\n",
+		    method_label(r), route_label(r), c, method_label(r), route_label(r),
+		    (double)atomic_load(&sum_us[r]) / 1e6, method_label(r), route_label(r), c);
+	}
+}

@@ -1,0 +1,62 @@
+/*
+ * kqe — the admin command line: migrate, import, seed. Operators and the
+ * scripts use it; it talks to PostgreSQL as the owning role.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "kqe/config.h"
+#include "kqe/log.h"
+
+static const struct {
+	const char *name;
+	int (*run)(int, char **, const struct config *);
+	const char *usage;
+} commands[] = {
+	{"migrate", cmd_migrate, "migrate                    apply pending SQL migrations"},
+	{"import", cmd_import, "import offices FILE.csv    import/update the office directory"},
+	{"seed", cmd_seed, "seed --demo                load the deterministic synthetic demo state"},
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out, "usage: kqe COMMAND [ARGS]\n\nCommands:\n");
+	for (size_t i = 0; i < ARRAY_LEN(commands); i++)
+		fprintf(out, "  kqe %s\n", commands[i].usage);
+	fprintf(out, "\n");
+	config_print_help(out, CONFIG_ADMIN);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config cfg;
+	struct config_error err;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("kqe %s\n", KQE_VERSION);
+		return 0;
+	}
+	if (config_load(&cfg, CONFIG_ADMIN, &err) != 0) {
+		fprintf(stderr, "kqe: %s\n", err.message);
+		return 2;
+	}
+	log_threshold = cfg.log_level;
+	for (size_t i = 0; i < ARRAY_LEN(commands); i++) {
+		if (strcmp(argv[1], commands[i].name) == 0) {
+			int rc = commands[i].run(argc - 1, argv + 1, &cfg);
+			config_free(&cfg);
+			return rc;
+		}
+	}
+	fprintf(stderr, "kqe: unknown command \"%s\"\n", argv[1]);
+	usage(stderr);
+	config_free(&cfg);
+	return 2;
+}
