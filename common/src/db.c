@@ -1,20 +1,25 @@
 #include "kqe/db.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kqe/log.h"
 
-#define DB_MAX_PREPARED 256
-
 struct db {
 	char *url;
 	char options[64];
 	char *application_name;
 	PGconn *conn;
-	const struct db_stmt *prepared[DB_MAX_PREPARED];
-	int nprepared;
+	/*
+	 * Set by db_begin, cleared by commit/rollback. While set, a lost
+	 * connection is an error until the caller rolls back: reconnecting would
+	 * silently run the rest of the transaction in autocommit.
+	 */
+	bool in_transaction;
+	const struct db_stmt **prepared; /* statements prepared on this connection */
+	int nprepared, capprepared;
 	enum db_error error;
 	char sqlstate[6];
 	char constraint[64];
@@ -39,6 +44,7 @@ db_free(struct db *db)
 		return;
 	if (db->conn != NULL)
 		PQfinish(db->conn);
+	free(db->prepared);
 	free(db->url);
 	free(db->application_name);
 	free(db);
@@ -135,18 +141,32 @@ is_prepared(const struct db *db, const struct db_stmt *stmt)
 	return 0;
 }
 
+static int
+usable(struct db *db)
+{
+	if (db->in_transaction && (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)) {
+		set_error(db, DB_UNAVAILABLE, "08006", NULL, "connection lost in a transaction");
+		return 0;
+	}
+	return db_connect(db) == 0;
+}
+
 static PGresult *
 exec_once(struct db *db, const struct db_stmt *stmt, int nparams, const char *const *params)
 {
-	if (db_connect(db) != 0)
+	if (!usable(db))
 		return NULL;
 	if (!is_prepared(db, stmt)) {
 		PGresult *res = check_result(db, PQprepare(db->conn, stmt->name, stmt->sql, 0, NULL));
 		if (res == NULL)
 			return NULL;
 		PQclear(res);
-		if (db->nprepared < DB_MAX_PREPARED)
-			db->prepared[db->nprepared++] = stmt;
+		if (db->nprepared == db->capprepared) {
+			db->capprepared = db->capprepared ? 2 * db->capprepared : 32;
+			db->prepared = xrealloc(db->prepared,
+			    (size_t)db->capprepared * sizeof(*db->prepared));
+		}
+		db->prepared[db->nprepared++] = stmt;
 	}
 	return check_result(db,
 	    PQexecPrepared(db->conn, stmt->name, nparams, params, NULL, NULL, 0));
@@ -155,7 +175,8 @@ exec_once(struct db *db, const struct db_stmt *stmt, int nparams, const char *co
 PGresult *
 db_exec(struct db *db, const struct db_stmt *stmt, int nparams, const char *const *params)
 {
-	int idle = db->conn == NULL || PQtransactionStatus(db->conn) == PQTRANS_IDLE;
+	int idle = !db->in_transaction &&
+		   (db->conn == NULL || PQtransactionStatus(db->conn) == PQTRANS_IDLE);
 	PGresult *res = exec_once(db, stmt, nparams, params);
 	if (res == NULL && idle && db->conn != NULL && PQstatus(db->conn) == CONNECTION_BAD) {
 		/* The server restarted since our last use: one retry on a new connection. */
@@ -170,7 +191,7 @@ db_exec(struct db *db, const struct db_stmt *stmt, int nparams, const char *cons
 int
 db_exec_script(struct db *db, const char *sql)
 {
-	if (db_connect(db) != 0)
+	if (!usable(db))
 		return -1;
 	PGresult *res = check_result(db, PQexec(db->conn, sql));
 	if (res == NULL) {
@@ -185,19 +206,47 @@ db_exec_script(struct db *db, const char *sql)
 int
 db_begin(struct db *db)
 {
-	return db_exec_script(db, "BEGIN");
+	return db_begin_with(db, "BEGIN");
+}
+
+int
+db_begin_with(struct db *db, const char *begin_sql)
+{
+	if (db->in_transaction) {
+		set_error(db, DB_FAILED, "25001", NULL, "transaction already open");
+		return -1;
+	}
+	if (db_exec_script(db, begin_sql) != 0)
+		return -1;
+	db->in_transaction = true;
+	return 0;
 }
 
 int
 db_commit(struct db *db)
 {
-	return db_exec_script(db, "COMMIT");
+	if (!usable(db))
+		return -1;
+	PGresult *res = check_result(db, PQexec(db->conn, "COMMIT"));
+	if (res == NULL)
+		return -1;
+	/* COMMIT of an aborted transaction "succeeds" with the tag ROLLBACK. */
+	int committed = strcmp(PQcmdStatus(res), "COMMIT") == 0;
+	PQclear(res);
+	if (!committed) {
+		set_error(db, DB_FAILED, "25P02", NULL, "transaction was aborted");
+		return -1;
+	}
+	db->in_transaction = false;
+	return 0;
 }
 
 void
 db_rollback(struct db *db)
 {
-	if (db->conn == NULL || PQtransactionStatus(db->conn) == PQTRANS_IDLE)
+	int open = db->in_transaction;
+	db->in_transaction = false;
+	if (!open || db->conn == NULL || PQtransactionStatus(db->conn) == PQTRANS_IDLE)
 		return;
 	enum db_error saved = db->error;
 	char state[6], cons[64], msg[256];

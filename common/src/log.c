@@ -6,6 +6,13 @@
 #include <time.h>
 
 enum log_level log_threshold = LOG_INFO;
+static FILE *log_stream;
+
+void
+log_set_stream(FILE *stream)
+{
+	log_stream = stream;
+}
 
 static const char *const level_names[] = {"debug", "info", "warn", "error", "fatal"};
 
@@ -48,10 +55,11 @@ log_write(enum log_level level, const char *request_id, const char *msg, json_t 
 	if (text == NULL)
 		return;
 	/* One locked write per line so lines from several threads never interleave. */
-	flockfile(stdout);
-	fputs(text, stdout);
-	fputc('\n', stdout);
-	fflush(stdout);
-	funlockfile(stdout);
+	FILE *out = log_stream != NULL ? log_stream : stdout;
+	flockfile(out);
+	fputs(text, out);
+	fputc('\n', out);
+	fflush(out);
+	funlockfile(out);
 	free(text);
 }

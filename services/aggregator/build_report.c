@@ -153,7 +153,7 @@ build_report(struct db *db, const char *job_id)
 	}
 
 	/* One snapshot of the inputs: the figures and the watermark must agree. */
-	if (db_exec_script(db, "BEGIN ISOLATION LEVEL REPEATABLE READ") != 0)
+	if (db_begin_with(db, "BEGIN ISOLATION LEVEL REPEATABLE READ") != 0)
 		goto transient;
 	res = db_exec(db, &stmt_lock, 1, id_param);
 	if (res == NULL)

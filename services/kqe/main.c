@@ -48,6 +48,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_threshold = cfg.log_level;
+	log_set_stream(stderr); /* stdout is for the command's own output */
 	for (size_t i = 0; i < ARRAY_LEN(commands); i++) {
 		if (strcmp(argv[1], commands[i].name) == 0) {
 			int rc = commands[i].run(argc - 1, argv + 1, &cfg);

@@ -50,8 +50,13 @@ PGresult *db_exec(struct db *db, const struct db_stmt *stmt, int nparams,
 int db_exec_script(struct db *db, const char *sql) KQE_MUSTCHECK;
 
 int db_begin(struct db *db) KQE_MUSTCHECK;
+/* Opens a transaction with the given statement, e.g. "BEGIN ISOLATION LEVEL REPEATABLE READ". */
+int db_begin_with(struct db *db, const char *begin_sql) KQE_MUSTCHECK;
 int db_commit(struct db *db) KQE_MUSTCHECK;
-/* Rolls back if a transaction is open; never fails from the caller's view. */
+/*
+ * Ends the transaction: rolls back if one is open on the server, and in any
+ * case lets the handle reconnect again. Never fails from the caller's view.
+ */
 void db_rollback(struct db *db);
 
 enum db_error db_error_kind(const struct db *db);

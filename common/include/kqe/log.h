@@ -7,12 +7,16 @@
 #define KQE_LOG_H
 
 #include <jansson.h>
+#include <stdio.h>
 
 #include "kqe/util.h"
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_FATAL };
 
 extern enum log_level log_threshold;
+
+/* Where lines go: stdout for the services (default), stderr for the admin CLI. */
+void log_set_stream(FILE *stream);
 
 /* Returns 0 and sets *out for "debug", "info", "warn", "error"; -1 otherwise. */
 int log_level_parse(const char *s, enum log_level *out) KQE_MUSTCHECK;

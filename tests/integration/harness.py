@@ -1,0 +1,307 @@
+"""Integration-test harness: real kqe binaries against real servers.
+
+scripts/test starts one throw-away PostgreSQL cluster and exports
+KQE_TEST_PG_URL (a superuser URL). Each test module gets its own database and
+its own redis-server on a free loopback port, so modules run in parallel and
+any test may stop or restart "its" Redis. Processes' stdout (the JSON log) is
+kept under KQE_TEST_LOG_DIR for inspection after a failure.
+"""
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+import uuid
+
+BIN = os.environ.get("KQE_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/bin"))
+PG_URL = os.environ.get("KQE_TEST_PG_URL")
+LOG_DIR = os.environ.get("KQE_TEST_LOG_DIR", tempfile.gettempdir())
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=15.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.body[:300]!r}>"
+
+
+class Redis:
+    """One redis-server owned by a test module."""
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "redis")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: self.cli("PING") == "PONG", what="redis")
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    def group_info(self, stream="kqe:jobs", group="kqe-aggregators"):
+        """XINFO GROUPS of the job stream as a dict for our group ({} if none)."""
+        out = self.cli("XINFO", "GROUPS", stream) or ""
+        lines = out.split("\n")
+        info = dict(zip(lines[0::2], lines[1::2]))
+        return info if info.get("name") == group else {}
+
+    def cli(self, *args):
+        r = subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True,
+                           text=True)
+        return r.stdout.strip() if r.returncode == 0 else None
+
+
+class Process:
+    def __init__(self, name, argv, env, log_path):
+        self.name = name
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+class Stack:
+    """A database, a Redis and optionally kqe-api / kqe-aggregator for one test module."""
+
+    def __init__(self, name):
+        if not PG_URL:
+            raise unittest.SkipTest("KQE_TEST_PG_URL is not set: run through ./scripts/test")
+        self.name = name
+        self.workdir = tempfile.mkdtemp(prefix=f"kqe-{name}-")
+        self.dbname = f"kqe_{name}_{uuid.uuid4().hex[:8]}"
+        self.db_url = re.sub(r"/[^/]*$", "/" + self.dbname, PG_URL)
+        self.redis = Redis(self.workdir)
+        self.api = None
+        self.aggregator = None
+        self.api_port = None
+        self.api_env = {}
+        self.logs = os.path.join(LOG_DIR, f"{name}-{self.dbname}")
+        os.makedirs(self.logs, exist_ok=True)
+
+    # --- lifecycle -------------------------------------------------------
+    def setup(self, migrate=True):
+        psql(PG_URL, f"CREATE DATABASE {self.dbname}")
+        self.redis.start()
+        if migrate:
+            self.kqe("migrate", check=True)
+        return self
+
+    def teardown(self):
+        for p in (self.api, self.aggregator):
+            if p is not None:
+                p.stop()
+        self.redis.stop()
+        psql(PG_URL, f"DROP DATABASE IF EXISTS {self.dbname} WITH (FORCE)")
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.check_sanitizers()
+
+    def check_sanitizers(self):
+        """Fails if any kqe process of this stack reported an ASan/UBSan/LSan finding."""
+        for name in os.listdir(self.logs):
+            with open(os.path.join(self.logs, name), "rb") as f:
+                text = f.read().decode(errors="replace")
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                if marker in text:
+                    raise AssertionError(f"{marker} in {self.logs}/{name}:\n{text[-4000:]}")
+
+    def env(self, **overrides):
+        env = dict(os.environ)
+        env.update({
+            "KQE_DATABASE_URL": self.db_url,
+            "KQE_REDIS_URL": self.redis.url,
+            "KQE_LOG_LEVEL": "info",
+        })
+        env.update({k: str(v) for k, v in overrides.items()})
+        return env
+
+    def kqe(self, *args, check=False, env=None, input=None):
+        r = subprocess.run([os.path.join(BIN, "kqe"), *args], env=env or self.env(),
+                           capture_output=True, text=True, input=input)
+        if check and r.returncode != 0:
+            raise AssertionError(f"kqe {' '.join(args)} failed: {r.returncode}\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def start_api(self, wait_ready=True, **env):
+        self.api_port = free_port()
+        self.api_env = env
+        self.api = Process("api", [os.path.join(BIN, "kqe-api")],
+                           self.env(KQE_HTTP_PORT=self.api_port, **env),
+                           os.path.join(self.logs, "api.log"))
+        path = "/readyz" if wait_ready else "/healthz"
+        wait_until(lambda: self._status(path) == 200, what=f"kqe-api {path}")
+        return self.api
+
+    def stop_api(self, sig=signal.SIGTERM):
+        rc = self.api.stop(sig)
+        self.api = None
+        return rc
+
+    def start_aggregator(self, **env):
+        self.aggregator = Process("aggregator", [os.path.join(BIN, "kqe-aggregator")],
+                                  self.env(KQE_JOBS_BLOCK_MS=200, KQE_OUTBOX_GRACE_MS=200, **env),
+                                  os.path.join(self.logs, "aggregator.log"))
+        return self.aggregator
+
+    def stop_aggregator(self, sig=signal.SIGTERM):
+        rc = self.aggregator.stop(sig)
+        self.aggregator = None
+        return rc
+
+    def _status(self, path):
+        try:
+            return self.request("GET", path).status
+        except OSError:
+            return None
+
+    # --- HTTP ------------------------------------------------------------
+    def request(self, method, path, body=None, headers=None, raw=None, timeout=10):
+        conn = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=timeout)
+        hdrs = dict(headers or {})
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        try:
+            conn.request(method, path, body=data, headers=hdrs)
+            resp = conn.getresponse()
+            return Response(resp.status, resp.getheaders(), resp.read())
+        finally:
+            conn.close()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    # --- database ----------------------------------------------------------
+    def sql(self, query):
+        return psql(self.db_url, query)
+
+    def sql_value(self, query):
+        rows = self.sql(query)
+        return rows[0][0] if rows else None
+
+    def wait_job(self, job_id, status="succeeded", timeout=15):
+        return wait_until(
+            lambda: self.sql_value(f"SELECT status FROM jobs WHERE id = '{job_id}'") == status,
+            timeout=timeout, what=f"job {job_id} {status}")
+
+    def log_lines(self, which="api"):
+        with open(os.path.join(self.logs, f"{which}.log"), "rb") as f:
+            return [json.loads(l) for l in f.read().decode().splitlines() if l.startswith("{")]
+
+
+def psql(url, query):
+    r = subprocess.run(["psql", "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", url,
+                        "-c", query], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise AssertionError(f"psql failed: {r.stderr}")
+    return [line.split("\t") for line in r.stdout.splitlines()]
+
+
+class StackTestCase(unittest.TestCase):
+    """Base class: one Stack per test class, set up with migrations and kqe-api running."""
+
+    start_api = True
+    start_aggregator = False
+    seed_demo = False
+    api_env = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack(cls.__name__.lower())
+        try:
+            cls.stack.setup()
+            if cls.seed_demo:
+                cls.stack.kqe("seed", "--demo", check=True)
+            if cls.start_api:
+                cls.stack.start_api(**cls.api_env)
+            if cls.start_aggregator:
+                cls.stack.start_aggregator()
+        except BaseException:
+            cls.stack.teardown()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.teardown()
+
+    def assertProblem(self, resp, status, errors=None, detail=None):
+        """Asserts an exact status, problem+json shape and (if given) the exact error list."""
+        self.assertEqual(resp.status, status, resp)
+        self.assertTrue(resp.header("Content-Type").startswith("application/problem+json"), resp)
+        body = resp.json()
+        self.assertEqual(body["status"], status)
+        self.assertIn("title", body)
+        self.assertTrue(body["type"].startswith("https://kqe.nrw/problems/"))
+        self.assertEqual(body["request_id"], resp.header("X-Request-Id"))
+        if detail is not None:
+            self.assertEqual(body["detail"], detail)
+        if errors is not None:
+            got = [{k: e[k] for k in e if k in ("pointer", "parameter", "code")}
+                   for e in body.get("errors", [])]
+            self.assertEqual(got, errors, body)
+        return body

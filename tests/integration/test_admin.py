@@ -1,0 +1,147 @@
+"""The kqe admin command and configuration handling of all three binaries."""
+
+import os
+import subprocess
+import unittest
+
+from harness import BIN, REPO, StackTestCase
+
+SAMPLE = os.path.join(REPO, "tests/data/nrw-jugendaemter-sample.csv")
+
+API_VARS = ["KQE_HTTP_ADDR", "KQE_HTTP_PORT", "KQE_DATABASE_URL", "KQE_REDIS_URL",
+            "KQE_LOG_LEVEL", "KQE_API_THREADS", "KQE_MAX_BODY_BYTES", "KQE_MAX_HEADER_BYTES",
+            "KQE_HTTP_TIMEOUT_MS", "KQE_STATEMENT_TIMEOUT_MS", "KQE_SHUTDOWN_TIMEOUT_MS",
+            "KQE_JSON_MAX_DEPTH", "KQE_REDIS_TIMEOUT_MS"]
+AGGREGATOR_VARS = ["KQE_DATABASE_URL", "KQE_REDIS_URL", "KQE_LOG_LEVEL", "KQE_JOBS_BATCH",
+                   "KQE_JOBS_BLOCK_MS", "KQE_JOBS_VISIBILITY_MS", "KQE_OUTBOX_GRACE_MS",
+                   "KQE_STATEMENT_TIMEOUT_MS", "KQE_SHUTDOWN_TIMEOUT_MS"]
+
+
+def run(binary, *args, env=None):
+    return subprocess.run([os.path.join(BIN, binary), *args], capture_output=True, text=True,
+                          env=env, timeout=30)
+
+
+class ConfigTest(unittest.TestCase):
+    def test_help_lists_every_variable_with_its_default(self):
+        for binary, names in (("kqe-api", API_VARS), ("kqe-aggregator", AGGREGATOR_VARS)):
+            r = run(binary, "--help")
+            self.assertEqual(r.returncode, 0)
+            for name in names:
+                with self.subTest(binary=binary, name=name):
+                    self.assertRegex(r.stdout, rf"\n  {name} +default ")
+
+    def test_version(self):
+        for binary in ("kqe-api", "kqe-aggregator", "kqe"):
+            r = run(binary, "--version")
+            self.assertEqual(r.returncode, 0)
+            self.assertRegex(r.stdout, rf"^{binary} \d+\.\d+\.\d+\n$")
+
+    def test_invalid_values_exit_2_naming_the_variable(self):
+        cases = [("kqe-api", "KQE_HTTP_PORT", "70000"), ("kqe-api", "KQE_API_THREADS", "0"),
+                 ("kqe-api", "KQE_API_THREADS", "two"), ("kqe-api", "KQE_LOG_LEVEL", "loud"),
+                 ("kqe-api", "KQE_MAX_BODY_BYTES", "12"), ("kqe-api", "KQE_HTTP_ADDR", "nowhere"),
+                 ("kqe-api", "KQE_DATABASE_URL", ""),
+                 ("kqe-aggregator", "KQE_JOBS_BATCH", "0"),
+                 ("kqe-aggregator", "KQE_REDIS_URL", "http://x"),
+                 ("kqe", "KQE_LOG_LEVEL", "x")]
+        for binary, name, value in cases:
+            with self.subTest(binary=binary, name=name, value=value):
+                env = dict(os.environ, **{name: value})
+                args = ["migrate"] if binary == "kqe" else []
+                r = run(binary, *args, env=env)
+                self.assertEqual(r.returncode, 2, r)
+                self.assertIn(name, r.stderr)
+
+    def test_unknown_arguments_exit_2(self):
+        self.assertEqual(run("kqe-api", "--bogus").returncode, 2)
+        self.assertEqual(run("kqe", "bogus").returncode, 2)
+        self.assertEqual(run("kqe").returncode, 2)
+
+
+class AdminTest(StackTestCase):
+    start_api = False
+
+    def offices(self):
+        return self.stack.sql("SELECT id, name, kind, region, population_under_18, version"
+                              " FROM offices ORDER BY id")
+
+    def test_migrate_is_idempotent_and_concurrent_runs_do_not_race(self):
+        env = self.stack.env()
+        procs = [subprocess.Popen([os.path.join(BIN, "kqe"), "migrate"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for _ in range(3)]
+        for p in procs:
+            p.communicate(timeout=60)
+            self.assertEqual(p.returncode, 0)
+        versions = self.stack.sql("SELECT version FROM schema_migrations ORDER BY version")
+        self.assertEqual([v[0] for v in versions], [str(i + 1) for i in range(len(versions))])
+
+    def test_migrate_from_empty_database_in_parallel(self):
+        # Two instances starting together against a fresh database.
+        self.stack.sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        env = self.stack.env()
+        procs = [subprocess.Popen([os.path.join(BIN, "kqe"), "migrate"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for _ in range(2)]
+        outs = [p.communicate(timeout=60) for p in procs]
+        self.assertEqual([p.returncode for p in procs], [0, 0], outs)
+        applied = sorted(int(o[0].split()[1]) for o in outs)
+        self.assertEqual(applied[0], 0)  # the second found nothing left to do
+        self.assertGreater(applied[1], 0)
+
+    def test_changed_applied_migration_is_refused(self):
+        self.stack.sql("UPDATE schema_migrations SET checksum = 'x' WHERE version = 1")
+        try:
+            r = self.stack.kqe("migrate")
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("applied migration was changed", r.stderr)
+        finally:
+            self.stack.sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+            self.stack.kqe("migrate", check=True)
+
+    def test_import_sample_csv_twice(self):
+        r = self.stack.kqe("import", "offices", SAMPLE, check=True)
+        self.assertIn("25 imported (25 created, 0 updated, 0 unchanged)", r.stdout)
+        first = self.offices()
+        r = self.stack.kqe("import", "offices", SAMPLE, check=True)
+        self.assertIn("25 imported (0 created, 0 updated, 25 unchanged)", r.stdout)
+        self.assertEqual(self.offices(), first)
+        essen = self.stack.sql("SELECT name, kind, region FROM offices WHERE id = 'stadt-essen'")
+        self.assertEqual(essen, [["Stadt Essen", "kreisfreie_stadt", "LVR"]])
+        mg = self.stack.sql_value("SELECT kind FROM offices WHERE id = 'stadt-moenchengladbach'")
+        self.assertEqual(mg, "kreisfreie_stadt")
+
+    def test_bad_csv_imports_nothing_and_names_every_line(self):
+        before = self.offices()
+        path = os.path.join(self.stack.workdir, "bad.csv")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("name,type,landesjugendamt_region\n"
+                    "Stadt Gut,Kreis,LVR\n"
+                    "Stadt Falsch,Dorf,LVR\n"
+                    ",Kreis,LWL\n"
+                    "Stadt Auch Gut,Kreis,LWL\n"
+                    "Stadt Region,Kreis,NRW\n")
+        r = self.stack.kqe("import", "offices", path)
+        self.assertEqual(r.returncode, 1)
+        for line in (":3:", ":4:", ":6:"):
+            self.assertIn(line, r.stderr)
+        self.assertNotIn(":2:", r.stderr)
+        self.assertEqual(self.offices(), before)
+
+    def test_seed_demo_is_deterministic_and_idempotent(self):
+        r = self.stack.kqe("seed", "--demo", check=True)
+        self.assertIn("186 offices (95 LVR, 91 LWL)", r.stdout)
+        first = self.offices()
+        self.stack.kqe("seed", "--demo", check=True)
+        self.assertEqual(self.offices(), first)
+        counts = self.stack.sql("SELECT region, count(*), count(*) FILTER (WHERE synthetic)"
+                                " FROM offices WHERE id LIKE 'demo-%' GROUP BY 1 ORDER BY 1")
+        self.assertEqual(counts, [["LVR", "95", "95"], ["LWL", "91", "91"]])
+        self.assertEqual(self.stack.sql_value(
+            "SELECT count(*) FROM offices WHERE id LIKE 'demo-%'"
+            " AND (name NOT LIKE '%(synthetisch)%' OR population_under_18 IS NULL)"), "0")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,84 @@
+"""Job delivery: nothing is lost when the aggregator or Redis is down, nothing counted twice."""
+
+import signal
+import unittest
+
+from harness import StackTestCase, wait_until
+
+VALID = {"scope": "state", "period": "2024"}
+
+
+class JobDeliveryTest(StackTestCase):
+    seed_demo = True
+
+    def tearDown(self):
+        if self.stack.aggregator is not None:
+            self.stack.stop_aggregator()
+        if self.stack.redis.proc is None:
+            self.stack.redis.start()
+
+    def post_job(self):
+        r = self.stack.post("/v1/reports", VALID)
+        self.assertEqual(r.status, 202, r)
+        return r.json()["id"]
+
+    def test_job_posted_while_aggregator_stopped_completes_when_it_starts(self):
+        job = self.post_job()
+        self.assertEqual(self.stack.sql_value(f"SELECT status FROM jobs WHERE id = '{job}'"),
+                         "queued")
+        self.stack.start_aggregator()
+        self.stack.wait_job(job)
+        self.assertEqual(self.stack.sql_value(
+            f"SELECT count(*) FROM reports WHERE job_id = '{job}'"), "1")
+
+    def test_submission_while_redis_is_down_is_accepted_and_relayed(self):
+        self.stack.redis.stop()
+        job = self.post_job()
+        self.assertEqual(self.stack.sql_value(
+            f"SELECT published_at IS NULL FROM outbox WHERE job_id = '{job}'"), "t")
+        self.stack.redis.start()  # same port, empty: the stream and group are gone too
+        self.stack.start_aggregator()
+        self.stack.wait_job(job)
+        self.assertEqual(self.stack.sql_value(
+            f"SELECT published_at IS NOT NULL FROM outbox WHERE job_id = '{job}'"), "t")
+
+    def test_duplicate_delivery_builds_one_report(self):
+        self.stack.start_aggregator()
+        job = self.post_job()
+        self.stack.wait_job(job)
+        # Deliver the same job again, as a relay racing the API would.
+        entry = self.stack.redis.cli("XADD", "kqe:jobs", "*", "outbox_id", "0", "kind",
+                                     "build_report", "job_id", job)
+        wait_until(lambda: self.stack.redis.group_info().get("last-delivered-id") == entry
+                   and self.stack.redis.group_info().get("pending") == "0",
+                   what="duplicate consumed and acknowledged")
+        self.assertEqual(self.stack.sql_value(
+            f"SELECT count(*) FROM reports WHERE job_id = '{job}'"), "1")
+        self.assertEqual(self.stack.sql_value(f"SELECT attempts FROM jobs WHERE id = '{job}'"),
+                         "1")
+
+    def test_garbage_stream_entries_are_acknowledged_and_skipped(self):
+        self.stack.start_aggregator()
+        self.stack.redis.cli("XADD", "kqe:jobs", "*", "kind", "build_report", "job_id", "x")
+        self.stack.redis.cli("XADD", "kqe:jobs", "*", "kind", "nonsense")
+        job = self.post_job()
+        self.stack.wait_job(job)
+        self.assertTrue(self.stack.aggregator.alive())
+
+    def test_aggregator_stops_on_sigterm(self):
+        self.stack.start_aggregator()
+        wait_until(lambda: any(l.get("msg") == "consuming"
+                               for l in self.stack.log_lines("aggregator")), what="consuming")
+        self.assertEqual(self.stack.stop_aggregator(signal.SIGTERM), 0)
+
+
+class ApiShutdownTest(StackTestCase):
+    def test_sigterm_drains_and_exits_zero(self):
+        self.assertEqual(self.stack.get("/healthz").status, 200)
+        self.assertEqual(self.stack.stop_api(signal.SIGTERM), 0)
+        msgs = [l["msg"] for l in self.stack.log_lines()]
+        self.assertEqual(msgs[-2:], ["shutting down", "stopped"])
+
+
+if __name__ == "__main__":
+    unittest.main()

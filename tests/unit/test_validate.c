@@ -1,0 +1,155 @@
+/* validate + report_params: every bad field reported with pointer and code. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kqe/problem.h"
+#include "kqe/report_params.h"
+#include "kqe/util.h"
+#include "kqe/validate.h"
+
+static const char *const sexes[] = {"maennlich", "weiblich", "divers", "ohne_angabe", NULL};
+static const struct field_spec child_fields[] = {
+	{.name = "sex", .type = FIELD_ENUM, .required = true, .values = sexes},
+	{.name = "birth_year", .type = FIELD_INTEGER, .min = 2000, .max = 2030},
+};
+static const struct field_spec fields[] = {
+	{.name = "name", .type = FIELD_STRING, .required = true, .min = 1, .max = 5},
+	{.name = "count", .type = FIELD_INTEGER, .min = 0, .max = 10},
+	{.name = "flag", .type = FIELD_BOOLEAN, .nullable = true},
+	{.name = "child", .type = FIELD_OBJECT, .fields = child_fields, .nfields = 2},
+};
+
+/* Validates text and compares "pointer code;pointer code;" with expect. */
+static void
+check(const char *text, const char *expect)
+{
+	json_t *v = json_loads(text, 0, NULL);
+	assert_non_null(v);
+	json_t *errors = json_array();
+	size_t n = validate_object(v, fields, ARRAY_LEN(fields), "", errors);
+	char got[512] = "";
+	size_t i;
+	json_t *e;
+	json_array_foreach (errors, i, e) {
+		strcat(got, json_string_value(json_object_get(e, "pointer")));
+		strcat(got, " ");
+		strcat(got, json_string_value(json_object_get(e, "code")));
+		strcat(got, ";");
+	}
+	if (strcmp(got, expect) != 0)
+		fail_msg("%s: got \"%s\", expected \"%s\"", text, got, expect);
+	assert_int_equal(n, json_array_size(errors));
+	json_decref(errors);
+	json_decref(v);
+}
+
+static void
+test_field_specs(void **state)
+{
+	(void)state;
+	check("{\"name\":\"abc\"}", "");
+	check("{\"name\":\"äöüßé\"}", ""); /* 5 characters, 10 bytes */
+	check("{\"name\":\"äöüßéx\"}", "/name length;");
+	check("{}", "/name required;");
+	check("{\"name\":\"\"}", "/name length;");
+	check("{\"name\":1}", "/name type;");
+	check("{\"name\":null}", "/name type;");
+	check("{\"name\":\"a\",\"flag\":null}", "");
+	check("{\"name\":\"a\",\"flag\":1}", "/flag type;");
+	check("{\"name\":\"a\",\"count\":11}", "/count range;");
+	check("{\"name\":\"a\",\"count\":-1}", "/count range;");
+	check("{\"name\":\"a\",\"count\":1.5}", "/count type;");
+	check("{\"name\":\"a\",\"count\":\"1\"}", "/count type;");
+	check("{\"name\":\"a\",\"child\":{\"sex\":\"x\"}}", "/child/sex enum;");
+	check("{\"name\":\"a\",\"child\":{}}", "/child/sex required;");
+	check("{\"name\":\"a\",\"child\":[]}", "/child type;");
+	check("{\"name\":\"a\",\"child\":{\"sex\":\"divers\",\"birth_year\":1999,\"x\":1}}",
+	    "/child/birth_year range;/child/x unknown_field;");
+	/* Every problem at once, and unknown keys escaped per RFC 6901. */
+	check("{\"count\":\"x\",\"a/b\":1,\"m~n\":2}",
+	    "/name required;/count type;/a~1b unknown_field;/m~0n unknown_field;");
+}
+
+static void
+test_json_depth(void **state)
+{
+	(void)state;
+	json_t *v = json_loads("{\"a\":[{\"b\":[1]}]}", 0, NULL);
+	assert_int_equal(json_depth(v, 100), 4);
+	assert_true(json_depth(v, 2) >= 2);
+	json_decref(v);
+	v = json_loads("5", JSON_DECODE_ANY, NULL);
+	assert_int_equal(json_depth(v, 10), 0);
+	json_decref(v);
+}
+
+static const struct {
+	const char *body;
+	const char *errors; /* expected "pointer code;" list */
+	int first_year, last_year;
+} report_cases[] = {
+	{"{\"scope\":\"state\",\"period\":\"2024\"}", "", 2024, 2024},
+	{"{\"scope\":\"state\",\"period\":\"2023-2028\"}", "", 2023, 2028},
+	{"{\"scope\":\"state\",\"period\":\"2028-2033\"}", "", 2028, 2033},
+	{"{\"scope\":\"region\",\"region\":\"LWL\",\"period\":\"2000\"}", "", 2000, 2000},
+	{"{\"scope\":\"state\",\"period\":\"2024-2029\"}", "/period format;", 0, 0},
+	{"{\"scope\":\"state\",\"period\":\"2022-2027\"}", "/period format;", 0, 0},
+	{"{\"scope\":\"state\",\"period\":\"1999\"}", "/period format;", 0, 0},
+	{"{\"scope\":\"state\",\"period\":\"2101\"}", "/period format;", 0, 0},
+	{"{\"scope\":\"state\",\"period\":\"20x4\"}", "/period format;", 0, 0},
+	{"{\"scope\":\"state\",\"period\":\" 2024\"}", "/period format;", 0, 0},
+	{"{\"scope\":\"state\",\"period\":\"+024\"}", "/period format;", 0, 0},
+	{"{\"scope\":\"region\",\"period\":\"2024\"}", "/region required;", 0, 0},
+	{"{\"scope\":\"state\",\"region\":\"LVR\",\"period\":\"2024\"}", "/region forbidden;", 0, 0},
+	{"{\"scope\":\"land\",\"period\":\"2024\"}", "/scope enum;", 0, 0},
+};
+
+static void
+test_report_params(void **state)
+{
+	(void)state;
+	for (size_t c = 0; c < ARRAY_LEN(report_cases); c++) {
+		json_t *v = json_loads(report_cases[c].body, 0, NULL);
+		json_t *errors = json_array();
+		report_params_validate(v, errors);
+		char got[256] = "";
+		size_t i;
+		json_t *e;
+		json_array_foreach (errors, i, e) {
+			strcat(got, json_string_value(json_object_get(e, "pointer")));
+			strcat(got, " ");
+			strcat(got, json_string_value(json_object_get(e, "code")));
+			strcat(got, ";");
+		}
+		if (strcmp(got, report_cases[c].errors) != 0)
+			fail_msg("%s: got \"%s\"", report_cases[c].body, got);
+		struct report_params p;
+		int rc = report_params_parse(v, &p);
+		if (report_cases[c].errors[0] == '\0') {
+			assert_int_equal(rc, 0);
+			assert_int_equal(p.first_year, report_cases[c].first_year);
+			assert_int_equal(p.last_year, report_cases[c].last_year);
+		} else {
+			assert_int_equal(rc, -1);
+		}
+		json_decref(errors);
+		json_decref(v);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_field_specs),
+		cmocka_unit_test(test_json_depth),
+		cmocka_unit_test(test_report_params),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
