@@ -191,8 +191,9 @@ s.close()' 2>/dev/null) || port=
     for i in $(seq 1 200); do
         port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            # (no "| grep -q": under pipefail an early grep exit fails ss)
             if ! command -v ss >/dev/null 2>&1 ||
-                ! ss -Htan "sport = :$port" 2>/dev/null | grep -q .; then
+                [ -z "$(ss -Htan "sport = :$port" 2>/dev/null)" ]; then
                 printf '%s\n' "$port"
                 return 0
             fi
@@ -417,10 +418,20 @@ stack__pg_prepare() {
     stack__ensure_sysuser || return 1
     user=$(stack__pg_sysuser)
 
+    hd=$(stack__pg_hashdir "$abs") || return 1
     # Existing symlink (relocated earlier, or set up by the caller).
     if [ -L "$abs" ]; then
-        readlink -m -- "$abs"
-        return 0
+        if [ -e "$abs" ]; then
+            readlink -m -- "$abs"
+            return 0
+        fi
+        if [ "$(readlink -m -- "$abs")" != "$hd/data" ]; then
+            stack__log "$abs is a dangling symlink to $(readlink -- "$abs")"
+            return 1
+        fi
+        # our relocated cluster was deleted (e.g. /var/tmp cleaned): recreate
+        stack__log "relocated cluster $hd/data is gone; creating a new one"
+        rm -f -- "$abs" || return 1
     fi
     # Existing cluster in place.
     if [ -e "$abs/PG_VERSION" ]; then
@@ -447,7 +458,6 @@ stack__pg_prepare() {
 
     # Relocate.
     base=$(stack__pg_relocbase)
-    hd=$(stack__pg_hashdir "$abs") || return 1
     if [ -e "$hd" ]; then
         # Leftover from an earlier DATADIR with the same path that has since
         # been deleted: that data is gone from the caller's point of view.
@@ -729,8 +739,8 @@ stack_redis_start() {
         # pidfile is written only once it listens, so take the pid from the
         # "Redis version=..., pid=N, just started" log line.
         if [ -z "$dpid" ]; then
-            dpid=$(tail -c "+$((logoff + 1))" -- "$abs/redis.log" 2>/dev/null |
-                sed -n 's/.*[ ,]pid=\([0-9][0-9]*\).*/\1/p' | head -n1) || dpid=
+            out=$(tail -c "+$((logoff + 1))" -- "$abs/redis.log" 2>/dev/null) || out=
+            if [[ $out =~ [\ ,]pid=([0-9]+) ]]; then dpid=${BASH_REMATCH[1]}; fi
         fi
         if [ -n "$dpid" ] && ! stack__pid_alive "$dpid"; then
             break

@@ -3,8 +3,9 @@
  * SO_REUSEPORT listener per worker thread (each thread runs its own
  * event_base + evhttp; evhttp is not thread-safe), then waits for SIGTERM or
  * SIGINT and drains: listeners close, new requests on open connections get
- * 503, answers already queued are flushed, and the process exits within
- * KQE_SHUTDOWN_TIMEOUT_MS.
+ * 503, answers already queued are flushed for KQE_SHUTDOWN_TIMEOUT_MS, then
+ * the process exits. Handlers run to completion on their thread, so no
+ * request is ever cut off half-handled.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -21,9 +22,6 @@
 #include "kqe/log.h"
 #include "router.h"
 #include "server.h"
-
-/* Answers already handed to libevent are flushed for at most this long after SIGTERM. */
-#define FLUSH_WINDOW_MS 200
 
 static struct config cfg;
 
@@ -103,11 +101,9 @@ static void
 worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	struct timeval flush = {0, FLUSH_WINDOW_MS * 1000};
+	struct timeval flush = {cfg.shutdown_timeout_ms / 1000, (cfg.shutdown_timeout_ms % 1000) * 1000};
 	(void)fd;
 	(void)what;
-	if (cfg.shutdown_timeout_ms < FLUSH_WINDOW_MS)
-		flush.tv_usec = cfg.shutdown_timeout_ms * 1000;
 	w->draining = true;
 	if (w->bound != NULL)
 		evhttp_del_accept_socket(w->http, w->bound);
