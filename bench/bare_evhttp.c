@@ -21,8 +21,8 @@ reply_cb(struct evhttp_request *req, void *arg)
 	(void)arg;
 	struct evbuffer *b = evbuffer_new();
 	evbuffer_add(b, "{\"status\":\"ok\"}", 15);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	    "application/json");
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(req), "Content-Type", "application/json");
 	evhttp_send_reply(req, 200, "OK", b);
 	evbuffer_free(b);
 }
@@ -33,8 +33,9 @@ run(void *arg)
 	int port = *(int *)arg;
 	struct event_base *base = event_base_new();
 	struct evhttp *http = evhttp_new(base);
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+		.sin_port = htons((uint16_t)port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct evconnlistener *l = evconnlistener_new_bind(base, NULL, NULL,
 	    LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE, 1024,
 	    (struct sockaddr *)&sin, sizeof(sin));

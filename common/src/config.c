@@ -20,59 +20,59 @@ struct config_var {
 #define OFF(f) offsetof(struct config, f)
 
 static const struct config_var vars[] = {
-	{"KQE_HTTP_ADDR", TYPE_STRING, "127.0.0.1", 0, 0, CONFIG_API, OFF(http_addr),
-	    "address kqe-api listens on (IPv4 or IPv6 literal)"},
-	{"KQE_HTTP_PORT", TYPE_INT, "8080", 0, 65535, CONFIG_API, OFF(http_port),
-	    "TCP port kqe-api listens on (0 = any free port, logged at start)"},
-	{"KQE_DATABASE_URL", TYPE_STRING, "postgresql:///kqe", 0, 0, CONFIG_ALL, OFF(database_url),
-	    "libpq connection URI of the PostgreSQL database"},
-	{"KQE_REDIS_URL", TYPE_STRING, "redis://127.0.0.1:6379/0", 0, 0,
+	{ "KQE_HTTP_ADDR", TYPE_STRING, "127.0.0.1", 0, 0, CONFIG_API, OFF(http_addr),
+	    "address kqe-api listens on (IPv4 or IPv6 literal)" },
+	{ "KQE_HTTP_PORT", TYPE_INT, "8080", 0, 65535, CONFIG_API, OFF(http_port),
+	    "TCP port kqe-api listens on (0 = any free port, logged at start)" },
+	{ "KQE_DATABASE_URL", TYPE_STRING, "postgresql:///kqe", 0, 0, CONFIG_ALL, OFF(database_url),
+	    "libpq connection URI of the PostgreSQL database" },
+	{ "KQE_REDIS_URL", TYPE_STRING, "redis://127.0.0.1:6379/0", 0, 0,
 	    CONFIG_API | CONFIG_AGGREGATOR | CONFIG_ADMIN, OFF(redis_url),
-	    "Redis URL redis://host:port[/db] holding the job stream kqe:jobs"},
-	{"KQE_LOG_LEVEL", TYPE_LOG_LEVEL, "info", 0, 0, CONFIG_ALL, OFF(log_level),
-	    "lowest level logged: debug, info, warn, error"},
-	{"KQE_API_THREADS", TYPE_INT, "2", 1, 64, CONFIG_API, OFF(api_threads),
-	    "worker threads, each with its own event loop and database connection"},
-	{"KQE_MAX_BODY_BYTES", TYPE_INT, "4194304", 1024, 67108864, CONFIG_API,
-	    OFF(max_body_bytes), "largest request body accepted; larger answers 413"},
-	{"KQE_MAX_HEADER_BYTES", TYPE_INT, "16384", 1024, 1048576, CONFIG_API,
-	    OFF(max_header_bytes), "largest request header block accepted; larger answers 431"},
-	{"KQE_HTTP_TIMEOUT_MS", TYPE_INT, "30000", 100, 3600000, CONFIG_API, OFF(http_timeout_ms),
-	    "read/write timeout of an HTTP connection"},
-	{"KQE_STATEMENT_TIMEOUT_MS", TYPE_INT, "5000", 0, 3600000, CONFIG_ALL,
+	    "Redis URL redis://host:port[/db] holding the job stream kqe:jobs" },
+	{ "KQE_LOG_LEVEL", TYPE_LOG_LEVEL, "info", 0, 0, CONFIG_ALL, OFF(log_level),
+	    "lowest level logged: debug, info, warn, error" },
+	{ "KQE_API_THREADS", TYPE_INT, "2", 1, 64, CONFIG_API, OFF(api_threads),
+	    "worker threads, each with its own event loop and database connection" },
+	{ "KQE_MAX_BODY_BYTES", TYPE_INT, "4194304", 1024, 67108864, CONFIG_API,
+	    OFF(max_body_bytes), "largest request body accepted; larger answers 413" },
+	{ "KQE_MAX_HEADER_BYTES", TYPE_INT, "16384", 1024, 1048576, CONFIG_API,
+	    OFF(max_header_bytes), "largest request header block accepted; larger answers 431" },
+	{ "KQE_HTTP_TIMEOUT_MS", TYPE_INT, "30000", 100, 3600000, CONFIG_API, OFF(http_timeout_ms),
+	    "read/write timeout of an HTTP connection" },
+	{ "KQE_STATEMENT_TIMEOUT_MS", TYPE_INT, "5000", 0, 3600000, CONFIG_ALL,
 	    OFF(statement_timeout_ms),
-	    "server-side statement_timeout of the services' database sessions (0 = none)"},
-	{"KQE_SHUTDOWN_TIMEOUT_MS", TYPE_INT, "200", 0, 60000, CONFIG_API,
+	    "server-side statement_timeout of the services' database sessions (0 = none)" },
+	{ "KQE_SHUTDOWN_TIMEOUT_MS", TYPE_INT, "200", 0, 60000, CONFIG_API,
 	    OFF(shutdown_timeout_ms),
-	    "after SIGTERM, how long answers already queued are flushed before connections close"},
-	{"KQE_JSON_MAX_DEPTH", TYPE_INT, "16", 2, 256, CONFIG_API, OFF(json_max_depth),
-	    "deepest nesting of arrays/objects accepted in a request body"},
-	{"KQE_REDIS_TIMEOUT_MS", TYPE_INT, "1000", 10, 60000,
+	    "after SIGTERM, how long answers already queued are flushed before connections close" },
+	{ "KQE_JSON_MAX_DEPTH", TYPE_INT, "16", 2, 256, CONFIG_API, OFF(json_max_depth),
+	    "deepest nesting of arrays/objects accepted in a request body" },
+	{ "KQE_REDIS_TIMEOUT_MS", TYPE_INT, "1000", 10, 60000,
 	    CONFIG_API | CONFIG_AGGREGATOR | CONFIG_ADMIN, OFF(redis_timeout_ms),
-	    "connect and command timeout for Redis"},
-	{"KQE_JOBS_BATCH", TYPE_INT, "16", 1, 1000, CONFIG_AGGREGATOR, OFF(jobs_batch),
-	    "stream entries read per XREADGROUP/XAUTOCLAIM"},
-	{"KQE_JOBS_BLOCK_MS", TYPE_INT, "1000", 10, 60000, CONFIG_AGGREGATOR, OFF(jobs_block_ms),
-	    "how long XREADGROUP blocks waiting for new jobs"},
-	{"KQE_JOBS_VISIBILITY_MS", TYPE_INT, "30000", 100, 86400000, CONFIG_AGGREGATOR,
+	    "connect and command timeout for Redis" },
+	{ "KQE_JOBS_BATCH", TYPE_INT, "16", 1, 1000, CONFIG_AGGREGATOR, OFF(jobs_batch),
+	    "stream entries read per XREADGROUP/XAUTOCLAIM" },
+	{ "KQE_JOBS_BLOCK_MS", TYPE_INT, "1000", 10, 60000, CONFIG_AGGREGATOR, OFF(jobs_block_ms),
+	    "how long XREADGROUP blocks waiting for new jobs" },
+	{ "KQE_JOBS_VISIBILITY_MS", TYPE_INT, "30000", 100, 86400000, CONFIG_AGGREGATOR,
 	    OFF(jobs_visibility_ms),
-	    "an entry pending longer than this is claimed by another consumer (XAUTOCLAIM)"},
-	{"KQE_OUTBOX_GRACE_MS", TYPE_INT, "2000", 0, 3600000, CONFIG_AGGREGATOR,
+	    "an entry pending longer than this is claimed by another consumer (XAUTOCLAIM)" },
+	{ "KQE_OUTBOX_GRACE_MS", TYPE_INT, "2000", 0, 3600000, CONFIG_AGGREGATOR,
 	    OFF(outbox_grace_ms),
-	    "outbox rows older than this that the API did not publish are relayed to Redis"},
+	    "outbox rows older than this that the API did not publish are relayed to Redis" },
 };
 
 static int
-set_value(struct config *cfg, const struct config_var *v, const char *text,
-    struct config_error *err)
+set_value(
+    struct config *cfg, const struct config_var *v, const char *text, struct config_error *err)
 {
 	char *field = (char *)cfg + v->offset;
 
 	switch (v->type) {
 	case TYPE_STRING:
 		if (*text == '\0') {
-			snprintf(err->message, sizeof(err->message), "%s: must not be empty",
-			    v->name);
+			snprintf(
+			    err->message, sizeof(err->message), "%s: must not be empty", v->name);
 			return -1;
 		}
 		free(*(char **)field);
@@ -94,8 +94,7 @@ set_value(struct config *cfg, const struct config_var *v, const char *text,
 	case TYPE_LOG_LEVEL:
 		if (log_level_parse(text, (enum log_level *)field) != 0) {
 			snprintf(err->message, sizeof(err->message),
-			    "%s: \"%.40s\" is not one of debug, info, warn, error", v->name,
-			    text);
+			    "%s: \"%.40s\" is not one of debug, info, warn, error", v->name, text);
 			return -1;
 		}
 		return 0;
@@ -152,7 +151,6 @@ config_print_help(FILE *out, unsigned user)
 	for (size_t i = 0; i < ARRAY_LEN(vars); i++) {
 		if (!(vars[i].users & user))
 			continue;
-		fprintf(out, "  %-26s default %-28s %s\n", vars[i].name, vars[i].def,
-		    vars[i].help);
+		fprintf(out, "  %-26s default %-28s %s\n", vars[i].name, vars[i].def, vars[i].help);
 	}
 }

@@ -43,7 +43,7 @@ cursor_decode(const char *cursor, size_t nkeys)
 		else if (c == '_')
 			c = '/';
 		else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-			       (c >= '0' && c <= '9')))
+		             (c >= '0' && c <= '9')))
 			return NULL;
 		buf[i] = c;
 	}
@@ -64,8 +64,7 @@ cursor_decode(const char *cursor, size_t nkeys)
 		goto bad;
 	for (size_t i = 0; i < nkeys; i++) {
 		const json_t *k = json_array_get(keys, i);
-		if (!json_is_string(k) || json_string_length(k) == 0 ||
-		    json_string_length(k) > 128)
+		if (!json_is_string(k) || json_string_length(k) == 0 || json_string_length(k) > 128)
 			goto bad;
 	}
 	return keys;

@@ -32,8 +32,8 @@ db_new(const char *url, long statement_timeout_ms, const char *application_name)
 	struct db *db = xcalloc(1, sizeof(*db));
 	db->url = xstrdup(url);
 	db->application_name = xstrdup(application_name);
-	snprintf(db->options, sizeof(db->options), "-c statement_timeout=%ld",
-	    statement_timeout_ms);
+	snprintf(
+	    db->options, sizeof(db->options), "-c statement_timeout=%ld", statement_timeout_ms);
 	return db;
 }
 
@@ -75,8 +75,8 @@ db_connect(struct db *db)
 	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
 		return 0;
 	disconnect(db);
-	const char *keys[] = {"dbname", "options", "application_name", "connect_timeout", NULL};
-	const char *vals[] = {db->url, db->options, db->application_name, "3", NULL};
+	const char *keys[] = { "dbname", "options", "application_name", "connect_timeout", NULL };
+	const char *vals[] = { db->url, db->options, db->application_name, "3", NULL };
 	db->conn = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		set_error(db, DB_UNAVAILABLE, "08006", NULL, PQerrorMessage(db->conn));
@@ -120,15 +120,14 @@ check_result(struct db *db, PGresult *res)
 	}
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *cons = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
-	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
-			      : PQerrorMessage(db->conn);
+	const char *msg =
+	    res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : PQerrorMessage(db->conn);
 	set_error(db, classify(state), state, cons, msg);
 	if (PQstatus(db->conn) == CONNECTION_BAD)
 		set_error(db, DB_UNAVAILABLE, "08006", NULL, PQerrorMessage(db->conn));
 	PQclear(res);
 	if (db->error == DB_FAILED)
-		log_error(NULL, "database error",
-		    json_pack("{s:s}", "sqlstate", db->sqlstate));
+		log_error(NULL, "database error", json_pack("{s:s}", "sqlstate", db->sqlstate));
 	return NULL;
 }
 
@@ -157,26 +156,27 @@ exec_once(struct db *db, const struct db_stmt *stmt, int nparams, const char *co
 	if (!usable(db))
 		return NULL;
 	if (!is_prepared(db, stmt)) {
-		PGresult *res = check_result(db, PQprepare(db->conn, stmt->name, stmt->sql, 0, NULL));
+		PGresult *res =
+		    check_result(db, PQprepare(db->conn, stmt->name, stmt->sql, 0, NULL));
 		if (res == NULL)
 			return NULL;
 		PQclear(res);
 		if (db->nprepared == db->capprepared) {
 			db->capprepared = db->capprepared ? 2 * db->capprepared : 32;
-			db->prepared = xrealloc(db->prepared,
-			    (size_t)db->capprepared * sizeof(*db->prepared));
+			db->prepared =
+			    xrealloc(db->prepared, (size_t)db->capprepared * sizeof(*db->prepared));
 		}
 		db->prepared[db->nprepared++] = stmt;
 	}
-	return check_result(db,
-	    PQexecPrepared(db->conn, stmt->name, nparams, params, NULL, NULL, 0));
+	return check_result(
+	    db, PQexecPrepared(db->conn, stmt->name, nparams, params, NULL, NULL, 0));
 }
 
 PGresult *
 db_exec(struct db *db, const struct db_stmt *stmt, int nparams, const char *const *params)
 {
 	int idle = !db->in_transaction &&
-		   (db->conn == NULL || PQtransactionStatus(db->conn) == PQTRANS_IDLE);
+	           (db->conn == NULL || PQtransactionStatus(db->conn) == PQTRANS_IDLE);
 	PGresult *res = exec_once(db, stmt, nparams, params);
 	if (res == NULL && idle && db->conn != NULL && PQstatus(db->conn) == CONNECTION_BAD) {
 		/* The server restarted since our last use: one retry on a new connection. */

@@ -14,7 +14,7 @@ log_set_stream(FILE *stream)
 	log_stream = stream;
 }
 
-static const char *const level_names[] = {"debug", "info", "warn", "error", "fatal"};
+static const char *const level_names[] = { "debug", "info", "warn", "error", "fatal" };
 
 int
 log_level_parse(const char *s, enum log_level *out)

@@ -11,18 +11,18 @@
 /* Arbitrary constant naming the lock; any other kqe migrate run waits on it. */
 #define MIGRATE_LOCK_KEY "7138220231"
 
-static const struct db_stmt stmt_lock = {"migrate_lock",
-    "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")"};
-static const struct db_stmt stmt_unlock = {"migrate_unlock",
-    "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")"};
-static const struct db_stmt stmt_applied = {"migrate_applied",
-    "SELECT version, checksum FROM schema_migrations ORDER BY version"};
-static const struct db_stmt stmt_record = {"migrate_record",
-    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)"};
-static const struct db_stmt stmt_current = {"migrate_current",
-    "SELECT coalesce(max(version), 0) FROM schema_migrations"};
-static const struct db_stmt stmt_table_exists = {"migrate_table_exists",
-    "SELECT to_regclass('schema_migrations') IS NOT NULL"};
+static const struct db_stmt stmt_lock = { "migrate_lock",
+	"SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")" };
+static const struct db_stmt stmt_unlock = { "migrate_unlock",
+	"SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")" };
+static const struct db_stmt stmt_applied = { "migrate_applied",
+	"SELECT version, checksum FROM schema_migrations ORDER BY version" };
+static const struct db_stmt stmt_record = { "migrate_record",
+	"INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)" };
+static const struct db_stmt stmt_current = { "migrate_current",
+	"SELECT coalesce(max(version), 0) FROM schema_migrations" };
+static const struct db_stmt stmt_table_exists = { "migrate_table_exists",
+	"SELECT to_regclass('schema_migrations') IS NOT NULL" };
 
 int
 migrate_latest(void)
@@ -55,7 +55,7 @@ apply(struct db *db, const struct migration *m)
 	char sum[65], version[16];
 	checksum(m->sql, sum);
 	snprintf(version, sizeof(version), "%d", m->version);
-	const char *params[] = {version, m->name, sum};
+	const char *params[] = { version, m->name, sum };
 
 	if (db_begin(db) != 0)
 		return -1;
@@ -67,12 +67,13 @@ apply(struct db *db, const struct migration *m)
 	PQclear(res);
 	if (db_commit(db) != 0)
 		goto fail;
-	log_info(NULL, "migration applied", json_pack("{s:i,s:s}", "version", m->version,
-	    "name", m->name));
+	log_info(NULL, "migration applied",
+	    json_pack("{s:i,s:s}", "version", m->version, "name", m->name));
 	return 0;
 fail:
-	log_error(NULL, "migration failed", json_pack("{s:i,s:s,s:s,s:s}", "version", m->version,
-	    "name", m->name, "sqlstate", db_error_sqlstate(db), "error", db_error_message(db)));
+	log_error(NULL, "migration failed",
+	    json_pack("{s:i,s:s,s:s,s:s}", "version", m->version, "name", m->name, "sqlstate",
+	        db_error_sqlstate(db), "error", db_error_message(db)));
 	db_rollback(db);
 	return -1;
 }
@@ -87,9 +88,9 @@ migrate_run(struct db *db, int *applied)
 	if (simple(db, &stmt_lock) != 0)
 		return -1;
 	if (db_exec_script(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-			       " version integer PRIMARY KEY, name text NOT NULL,"
-			       " checksum text NOT NULL,"
-			       " applied_at timestamptz NOT NULL DEFAULT now())") != 0)
+	                       " version integer PRIMARY KEY, name text NOT NULL,"
+	                       " checksum text NOT NULL,"
+	                       " applied_at timestamptz NOT NULL DEFAULT now())") != 0)
 		goto out;
 	res = db_exec(db, &stmt_applied, 0, NULL);
 	if (res == NULL)
@@ -105,8 +106,7 @@ migrate_run(struct db *db, int *applied)
 			checksum(m->sql, sum);
 			if (strcmp(sum, PQgetvalue(res, r, 1)) != 0) {
 				log_error(NULL, "applied migration was changed",
-				    json_pack("{s:i,s:s}", "version", m->version, "name",
-					m->name));
+				    json_pack("{s:i,s:s}", "version", m->version, "name", m->name));
 				goto out;
 			}
 			found = 1;

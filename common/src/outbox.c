@@ -6,24 +6,23 @@
 
 #include "kqe/log.h"
 
-static const struct db_stmt stmt_add_job = {"outbox_add_job",
-    "WITH j AS (INSERT INTO jobs (kind, params) VALUES ($1, $2::jsonb) RETURNING id, kind)"
-    " INSERT INTO outbox (kind, job_id) SELECT kind, id FROM j RETURNING id, job_id"};
-static const struct db_stmt stmt_mark = {"outbox_mark",
-    "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"};
-static const struct db_stmt stmt_pending = {"outbox_pending",
-    "SELECT id, kind, coalesce(job_id::text, '') FROM outbox"
-    " WHERE published_at IS NULL AND created_at < now() - $1 * interval '1 millisecond'"
-    " ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED"};
-static const struct db_stmt stmt_purge = {"outbox_purge",
-    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
-    " WHERE published_at < now() - interval '1 day' LIMIT 1000)"};
+static const struct db_stmt stmt_add_job = { "outbox_add_job",
+	"WITH j AS (INSERT INTO jobs (kind, params) VALUES ($1, $2::jsonb) RETURNING id, kind)"
+	" INSERT INTO outbox (kind, job_id) SELECT kind, id FROM j RETURNING id, job_id" };
+static const struct db_stmt stmt_mark = { "outbox_mark",
+	"UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])" };
+static const struct db_stmt stmt_pending = { "outbox_pending",
+	"SELECT id, kind, coalesce(job_id::text, '') FROM outbox"
+	" WHERE published_at IS NULL AND created_at < now() - $1 * interval '1 millisecond'"
+	" ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED" };
+static const struct db_stmt stmt_purge = { "outbox_purge",
+	"DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
+	" WHERE published_at < now() - interval '1 day' LIMIT 1000)" };
 
 int
-outbox_add_job(struct db *db, const char *kind, const char *params_json,
-    struct outbox_event *ev)
+outbox_add_job(struct db *db, const char *kind, const char *params_json, struct outbox_event *ev)
 {
-	const char *params[] = {kind, params_json};
+	const char *params[] = { kind, params_json };
 	PGresult *res = db_exec(db, &stmt_add_job, 2, params);
 	if (res == NULL)
 		return -1;
@@ -39,8 +38,8 @@ xadd(struct redis *r, const struct outbox_event *ev)
 {
 	char id[24];
 	snprintf(id, sizeof(id), "%lld", ev->id);
-	const char *argv[] = {"XADD", JOBS_STREAM, "*", "outbox_id", id, "kind", ev->kind,
-	    "job_id", ev->job_id};
+	const char *argv[] = { "XADD", JOBS_STREAM, "*", "outbox_id", id, "kind", ev->kind,
+		"job_id", ev->job_id };
 	size_t lens[ARRAY_LEN(argv)];
 	for (size_t i = 0; i < ARRAY_LEN(argv); i++)
 		lens[i] = strlen(argv[i]);
@@ -54,7 +53,7 @@ xadd(struct redis *r, const struct outbox_event *ev)
 static int
 mark(struct db *db, const char *ids_array)
 {
-	const char *params[] = {ids_array};
+	const char *params[] = { ids_array };
 	PGresult *res = db_exec(db, &stmt_mark, 1, params);
 	if (res == NULL)
 		return -1;
@@ -78,7 +77,7 @@ outbox_relay(struct db *db, struct redis *r, long grace_ms, int batch)
 	char grace[24], limit[24];
 	snprintf(grace, sizeof(grace), "%ld", grace_ms);
 	snprintf(limit, sizeof(limit), "%d", batch);
-	const char *params[] = {grace, limit};
+	const char *params[] = { grace, limit };
 	int published = 0;
 
 	if (db_begin(db) != 0)
@@ -92,7 +91,7 @@ outbox_relay(struct db *db, struct redis *r, long grace_ms, int batch)
 	size_t len = 0;
 	ids[len++] = '{';
 	for (int i = 0; i < n; i++) {
-		struct outbox_event ev = {.id = atoll(PQgetvalue(res, i, 0))};
+		struct outbox_event ev = { .id = atoll(PQgetvalue(res, i, 0)) };
 		snprintf(ev.kind, sizeof(ev.kind), "%s", PQgetvalue(res, i, 1));
 		snprintf(ev.job_id, sizeof(ev.job_id), "%s", PQgetvalue(res, i, 2));
 		if (xadd(r, &ev) != 0)

@@ -8,14 +8,27 @@ static const struct {
 	int status;
 	const char *reason;
 } reasons[] = {
-	{200, "OK"}, {201, "Created"}, {202, "Accepted"}, {204, "No Content"},
-	{304, "Not Modified"}, {400, "Bad Request"}, {401, "Unauthorized"},
-	{403, "Forbidden"}, {404, "Not Found"}, {405, "Method Not Allowed"},
-	{406, "Not Acceptable"}, {409, "Conflict"}, {412, "Precondition Failed"},
-	{413, "Content Too Large"}, {415, "Unsupported Media Type"},
-	{422, "Unprocessable Content"}, {428, "Precondition Required"},
-	{429, "Too Many Requests"}, {431, "Request Header Fields Too Large"},
-	{500, "Internal Server Error"}, {503, "Service Unavailable"},
+	{ 200, "OK" },
+	{ 201, "Created" },
+	{ 202, "Accepted" },
+	{ 204, "No Content" },
+	{ 304, "Not Modified" },
+	{ 400, "Bad Request" },
+	{ 401, "Unauthorized" },
+	{ 403, "Forbidden" },
+	{ 404, "Not Found" },
+	{ 405, "Method Not Allowed" },
+	{ 406, "Not Acceptable" },
+	{ 409, "Conflict" },
+	{ 412, "Precondition Failed" },
+	{ 413, "Content Too Large" },
+	{ 415, "Unsupported Media Type" },
+	{ 422, "Unprocessable Content" },
+	{ 428, "Precondition Required" },
+	{ 429, "Too Many Requests" },
+	{ 431, "Request Header Fields Too Large" },
+	{ 500, "Internal Server Error" },
+	{ 503, "Service Unavailable" },
 };
 
 const char *
@@ -49,11 +62,10 @@ problem_new(int status, const char *detail, const char *request_id)
 }
 
 static void
-append(json_t *errors, const char *key, const char *where, const char *code,
-    const char *message)
+append(json_t *errors, const char *key, const char *where, const char *code, const char *message)
 {
-	json_array_append_new(errors, json_pack("{s:s,s:s,s:s}", key, where, "code", code,
-	    "message", message));
+	json_array_append_new(
+	    errors, json_pack("{s:s,s:s,s:s}", key, where, "code", code, "message", message));
 }
 
 void

@@ -85,7 +85,7 @@ redis_free(struct redis *r)
 static struct timeval
 tv_ms(long ms)
 {
-	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
 	return tv;
 }
 

@@ -10,8 +10,8 @@
 #define FIRST_CYCLE_START 2023
 #define CYCLE_YEARS 5
 
-static const char *const scopes[] = {"state", "region", NULL};
-static const char *const regions[] = {"LVR", "LWL", NULL};
+static const char *const scopes[] = { "state", "region", NULL };
+static const char *const regions[] = { "LVR", "LWL", NULL };
 
 static int
 parse_period(const char *s, int *first, int *last)
@@ -24,8 +24,8 @@ parse_period(const char *s, int *first, int *last)
 		return 0;
 	}
 	if (strlen(s) == 9 && sscanf(s, "%4d-%4d%n", &a, &b, &n) == 2 && n == 9) {
-		if (a < FIRST_CYCLE_START || a > 2100 || (a - FIRST_CYCLE_START) % CYCLE_YEARS != 0 ||
-		    b != a + CYCLE_YEARS)
+		if (a < FIRST_CYCLE_START || a > 2100 ||
+		    (a - FIRST_CYCLE_START) % CYCLE_YEARS != 0 || b != a + CYCLE_YEARS)
 			return -1;
 		*first = a;
 		*last = b;
@@ -45,10 +45,14 @@ check_period(const json_t *v)
 }
 
 static const struct field_spec report_fields[] = {
-	{.name = "scope", .type = FIELD_ENUM, .required = true, .values = scopes},
-	{.name = "period", .type = FIELD_STRING, .required = true, .min = 4, .max = 9,
-	    .check = check_period},
-	{.name = "region", .type = FIELD_ENUM, .values = regions},
+	{ .name = "scope", .type = FIELD_ENUM, .required = true, .values = scopes },
+	{ .name = "period",
+	    .type = FIELD_STRING,
+	    .required = true,
+	    .min = 4,
+	    .max = 9,
+	    .check = check_period },
+	{ .name = "region", .type = FIELD_ENUM, .values = regions },
 };
 
 size_t
@@ -61,8 +65,8 @@ report_params_validate(const json_t *body, json_t *errors)
 		error_at_pointer(errors, "/region", "required", "is required when scope is region");
 		bad++;
 	} else if (scope != NULL && strcmp(scope, "state") == 0 && region != NULL) {
-		error_at_pointer(errors, "/region", "forbidden",
-		    "must be left out when scope is state");
+		error_at_pointer(
+		    errors, "/region", "forbidden", "must be left out when scope is state");
 		bad++;
 	}
 	return bad;
@@ -81,7 +85,7 @@ report_params_parse(const json_t *body, struct report_params *out)
 	if (strcmp(scope, "state") == 0 && region == NULL) {
 		strcpy(out->scope, "state");
 	} else if (strcmp(scope, "region") == 0 && region != NULL &&
-		   (strcmp(region, "LVR") == 0 || strcmp(region, "LWL") == 0)) {
+	           (strcmp(region, "LVR") == 0 || strcmp(region, "LWL") == 0)) {
 		strcpy(out->scope, "region");
 		strcpy(out->region, region);
 	} else {

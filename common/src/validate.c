@@ -24,7 +24,8 @@ json_depth(const json_t *v, int limit)
 	if (json_is_object(v)) {
 		const char *k;
 		const json_t *child;
-		json_object_foreach ((json_t *)v, k, child) {
+		json_object_foreach((json_t *)v, k, child)
+		{
 			int d = json_depth(child, limit - 1);
 			if (d > deepest)
 				deepest = d;
@@ -36,7 +37,8 @@ json_depth(const json_t *v, int limit)
 	if (json_is_array(v)) {
 		size_t i;
 		const json_t *child;
-		json_array_foreach (v, i, child) {
+		json_array_foreach(v, i, child)
+		{
 			int d = json_depth(child, limit - 1);
 			if (d > deepest)
 				deepest = d;
@@ -105,8 +107,8 @@ validate_value(const json_t *v, const struct field_spec *f, const char *ptr, jso
 	case FIELD_STRING: {
 		size_t len = utf8_length(json_string_value(v), json_string_length(v));
 		if ((f->min && (long long)len < f->min) || (f->max && (long long)len > f->max)) {
-			snprintf(msg, sizeof(msg), "length must be %lld to %lld characters",
-			    f->min, f->max);
+			snprintf(msg, sizeof(msg), "length must be %lld to %lld characters", f->min,
+			    f->max);
 			error_at_pointer(errors, ptr, "length", msg);
 			return 1;
 		}
@@ -131,7 +133,7 @@ validate_value(const json_t *v, const struct field_spec *f, const char *ptr, jso
 			n += (size_t)snprintf(msg + n, sizeof(msg) - n, " %s", *c);
 		error_at_pointer(errors, ptr, "enum", msg);
 		return 1;
-enum_ok:
+	enum_ok:
 		break;
 	}
 	case FIELD_OBJECT:
@@ -176,7 +178,8 @@ validate_object(const json_t *obj, const struct field_spec *specs, size_t nspecs
 	}
 	const char *key;
 	const json_t *v;
-	json_object_foreach ((json_t *)obj, key, v) {
+	json_object_foreach((json_t *)obj, key, v)
+	{
 		size_t i;
 		for (i = 0; i < nspecs; i++)
 			if (strcmp(specs[i].name, key) == 0)

@@ -15,7 +15,7 @@
 
 /* What became of one job delivery. */
 enum job_outcome {
-	JOB_DONE,  /* committed (or nothing left to do): XACK */
+	JOB_DONE, /* committed (or nothing left to do): XACK */
 	JOB_RETRY, /* transient failure (database down): leave pending, it is redelivered */
 	JOB_FAILED /* permanent failure recorded on the job: XACK */
 };

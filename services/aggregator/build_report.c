@@ -17,29 +17,29 @@
 #include "kqe/log.h"
 #include "kqe/report_params.h"
 
-static const struct db_stmt stmt_start = {"job_start",
-    "UPDATE jobs SET status = 'running', attempts = attempts + 1,"
-    " started_at = coalesce(started_at, now()), updated_at = now()"
-    " WHERE id = $1 AND status IN ('queued', 'running', 'failed') RETURNING params::text"};
-static const struct db_stmt stmt_lock = {"job_lock",
-    "SELECT status FROM jobs WHERE id = $1 FOR UPDATE"};
-static const struct db_stmt stmt_offices = {"report_offices",
-    "SELECT region, kind, count(*), coalesce(sum(population_under_18), 0)"
-    " FROM offices WHERE ($1::text IS NULL OR region = $1) GROUP BY region, kind"};
-static const struct db_stmt stmt_watermark = {"report_watermark",
-    "SELECT count(*), coalesce(kqe_ts(max(updated_at)), '') FROM offices"};
-static const struct db_stmt stmt_insert = {"report_insert",
-    "INSERT INTO reports (job_id, scope, period, params, watermark, content_hash, tables)"
-    " VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7::json) RETURNING id"};
-static const struct db_stmt stmt_succeed = {"job_succeed",
-    "UPDATE jobs SET status = 'succeeded', result_id = $2, error = NULL,"
-    " finished_at = now(), updated_at = now() WHERE id = $1"};
-static const struct db_stmt stmt_fail = {"job_fail",
-    "UPDATE jobs SET status = 'failed', error = $2, finished_at = now(), updated_at = now()"
-    " WHERE id = $1"};
+static const struct db_stmt stmt_start = { "job_start",
+	"UPDATE jobs SET status = 'running', attempts = attempts + 1,"
+	" started_at = coalesce(started_at, now()), updated_at = now()"
+	" WHERE id = $1 AND status IN ('queued', 'running', 'failed') RETURNING params::text" };
+static const struct db_stmt stmt_lock = { "job_lock",
+	"SELECT status FROM jobs WHERE id = $1 FOR UPDATE" };
+static const struct db_stmt stmt_offices = { "report_offices",
+	"SELECT region, kind, count(*), coalesce(sum(population_under_18), 0)"
+	" FROM offices WHERE ($1::text IS NULL OR region = $1) GROUP BY region, kind" };
+static const struct db_stmt stmt_watermark = { "report_watermark",
+	"SELECT count(*), coalesce(kqe_ts(max(updated_at)), '') FROM offices" };
+static const struct db_stmt stmt_insert = { "report_insert",
+	"INSERT INTO reports (job_id, scope, period, params, watermark, content_hash, tables)"
+	" VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7::json) RETURNING id" };
+static const struct db_stmt stmt_succeed = { "job_succeed",
+	"UPDATE jobs SET status = 'succeeded', result_id = $2, error = NULL,"
+	" finished_at = now(), updated_at = now() WHERE id = $1" };
+static const struct db_stmt stmt_fail = { "job_fail",
+	"UPDATE jobs SET status = 'failed', error = $2, finished_at = now(), updated_at = now()"
+	" WHERE id = $1" };
 
-static const char *const regions[] = {"LVR", "LWL"};
-static const char *const kinds[] = {"kreisfreie_stadt", "kreis", "kreisangehoerige_stadt"};
+static const char *const regions[] = { "LVR", "LWL" };
+static const char *const kinds[] = { "kreisfreie_stadt", "kreis", "kreisangehoerige_stadt" };
 
 static json_t *
 table_new(const char *id, const char *title, const char *measure, json_t *dimensions)
@@ -62,9 +62,9 @@ office_tables(PGresult *res, const struct report_params *p)
 {
 	json_t *by_region = table_new("offices_by_region", "Jugendämter nach Landesjugendamt",
 	    "count", json_pack("[s]", "region"));
-	json_t *by_kind = table_new("offices_by_region_kind",
-	    "Jugendämter nach Landesjugendamt und Art", "count",
-	    json_pack("[s,s]", "region", "kind"));
+	json_t *by_kind =
+	    table_new("offices_by_region_kind", "Jugendämter nach Landesjugendamt und Art", "count",
+	        json_pack("[s,s]", "region", "kind"));
 	json_t *population = table_new("population_under_18_by_region_kind",
 	    "Bevölkerung unter 18 Jahren nach Landesjugendamt und Art der Jugendämter", "sum",
 	    json_pack("[s,s]", "region", "kind"));
@@ -83,10 +83,10 @@ office_tables(PGresult *res, const struct report_params *p)
 				}
 			}
 			region_total += count;
-			cell_add(by_kind, json_pack("{s:s,s:s}", "region", regions[g], "kind",
-			    kinds[k]), count);
-			cell_add(population, json_pack("{s:s,s:s}", "region", regions[g], "kind",
-			    kinds[k]), pop);
+			cell_add(by_kind,
+			    json_pack("{s:s,s:s}", "region", regions[g], "kind", kinds[k]), count);
+			cell_add(population,
+			    json_pack("{s:s,s:s}", "region", regions[g], "kind", kinds[k]), pop);
 		}
 		cell_add(by_region, json_pack("{s:s}", "region", regions[g]), region_total);
 	}
@@ -109,7 +109,7 @@ content_hash(const json_t *content, char out[72])
 static enum job_outcome
 fail_job(struct db *db, const char *job_id, const char *why)
 {
-	const char *params[] = {job_id, why};
+	const char *params[] = { job_id, why };
 	PGresult *res = db_exec(db, &stmt_fail, 2, params);
 	if (res == NULL)
 		return JOB_RETRY;
@@ -122,8 +122,8 @@ static enum job_outcome
 transient(struct db *db, const char *job_id)
 {
 	db_rollback(db);
-	log_warn(NULL, "job postponed", json_pack("{s:s,s:s}", "job_id", job_id, "sqlstate",
-	    db_error_sqlstate(db)));
+	log_warn(NULL, "job postponed",
+	    json_pack("{s:s,s:s}", "job_id", job_id, "sqlstate", db_error_sqlstate(db)));
 	return JOB_RETRY;
 }
 
@@ -131,7 +131,7 @@ enum job_outcome
 build_report(struct db *db, const char *job_id)
 {
 	struct report_params p;
-	const char *id_param[] = {job_id};
+	const char *id_param[] = { job_id };
 	PGresult *res = NULL;
 	json_t *params = NULL, *content = NULL;
 	enum job_outcome outcome;
@@ -165,7 +165,7 @@ build_report(struct db *db, const char *job_id)
 		json_decref(params);
 		return JOB_DONE;
 	}
-	const char *region_param[] = {p.region[0] ? p.region : NULL};
+	const char *region_param[] = { p.region[0] ? p.region : NULL };
 	res = db_exec(db, &stmt_offices, 1, region_param);
 	if (res == NULL)
 		goto transient;
@@ -176,19 +176,20 @@ build_report(struct db *db, const char *job_id)
 		json_decref(tables);
 		goto transient;
 	}
-	json_t *watermark = json_pack("{s:I,s:s?}", "offices", (json_int_t)atoll(PQgetvalue(res, 0, 0)),
-	    "offices_updated_at", *PQgetvalue(res, 0, 1) ? PQgetvalue(res, 0, 1) : NULL);
+	json_t *watermark =
+	    json_pack("{s:I,s:s?}", "offices", (json_int_t)atoll(PQgetvalue(res, 0, 0)),
+	        "offices_updated_at", *PQgetvalue(res, 0, 1) ? PQgetvalue(res, 0, 1) : NULL);
 	PQclear(res);
 
-	content = json_pack("{s:s,s:s,s:O,s:o,s:o}", "scope", p.scope, "period", p.period,
-	    "params", params, "watermark", watermark, "tables", tables);
+	content = json_pack("{s:s,s:s,s:O,s:o,s:o}", "scope", p.scope, "period", p.period, "params",
+	    params, "watermark", watermark, "tables", tables);
 	char hash[72];
 	content_hash(content, hash);
 	char *params_text = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
 	char *watermark_text = json_dumps(watermark, JSON_COMPACT | JSON_SORT_KEYS);
 	char *tables_text = json_dumps(tables, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	const char *insert[] = {job_id, p.scope, p.period, params_text, watermark_text, hash,
-	    tables_text};
+	const char *insert[] = { job_id, p.scope, p.period, params_text, watermark_text, hash,
+		tables_text };
 	res = db_exec(db, &stmt_insert, 7, insert);
 	free(params_text);
 	free(watermark_text);
@@ -198,15 +199,16 @@ build_report(struct db *db, const char *job_id)
 	char report_id[37];
 	snprintf(report_id, sizeof(report_id), "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
-	const char *succeed[] = {job_id, report_id};
+	const char *succeed[] = { job_id, report_id };
 	res = db_exec(db, &stmt_succeed, 2, succeed);
 	if (res == NULL)
 		goto transient;
 	PQclear(res);
 	if (db_commit(db) != 0)
 		goto transient;
-	log_info(NULL, "report built", json_pack("{s:s,s:s,s:s,s:s}", "job_id", job_id,
-	    "report_id", report_id, "scope", p.scope, "period", p.period));
+	log_info(NULL, "report built",
+	    json_pack("{s:s,s:s,s:s,s:s}", "job_id", job_id, "report_id", report_id, "scope",
+	        p.scope, "period", p.period));
 	outcome = JOB_DONE;
 	goto out;
 transient:

@@ -22,15 +22,15 @@
 static void
 sleep_ms(long ms)
 {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
 	nanosleep(&ts, NULL);
 }
 
 static int
 ensure_group(struct aggregator *a)
 {
-	redisReply *rep = redis_cmd(a->redis, "XGROUP CREATE %s %s 0 MKSTREAM", JOBS_STREAM,
-	    JOBS_GROUP);
+	redisReply *rep =
+	    redis_cmd(a->redis, "XGROUP CREATE %s %s 0 MKSTREAM", JOBS_STREAM, JOBS_GROUP);
 	if (rep != NULL) {
 		freeReplyObject(rep);
 		return 0;
@@ -111,8 +111,9 @@ claim_stale(struct aggregator *a)
 static int
 read_new(struct aggregator *a)
 {
-	redisReply *rep = redis_cmd(a->redis, "XREADGROUP GROUP %s %s COUNT %ld BLOCK %ld STREAMS %s >",
-	    JOBS_GROUP, a->consumer, a->cfg->jobs_batch, a->cfg->jobs_block_ms, JOBS_STREAM);
+	redisReply *rep =
+	    redis_cmd(a->redis, "XREADGROUP GROUP %s %s COUNT %ld BLOCK %ld STREAMS %s >",
+	        JOBS_GROUP, a->consumer, a->cfg->jobs_batch, a->cfg->jobs_block_ms, JOBS_STREAM);
 	if (rep == NULL)
 		return -1;
 	int rc = 0;
@@ -141,8 +142,9 @@ aggregator_run(struct aggregator *a)
 				continue;
 			}
 			group_ready = 1;
-			log_info(NULL, "consuming", json_pack("{s:s,s:s,s:s}", "stream",
-			    JOBS_STREAM, "group", JOBS_GROUP, "consumer", a->consumer));
+			log_info(NULL, "consuming",
+			    json_pack("{s:s,s:s,s:s}", "stream", JOBS_STREAM, "group", JOBS_GROUP,
+			        "consumer", a->consumer));
 		}
 		uint64_t now = now_ns();
 		int rc = 0;
@@ -158,7 +160,8 @@ aggregator_run(struct aggregator *a)
 		if (rc == 0)
 			rc = read_new(a);
 		if (rc != 0) {
-			/* Redis or PostgreSQL down: back off, re-check the group (Redis may be new). */
+			/* Redis or PostgreSQL down: back off, re-check the group (Redis may be
+			 * new). */
 			group_ready = 0;
 			sleep_ms(BACKOFF_MS);
 		}

@@ -34,7 +34,7 @@ main(int argc, char **argv)
 		int help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
 		FILE *out = help ? stdout : stderr;
 		fprintf(out, "usage: kqe-aggregator [--help] [--version]\n\n"
-			     "Builds statistics and reports from the job stream kqe:jobs.\n\n");
+		             "Builds statistics and reports from the job stream kqe:jobs.\n\n");
 		config_print_help(out, CONFIG_AGGREGATOR);
 		return help ? 0 : 2;
 	}
@@ -44,13 +44,13 @@ main(int argc, char **argv)
 	}
 	log_threshold = cfg.log_level;
 
-	struct sigaction sa = {.sa_handler = on_signal};
+	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	struct aggregator a = {.cfg = &cfg, .stop = &stop};
+	struct aggregator a = { .cfg = &cfg, .stop = &stop };
 	char host[64] = "host";
 	gethostname(host, sizeof(host) - 1);
 	snprintf(a.consumer, sizeof(a.consumer), "%s-%ld", host, (long)getpid());

@@ -12,7 +12,7 @@
 #include "server.h"
 
 enum permission {
-	PERM_PUBLIC,       /* health, metrics */
+	PERM_PUBLIC, /* health, metrics */
 	PERM_OFFICES_READ, /* the office directory */
 	PERM_REPORTS_CREATE,
 	PERM_REPORTS_READ,

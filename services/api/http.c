@@ -43,13 +43,13 @@ reply_buffer(struct request *r, int status, const char *content_type, struct evb
 	uint64_t dur = now_ns() - r->start_ns;
 	metrics_observe(r->route_index, status, dur);
 	log_info(r->id, "request",
-	    json_pack("{s:s,s:s,s:i,s:f,s:I}", "method", r->method, "route", r->route ? r->route->pattern : "unmatched",
-		"status", status, "duration_ms", (double)dur / 1e6, "bytes", (json_int_t)bytes));
+	    json_pack("{s:s,s:s,s:i,s:f,s:I}", "method", r->method, "route",
+	        r->route ? r->route->pattern : "unmatched", "status", status, "duration_ms",
+	        (double)dur / 1e6, "bytes", (json_int_t)bytes));
 }
 
 void
-reply_bytes(struct request *r, int status, const char *content_type, const char *data,
-    size_t len)
+reply_bytes(struct request *r, int status, const char *content_type, const char *data, size_t len)
 {
 	struct evbuffer *buf = evbuffer_new();
 	evbuffer_add(buf, data, len);
@@ -106,7 +106,8 @@ query_parse(struct request *r, const char *const *allowed, json_t *errors)
 		error_at_parameter(errors, "", "malformed", "the query string cannot be decoded");
 		return;
 	}
-	TAILQ_FOREACH (kv, &r->query, next) {
+	TAILQ_FOREACH(kv, &r->query, next)
+	{
 		const char *const *a;
 		for (a = allowed; *a != NULL; a++)
 			if (strcmp(*a, kv->key) == 0)
@@ -196,23 +197,23 @@ request_json(struct request *r)
 		reply_problem(r, 413, detail, NULL);
 		return NULL;
 	}
-	if (!is_json_type(evhttp_find_header(evhttp_request_get_input_headers(r->req),
-		"Content-Type"))) {
+	if (!is_json_type(
+	        evhttp_find_header(evhttp_request_get_input_headers(r->req), "Content-Type"))) {
 		reply_problem(r, 415, "Send the body as application/json (UTF-8).", NULL);
 		return NULL;
 	}
 	json_error_t err;
-	json_t *body = json_loadb((const char *)evbuffer_pullup(in, -1), len,
-	    JSON_REJECT_DUPLICATES, &err);
+	json_t *body =
+	    json_loadb((const char *)evbuffer_pullup(in, -1), len, JSON_REJECT_DUPLICATES, &err);
 	if (body == NULL) {
 		json_t *errors = json_array();
-		const char *code = json_error_code(&err) == json_error_invalid_utf8
-				       ? "invalid_utf8"
-			       : json_error_code(&err) == json_error_duplicate_key ? "duplicate_key"
-										 : "syntax";
-		json_array_append_new(errors, json_pack("{s:s,s:s,s:I,s:I}", "code", code,
-		    "message", err.text, "line", (json_int_t)err.line, "column",
-		    (json_int_t)err.column));
+		const char *code = json_error_code(&err) == json_error_invalid_utf8 ? "invalid_utf8"
+		                   : json_error_code(&err) == json_error_duplicate_key
+		                       ? "duplicate_key"
+		                       : "syntax";
+		json_array_append_new(
+		    errors, json_pack("{s:s,s:s,s:I,s:I}", "code", code, "message", err.text,
+		                "line", (json_int_t)err.line, "column", (json_int_t)err.column));
 		reply_problem(r, 400, "The body is not valid JSON.", errors);
 		return NULL;
 	}
@@ -245,8 +246,8 @@ list_params_parse(struct request *r, size_t nkeys, struct list_params *lp, json_
 		char *end;
 		long n = strtol(limit, &end, 10);
 		if (*limit == '\0' || *end != '\0' || n < 1 || n > LIST_MAX_LIMIT) {
-			error_at_parameter(errors, "limit", "range",
-			    "must be an integer from 1 to 500");
+			error_at_parameter(
+			    errors, "limit", "range", "must be an integer from 1 to 500");
 		} else {
 			lp->limit = n;
 		}
@@ -254,8 +255,8 @@ list_params_parse(struct request *r, size_t nkeys, struct list_params *lp, json_
 	if (cursor != NULL) {
 		lp->after = cursor_decode(cursor, nkeys);
 		if (lp->after == NULL)
-			error_at_parameter(errors, "cursor", "invalid_cursor",
-			    "is not a cursor this list issued");
+			error_at_parameter(
+			    errors, "cursor", "invalid_cursor", "is not a cursor this list issued");
 	}
 }
 
@@ -284,8 +285,10 @@ reply_list(struct request *r, json_t *items, json_t *next_keys)
 	struct evbuffer *link = evbuffer_new();
 	struct evkeyval *kv;
 	char sep = '?';
-	evbuffer_add_printf(link, "<%s", evhttp_uri_get_path(evhttp_request_get_evhttp_uri(r->req)));
-	TAILQ_FOREACH (kv, &r->query, next) {
+	evbuffer_add_printf(
+	    link, "<%s", evhttp_uri_get_path(evhttp_request_get_evhttp_uri(r->req)));
+	TAILQ_FOREACH(kv, &r->query, next)
+	{
 		if (strcmp(kv->key, "cursor") == 0)
 			continue;
 		char *v = evhttp_encode_uri(kv->value);

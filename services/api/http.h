@@ -19,8 +19,8 @@ void reply_json(struct request *r, int status, json_t *body);
 void reply_problem(struct request *r, int status, const char *detail, json_t *errors);
 
 /* Answers with the given bytes and content type. */
-void reply_bytes(struct request *r, int status, const char *content_type, const char *data,
-    size_t len);
+void reply_bytes(
+    struct request *r, int status, const char *content_type, const char *data, size_t len);
 
 /* Maps a failed database call to 503 (unavailable, with Retry-After) or 500. */
 void reply_db_error(struct request *r);

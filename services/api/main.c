@@ -29,7 +29,7 @@ static void
 usage(FILE *out)
 {
 	fprintf(out, "usage: kqe-api [--help] [--version]\n\n"
-		     "Serves the kqe REST API (see proto/openapi.yaml).\n\n");
+	             "Serves the kqe REST API (see proto/openapi.yaml).\n\n");
 	config_print_help(out, CONFIG_API);
 }
 
@@ -44,7 +44,7 @@ worker_init(struct worker *w, int index, const struct sockaddr *sa, int salen)
 		return -1;
 	struct evconnlistener *l = evconnlistener_new_bind(w->base, NULL, NULL,
 	    LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE |
-		LEV_OPT_CLOSE_ON_EXEC,
+	        LEV_OPT_CLOSE_ON_EXEC,
 	    1024, sa, salen);
 	if (l == NULL)
 		return -1;
@@ -60,11 +60,11 @@ worker_init(struct worker *w, int index, const struct sockaddr *sa, int salen)
 	 */
 	evhttp_set_max_body_size(w->http, (ev_ssize_t)cfg.max_body_bytes * 2);
 	evhttp_set_max_headers_size(w->http, (ev_ssize_t)cfg.max_header_bytes * 4);
-	struct timeval tv = {cfg.http_timeout_ms / 1000, (cfg.http_timeout_ms % 1000) * 1000};
+	struct timeval tv = { cfg.http_timeout_ms / 1000, (cfg.http_timeout_ms % 1000) * 1000 };
 	evhttp_set_timeout_tv(w->http, &tv);
 	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-						EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |
-						EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
+	                                        EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |
+	                                        EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
 	evhttp_set_default_content_type(w->http, "application/json; charset=utf-8");
 	evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_gencb(w->http, router_dispatch_cb, w);
@@ -91,7 +91,8 @@ worker_run(void *arg)
 	struct worker *w = arg;
 	/* Connect early so the first request does not pay for it; failure is retried later. */
 	if (db_connect(w->db) != 0)
-		log_warn(NULL, "database not reachable yet", json_pack("{s:i}", "worker", w->index));
+		log_warn(
+		    NULL, "database not reachable yet", json_pack("{s:i}", "worker", w->index));
 	event_base_dispatch(w->base);
 	return NULL;
 }
@@ -101,7 +102,8 @@ static void
 worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	struct timeval flush = {cfg.shutdown_timeout_ms / 1000, (cfg.shutdown_timeout_ms % 1000) * 1000};
+	struct timeval flush = { cfg.shutdown_timeout_ms / 1000,
+		(cfg.shutdown_timeout_ms % 1000) * 1000 };
 	(void)fd;
 	(void)what;
 	w->draining = true;
@@ -157,8 +159,8 @@ main(int argc, char **argv)
 	}
 	log_threshold = cfg.log_level;
 	if (listen_address(&ss, &salen, cfg.http_port) != 0) {
-		fprintf(stderr, "kqe-api: KQE_HTTP_ADDR: \"%s\" is not an IP address\n",
-		    cfg.http_addr);
+		fprintf(
+		    stderr, "kqe-api: KQE_HTTP_ADDR: \"%s\" is not an IP address\n", cfg.http_addr);
 		return 2;
 	}
 
@@ -179,7 +181,7 @@ main(int argc, char **argv)
 		if (worker_init(&workers[i], i, (struct sockaddr *)&ss, salen) != 0) {
 			log_write(LOG_FATAL, NULL, "cannot listen",
 			    json_pack("{s:s,s:i,s:s}", "addr", cfg.http_addr, "port",
-				(int)cfg.http_port, "error", strerror(errno)));
+			        (int)cfg.http_port, "error", strerror(errno)));
 			goto out;
 		}
 		if (i == 0) {
@@ -191,16 +193,17 @@ main(int argc, char **argv)
 		}
 	}
 	int port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-						  : ((struct sockaddr_in *)&ss)->sin_port);
-	log_info(NULL, "listening", json_pack("{s:s,s:i,s:i,s:s}", "addr", cfg.http_addr, "port",
-	    port, "threads", n, "version", KQE_VERSION));
+	                                          : ((struct sockaddr_in *)&ss)->sin_port);
+	log_info(NULL, "listening",
+	    json_pack("{s:s,s:i,s:i,s:s}", "addr", cfg.http_addr, "port", port, "threads", n,
+	        "version", KQE_VERSION));
 	for (int i = 0; i < n; i++)
 		pthread_create(&threads[i], NULL, worker_run, &workers[i]);
 
 	int sig = 0;
 	sigwait(&stop, &sig);
-	log_info(NULL, "shutting down", json_pack("{s:s}", "signal",
-	    sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+	log_info(NULL, "shutting down",
+	    json_pack("{s:s}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
 	for (int i = 0; i < n; i++)
 		event_base_once(workers[i].base, -1, EV_TIMEOUT, worker_stop_cb, &workers[i], NULL);
 	for (int i = 0; i < n; i++)

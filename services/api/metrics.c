@@ -5,11 +5,11 @@
 #include "router.h"
 
 #define MAX_ROUTES 64
-static const int tracked_status[] = {200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 409, 412,
-    413, 415, 422, 428, 429, 431, 500, 503};
+static const int tracked_status[] = { 200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 409, 412,
+	413, 415, 422, 428, 429, 431, 500, 503 };
 #define NSTATUS (sizeof(tracked_status) / sizeof(tracked_status[0]) + 1) /* + "other" */
-static const double bucket_seconds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1, 2.5, 5};
+static const double bucket_seconds[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+	2.5, 5 };
 #define NBUCKETS (sizeof(bucket_seconds) / sizeof(bucket_seconds[0]))
 
 static _Atomic unsigned long requests[MAX_ROUTES + 1][NSTATUS];
@@ -70,7 +70,7 @@ void
 metrics_render(struct evbuffer *buf)
 {
 	evbuffer_add_printf(buf, "# HELP kqe_http_requests_total HTTP requests answered.\n"
-				 "# TYPE kqe_http_requests_total counter\n");
+	                         "# TYPE kqe_http_requests_total counter\n");
 	for (size_t r = 0; r <= MAX_ROUTES; r++) {
 		if (r < MAX_ROUTES && r >= (size_t)routes_count)
 			continue;
@@ -89,7 +89,7 @@ metrics_render(struct evbuffer *buf)
 		}
 	}
 	evbuffer_add_printf(buf, "# HELP kqe_http_request_duration_seconds Time to answer.\n"
-				 "# TYPE kqe_http_request_duration_seconds histogram\n");
+	                         "# TYPE kqe_http_request_duration_seconds histogram\n");
 	for (size_t r = 0; r <= MAX_ROUTES; r++) {
 		if (r < MAX_ROUTES && r >= (size_t)routes_count)
 			continue;

@@ -12,14 +12,14 @@
 #include "kqe/log.h"
 
 const struct route routes[] = {
-	{"/healthz", EVHTTP_REQ_GET, health_live, PERM_PUBLIC},
-	{"/readyz", EVHTTP_REQ_GET, health_ready, PERM_PUBLIC},
-	{"/metrics", EVHTTP_REQ_GET, health_metrics, PERM_PUBLIC},
-	{"/v1/offices", EVHTTP_REQ_GET, offices_list, PERM_OFFICES_READ},
-	{"/v1/offices/{}", EVHTTP_REQ_GET, offices_get, PERM_OFFICES_READ},
-	{"/v1/reports", EVHTTP_REQ_POST, reports_create, PERM_REPORTS_CREATE},
-	{"/v1/reports/{}", EVHTTP_REQ_GET, reports_get, PERM_REPORTS_READ},
-	{"/v1/jobs/{}", EVHTTP_REQ_GET, jobs_get, PERM_JOBS_READ},
+	{ "/healthz", EVHTTP_REQ_GET, health_live, PERM_PUBLIC },
+	{ "/readyz", EVHTTP_REQ_GET, health_ready, PERM_PUBLIC },
+	{ "/metrics", EVHTTP_REQ_GET, health_metrics, PERM_PUBLIC },
+	{ "/v1/offices", EVHTTP_REQ_GET, offices_list, PERM_OFFICES_READ },
+	{ "/v1/offices/{}", EVHTTP_REQ_GET, offices_get, PERM_OFFICES_READ },
+	{ "/v1/reports", EVHTTP_REQ_POST, reports_create, PERM_REPORTS_CREATE },
+	{ "/v1/reports/{}", EVHTTP_REQ_GET, reports_get, PERM_REPORTS_READ },
+	{ "/v1/jobs/{}", EVHTTP_REQ_GET, jobs_get, PERM_JOBS_READ },
 };
 const int routes_count = (int)ARRAY_LEN(routes);
 
@@ -27,9 +27,13 @@ static const struct {
 	enum evhttp_cmd_type cmd;
 	const char *name;
 } methods[] = {
-	{EVHTTP_REQ_GET, "GET"}, {EVHTTP_REQ_HEAD, "HEAD"}, {EVHTTP_REQ_POST, "POST"},
-	{EVHTTP_REQ_PUT, "PUT"}, {EVHTTP_REQ_PATCH, "PATCH"}, {EVHTTP_REQ_DELETE, "DELETE"},
-	{EVHTTP_REQ_OPTIONS, "OPTIONS"},
+	{ EVHTTP_REQ_GET, "GET" },
+	{ EVHTTP_REQ_HEAD, "HEAD" },
+	{ EVHTTP_REQ_POST, "POST" },
+	{ EVHTTP_REQ_PUT, "PUT" },
+	{ EVHTTP_REQ_PATCH, "PATCH" },
+	{ EVHTTP_REQ_DELETE, "DELETE" },
+	{ EVHTTP_REQ_OPTIONS, "OPTIONS" },
 };
 
 static const char *
@@ -74,8 +78,8 @@ fail:
 }
 
 int
-router_match(enum evhttp_cmd_type method, const char *path, char **params, int *nparams,
-    unsigned *allow)
+router_match(
+    enum evhttp_cmd_type method, const char *path, char **params, int *nparams, unsigned *allow)
 {
 	int path_known = 0;
 	char *scratch[ROUTE_MAX_PARAMS];
@@ -104,8 +108,8 @@ router_match(enum evhttp_cmd_type method, const char *path, char **params, int *
 static void
 set_request_id(struct request *r)
 {
-	const char *given = evhttp_find_header(evhttp_request_get_input_headers(r->req),
-	    "X-Request-Id");
+	const char *given =
+	    evhttp_find_header(evhttp_request_get_input_headers(r->req), "X-Request-Id");
 	if (given != NULL) {
 		size_t n = strlen(given);
 		int ok = n >= 1 && n < sizeof(r->id);
@@ -129,8 +133,8 @@ header_bytes(struct evhttp_request *req)
 {
 	struct evkeyval *kv;
 	size_t n = 0;
-	TAILQ_FOREACH (kv, evhttp_request_get_input_headers(req), next)
-		n += strlen(kv->key) + strlen(kv->value) + 4;
+	TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next)
+	n += strlen(kv->key) + strlen(kv->value) + 4;
 	return n;
 }
 
@@ -157,7 +161,7 @@ void
 router_dispatch_cb(struct evhttp_request *req, void *arg)
 {
 	struct worker *w = arg;
-	struct request r = {.req = req, .worker = w, .route_index = -1, .start_ns = now_ns()};
+	struct request r = { .req = req, .worker = w, .route_index = -1, .start_ns = now_ns() };
 	unsigned allow;
 
 	r.method = method_name(evhttp_request_get_command(req));
@@ -174,8 +178,8 @@ router_dispatch_cb(struct evhttp_request *req, void *arg)
 	}
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	char *decoded = evhttp_uridecode(path ? path : "/", 0, NULL);
-	int idx = router_match(evhttp_request_get_command(req), decoded, r.params, &r.nparams,
-	    &allow);
+	int idx =
+	    router_match(evhttp_request_get_command(req), decoded, r.params, &r.nparams, &allow);
 	free(decoded);
 	if (idx == -1) {
 		reply_problem(&r, 404, "There is no resource at this path.", NULL);
@@ -195,8 +199,8 @@ router_dispatch_cb(struct evhttp_request *req, void *arg)
 	}
 	r.route->handler(&r);
 	if (!r.replied) {
-		log_error(r.id, "handler did not answer", json_pack("{s:s}", "route",
-		    r.route->pattern));
+		log_error(
+		    r.id, "handler did not answer", json_pack("{s:s}", "route", r.route->pattern));
 		reply_problem(&r, 500, "An internal error occurred; it has been logged.", NULL);
 	}
 out:

@@ -28,8 +28,8 @@ extern const int routes_count;
  * new strings for "{}" segments) or -1 if no pattern matches, -2 if a pattern
  * matches but not the method; then *allow gets the allowed methods' mask.
  */
-int router_match(enum evhttp_cmd_type method, const char *path, char **params, int *nparams,
-    unsigned *allow);
+int router_match(
+    enum evhttp_cmd_type method, const char *path, char **params, int *nparams, unsigned *allow);
 
 /* The evhttp generic callback; arg is the struct worker. */
 void router_dispatch_cb(struct evhttp_request *req, void *arg);

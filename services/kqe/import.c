@@ -80,7 +80,7 @@ import_offices(const char *path, const struct config *cfg)
 	size_t len = 0;
 	struct offices_csv *csv = NULL;
 	struct db *db = NULL;
-	struct offices_counts counts = {0, 0, 0};
+	struct offices_counts counts = { 0, 0, 0 };
 	int rc = 1;
 
 	if (read_file(path, &data, &len) != 0)
@@ -135,7 +135,7 @@ static const struct {
 	const char *what;
 	int (*run)(const char *path, const struct config *cfg);
 } importers[] = {
-    {"offices", import_offices},
+	{ "offices", import_offices },
 };
 
 int

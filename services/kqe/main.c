@@ -14,9 +14,10 @@ static const struct {
 	int (*run)(int, char **, const struct config *);
 	const char *usage;
 } commands[] = {
-	{"migrate", cmd_migrate, "migrate                    apply pending SQL migrations"},
-	{"import", cmd_import, "import offices FILE.csv    import/update the office directory"},
-	{"seed", cmd_seed, "seed --demo                load the deterministic synthetic demo state"},
+	{ "migrate", cmd_migrate, "migrate                    apply pending SQL migrations" },
+	{ "import", cmd_import, "import offices FILE.csv    import/update the office directory" },
+	{ "seed", cmd_seed,
+	    "seed --demo                load the deterministic synthetic demo state" },
 };
 
 static void

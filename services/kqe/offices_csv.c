@@ -27,11 +27,11 @@ static const struct {
 	const char *names[3];
 	bool required;
 } columns[COL_COUNT] = {
-    [COL_ID] = {{"id", NULL, NULL}, false},
-    [COL_NAME] = {{"name", NULL, NULL}, true},
-    [COL_KIND] = {{"kind", "type", NULL}, true},
-    [COL_REGION] = {{"region", "landesjugendamt_region", NULL}, true},
-    [COL_POPULATION] = {{"population_under_18", NULL, NULL}, false},
+	[COL_ID] = { { "id", NULL, NULL }, false },
+	[COL_NAME] = { { "name", NULL, NULL }, true },
+	[COL_KIND] = { { "kind", "type", NULL }, true },
+	[COL_REGION] = { { "region", "landesjugendamt_region", NULL }, true },
+	[COL_POPULATION] = { { "population_under_18", NULL, NULL }, false },
 };
 
 /* Codes and accepted spellings, compared after fold(). */
@@ -39,12 +39,12 @@ static const struct {
 	const char *label;
 	const char *code;
 } kinds[] = {
-    {"kreisfreie_stadt", "kreisfreie_stadt"},
-    {"kreis", "kreis"},
-    {"kreisangehoerige_stadt", "kreisangehoerige_stadt"},
-    {"kreisfreie stadt", "kreisfreie_stadt"},
-    {"kreisangehörige stadt", "kreisangehoerige_stadt"},
-    {"kreisangehoerige stadt", "kreisangehoerige_stadt"},
+	{ "kreisfreie_stadt", "kreisfreie_stadt" },
+	{ "kreis", "kreis" },
+	{ "kreisangehoerige_stadt", "kreisangehoerige_stadt" },
+	{ "kreisfreie stadt", "kreisfreie_stadt" },
+	{ "kreisangehörige stadt", "kreisangehoerige_stadt" },
+	{ "kreisangehoerige stadt", "kreisangehoerige_stadt" },
 };
 
 struct field {
@@ -255,7 +255,7 @@ offices_slug(const char *name, char out[OFFICES_ID_MAX + 1])
 
 	for (size_t i = 0; s[i] != '\0' && o < OFFICES_ID_MAX;) {
 		const char *add = NULL;
-		char one[2] = {0, 0};
+		char one[2] = { 0, 0 };
 		size_t k = 1;
 		if (s[i] >= 'A' && s[i] <= 'Z') {
 			one[0] = (char)(s[i] - 'A' + 'a');
@@ -746,17 +746,17 @@ offices_csv_free(struct offices_csv *csv)
  * leaves version and updated_at alone; xmax = 0 tells an inserted row from an
  * updated one, and no row back means unchanged.
  */
-static const struct db_stmt stmt_upsert = {"offices_upsert",
-    "INSERT INTO offices AS o (id, name, kind, region, population_under_18, synthetic)"
-    " VALUES ($1, $2, $3, $4, $5::integer, $6::boolean)"
-    " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,"
-    " region = EXCLUDED.region,"
-    " population_under_18 = coalesce(EXCLUDED.population_under_18, o.population_under_18),"
-    " synthetic = EXCLUDED.synthetic, version = o.version + 1, updated_at = now()"
-    " WHERE (o.name, o.kind, o.region, o.population_under_18, o.synthetic)"
-    " IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.kind, EXCLUDED.region,"
-    " coalesce(EXCLUDED.population_under_18, o.population_under_18), EXCLUDED.synthetic)"
-    " RETURNING xmax = 0"};
+static const struct db_stmt stmt_upsert = { "offices_upsert",
+	"INSERT INTO offices AS o (id, name, kind, region, population_under_18, synthetic)"
+	" VALUES ($1, $2, $3, $4, $5::integer, $6::boolean)"
+	" ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,"
+	" region = EXCLUDED.region,"
+	" population_under_18 = coalesce(EXCLUDED.population_under_18, o.population_under_18),"
+	" synthetic = EXCLUDED.synthetic, version = o.version + 1, updated_at = now()"
+	" WHERE (o.name, o.kind, o.region, o.population_under_18, o.synthetic)"
+	" IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.kind, EXCLUDED.region,"
+	" coalesce(EXCLUDED.population_under_18, o.population_under_18), EXCLUDED.synthetic)"
+	" RETURNING xmax = 0" };
 
 int
 offices_upsert(struct db *db, const struct office *o, struct offices_counts *counts)

@@ -44,12 +44,12 @@ static const struct {
 	const char *kind;
 	int count;
 } demo_blocks[] = {
-    {"LVR", "kreisfreie_stadt", 13},
-    {"LVR", "kreis", 12},
-    {"LVR", "kreisangehoerige_stadt", 70},
-    {"LWL", "kreisfreie_stadt", 9},
-    {"LWL", "kreis", 18},
-    {"LWL", "kreisangehoerige_stadt", 64},
+	{ "LVR", "kreisfreie_stadt", 13 },
+	{ "LVR", "kreis", 12 },
+	{ "LVR", "kreisangehoerige_stadt", 70 },
+	{ "LWL", "kreisfreie_stadt", 9 },
+	{ "LWL", "kreis", 18 },
+	{ "LWL", "kreisangehoerige_stadt", 64 },
 };
 
 /* Plausible population under 18 per kind, and how the name starts. */
@@ -58,19 +58,19 @@ static const struct {
 	long population_min, population_max;
 	const char *title;
 } demo_kinds[] = {
-    {"kreisfreie_stadt", 30000, 180000, "Stadt"},
-    {"kreis", 40000, 110000, "Kreis"},
-    {"kreisangehoerige_stadt", 6000, 35000, "Stadt"},
+	{ "kreisfreie_stadt", 30000, 180000, "Stadt" },
+	{ "kreis", 40000, 110000, "Kreis" },
+	{ "kreisangehoerige_stadt", 6000, 35000, "Stadt" },
 };
 
 /*
  * Place names are a stem and an ending. DEMO_NAME_STEP is coprime to the
  * 14 * 14 = 196 combinations, so offices 0..185 get distinct, well mixed ones.
  */
-static const char *const demo_stems[] = {"Muster", "Beispiel", "Linden", "Eichen", "Birken",
-    "Tannen", "Mühlen", "Schön", "Rosen", "Wiesen", "Erlen", "Wald", "Sonnen", "Buchen"};
-static const char *const demo_endings[] = {"stadt", "burg", "hausen", "feld", "heim", "dorf",
-    "bach", "hagen", "brück", "au", "rode", "tal", "kirchen", "hof"};
+static const char *const demo_stems[] = { "Muster", "Beispiel", "Linden", "Eichen", "Birken",
+	"Tannen", "Mühlen", "Schön", "Rosen", "Wiesen", "Erlen", "Wald", "Sonnen", "Buchen" };
+static const char *const demo_endings[] = { "stadt", "burg", "hausen", "feld", "heim", "dorf",
+	"bach", "hagen", "brück", "au", "rode", "tal", "kirchen", "hof" };
 #define DEMO_NAME_STEP 37
 
 static void
@@ -103,7 +103,7 @@ static int
 seed_offices(struct db *db, char *summary, size_t size)
 {
 	uint64_t rng = DEMO_OFFICES_SEED;
-	struct offices_counts counts = {0, 0, 0};
+	struct offices_counts counts = { 0, 0, 0 };
 	struct office o;
 	int serial = 0, lvr = 0, lwl = 0;
 
@@ -131,7 +131,7 @@ static const struct {
 	const char *name;
 	int (*run)(struct db *db, char *summary, size_t size);
 } demo_steps[] = {
-    {"offices", seed_offices},
+	{ "offices", seed_offices },
 };
 
 static int

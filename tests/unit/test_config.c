@@ -38,20 +38,20 @@ static const struct {
 	int ok;
 	long expect; /* for integer variables when ok */
 } cases[] = {
-	{"KQE_HTTP_PORT", "0", 1, 0},
-	{"KQE_HTTP_PORT", "65535", 1, 65535},
-	{"KQE_HTTP_PORT", "65536", 0, 0},
-	{"KQE_HTTP_PORT", "-1", 0, 0},
-	{"KQE_HTTP_PORT", "80x", 0, 0},
-	{"KQE_HTTP_PORT", "", 0, 0},
-	{"KQE_HTTP_PORT", "99999999999999999999999", 0, 0},
-	{"KQE_API_THREADS", "64", 1, 64},
-	{"KQE_API_THREADS", "65", 0, 0},
-	{"KQE_LOG_LEVEL", "debug", 1, LOG_DEBUG},
-	{"KQE_LOG_LEVEL", "error", 1, LOG_ERROR},
-	{"KQE_LOG_LEVEL", "fatal", 0, 0},
-	{"KQE_LOG_LEVEL", "INFO", 0, 0},
-	{"KQE_DATABASE_URL", "", 0, 0},
+	{ "KQE_HTTP_PORT", "0", 1, 0 },
+	{ "KQE_HTTP_PORT", "65535", 1, 65535 },
+	{ "KQE_HTTP_PORT", "65536", 0, 0 },
+	{ "KQE_HTTP_PORT", "-1", 0, 0 },
+	{ "KQE_HTTP_PORT", "80x", 0, 0 },
+	{ "KQE_HTTP_PORT", "", 0, 0 },
+	{ "KQE_HTTP_PORT", "99999999999999999999999", 0, 0 },
+	{ "KQE_API_THREADS", "64", 1, 64 },
+	{ "KQE_API_THREADS", "65", 0, 0 },
+	{ "KQE_LOG_LEVEL", "debug", 1, LOG_DEBUG },
+	{ "KQE_LOG_LEVEL", "error", 1, LOG_ERROR },
+	{ "KQE_LOG_LEVEL", "fatal", 0, 0 },
+	{ "KQE_LOG_LEVEL", "INFO", 0, 0 },
+	{ "KQE_DATABASE_URL", "", 0, 0 },
 };
 
 static void
@@ -60,7 +60,7 @@ test_values(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct config cfg;
-		struct config_error err = {{0}};
+		struct config_error err = { { 0 } };
 		fake_name = cases[i].name;
 		fake_value = cases[i].value;
 		int rc = config_load_from(&cfg, CONFIG_ALL, fake_env, &err);

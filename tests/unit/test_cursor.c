@@ -14,13 +14,13 @@ static void
 test_round_trip(void **state)
 {
 	(void)state;
-	const char *keys[] = {"a", "demo-lvr-001", "x-y-z-0123456789", "ä/ö?&=#"};
+	const char *keys[] = { "a", "demo-lvr-001", "x-y-z-0123456789", "ä/ö?&=#" };
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		json_t *k = json_pack("[s]", keys[i]);
 		char *c = cursor_encode(k);
 		/* URL-safe: no characters that need escaping in a query string. */
 		assert_int_equal(strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-					   "0123456789-_"),
+		                           "0123456789-_"),
 		    strlen(c));
 		json_t *back = cursor_decode(c, 1);
 		assert_non_null(back);
@@ -48,16 +48,16 @@ test_rejects(void **state)
 {
 	(void)state;
 	const char *bad[] = {
-		"",         /* empty */
-		"zzz",      /* decodes to garbage */
-		"W",        /* impossible length */
+		"", /* empty */
+		"zzz", /* decodes to garbage */
+		"W", /* impossible length */
 		"WyJiIl0=", /* padding is not part of our alphabet */
-		"Wy+iIl0",  /* standard base64 character */
-		"e30",      /* {} */
-		"WzFd",     /* [1]: not a string */
+		"Wy+iIl0", /* standard base64 character */
+		"e30", /* {} */
+		"WzFd", /* [1]: not a string */
 		"WyJhIiwiYiJd", /* ["a","b"]: wrong arity */
-		"WyIiXQ",   /* [""]: empty key */
-		"WyJiIg",   /* ["b": truncated JSON */
+		"WyIiXQ", /* [""]: empty key */
+		"WyJiIg", /* ["b": truncated JSON */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		json_t *v = cursor_decode(bad[i], 1);

@@ -49,8 +49,8 @@ test_not_found_and_not_allowed(void **state)
 	char *params[ROUTE_MAX_PARAMS];
 	int n;
 	unsigned allow;
-	const char *missing[] = {"/", "", "/v1", "/v1/offices/", "/v1/offices/a/b", "/v1/offices//",
-		"/healthz/", "/v1/officesx", "/V1/offices"};
+	const char *missing[] = { "/", "", "/v1", "/v1/offices/", "/v1/offices/a/b",
+		"/v1/offices//", "/healthz/", "/v1/officesx", "/V1/offices" };
 	for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
 		if (router_match(EVHTTP_REQ_GET, missing[i], params, &n, &allow) != -1)
 			fail_msg("%s should be unknown", missing[i]);

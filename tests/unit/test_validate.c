@@ -13,16 +13,16 @@
 #include "kqe/util.h"
 #include "kqe/validate.h"
 
-static const char *const sexes[] = {"maennlich", "weiblich", "divers", "ohne_angabe", NULL};
+static const char *const sexes[] = { "maennlich", "weiblich", "divers", "ohne_angabe", NULL };
 static const struct field_spec child_fields[] = {
-	{.name = "sex", .type = FIELD_ENUM, .required = true, .values = sexes},
-	{.name = "birth_year", .type = FIELD_INTEGER, .min = 2000, .max = 2030},
+	{ .name = "sex", .type = FIELD_ENUM, .required = true, .values = sexes },
+	{ .name = "birth_year", .type = FIELD_INTEGER, .min = 2000, .max = 2030 },
 };
 static const struct field_spec fields[] = {
-	{.name = "name", .type = FIELD_STRING, .required = true, .min = 1, .max = 5},
-	{.name = "count", .type = FIELD_INTEGER, .min = 0, .max = 10},
-	{.name = "flag", .type = FIELD_BOOLEAN, .nullable = true},
-	{.name = "child", .type = FIELD_OBJECT, .fields = child_fields, .nfields = 2},
+	{ .name = "name", .type = FIELD_STRING, .required = true, .min = 1, .max = 5 },
+	{ .name = "count", .type = FIELD_INTEGER, .min = 0, .max = 10 },
+	{ .name = "flag", .type = FIELD_BOOLEAN, .nullable = true },
+	{ .name = "child", .type = FIELD_OBJECT, .fields = child_fields, .nfields = 2 },
 };
 
 /* Validates text and compares "pointer code;pointer code;" with expect. */
@@ -36,7 +36,8 @@ check(const char *text, const char *expect)
 	char got[512] = "";
 	size_t i;
 	json_t *e;
-	json_array_foreach (errors, i, e) {
+	json_array_foreach(errors, i, e)
+	{
 		strcat(got, json_string_value(json_object_get(e, "pointer")));
 		strcat(got, " ");
 		strcat(got, json_string_value(json_object_get(e, "code")));
@@ -94,20 +95,21 @@ static const struct {
 	const char *errors; /* expected "pointer code;" list */
 	int first_year, last_year;
 } report_cases[] = {
-	{"{\"scope\":\"state\",\"period\":\"2024\"}", "", 2024, 2024},
-	{"{\"scope\":\"state\",\"period\":\"2023-2028\"}", "", 2023, 2028},
-	{"{\"scope\":\"state\",\"period\":\"2028-2033\"}", "", 2028, 2033},
-	{"{\"scope\":\"region\",\"region\":\"LWL\",\"period\":\"2000\"}", "", 2000, 2000},
-	{"{\"scope\":\"state\",\"period\":\"2024-2029\"}", "/period format;", 0, 0},
-	{"{\"scope\":\"state\",\"period\":\"2022-2027\"}", "/period format;", 0, 0},
-	{"{\"scope\":\"state\",\"period\":\"1999\"}", "/period format;", 0, 0},
-	{"{\"scope\":\"state\",\"period\":\"2101\"}", "/period format;", 0, 0},
-	{"{\"scope\":\"state\",\"period\":\"20x4\"}", "/period format;", 0, 0},
-	{"{\"scope\":\"state\",\"period\":\" 2024\"}", "/period format;", 0, 0},
-	{"{\"scope\":\"state\",\"period\":\"+024\"}", "/period format;", 0, 0},
-	{"{\"scope\":\"region\",\"period\":\"2024\"}", "/region required;", 0, 0},
-	{"{\"scope\":\"state\",\"region\":\"LVR\",\"period\":\"2024\"}", "/region forbidden;", 0, 0},
-	{"{\"scope\":\"land\",\"period\":\"2024\"}", "/scope enum;", 0, 0},
+	{ "{\"scope\":\"state\",\"period\":\"2024\"}", "", 2024, 2024 },
+	{ "{\"scope\":\"state\",\"period\":\"2023-2028\"}", "", 2023, 2028 },
+	{ "{\"scope\":\"state\",\"period\":\"2028-2033\"}", "", 2028, 2033 },
+	{ "{\"scope\":\"region\",\"region\":\"LWL\",\"period\":\"2000\"}", "", 2000, 2000 },
+	{ "{\"scope\":\"state\",\"period\":\"2024-2029\"}", "/period format;", 0, 0 },
+	{ "{\"scope\":\"state\",\"period\":\"2022-2027\"}", "/period format;", 0, 0 },
+	{ "{\"scope\":\"state\",\"period\":\"1999\"}", "/period format;", 0, 0 },
+	{ "{\"scope\":\"state\",\"period\":\"2101\"}", "/period format;", 0, 0 },
+	{ "{\"scope\":\"state\",\"period\":\"20x4\"}", "/period format;", 0, 0 },
+	{ "{\"scope\":\"state\",\"period\":\" 2024\"}", "/period format;", 0, 0 },
+	{ "{\"scope\":\"state\",\"period\":\"+024\"}", "/period format;", 0, 0 },
+	{ "{\"scope\":\"region\",\"period\":\"2024\"}", "/region required;", 0, 0 },
+	{ "{\"scope\":\"state\",\"region\":\"LVR\",\"period\":\"2024\"}", "/region forbidden;", 0,
+	    0 },
+	{ "{\"scope\":\"land\",\"period\":\"2024\"}", "/scope enum;", 0, 0 },
 };
 
 static void
@@ -121,7 +123,8 @@ test_report_params(void **state)
 		char got[256] = "";
 		size_t i;
 		json_t *e;
-		json_array_foreach (errors, i, e) {
+		json_array_foreach(errors, i, e)
+		{
 			strcat(got, json_string_value(json_object_get(e, "pointer")));
 			strcat(got, " ");
 			strcat(got, json_string_value(json_object_get(e, "code")));

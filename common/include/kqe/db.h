@@ -25,9 +25,9 @@ struct db_stmt {
 enum db_error {
 	DB_OK = 0,
 	DB_UNAVAILABLE, /* no connection, server shutting down, statement timeout */
-	DB_CONFLICT,    /* unique violation (23505) or serialization failure */
-	DB_INVALID,     /* other integrity or data errors (class 22, 23) */
-	DB_FAILED,      /* anything else: a bug or an operational problem */
+	DB_CONFLICT, /* unique violation (23505) or serialization failure */
+	DB_INVALID, /* other integrity or data errors (class 22, 23) */
+	DB_FAILED, /* anything else: a bug or an operational problem */
 };
 
 /* Returns a new handle; does not connect yet. url is copied. */

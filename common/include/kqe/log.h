@@ -28,10 +28,10 @@ int log_level_parse(const char *s, enum log_level *out) KQE_MUSTCHECK;
 void log_write(enum log_level level, const char *request_id, const char *msg, json_t *fields);
 
 /* The macros skip building fields entirely when the level is off. */
-#define log_at(level, rid, msg, fields)                                                  \
-	do {                                                                             \
-		if ((level) >= log_threshold)                                            \
-			log_write((level), (rid), (msg), (fields));                      \
+#define log_at(level, rid, msg, fields)                                                            \
+	do {                                                                                       \
+		if ((level) >= log_threshold)                                                      \
+			log_write((level), (rid), (msg), (fields));                                \
 	} while (0)
 #define log_debug(rid, msg, fields) log_at(LOG_DEBUG, rid, msg, fields)
 #define log_info(rid, msg, fields) log_at(LOG_INFO, rid, msg, fields)

@@ -18,12 +18,10 @@ const char *http_reason(int status);
 json_t *problem_new(int status, const char *detail, const char *request_id);
 
 /* Appends {"pointer": ptr, "code", "message"} to errors (a JSON array). */
-void error_at_pointer(json_t *errors, const char *pointer, const char *code,
-    const char *message);
+void error_at_pointer(json_t *errors, const char *pointer, const char *code, const char *message);
 
 /* Appends {"parameter": name, "code", "message"} to errors (a JSON array). */
-void error_at_parameter(json_t *errors, const char *name, const char *code,
-    const char *message);
+void error_at_parameter(json_t *errors, const char *name, const char *code, const char *message);
 
 /* Appends the RFC 6901 escaped form of token to the pointer in buf (with '/'). */
 void pointer_append(char *buf, size_t bufsize, const char *token);

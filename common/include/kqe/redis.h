@@ -12,8 +12,8 @@
 struct redis;
 
 /* Parses redis://host[:port][/db]. Returns -1 if the URL is malformed. */
-int redis_url_parse(const char *url, char *host, size_t hostlen, int *port, int *dbnum)
-    KQE_MUSTCHECK;
+int redis_url_parse(
+    const char *url, char *host, size_t hostlen, int *port, int *dbnum) KQE_MUSTCHECK;
 
 /* Returns a new handle (no connection yet), or NULL if url is malformed. */
 struct redis *redis_new(const char *url, long timeout_ms);
@@ -24,8 +24,8 @@ void redis_free(struct redis *r);
  * NULL when Redis is unreachable or answered with an error (the connection is
  * dropped and retried on the next call; error replies are logged by code only).
  */
-redisReply *redis_argv(struct redis *r, int argc, const char **argv, const size_t *lens)
-    KQE_MUSTCHECK;
+redisReply *redis_argv(
+    struct redis *r, int argc, const char **argv, const size_t *lens) KQE_MUSTCHECK;
 
 /* Like redis_argv with printf-style hiredis formatting. */
 redisReply *redis_cmd(struct redis *r, const char *fmt, ...) KQE_MUSTCHECK;

@@ -12,7 +12,7 @@
 #include "kqe/util.h"
 
 struct report_params {
-	char scope[8];  /* "state" | "region" */
+	char scope[8]; /* "state" | "region" */
 	char region[4]; /* "LVR" | "LWL" when scope is "region", else "" */
 	char period[16];
 	int first_year, last_year; /* calendar years the period touches */

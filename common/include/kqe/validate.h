@@ -16,11 +16,11 @@
 #include <stddef.h>
 
 enum field_type {
-	FIELD_STRING,  /* min/max: length in characters (code points) */
+	FIELD_STRING, /* min/max: length in characters (code points) */
 	FIELD_INTEGER, /* min/max: value */
 	FIELD_BOOLEAN,
-	FIELD_ENUM,    /* a string from values[] */
-	FIELD_OBJECT,  /* nested fields[] */
+	FIELD_ENUM, /* a string from values[] */
+	FIELD_OBJECT, /* nested fields[] */
 };
 
 struct field_spec {
@@ -28,8 +28,8 @@ struct field_spec {
 	enum field_type type;
 	bool required;
 	bool nullable;
-	long long min, max;         /* 0, 0 = unbounded */
-	const char *const *values;  /* FIELD_ENUM: NULL-terminated code list */
+	long long min, max; /* 0, 0 = unbounded */
+	const char *const *values; /* FIELD_ENUM: NULL-terminated code list */
 	const struct field_spec *fields; /* FIELD_OBJECT */
 	size_t nfields;
 	/* Optional extra check of a well-typed value: returns NULL if fine, else a message. */

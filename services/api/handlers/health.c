@@ -10,7 +10,7 @@
 #include "kqe/outbox.h"
 #include "metrics.h"
 
-static const char *const no_params[] = {NULL};
+static const char *const no_params[] = { NULL };
 
 void
 health_live(struct request *r)
@@ -51,17 +51,20 @@ health_metrics(struct request *r)
 		return;
 	struct evbuffer *buf = evbuffer_new();
 	metrics_render(buf);
-	evbuffer_add_printf(buf, "# HELP kqe_api_threads Worker threads (one database connection each).\n"
-				 "# TYPE kqe_api_threads gauge\nkqe_api_threads %ld\n",
+	evbuffer_add_printf(buf,
+	    "# HELP kqe_api_threads Worker threads (one database connection each).\n"
+	    "# TYPE kqe_api_threads gauge\nkqe_api_threads %ld\n",
 	    r->worker->cfg->api_threads);
 	redisReply *len = redis_cmd(r->worker->redis, "XLEN %s", JOBS_STREAM);
-	evbuffer_add_printf(buf, "# HELP kqe_redis_up Whether Redis answered this scrape.\n"
-				 "# TYPE kqe_redis_up gauge\nkqe_redis_up %d\n",
+	evbuffer_add_printf(buf,
+	    "# HELP kqe_redis_up Whether Redis answered this scrape.\n"
+	    "# TYPE kqe_redis_up gauge\nkqe_redis_up %d\n",
 	    len != NULL);
 	if (len != NULL && len->type == REDIS_REPLY_INTEGER)
-		evbuffer_add_printf(buf, "# HELP kqe_jobs_stream_length Entries in the job stream.\n"
-					 "# TYPE kqe_jobs_stream_length gauge\n"
-					 "kqe_jobs_stream_length %lld\n",
+		evbuffer_add_printf(buf,
+		    "# HELP kqe_jobs_stream_length Entries in the job stream.\n"
+		    "# TYPE kqe_jobs_stream_length gauge\n"
+		    "kqe_jobs_stream_length %lld\n",
 		    len->integer);
 	if (len != NULL)
 		freeReplyObject(len);

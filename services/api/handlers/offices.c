@@ -5,21 +5,21 @@
 #include "http.h"
 #include "kqe/problem.h"
 
-#define OFFICE_JSON                                                                          \
-	"json_build_object('id', id, 'name', name, 'kind', kind, 'region', region,"        \
-	" 'population_under_18', population_under_18, 'synthetic', synthetic,"              \
-	" 'version', version, 'created_at', kqe_ts(created_at),"                            \
+#define OFFICE_JSON                                                                                \
+	"json_build_object('id', id, 'name', name, 'kind', kind, 'region', region,"                \
+	" 'population_under_18', population_under_18, 'synthetic', synthetic,"                     \
+	" 'version', version, 'created_at', kqe_ts(created_at),"                                   \
 	" 'updated_at', kqe_ts(updated_at))::text"
 
-static const struct db_stmt stmt_list = {"offices_list",
-    "SELECT id, " OFFICE_JSON " FROM offices"
-    " WHERE ($1::text IS NULL OR id > $1) AND ($2::text IS NULL OR region = $2)"
-    " AND ($3::text IS NULL OR kind = $3) ORDER BY id LIMIT $4"};
-static const struct db_stmt stmt_get = {"offices_get",
-    "SELECT id, " OFFICE_JSON " FROM offices WHERE id = $1"};
+static const struct db_stmt stmt_list = { "offices_list",
+	"SELECT id, " OFFICE_JSON " FROM offices"
+	" WHERE ($1::text IS NULL OR id > $1) AND ($2::text IS NULL OR region = $2)"
+	" AND ($3::text IS NULL OR kind = $3) ORDER BY id LIMIT $4" };
+static const struct db_stmt stmt_get = { "offices_get",
+	"SELECT id, " OFFICE_JSON " FROM offices WHERE id = $1" };
 
-static const char *const regions[] = {"LVR", "LWL", NULL};
-static const char *const kinds[] = {"kreisfreie_stadt", "kreis", "kreisangehoerige_stadt", NULL};
+static const char *const regions[] = { "LVR", "LWL", NULL };
+static const char *const kinds[] = { "kreisfreie_stadt", "kreis", "kreisangehoerige_stadt", NULL };
 
 static void
 check_code(const char *value, const char *name, const char *const *codes, json_t *errors)
@@ -35,7 +35,7 @@ check_code(const char *value, const char *name, const char *const *codes, json_t
 void
 offices_list(struct request *r)
 {
-	static const char *const allowed[] = {"limit", "cursor", "region", "kind", NULL};
+	static const char *const allowed[] = { "limit", "cursor", "region", "kind", NULL };
 	struct list_params lp;
 	json_t *errors = json_array();
 	char limit[24];
@@ -49,8 +49,8 @@ offices_list(struct request *r)
 		return;
 	}
 	snprintf(limit, sizeof(limit), "%ld", lp.limit + 1);
-	const char *params[] = {lp.after ? json_string_value(json_array_get(lp.after, 0)) : NULL,
-	    query_get(r, "region"), query_get(r, "kind"), limit};
+	const char *params[] = { lp.after ? json_string_value(json_array_get(lp.after, 0)) : NULL,
+		query_get(r, "region"), query_get(r, "kind"), limit };
 	PGresult *res = db_exec(r->worker->db, &stmt_list, 4, params);
 	list_params_free(&lp);
 	if (res == NULL) {
@@ -76,7 +76,7 @@ office_id_valid(const char *id)
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9') ||
-			id[i] == '-'))
+		        id[i] == '-'))
 			return 0;
 	return 1;
 }
@@ -84,14 +84,14 @@ office_id_valid(const char *id)
 void
 offices_get(struct request *r)
 {
-	static const char *const allowed[] = {NULL};
+	static const char *const allowed[] = { NULL };
 	if (query_accept(r, allowed) != 0)
 		return;
 	if (!office_id_valid(r->params[0])) {
 		reply_not_found(r);
 		return;
 	}
-	const char *params[] = {r->params[0]};
+	const char *params[] = { r->params[0] };
 	PGresult *res = db_exec(r->worker->db, &stmt_get, 1, params);
 	if (res == NULL) {
 		reply_db_error(r);

@@ -14,15 +14,15 @@
 #include "kqe/validate.h"
 #include "kqe/report_params.h"
 
-static const struct db_stmt stmt_get = {"reports_get",
-    "SELECT json_build_object('id', id, 'job_id', job_id, 'scope', scope, 'period', period,"
-    " 'params', params, 'watermark', watermark, 'generated_at', kqe_ts(generated_at),"
-    " 'content_hash', content_hash, 'tables', tables)::text FROM reports WHERE id = $1"};
+static const struct db_stmt stmt_get = { "reports_get",
+	"SELECT json_build_object('id', id, 'job_id', job_id, 'scope', scope, 'period', period,"
+	" 'params', params, 'watermark', watermark, 'generated_at', kqe_ts(generated_at),"
+	" 'content_hash', content_hash, 'tables', tables)::text FROM reports WHERE id = $1" };
 
 void
 reports_create(struct request *r)
 {
-	static const char *const allowed[] = {NULL};
+	static const char *const allowed[] = { NULL };
 	struct outbox_event ev;
 
 	if (query_accept(r, allowed) != 0)
@@ -57,21 +57,22 @@ reports_create(struct request *r)
 	char location[64];
 	snprintf(location, sizeof(location), "/v1/jobs/%s", ev.job_id);
 	reply_header(r, "Location", location);
-	reply_json(r, 202, json_pack("{s:s,s:s,s:s,s:s}", "id", ev.job_id, "kind", "build_report",
-	    "status", "queued", "href", location));
+	reply_json(r, 202,
+	    json_pack("{s:s,s:s,s:s,s:s}", "id", ev.job_id, "kind", "build_report", "status",
+	        "queued", "href", location));
 }
 
 void
 reports_get(struct request *r)
 {
-	static const char *const allowed[] = {NULL};
+	static const char *const allowed[] = { NULL };
 	if (query_accept(r, allowed) != 0)
 		return;
 	if (!uuid_valid(r->params[0])) {
 		reply_not_found(r);
 		return;
 	}
-	const char *params[] = {r->params[0]};
+	const char *params[] = { r->params[0] };
 	PGresult *res = db_exec(r->worker->db, &stmt_get, 1, params);
 	if (res == NULL) {
 		reply_db_error(r);
