@@ -37,10 +37,13 @@ pgport=$(stack_free_port)
 redisport=$(stack_free_port)
 stack_pg_start "$work/pg" "$pgport" 2>/dev/null
 stack_redis_start "$work/redis" "$redisport" 2>/dev/null
-export KQE_DATABASE_URL KQE_REDIS_URL=redis://127.0.0.1:$redisport/0 KQE_LOG_LEVEL=warn
-KQE_DATABASE_URL=$(stack_pg_url "$pgport")
+export KQE_DATABASE_URL KQE_DATABASE_ADMIN_URL KQE_LOG_LEVEL=warn
+export KQE_REDIS_URL=redis://127.0.0.1:$redisport/0
+KQE_DATABASE_ADMIN_URL=$(stack_pg_url "$pgport")
+KQE_DATABASE_URL=postgresql://kqe_service@127.0.0.1:$pgport/postgres
 build/bin/kqe migrate >/dev/null 2>&1
 build/bin/kqe seed --demo >/dev/null 2>&1
+token=$(build/bin/kqe token create --name bench --role admin 2>/dev/null | sed -n 's/^token: //p')
 
 apiport=$(stack_free_port)
 bareport=$(stack_free_port)
@@ -57,11 +60,11 @@ lua_post=$work/post.lua
 cat bench/post_report.lua bench/report.lua >"$lua_post"
 
 wrk_run() { # url script → "rps p99"
-	wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$2" "$1" |
+	wrk -t2 -c"$conns" -d"${secs}s" --latency -H "Authorization: Bearer $token" -s "$2" "$1" |
 		sed -n 's/^RESULT rps=\([0-9]*\) p50_ms=[0-9.]* p99_ms=\([0-9.]*\) errors=\([0-9]*\)$/\1 \2 \3/p'
 }
 pgbench_run() { # file clients → tps
-	pgbench -n -M prepared -c "$2" -j "$2" -T "$secs" -f "$1" "$KQE_DATABASE_URL" 2>/dev/null |
+	pgbench -n -M prepared -c "$2" -j "$2" -T "$secs" -f "$1" "$KQE_DATABASE_ADMIN_URL" 2>/dev/null |
 		sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | cut -d. -f1
 }
 

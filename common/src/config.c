@@ -20,12 +20,21 @@ struct config_var {
 #define OFF(f) offsetof(struct config, f)
 
 static const struct config_var vars[] = {
+	{ "KQE_CORS_ORIGINS", TYPE_STRING, "-", 0, 0, CONFIG_API, OFF(cors_origins),
+	    "comma-separated browser origins allowed by CORS (e.g. https://app.example); - = none" },
+	{ "KQE_RATE_LIMIT_PER_MINUTE", TYPE_INT, "1200", 0, 1000000, CONFIG_API,
+	    OFF(rate_limit_per_minute),
+	    "requests one token may make per minute, counted in Redis across instances; 0 = off" },
 	{ "KQE_HTTP_ADDR", TYPE_STRING, "127.0.0.1", 0, 0, CONFIG_API, OFF(http_addr),
 	    "address kqe-api listens on (IPv4 or IPv6 literal)" },
 	{ "KQE_HTTP_PORT", TYPE_INT, "8080", 0, 65535, CONFIG_API, OFF(http_port),
 	    "TCP port kqe-api listens on (0 = any free port, logged at start)" },
-	{ "KQE_DATABASE_URL", TYPE_STRING, "postgresql:///kqe", 0, 0, CONFIG_ALL, OFF(database_url),
-	    "libpq connection URI of the PostgreSQL database" },
+	{ "KQE_DATABASE_URL", TYPE_STRING, "postgresql:///kqe", 0, 0,
+	    CONFIG_API | CONFIG_AGGREGATOR, OFF(database_url),
+	    "libpq URI of the database as the service role kqe_service (RLS applies)" },
+	{ "KQE_DATABASE_ADMIN_URL", TYPE_STRING, "postgresql:///kqe", 0, 0, CONFIG_ADMIN,
+	    OFF(database_admin_url),
+	    "libpq URI of the database as the owning role (migrations, tokens, audit verify)" },
 	{ "KQE_REDIS_URL", TYPE_STRING, "redis://127.0.0.1:6379/0", 0, 0,
 	    CONFIG_API | CONFIG_AGGREGATOR | CONFIG_ADMIN, OFF(redis_url),
 	    "Redis URL redis://host:port[/db] holding the job stream kqe:jobs" },

@@ -1,27 +1,37 @@
 /*
- * auth — who is calling and what they may do. This is the single place in the
- * request path where identity is decided (auth_identify) and permissions are
- * checked (auth_allows). Authentication arrives with the next issue; until then
- * every caller is an anonymous principal and every permission is granted.
+ * auth — who is calling and what they may do. The single place in the request
+ * path where identity is decided (auth_identify) and the one permission table
+ * (auth_allows): every route names a permission, every permission lists the
+ * roles granted it, and anything not listed is denied.
+ *
+ * Bearer tokens: opaque API keys "kqe_<43 base64url chars>" (32 random bytes),
+ * looked up by SHA-256 in api_tokens.
  */
 #ifndef KQE_API_AUTH_H
 #define KQE_API_AUTH_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "server.h"
 
 enum permission {
-	PERM_PUBLIC, /* health, metrics */
-	PERM_OFFICES_READ, /* the office directory */
+	PERM_PUBLIC, /* health, readiness, metrics: no token needed */
+	PERM_OFFICES_READ,
 	PERM_REPORTS_CREATE,
 	PERM_REPORTS_READ,
 	PERM_JOBS_READ,
+	PERM_PROCEDURES_READ,
+	PERM_AUDIT_READ,
+	PERM_COUNT
 };
 
-/* Fills r->principal. Returns 0, or -1 after answering 401. */
+/* Fills r->principal. Returns 0, or -1 after answering (401, 503). */
 int auth_identify(struct request *r);
 
 bool auth_allows(const struct principal *p, enum permission perm);
+
+/* Prints the permission table as Markdown (kqe-api --permissions; docs/security.md). */
+void auth_print_permissions(FILE *out);
 
 #endif

@@ -19,4 +19,9 @@ void reports_get(struct request *r);
 
 void jobs_get(struct request *r);
 
+void procedures_list(struct request *r);
+void procedures_get(struct request *r);
+
+void audit_list(struct request *r);
+
 #endif

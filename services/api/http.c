@@ -36,6 +36,15 @@ reply_buffer(struct request *r, int status, const char *content_type, struct evb
 	evhttp_remove_header(out, "Content-Type");
 	evhttp_add_header(out, "Content-Type", content_type);
 	evhttp_add_header(out, "X-Request-Id", r->id);
+	/* Answers may hold personal data: no cache (browser, proxy) may keep them. */
+	evhttp_add_header(out, "Cache-Control", "no-store");
+	const char *origin = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Origin");
+	if (origin != NULL && cors_origin_allowed(r->worker->cfg, origin)) {
+		evhttp_add_header(out, "Access-Control-Allow-Origin", origin);
+		evhttp_add_header(out, "Access-Control-Expose-Headers",
+		    "Location, Link, ETag, X-Request-Id, Retry-After, WWW-Authenticate");
+		evhttp_add_header(out, "Vary", "Origin");
+	}
 	if (r->worker->draining)
 		evhttp_add_header(out, "Connection", "close");
 	evhttp_send_reply(r->req, status, http_reason(status), body);
@@ -302,6 +311,26 @@ reply_list(struct request *r, json_t *items, json_t *next_keys)
 	evbuffer_free(link);
 	free(cursor);
 	reply_json(r, 200, body);
+}
+
+bool
+cors_origin_allowed(const struct config *cfg, const char *origin)
+{
+	size_t n = strlen(origin);
+	for (const char *p = cfg->cors_origins; *p;) {
+		size_t len = strcspn(p, ",");
+		while (len > 0 && *p == ' ')
+			p++, len--;
+		size_t tail = len;
+		while (tail > 0 && p[tail - 1] == ' ')
+			tail--;
+		if (tail == n && tail > 0 && strncmp(p, origin, n) == 0)
+			return true;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return false;
 }
 
 json_t *

@@ -76,6 +76,9 @@ void reply_list(struct request *r, json_t *items, json_t *next_keys);
 /* Copies a NUL-terminated parameter string for use as a SQL text param ("" → NULL). */
 const char *nullable(const char *s);
 
+/* True if origin is listed exactly in KQE_CORS_ORIGINS. */
+bool cors_origin_allowed(const struct config *cfg, const char *origin);
+
 /* Parses the JSON text PostgreSQL built in (row, col) into a new value. */
 json_t *pg_json(const PGresult *res, int row, int col);
 

@@ -20,6 +20,7 @@
 #include <event2/thread.h>
 
 #include "kqe/log.h"
+#include "auth.h"
 #include "router.h"
 #include "server.h"
 
@@ -28,7 +29,7 @@ static struct config cfg;
 static void
 usage(FILE *out)
 {
-	fprintf(out, "usage: kqe-api [--help] [--version]\n\n"
+	fprintf(out, "usage: kqe-api [--help] [--version] [--permissions]\n\n"
 	             "Serves the kqe REST API (see proto/openapi.yaml).\n\n");
 	config_print_help(out, CONFIG_API);
 }
@@ -146,6 +147,10 @@ main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
 		printf("kqe-api %s\n", KQE_VERSION);
+		return 0;
+	}
+	if (argc > 1 && strcmp(argv[1], "--permissions") == 0) {
+		auth_print_permissions(stdout);
 		return 0;
 	}
 	if (argc > 1) {

@@ -20,6 +20,9 @@ const struct route routes[] = {
 	{ "/v1/reports", EVHTTP_REQ_POST, reports_create, PERM_REPORTS_CREATE },
 	{ "/v1/reports/{}", EVHTTP_REQ_GET, reports_get, PERM_REPORTS_READ },
 	{ "/v1/jobs/{}", EVHTTP_REQ_GET, jobs_get, PERM_JOBS_READ },
+	{ "/v1/procedures", EVHTTP_REQ_GET, procedures_list, PERM_PROCEDURES_READ },
+	{ "/v1/procedures/{}", EVHTTP_REQ_GET, procedures_get, PERM_PROCEDURES_READ },
+	{ "/v1/audit", EVHTTP_REQ_GET, audit_list, PERM_AUDIT_READ },
 };
 const int routes_count = (int)ARRAY_LEN(routes);
 
@@ -139,20 +142,55 @@ header_bytes(struct evhttp_request *req)
 }
 
 static void
-reply_not_allowed(struct request *r, unsigned allow)
+allow_list(unsigned allow, char *list, size_t size)
 {
-	char list[64] = "";
+	list[0] = '\0';
 	for (size_t i = 0; i < ARRAY_LEN(methods); i++) {
 		if (!(allow & (unsigned)methods[i].cmd))
 			continue;
 		if (*list)
-			strcat(list, ", ");
-		strcat(list, methods[i].name);
+			strncat(list, ", ", size - strlen(list) - 1);
+		strncat(list, methods[i].name, size - strlen(list) - 1);
 		if (methods[i].cmd == EVHTTP_REQ_GET)
-			strcat(list, ", HEAD");
+			strncat(list, ", HEAD", size - strlen(list) - 1);
 	}
+}
+
+/*
+ * OPTIONS on a known path: a CORS preflight (Origin + Access-Control-Request-Method)
+ * from an allowed origin gets the CORS grant; any other OPTIONS just the Allow list.
+ * Answered before authentication: browsers send no credentials with a preflight.
+ */
+static void
+answer_options(struct request *r, unsigned allow)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
+	const char *origin = evhttp_find_header(in, "Origin");
+	const char *wanted = evhttp_find_header(in, "Access-Control-Request-Method");
+	char list[64];
+
+	allow_list(allow, list, sizeof(list));
 	reply_header(r, "Allow", list);
-	char detail[96];
+	if (origin != NULL && wanted != NULL) {
+		if (!cors_origin_allowed(r->worker->cfg, origin)) {
+			reply_problem(r, 403, "This origin is not allowed to use the API.", NULL);
+			return;
+		}
+		reply_header(r, "Access-Control-Allow-Methods", list);
+		reply_header(r, "Access-Control-Allow-Headers",
+		    "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, "
+		    "X-Request-Id");
+		reply_header(r, "Access-Control-Max-Age", "600");
+	}
+	reply_bytes(r, 204, "application/json; charset=utf-8", "", 0);
+}
+
+static void
+reply_not_allowed(struct request *r, unsigned allow)
+{
+	char list[64], detail[96];
+	allow_list(allow, list, sizeof(list));
+	reply_header(r, "Allow", list);
 	snprintf(detail, sizeof(detail), "This resource allows %s.", list);
 	reply_problem(r, 405, detail, NULL);
 }
@@ -183,6 +221,10 @@ router_dispatch_cb(struct evhttp_request *req, void *arg)
 	free(decoded);
 	if (idx == -1) {
 		reply_problem(&r, 404, "There is no resource at this path.", NULL);
+		goto out;
+	}
+	if (idx == -2 && evhttp_request_get_command(req) == EVHTTP_REQ_OPTIONS) {
+		answer_options(&r, allow);
 		goto out;
 	}
 	if (idx == -2) {

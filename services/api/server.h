@@ -21,6 +21,7 @@
 
 #include "kqe/config.h"
 #include "kqe/db.h"
+#include "kqe/principal.h"
 #include "kqe/redis.h"
 
 struct worker {
@@ -32,12 +33,6 @@ struct worker {
 	struct db *db;
 	struct redis *redis;
 	bool draining;
-};
-
-/* Who is calling. Decided in exactly one place: auth_identify() (auth.c). */
-struct principal {
-	bool authenticated;
-	char role[24];
 };
 
 struct route;
@@ -55,7 +50,7 @@ struct request {
 	int nparams;
 	struct evkeyvalq query;
 	bool query_parsed;
-	struct principal principal;
+	struct principal principal; /* decided in exactly one place: auth_identify() */
 	uint64_t start_ns;
 	bool replied;
 };

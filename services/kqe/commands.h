@@ -11,5 +11,7 @@
 int cmd_migrate(int argc, char **argv, const struct config *cfg);
 int cmd_import(int argc, char **argv, const struct config *cfg);
 int cmd_seed(int argc, char **argv, const struct config *cfg);
+int cmd_token(int argc, char **argv, const struct config *cfg);
+int cmd_audit(int argc, char **argv, const struct config *cfg);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "kqe/db.h"
 #include "offices_csv.h"
@@ -59,20 +60,6 @@ fail:
 	return -1;
 }
 
-/* Prints where: database: the server's message (without libpq's trailing newline). */
-static void
-print_db_error(const char *where, struct db *db)
-{
-	const char *msg = db_error_message(db);
-	int len = (int)strcspn(msg, "\n");
-	const char *state = db_error_sqlstate(db);
-
-	if (state[0] != '\0')
-		fprintf(stderr, "%s: database: %.*s (SQLSTATE %s)\n", where, len, msg, state);
-	else
-		fprintf(stderr, "%s: database: %.*s\n", where, len, msg);
-}
-
 static int
 import_offices(const char *path, const struct config *cfg)
 {
@@ -95,26 +82,26 @@ import_offices(const char *path, const struct config *cfg)
 		goto out;
 	}
 
-	db = db_new(cfg->database_url, cfg->statement_timeout_ms, "kqe-import");
+	db = db_new(cfg->database_admin_url, cfg->statement_timeout_ms, "kqe-import");
 	if (db_connect(db) != 0) {
 		fprintf(stderr, "kqe import: cannot connect to the database: %.*s\n",
 		    (int)strcspn(db_error_message(db), "\n"), db_error_message(db));
 		goto out;
 	}
 	if (db_begin(db) != 0) {
-		print_db_error("kqe import", db);
+		cli_db_error("kqe import", db);
 		goto out;
 	}
 	for (size_t i = 0; i < csv->nrows; i++) {
 		if (offices_upsert(db, &csv->rows[i], &counts) != 0) {
 			char where[512];
 			snprintf(where, sizeof(where), "%s:%d", path, csv->rows[i].line);
-			print_db_error(where, db);
+			cli_db_error(where, db);
 			goto fail;
 		}
 	}
 	if (db_commit(db) != 0) {
-		print_db_error("kqe import: commit", db);
+		cli_db_error("kqe import: commit", db);
 		goto fail;
 	}
 	printf("offices: %zu imported (%d created, %d updated, %d unchanged)\n", csv->nrows,

@@ -1,5 +1,5 @@
 /*
- * kqe — the admin command line: migrate, import, seed. Operators and the
+ * kqe — the admin command line: migrate, import, seed, token, audit. Operators and the
  * scripts use it; it talks to PostgreSQL as the owning role.
  */
 #include <stdio.h>
@@ -18,6 +18,8 @@ static const struct {
 	{ "import", cmd_import, "import offices FILE.csv    import/update the office directory" },
 	{ "seed", cmd_seed,
 	    "seed --demo                load the deterministic synthetic demo state" },
+	{ "token", cmd_token, "token create|list|revoke   API tokens (kqe token --help)" },
+	{ "audit", cmd_audit, "audit verify               check the audit log's hash chain" },
 };
 
 static void

@@ -13,7 +13,7 @@ cmd_migrate(int argc, char **argv, const struct config *cfg)
 		return 2;
 	}
 	/* Migrations may take long (index builds): no statement timeout here. */
-	struct db *db = db_new(cfg->database_url, 0, "kqe-migrate");
+	struct db *db = db_new(cfg->database_admin_url, 0, "kqe-migrate");
 	int applied = 0, rc = 1;
 	if (db_connect(db) != 0) {
 		fprintf(stderr, "kqe migrate: cannot connect to the database\n");

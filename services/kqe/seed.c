@@ -1,7 +1,9 @@
 /*
  * kqe seed --demo — loads the deterministic synthetic demo state: a made-up
  * NRW with the real shape (186 offices, 95 LVR and 91 LWL, the real mix of
- * kinds), every name marked "(synthetisch)" and every row synthetic = true.
+ * kinds), every name marked "(synthetisch)" and every row synthetic = true;
+ * three research institutes and one § 8 procedure of the 2023-2028 cycle per
+ * office, about two thirds of them assigned to an institute.
  *
  * The state is a list of steps run in one transaction. Each step derives its
  * content only from its own fixed PRNG seed and writes with upserts that skip
@@ -73,6 +75,14 @@ static const char *const demo_endings[] = { "stadt", "burg", "hausen", "feld", "
 	"bach", "hagen", "brück", "au", "rode", "tal", "kirchen", "hof" };
 #define DEMO_NAME_STEP 37
 
+/* The id of the region_serial-th office (1-based) of block's region. */
+static void
+demo_office_id(size_t block, int region_serial, char id[OFFICES_ID_MAX + 1])
+{
+	snprintf(id, OFFICES_ID_MAX + 1, "demo-%s-%03d",
+	    strcmp(demo_blocks[block].region, "LVR") == 0 ? "lvr" : "lwl", region_serial);
+}
+
 static void
 demo_office(int serial, int region_serial, size_t block, uint64_t *rng, struct office *o)
 {
@@ -89,8 +99,7 @@ demo_office(int serial, int region_serial, size_t block, uint64_t *rng, struct o
 	size_t combo =
 	    ((size_t)serial * DEMO_NAME_STEP) % (ARRAY_LEN(demo_stems) * ARRAY_LEN(demo_endings));
 	memset(o, 0, sizeof(*o));
-	snprintf(o->id, sizeof(o->id), "demo-%s-%03d",
-	    strcmp(demo_blocks[block].region, "LVR") == 0 ? "lvr" : "lwl", region_serial);
+	demo_office_id(block, region_serial, o->id);
 	snprintf(o->name, sizeof(o->name), "%s %s%s (synthetisch)", title,
 	    demo_stems[combo % ARRAY_LEN(demo_stems)], demo_endings[combo / ARRAY_LEN(demo_stems)]);
 	o->kind = demo_blocks[block].kind;
@@ -121,17 +130,108 @@ seed_offices(struct db *db, char *summary, size_t size)
 	return 0;
 }
 
+/* ---- institutes ---- */
+
+/* Fixed, no PRNG: the procedures step rotates over them in this order. */
+static const struct {
+	const char *id;
+	const char *name;
+} demo_institutes[] = {
+	{ "demo-institut-1", "Institut für Kinderschutzforschung Nord (synthetisch)" },
+	{ "demo-institut-2", "Institut für sozialpädagogische Qualitätsentwicklung (synthetisch)" },
+	{ "demo-institut-3", "Forschungsstelle Hilfen zur Erziehung Westfalen (synthetisch)" },
+};
+
+static const struct db_stmt stmt_institute_upsert = { "seed_institute_upsert",
+	"INSERT INTO institutes AS i (id, name) VALUES ($1, $2)"
+	" ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name"
+	" WHERE i.name IS DISTINCT FROM EXCLUDED.name" };
+
+/* Its line is printed by the procedures step, which depends on it. */
+static int
+seed_institutes(struct db *db, char *summary, size_t size)
+{
+	for (size_t i = 0; i < ARRAY_LEN(demo_institutes); i++) {
+		const char *params[] = { demo_institutes[i].id, demo_institutes[i].name };
+		PGresult *res = db_exec(db, &stmt_institute_upsert, 2, params);
+		if (res == NULL) {
+			snprintf(summary, size, "institute %s", demo_institutes[i].id);
+			return -1;
+		}
+		PQclear(res);
+	}
+	summary[0] = '\0';
+	return 0;
+}
+
+/* ---- procedures ---- */
+
+#define DEMO_PROCEDURES_SEED 0x6b71652d70726f63u /* "kqe-proc" */
+#define DEMO_CYCLE "2023-2028"
+/* Due dates are 2024-01-01 plus 0..DEMO_DUE_DAYS days, i.e. up to 2028-06-30. */
+#define DEMO_DUE_DAYS 1642
+
+static const char *const demo_phases[] = { "planned", "case_selection", "case_analysis",
+	"structure_analysis", "evaluation", "report", "completed" };
+
+/*
+ * The id is derived from the office and the procedure's number, so a second
+ * run finds the same rows; DO NOTHING leaves procedures alone once they exist
+ * (the demo may have moved them on).
+ */
+static const struct db_stmt stmt_procedure_insert = { "seed_procedure_insert",
+	"INSERT INTO procedures (id, office_id, cycle, institute_id, phase, due_date)"
+	" VALUES (md5('demo-procedure:' || $1 || ':1')::uuid, $1, $2, $3, $4,"
+	" DATE '2024-01-01' + $5::integer)"
+	" ON CONFLICT (id) DO NOTHING" };
+
+static int
+seed_procedures(struct db *db, char *summary, size_t size)
+{
+	uint64_t rng = DEMO_PROCEDURES_SEED;
+	char office_id[OFFICES_ID_MAX + 1], due[16];
+	int count = 0, lvr = 0, lwl = 0;
+	size_t assigned = 0;
+
+	for (size_t b = 0; b < ARRAY_LEN(demo_blocks); b++) {
+		int *region_count = strcmp(demo_blocks[b].region, "LVR") == 0 ? &lvr : &lwl;
+		for (int i = 0; i < demo_blocks[b].count; i++) {
+			const char *institute = NULL;
+			demo_office_id(b, ++*region_count, office_id);
+			const char *phase =
+			    demo_phases[prng_range(&rng, 0, ARRAY_LEN(demo_phases) - 1)];
+			if (prng_range(&rng, 0, 2) != 0) /* two in three */
+				institute =
+				    demo_institutes[assigned++ % ARRAY_LEN(demo_institutes)].id;
+			snprintf(due, sizeof(due), "%ld", prng_range(&rng, 0, DEMO_DUE_DAYS));
+			const char *params[] = { office_id, DEMO_CYCLE, institute, phase, due };
+			PGresult *res = db_exec(db, &stmt_procedure_insert, 5, params);
+			if (res == NULL) {
+				snprintf(summary, size, "procedure of office %s", office_id);
+				return -1;
+			}
+			PQclear(res);
+			count++;
+		}
+	}
+	snprintf(summary, size, "demo: %zu institutes, %d procedures", ARRAY_LEN(demo_institutes),
+	    count);
+	return 0;
+}
+
 /* ---- the demo state ---- */
 
 /*
  * Steps run in this order in one transaction. On success summary is the line
- * printed after commit; on failure it names what failed.
+ * printed after commit ("" prints nothing); on failure it names what failed.
  */
 static const struct {
 	const char *name;
 	int (*run)(struct db *db, char *summary, size_t size);
 } demo_steps[] = {
 	{ "offices", seed_offices },
+	{ "institutes", seed_institutes },
+	{ "procedures", seed_procedures },
 };
 
 static int
@@ -139,7 +239,7 @@ seed_demo(const struct config *cfg)
 {
 	char summaries[ARRAY_LEN(demo_steps)][128];
 	char failed[200] = "begin";
-	struct db *db = db_new(cfg->database_url, cfg->statement_timeout_ms, "kqe-seed");
+	struct db *db = db_new(cfg->database_admin_url, cfg->statement_timeout_ms, "kqe-seed");
 	int rc = 1;
 
 	if (db_connect(db) != 0) {
@@ -162,7 +262,8 @@ seed_demo(const struct config *cfg)
 		goto fail;
 	}
 	for (size_t i = 0; i < ARRAY_LEN(demo_steps); i++)
-		printf("%s\n", summaries[i]);
+		if (summaries[i][0] != '\0')
+			printf("%s\n", summaries[i]);
 	rc = 0;
 	goto out;
 fail:

@@ -137,6 +137,8 @@ class Stack:
         self.aggregator = None
         self.api_port = None
         self.api_env = {}
+        self.default_token = None
+        self.tokens = {}
         self.logs = os.path.join(LOG_DIR, f"{name}-{self.dbname}")
         os.makedirs(self.logs, exist_ok=True)
 
@@ -166,10 +168,16 @@ class Stack:
                 if marker in text:
                     raise AssertionError(f"{marker} in {self.logs}/{name}:\n{text[-4000:]}")
 
+    @property
+    def service_url(self):
+        """The same database as the service role: what kqe-api and kqe-aggregator use."""
+        return re.sub(r"//[^@/]*@", "//kqe_service@", self.db_url)
+
     def env(self, **overrides):
         env = dict(os.environ)
         env.update({
-            "KQE_DATABASE_URL": self.db_url,
+            "KQE_DATABASE_URL": self.service_url,
+            "KQE_DATABASE_ADMIN_URL": self.db_url,
             "KQE_REDIS_URL": self.redis.url,
             "KQE_LOG_LEVEL": "info",
         })
@@ -182,6 +190,18 @@ class Stack:
         if check and r.returncode != 0:
             raise AssertionError(f"kqe {' '.join(args)} failed: {r.returncode}\n{r.stdout}\n{r.stderr}")
         return r
+
+    def token(self, role, office=None, region=None, institute=None, expires=None, name=None):
+        """A new API key made with `kqe token create`; returns (token, id)."""
+        args = ["token", "create", "--name", name or f"test-{role}", "--role", role]
+        for flag, value in (("--office", office), ("--region", region),
+                            ("--institute", institute), ("--expires", expires)):
+            if value is not None:
+                args += [flag, value]
+        out = self.kqe(*args, check=True).stdout
+        fields = dict(line.split(": ", 1) for line in out.strip().splitlines())
+        self.tokens[fields["token"]] = role
+        return fields["token"], fields["id"]
 
     def start_api(self, wait_ready=True, **env):
         self.api_port = free_port()
@@ -216,9 +236,15 @@ class Stack:
             return None
 
     # --- HTTP ------------------------------------------------------------
-    def request(self, method, path, body=None, headers=None, raw=None, timeout=10):
+    def request(self, method, path, body=None, headers=None, raw=None, timeout=10,
+                token="default"):
+        """token: "default" uses self.default_token, None sends no Authorization."""
         conn = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=timeout)
         hdrs = dict(headers or {})
+        if token == "default":
+            token = self.default_token
+        if token is not None and "Authorization" not in hdrs:
+            hdrs["Authorization"] = f"Bearer {token}"
         data = raw
         if body is not None:
             data = json.dumps(body).encode()
@@ -269,6 +295,7 @@ class StackTestCase(unittest.TestCase):
     start_aggregator = False
     seed_demo = False
     api_env = {}
+    default_role = "admin"  # the token requests carry unless they say otherwise
 
     @classmethod
     def setUpClass(cls):
@@ -277,6 +304,8 @@ class StackTestCase(unittest.TestCase):
             cls.stack.setup()
             if cls.seed_demo:
                 cls.stack.kqe("seed", "--demo", check=True)
+            if cls.default_role:
+                cls.stack.default_token = cls.stack.token(cls.default_role)[0]
             if cls.start_api:
                 cls.stack.start_api(**cls.api_env)
             if cls.start_aggregator:

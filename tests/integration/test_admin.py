@@ -61,6 +61,7 @@ class ConfigTest(unittest.TestCase):
 
 class AdminTest(StackTestCase):
     start_api = False
+    default_role = None
 
     def offices(self):
         return self.stack.sql("SELECT id, name, kind, region, population_under_18, version"
@@ -141,6 +142,14 @@ class AdminTest(StackTestCase):
         self.assertEqual(self.stack.sql_value(
             "SELECT count(*) FROM offices WHERE id LIKE 'demo-%'"
             " AND (name NOT LIKE '%(synthetisch)%' OR population_under_18 IS NULL)"), "0")
+
+
+
+class DocsTest(unittest.TestCase):
+    def test_security_doc_prints_the_permission_table_of_the_code(self):
+        table = run("kqe-api", "--permissions").stdout
+        with open(os.path.join(REPO, "docs/security.md"), encoding="utf-8") as f:
+            self.assertIn(table, f.read())
 
 
 if __name__ == "__main__":

@@ -18,12 +18,22 @@ class HttpEdgeTest(StackTestCase):
     def test_wrong_method_is_405_with_allow(self):
         cases = [("DELETE", "/v1/offices", "GET, HEAD"), ("POST", "/v1/offices/x", "GET, HEAD"),
                  ("GET", "/v1/reports", "POST"), ("PUT", "/v1/jobs/x", "GET, HEAD"),
-                 ("PATCH", "/healthz", "GET, HEAD"), ("OPTIONS", "/v1/reports", "POST")]
+                 ("PATCH", "/healthz", "GET, HEAD")]
         for method, path, allow in cases:
             with self.subTest(method=method, path=path):
                 r = self.stack.request(method, path)
                 self.assertProblem(r, 405)
                 self.assertEqual(r.header("Allow"), allow)
+
+    def test_plain_options_lists_allowed_methods(self):
+        r = self.stack.request("OPTIONS", "/v1/reports", token=None)
+        self.assertEqual(r.status, 204)
+        self.assertEqual(r.header("Allow"), "POST")
+        self.assertIsNone(r.header("Access-Control-Allow-Origin"))
+
+    def test_answers_are_never_cached(self):
+        for path in ("/healthz", "/v1/offices", "/nope"):
+            self.assertEqual(self.stack.get(path).header("Cache-Control"), "no-store")
 
     def test_head_is_answered_like_get_without_body(self):
         r = self.stack.request("HEAD", "/healthz")
@@ -118,7 +128,8 @@ class ReadinessTest(unittest.TestCase):
             r = stack.get("/readyz")
             self.assertEqual(r.status, 503)
             self.assertEqual(r.json()["detail"], "The database is not reachable.")
-            r = stack.get("/v1/offices")
+            # A well-formed token cannot be checked without the database: 503, not 401.
+            r = stack.get("/v1/offices", token="kqe_" + "A" * 43)
             self.assertEqual(r.status, 503)
             self.assertEqual(r.header("Retry-After"), "5")
         finally:

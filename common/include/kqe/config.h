@@ -19,6 +19,7 @@ struct config {
 	char *http_addr;
 	long http_port;
 	char *database_url;
+	char *database_admin_url;
 	char *redis_url;
 	enum log_level log_level;
 	long api_threads;
@@ -33,6 +34,8 @@ struct config {
 	long jobs_block_ms;
 	long jobs_visibility_ms;
 	long outbox_grace_ms;
+	char *cors_origins;
+	long rate_limit_per_minute;
 };
 
 struct config_error {

@@ -47,6 +47,12 @@ size_t validate_object(const json_t *obj, const struct field_spec *specs, size_t
 /* Depth of nested arrays/objects (a scalar is 0). Stops counting past limit. */
 int json_depth(const json_t *v, int limit);
 
+/* True if s is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
+bool utf8_valid(const char *s);
+
+/* True if s has the shape of an office or institute id: ^[a-z0-9][a-z0-9-]{0,63}$. */
+bool slug_id_valid(const char *s);
+
 /* Number of Unicode code points in a valid UTF-8 string. */
 size_t utf8_length(const char *s, size_t bytes);
 

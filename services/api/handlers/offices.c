@@ -4,6 +4,7 @@
 #include "handlers.h"
 #include "http.h"
 #include "kqe/problem.h"
+#include "kqe/validate.h"
 
 #define OFFICE_JSON                                                                                \
 	"json_build_object('id', id, 'name', name, 'kind', kind, 'region', region,"                \
@@ -67,27 +68,13 @@ offices_list(struct request *r)
 	reply_list(r, items, next);
 }
 
-/* Office ids are slugs; anything else cannot exist and must not reach SQL as invalid UTF-8. */
-static int
-office_id_valid(const char *id)
-{
-	size_t n = strlen(id);
-	if (n == 0 || n > 64)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9') ||
-		        id[i] == '-'))
-			return 0;
-	return 1;
-}
-
 void
 offices_get(struct request *r)
 {
 	static const char *const allowed[] = { NULL };
 	if (query_accept(r, allowed) != 0)
 		return;
-	if (!office_id_valid(r->params[0])) {
+	if (!slug_id_valid(r->params[0])) {
 		reply_not_found(r);
 		return;
 	}

@@ -41,8 +41,12 @@ reports_create(struct request *r)
 	char *params = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(body);
 
+	/* One transaction: the job, its outbox event and the audit entry. */
 	struct db *db = r->worker->db;
-	if (db_begin(db) != 0 || outbox_add_job(db, "build_report", params, &ev) != 0 ||
+	if (db_begin_as(db, &r->principal) != 0 ||
+	    outbox_add_job(db, "build_report", params, &ev) != 0 ||
+	    audit_append(db, &r->principal, "report.request", "job", ev.job_id, NULL, r->id,
+		NULL) != 0 ||
 	    db_commit(db) != 0) {
 		db_rollback(db);
 		free(params);

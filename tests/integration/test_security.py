@@ -1,0 +1,318 @@
+"""Authentication, the permission table, tenant isolation (API and RLS), and the audit chain."""
+
+import subprocess
+import time
+import unittest
+
+from harness import StackTestCase, psql
+
+OWN = "demo-lvr-001"
+FOREIGN = "demo-lwl-001"
+INSTITUTE = "demo-institut-1"
+VALID_REPORT = {"scope": "state", "period": "2024"}
+ROLES = ["office_staff", "office_lead", "institute", "advisor", "ministry", "admin"]
+
+
+class SecurityTest(StackTestCase):
+    seed_demo = True
+    start_aggregator = True
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        s = cls.stack
+        cls.tok = {
+            "office_staff": s.token("office_staff", office=OWN)[0],
+            "office_lead": s.token("office_lead", office=OWN)[0],
+            "institute": s.token("institute", institute=INSTITUTE)[0],
+            "advisor": s.token("advisor", region="LVR")[0],
+            "ministry": s.token("ministry")[0],
+            "admin": s.default_token,
+        }
+        cls.own_proc = s.sql_value(f"SELECT id FROM procedures WHERE office_id = '{OWN}' LIMIT 1")
+        cls.foreign_proc = s.sql_value(
+            f"SELECT id FROM procedures WHERE office_id = '{FOREIGN}' LIMIT 1")
+        cls.assigned_proc = s.sql_value(
+            f"SELECT id FROM procedures WHERE institute_id = '{INSTITUTE}' LIMIT 1")
+        cls.unassigned_proc = s.sql_value(
+            f"SELECT id FROM procedures WHERE institute_id IS DISTINCT FROM '{INSTITUTE}' LIMIT 1")
+        r = s.post("/v1/reports", VALID_REPORT)
+        cls.job = r.json()["id"]
+        s.wait_job(cls.job)
+        cls.report = s.get(f"/v1/jobs/{cls.job}").json()["result"]
+
+    # --- authentication ----------------------------------------------------------
+    def test_missing_token_is_401_with_challenge(self):
+        r = self.stack.get("/v1/offices", token=None)
+        self.assertProblem(r, 401, detail="This resource needs a bearer token.")
+        self.assertEqual(r.header("WWW-Authenticate"), 'Bearer realm="kqe"')
+
+    def test_bad_tokens_are_401(self):
+        cases = {
+            "Basic dXNlcjpwdw==": "invalid_request",
+            "Bearer": "invalid_request",
+            "Bearer kqe_" + "A" * 43: "invalid_token",      # well formed, unknown
+            "Bearer kqe_short": "invalid_token",
+            "Bearer " + self.tok["admin"] + "x": "invalid_token",
+            "Bearer " + self.tok["admin"][:-1] + "!": "invalid_token",
+            "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.": "invalid_token",
+        }
+        for header, error in cases.items():
+            with self.subTest(header=header):
+                r = self.stack.get("/v1/offices", headers={"Authorization": header})
+                self.assertProblem(r, 401)
+                self.assertEqual(r.header("WWW-Authenticate"),
+                                 f'Bearer realm="kqe", error="{error}"')
+
+    def test_revoked_token_is_401(self):
+        token, token_id = self.stack.token("ministry", name="to-revoke")
+        self.assertEqual(self.stack.get("/v1/offices", token=token).status, 200)
+        self.stack.kqe("token", "revoke", token_id, check=True)
+        r = self.stack.get("/v1/offices", token=token)
+        self.assertProblem(r, 401, detail="The token was revoked.")
+
+    def test_expired_token_is_401(self):
+        token, token_id = self.stack.token("ministry", name="to-expire", expires="2099-01-01")
+        self.assertEqual(self.stack.get("/v1/offices", token=token).status, 200)
+        self.stack.sql(f"UPDATE api_tokens SET expires_at = now() - interval '1 second'"
+                       f" WHERE id = '{token_id}'")
+        self.assertProblem(self.stack.get("/v1/offices", token=token), 401,
+                           detail="The token has expired.")
+
+    def test_tokens_are_stored_only_as_hashes_and_never_logged(self):
+        hashes = [h for (h,) in self.stack.sql("SELECT token_hash FROM api_tokens")]
+        self.assertTrue(all(len(h) == 64 for h in hashes))
+        for token in self.tok.values():
+            self.stack.get("/v1/offices?limit=1", token=token)
+        self.stack.get("/v1/offices", headers={"Authorization": "Bearer kqe_" + "B" * 43})
+        dump = subprocess.run(["pg_dump", "--data-only", self.stack.db_url],
+                              capture_output=True, text=True).stdout
+        with open(self.stack.logs + "/api.log") as f:
+            log = f.read()
+        for token in list(self.tok.values()) + ["kqe_" + "B" * 43]:
+            self.assertNotIn(token, log)
+            self.assertNotIn(token, dump)
+            self.assertNotIn(token[4:], log)
+
+    # --- the matrix ------------------------------------------------------------------
+    def expected(self, role, route):
+        office = role in ("office_staff", "office_lead")
+        table = {
+            "offices": 200, "office": 200, "report": 200,
+            "report_create": 202 if role in ("advisor", "ministry", "admin") else 403,
+            "job": 200 if role in ("advisor", "ministry", "admin") else 403,
+            "procedures": 403 if role in ("advisor", "ministry") else 200,
+            "own_procedure": {"admin": 200, "advisor": 403, "ministry": 403}.get(
+                role, 200 if office else 404),
+            "foreign_procedure": {"admin": 200, "advisor": 403, "ministry": 403}.get(role, 404),
+            "assigned_procedure": {"admin": 200, "advisor": 403, "ministry": 403,
+                                   "institute": 200}.get(role, None),
+            "unassigned_procedure": {"admin": 200, "advisor": 403, "ministry": 403,
+                                     "institute": 404}.get(role, None),
+            "audit": 200 if role == "admin" else 403,
+        }
+        return table[route]
+
+    def routes(self):
+        return {
+            "offices": ("GET", "/v1/offices?limit=5"),
+            "office": ("GET", f"/v1/offices/{FOREIGN}"),
+            "report": ("GET", self.report),
+            "report_create": ("POST", "/v1/reports"),
+            "job": ("GET", f"/v1/jobs/{self.job}"),
+            "procedures": ("GET", "/v1/procedures?limit=500"),
+            "own_procedure": ("GET", f"/v1/procedures/{self.own_proc}"),
+            "foreign_procedure": ("GET", f"/v1/procedures/{self.foreign_proc}"),
+            "assigned_procedure": ("GET", f"/v1/procedures/{self.assigned_proc}"),
+            "unassigned_procedure": ("GET", f"/v1/procedures/{self.unassigned_proc}"),
+            "audit": ("GET", "/v1/audit?limit=5"),
+        }
+
+    def test_matrix_every_route_role_and_office(self):
+        for role in ROLES:
+            for name, (method, path) in self.routes().items():
+                want = self.expected(role, name)
+                if want is None:
+                    continue
+                with self.subTest(role=role, route=name):
+                    body = VALID_REPORT if method == "POST" else None
+                    r = self.stack.request(method, path, body=body, token=self.tok[role])
+                    self.assertEqual(r.status, want, r)
+                    if want >= 400:
+                        self.assertProblem(r, want)
+                    elif "procedure" in name:
+                        # The directory and reports are shared; case-level data is not.
+                        self.assertNoForeignData(role, r.body.decode())
+
+    def test_matrix_without_token(self):
+        for name, (method, path) in self.routes().items():
+            with self.subTest(route=name):
+                body = VALID_REPORT if method == "POST" else None
+                self.assertProblem(self.stack.request(method, path, body=body, token=None), 401)
+
+    def assertNoForeignData(self, role, body):
+        if role in ("office_staff", "office_lead"):
+            self.assertNotIn(FOREIGN, body)
+            self.assertNotIn(str(self.foreign_proc), body)
+
+    def test_office_sees_only_its_own_procedures(self):
+        items = self.stack.get("/v1/procedures?limit=500", token=self.tok["office_staff"]).json()
+        self.assertGreaterEqual(len(items["items"]), 1)
+        self.assertEqual({p["office_id"] for p in items["items"]}, {OWN})
+        # Asking for another office's procedures by filter yields nothing, not an error.
+        items = self.stack.get(f"/v1/procedures?office={FOREIGN}",
+                               token=self.tok["office_staff"]).json()
+        self.assertEqual(items["items"], [])
+
+    def test_institute_sees_only_assigned_procedures(self):
+        items = self.stack.get("/v1/procedures?limit=500", token=self.tok["institute"]).json()
+        expected = int(self.stack.sql_value(
+            f"SELECT count(*) FROM procedures WHERE institute_id = '{INSTITUTE}'"))
+        self.assertEqual(len(items["items"]), min(expected, 500))
+        self.assertEqual({p["institute_id"] for p in items["items"]}, {INSTITUTE})
+
+    def test_admin_pages_through_all_procedures(self):
+        seen, cursor = [], None
+        while True:
+            path = "/v1/procedures?limit=100" + (f"&cursor={cursor}" if cursor else "")
+            body = self.stack.get(path).json()
+            seen += [p["id"] for p in body["items"]]
+            cursor = body["next_cursor"]
+            if not cursor:
+                break
+        self.assertEqual(len(seen), int(self.stack.sql_value("SELECT count(*) FROM procedures")))
+        self.assertEqual(len(seen), len(set(seen)))
+
+    # --- row-level security alone ---------------------------------------------------
+    def service_sql(self, statements):
+        return psql(self.stack.service_url, statements)
+
+    def test_rls_alone_stops_a_cross_office_read(self):
+        # The API's query with its tenant filter left out, as the service role with
+        # office A's context: PostgreSQL itself returns none of office B's rows.
+        ctx = (f"SELECT set_config('kqe.role', 'office_staff', true),"
+               f" set_config('kqe.office_id', '{OWN}', true);")
+        rows = self.service_sql(f"BEGIN; {ctx} SELECT count(*) FROM procedures"
+                                f" WHERE id = '{self.foreign_proc}'; COMMIT;")
+        self.assertEqual(rows[-1], ["0"])
+        rows = self.service_sql(f"BEGIN; {ctx} SELECT count(*) FROM procedures"
+                                f" WHERE office_id <> '{OWN}'; COMMIT;")
+        self.assertEqual(rows[-1], ["0"])
+        rows = self.service_sql(f"BEGIN; {ctx} SELECT count(*) > 0 FROM procedures; COMMIT;")
+        self.assertEqual(rows[-1], ["t"])
+        # No context at all: nothing.
+        self.assertEqual(self.service_sql("SELECT count(*) FROM procedures"), [["0"]])
+
+    def test_service_role_cannot_bypass_or_rewrite(self):
+        for statement in ("UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log",
+                          "SET row_security = off; SELECT count(*) FROM procedures",
+                          "ALTER TABLE procedures DISABLE ROW LEVEL SECURITY",
+                          "UPDATE api_tokens SET revoked_at = NULL",
+                          "INSERT INTO procedures (office_id, cycle) VALUES ('x', '2023-2028')"):
+            with self.subTest(statement=statement):
+                with self.assertRaises(AssertionError):
+                    self.service_sql(statement)
+
+    def test_every_table_with_an_office_column_has_forced_rls(self):
+        rows = self.stack.sql(
+            "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " JOIN pg_attribute a ON a.attrelid = c.oid"
+            " WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attname = 'office_id'"
+            " AND NOT a.attisdropped ORDER BY 1")
+        self.assertGreaterEqual(len(rows), 3)
+        for name, enabled, forced in rows:
+            with self.subTest(table=name):
+                self.assertEqual((enabled, forced), ("t", "t"))
+
+    # --- audit ---------------------------------------------------------------------------
+    def test_writes_and_outside_reads_are_audited(self):
+        self.stack.get(f"/v1/procedures/{self.assigned_proc}", token=self.tok["institute"])
+        rows = self.stack.sql("SELECT DISTINCT action FROM audit_log ORDER BY 1")
+        actions = {a for (a,) in rows}
+        self.assertTrue({"token.create", "report.request", "procedure.read"} <= actions, actions)
+        read = self.stack.sql(
+            "SELECT role, office_id, resource_id FROM audit_log WHERE action = 'procedure.read'"
+            f" AND resource_id = '{self.assigned_proc}' ORDER BY id DESC LIMIT 1")
+        office = self.stack.sql_value(
+            f"SELECT office_id FROM procedures WHERE id = '{self.assigned_proc}'")
+        self.assertEqual(read, [["institute", office, self.assigned_proc]])
+        # An office reading its own procedure is not an outside read.
+        before = self.stack.sql_value("SELECT count(*) FROM audit_log")
+        self.stack.get(f"/v1/procedures/{self.own_proc}", token=self.tok["office_staff"])
+        self.assertEqual(self.stack.sql_value("SELECT count(*) FROM audit_log"), before)
+
+    def test_audit_api_filters_and_pages(self):
+        body = self.stack.get("/v1/audit?action=token.create&limit=2").json()
+        self.assertEqual(len(body["items"]), 2)
+        self.assertTrue(all(e["action"] == "token.create" for e in body["items"]))
+        nxt = self.stack.get(f"/v1/audit?action=token.create&limit=2&cursor={body['next_cursor']}")
+        self.assertGreater(nxt.json()["items"][0]["id"], body["items"][-1]["id"])
+        self.assertProblem(self.stack.get("/v1/audit?since=yesterday"), 400,
+                           errors=[{"parameter": "since", "code": "format"}])
+        self.assertProblem(self.stack.get("/v1/audit?action=%FF"), 400,
+                           errors=[{"parameter": "action", "code": "format"}])
+        self.assertEqual(self.stack.get("/v1/audit?since=2020-01-01T00:00:00Z").status, 200)
+
+    def test_audit_verify_passes_then_names_the_tampered_entry(self):
+        r = self.stack.kqe("audit", "verify")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("chain intact", r.stdout)
+        target = self.stack.sql_value("SELECT max(id) - 1 FROM audit_log")
+        original = self.stack.sql_value(f"SELECT action FROM audit_log WHERE id = {target}")
+        self.stack.sql(f"UPDATE audit_log SET action = 'tampered' WHERE id = {target}")
+        try:
+            r = self.stack.kqe("audit", "verify")
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(f"audit: entry {target} is broken", r.stderr)
+        finally:
+            self.stack.sql(f"UPDATE audit_log SET action = '{original}' WHERE id = {target}")
+        self.assertEqual(self.stack.kqe("audit", "verify").returncode, 0)
+
+
+class CorsAndRateLimitTest(StackTestCase):
+    api_env = {"KQE_CORS_ORIGINS": "https://app.example, https://other.example",
+               "KQE_RATE_LIMIT_PER_MINUTE": 5}
+
+    def test_preflight_from_allowed_origin(self):
+        r = self.stack.request("OPTIONS", "/v1/reports", token=None, headers={
+            "Origin": "https://other.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type"})
+        self.assertEqual(r.status, 204)
+        self.assertEqual(r.header("Access-Control-Allow-Origin"), "https://other.example")
+        self.assertEqual(r.header("Access-Control-Allow-Methods"), "POST")
+        self.assertIn("Authorization", r.header("Access-Control-Allow-Headers"))
+        self.assertEqual(r.header("Vary"), "Origin")
+
+    def test_preflight_from_unknown_origin_is_refused(self):
+        r = self.stack.request("OPTIONS", "/v1/offices", token=None, headers={
+            "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+        self.assertProblem(r, 403)
+        self.assertIsNone(r.header("Access-Control-Allow-Origin"))
+
+    def test_actual_request_carries_cors_headers_only_for_allowed_origins(self):
+        r = self.stack.get("/healthz", headers={"Origin": "https://app.example"})
+        self.assertEqual(r.header("Access-Control-Allow-Origin"), "https://app.example")
+        self.assertIn("X-Request-Id", r.header("Access-Control-Expose-Headers"))
+        r = self.stack.get("/healthz", headers={"Origin": "https://app.example.evil"})
+        self.assertIsNone(r.header("Access-Control-Allow-Origin"))
+
+    def test_rate_limit_per_token_answers_429_with_retry_after(self):
+        for attempt in range(3):
+            # The window is a wall-clock minute: if it turned during the run, run again.
+            window = int(time.time() // 60)
+            token, _ = self.stack.token("ministry", name=f"rate-limited-{attempt}")
+            other, _ = self.stack.token("ministry", name=f"not-limited-{attempt}")
+            statuses = [self.stack.get("/v1/offices?limit=1", token=token).status
+                        for _ in range(6)]
+            r = self.stack.get("/v1/offices?limit=1", token=token)
+            other_status = self.stack.get("/v1/offices?limit=1", token=other).status
+            if int(time.time() // 60) == window:
+                break
+        self.assertEqual(statuses, [200] * 5 + [429])
+        self.assertProblem(r, 429)
+        self.assertTrue(1 <= int(r.header("Retry-After")) <= 60)
+        self.assertEqual(other_status, 200)  # another principal is not affected
+
+if __name__ == "__main__":
+    unittest.main()
