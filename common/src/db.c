@@ -75,8 +75,10 @@ db_connect(struct db *db)
 	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
 		return 0;
 	disconnect(db);
-	const char *keys[] = { "dbname", "options", "application_name", "connect_timeout", NULL };
-	const char *vals[] = { db->url, db->options, db->application_name, "3", NULL };
+	/* UTF-8 always: JSON answers and the audit hashes depend on it. */
+	const char *keys[] = { "dbname", "options", "application_name", "connect_timeout",
+		"client_encoding", NULL };
+	const char *vals[] = { db->url, db->options, db->application_name, "3", "UTF8", NULL };
 	db->conn = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		set_error(db, DB_UNAVAILABLE, "08006", NULL, PQerrorMessage(db->conn));

@@ -82,7 +82,9 @@ CREATE FUNCTION kqe_audit_canonical(a audit_log) RETURNS text
 CREATE FUNCTION kqe_audit_append(p_actor text, p_role text, p_office_id text, p_action text,
                                  p_resource text, p_resource_id text, p_request_id text,
                                  p_details jsonb) RETURNS bigint
-    LANGUAGE plpgsql AS $$
+    -- Runs as the owner: the service role may append only through this function,
+    -- never insert rows (and so hashes) of its own making.
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     head audit_head;
     e audit_log;
@@ -144,18 +146,19 @@ CREATE POLICY service_lookup ON api_tokens FOR SELECT TO kqe_service USING (true
 ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE audit_log FORCE ROW LEVEL SECURITY;
 CREATE POLICY owner_all ON audit_log TO CURRENT_USER USING (true) WITH CHECK (true);
-CREATE POLICY service_append ON audit_log FOR INSERT TO kqe_service WITH CHECK (true);
 CREATE POLICY service_read ON audit_log FOR SELECT TO kqe_service
     USING (kqe_ctx('role') = 'admin');
 
--- Privileges of the service role: nothing it does not use, and never UPDATE
--- or DELETE on the audit log.
+-- Privileges of the service role: nothing it does not use. The audit log is
+-- read-only to it; entries are added only by kqe_audit_append().
 GRANT USAGE ON SCHEMA public TO kqe_service;
 GRANT SELECT ON schema_migrations, offices, institutes, api_tokens TO kqe_service;
 GRANT SELECT, INSERT, UPDATE ON jobs TO kqe_service;
 GRANT SELECT, INSERT, UPDATE, DELETE ON outbox TO kqe_service;
 GRANT USAGE ON SEQUENCE outbox_id_seq TO kqe_service;
 GRANT SELECT, INSERT ON reports TO kqe_service;
-GRANT SELECT, INSERT ON audit_log TO kqe_service;
-GRANT SELECT, UPDATE ON audit_head TO kqe_service;
+GRANT SELECT ON audit_log TO kqe_service;
+REVOKE ALL ON FUNCTION kqe_audit_append(text, text, text, text, text, text, text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION kqe_audit_append(text, text, text, text, text, text, text, jsonb)
+    TO kqe_service;
 GRANT SELECT ON procedures TO kqe_service;

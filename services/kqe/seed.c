@@ -238,7 +238,7 @@ static int
 seed_demo(const struct config *cfg)
 {
 	char summaries[ARRAY_LEN(demo_steps)][128];
-	char failed[200] = "begin";
+	char failed[512] = "begin";
 	struct db *db = db_new(cfg->database_admin_url, cfg->statement_timeout_ms, "kqe-seed");
 	int rc = 1;
 

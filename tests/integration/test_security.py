@@ -205,6 +205,10 @@ class SecurityTest(StackTestCase):
 
     def test_service_role_cannot_bypass_or_rewrite(self):
         for statement in ("UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log",
+                          "INSERT INTO audit_log SELECT id + 1000, at, actor, role, office_id,"
+                          " action, resource, resource_id, request_id, details, prev_hash, hash"
+                          " FROM audit_log LIMIT 1",
+                          "UPDATE audit_head SET last_id = 0",
                           "SET row_security = off; SELECT count(*) FROM procedures",
                           "ALTER TABLE procedures DISABLE ROW LEVEL SECURITY",
                           "UPDATE api_tokens SET revoked_at = NULL",
