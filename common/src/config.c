@@ -20,6 +20,10 @@ struct config_var {
 #define OFF(f) offsetof(struct config, f)
 
 static const struct config_var vars[] = {
+	{ "KQE_TLS_CERT", TYPE_STRING, "-", 0, 0, CONFIG_API, OFF(tls_cert),
+	    "PEM certificate (chain) file: serve HTTPS in-process; - = plain HTTP" },
+	{ "KQE_TLS_KEY", TYPE_STRING, "-", 0, 0, CONFIG_API, OFF(tls_key),
+	    "PEM private key file for KQE_TLS_CERT" },
 	{ "KQE_CORS_ORIGINS", TYPE_STRING, "-", 0, 0, CONFIG_API, OFF(cors_origins),
 	    "comma-separated browser origins allowed by CORS (e.g. https://app.example); - = none" },
 	{ "KQE_RATE_LIMIT_PER_MINUTE", TYPE_INT, "1200", 0, 1000000, CONFIG_API,

@@ -16,6 +16,10 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
 
@@ -25,6 +29,59 @@
 #include "server.h"
 
 static struct config cfg;
+static SSL_CTX *tls; /* NULL: plain HTTP */
+
+/*
+ * In-process HTTPS (usually TLS ends at the ingress). One SSL_CTX for all
+ * workers; each connection gets its own SSL. Returns -1 with a message if
+ * the certificate or key cannot be used.
+ */
+static int
+tls_init(void)
+{
+	int have_cert = strcmp(cfg.tls_cert, "-") != 0, have_key = strcmp(cfg.tls_key, "-") != 0;
+	if (!have_cert && !have_key)
+		return 0;
+	if (have_cert != have_key) {
+		fprintf(stderr, "kqe-api: KQE_TLS_CERT and KQE_TLS_KEY must be set together\n");
+		return -1;
+	}
+	tls = SSL_CTX_new(TLS_server_method());
+	if (tls == NULL || SSL_CTX_set_min_proto_version(tls, TLS1_2_VERSION) != 1)
+		goto fail;
+	if (SSL_CTX_use_certificate_chain_file(tls, cfg.tls_cert) != 1) {
+		fprintf(stderr, "kqe-api: KQE_TLS_CERT: cannot use \"%s\"\n", cfg.tls_cert);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(tls, cfg.tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(tls) != 1) {
+		fprintf(stderr, "kqe-api: KQE_TLS_KEY: cannot use \"%s\" with the certificate\n",
+		    cfg.tls_key);
+		goto fail;
+	}
+	return 0;
+fail:
+	ERR_clear_error();
+	SSL_CTX_free(tls);
+	tls = NULL;
+	return -1;
+}
+
+/* evhttp asks for each new connection's bufferevent: a TLS one when HTTPS is on. */
+static struct bufferevent *
+tls_bufferevent_cb(struct event_base *base, void *arg)
+{
+	(void)arg;
+	SSL *ssl = SSL_new(tls);
+	if (ssl == NULL)
+		return NULL;
+	/* fd -1: evhttp sets the socket later (libevent requires it this way). */
+	struct bufferevent *bev = bufferevent_openssl_socket_new(base, -1, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		SSL_free(ssl);
+	return bev;
+}
 
 static void
 usage(FILE *out)
@@ -69,6 +126,8 @@ worker_init(struct worker *w, int index, const struct sockaddr *sa, int salen)
 	evhttp_set_default_content_type(w->http, "application/json; charset=utf-8");
 	evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_gencb(w->http, router_dispatch_cb, w);
+	if (tls != NULL)
+		evhttp_set_bevcb(w->http, tls_bufferevent_cb, NULL);
 
 	w->db = db_new(cfg.database_url, cfg.statement_timeout_ms, "kqe-api");
 	w->redis = redis_new(cfg.redis_url, cfg.redis_timeout_ms);
@@ -119,12 +178,19 @@ static int
 listen_address(struct sockaddr_storage *ss, int *len, long port)
 {
 	char text[300];
+	/* The address alone: evutil_parse_sockaddr_port() refuses an explicit port 0. */
 	if (strchr(cfg.http_addr, ':') != NULL)
-		snprintf(text, sizeof(text), "[%s]:%ld", cfg.http_addr, port);
+		snprintf(text, sizeof(text), "[%s]", cfg.http_addr);
 	else
-		snprintf(text, sizeof(text), "%s:%ld", cfg.http_addr, port);
+		snprintf(text, sizeof(text), "%s", cfg.http_addr);
 	*len = (int)sizeof(*ss);
-	return evutil_parse_sockaddr_port(text, (struct sockaddr *)ss, len);
+	if (evutil_parse_sockaddr_port(text, (struct sockaddr *)ss, len) != 0)
+		return -1;
+	if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+	return 0;
 }
 
 static void
@@ -169,6 +235,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 
+	if (tls_init() != 0)
+		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 	evthread_use_pthreads();
@@ -200,8 +268,8 @@ main(int argc, char **argv)
 	int port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 	                                          : ((struct sockaddr_in *)&ss)->sin_port);
 	log_info(NULL, "listening",
-	    json_pack("{s:s,s:i,s:i,s:s}", "addr", cfg.http_addr, "port", port, "threads", n,
-	        "version", KQE_VERSION));
+	    json_pack("{s:s,s:i,s:i,s:s,s:b}", "addr", cfg.http_addr, "port", port, "threads", n,
+		"version", KQE_VERSION, "tls", tls != NULL));
 	for (int i = 0; i < n; i++)
 		pthread_create(&threads[i], NULL, worker_run, &workers[i]);
 
@@ -221,6 +289,7 @@ out:
 	free(workers);
 	free(threads);
 	config_free(&cfg);
+	SSL_CTX_free(tls);
 	libevent_global_shutdown();
 	return rc;
 }

@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -139,6 +140,7 @@ class Stack:
         self.api_env = {}
         self.default_token = None
         self.tokens = {}
+        self.tls_ca = None  # a CA file: talk HTTPS to kqe-api
         self.logs = os.path.join(LOG_DIR, f"{name}-{self.dbname}")
         os.makedirs(self.logs, exist_ok=True)
 
@@ -239,7 +241,12 @@ class Stack:
     def request(self, method, path, body=None, headers=None, raw=None, timeout=10,
                 token="default"):
         """token: "default" uses self.default_token, None sends no Authorization."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=timeout)
+        if self.tls_ca is not None:
+            ctx = ssl.create_default_context(cafile=self.tls_ca)
+            conn = http.client.HTTPSConnection("127.0.0.1", self.api_port, timeout=timeout,
+                                               context=ctx)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=timeout)
         hdrs = dict(headers or {})
         if token == "default":
             token = self.default_token

@@ -1,9 +1,13 @@
 """HTTP edge of kqe-api: routing, methods, limits, request ids, health, metrics."""
 
+import http.client
+import json
+import os
 import socket
+import subprocess
 import unittest
 
-from harness import Stack, StackTestCase, wait_until
+from harness import BIN, Stack, StackTestCase, wait_until
 
 
 class HttpEdgeTest(StackTestCase):
@@ -100,6 +104,25 @@ class HttpEdgeTest(StackTestCase):
             s.sendall(b"GARBAGE\r\n\r\n")
             s.recv(4096)
         self.assertEqual(self.stack.get("/healthz").status, 200)
+
+
+class AnyPortTest(unittest.TestCase):
+    def test_port_0_listens_on_a_free_port_and_logs_it(self):
+        env = dict(os.environ, KQE_HTTP_PORT="0", KQE_DATABASE_URL="postgresql://x@127.0.0.1:1/x")
+        proc = subprocess.Popen([os.path.join(BIN, "kqe-api")], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        try:
+            line = json.loads(proc.stdout.readline())
+            self.assertEqual(line["msg"], "listening")
+            self.assertGreater(line["port"], 0)
+            conn = http.client.HTTPConnection("127.0.0.1", line["port"], timeout=5)
+            conn.request("GET", "/healthz")
+            self.assertEqual(conn.getresponse().status, 200)
+            conn.close()
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=10)
+        self.assertEqual(proc.returncode, 0)
 
 
 class ReadinessTest(unittest.TestCase):

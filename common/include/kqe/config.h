@@ -35,6 +35,8 @@ struct config {
 	long jobs_visibility_ms;
 	long outbox_grace_ms;
 	char *cors_origins;
+	char *tls_cert;
+	char *tls_key;
 	long rate_limit_per_minute;
 };
 
