@@ -20,6 +20,22 @@ struct config_var {
 #define OFF(f) offsetof(struct config, f)
 
 static const struct config_var vars[] = {
+	{ "KQE_JWKS_FILE", TYPE_STRING, "-", 0, 0, CONFIG_API, OFF(jwks_file),
+	    "JWKS file with the identity provider's public keys (RS256/ES256); - = no JWTs" },
+	{ "KQE_JWT_ISSUER", TYPE_STRING, "-", 0, 0, CONFIG_API, OFF(jwt_issuer),
+	    "required iss of JWTs (needed with KQE_JWKS_FILE)" },
+	{ "KQE_JWT_AUDIENCE", TYPE_STRING, "-", 0, 0, CONFIG_API, OFF(jwt_audience),
+	    "required aud of JWTs (needed with KQE_JWKS_FILE)" },
+	{ "KQE_JWT_LEEWAY_S", TYPE_INT, "60", 0, 600, CONFIG_API, OFF(jwt_leeway_s),
+	    "clock skew allowed when checking exp and nbf, in seconds" },
+	{ "KQE_JWT_ROLE_CLAIM", TYPE_STRING, "kqe_role", 0, 0, CONFIG_API, OFF(jwt_role_claim),
+	    "JWT claim holding the kqe role" },
+	{ "KQE_JWT_OFFICE_CLAIM", TYPE_STRING, "kqe_office", 0, 0, CONFIG_API,
+	    OFF(jwt_office_claim), "JWT claim holding the office id of office roles" },
+	{ "KQE_JWT_REGION_CLAIM", TYPE_STRING, "kqe_region", 0, 0, CONFIG_API,
+	    OFF(jwt_region_claim), "JWT claim holding the region (LVR/LWL) of advisors" },
+	{ "KQE_JWT_INSTITUTE_CLAIM", TYPE_STRING, "kqe_institute", 0, 0, CONFIG_API,
+	    OFF(jwt_institute_claim), "JWT claim holding the institute id of institutes" },
 	{ "KQE_TLS_CERT", TYPE_STRING, "-", 0, 0, CONFIG_API, OFF(tls_cert),
 	    "PEM certificate (chain) file: serve HTTPS in-process; - = plain HTTP" },
 	{ "KQE_TLS_KEY", TYPE_STRING, "-", 0, 0, CONFIG_API, OFF(tls_key),

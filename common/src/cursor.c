@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+#include "kqe/base64url.h"
 
 #include "kqe/util.h"
 
@@ -13,51 +13,23 @@ char *
 cursor_encode(const json_t *keys)
 {
 	char *text = json_dumps(keys, JSON_COMPACT);
-	size_t n = strlen(text);
-	char *out = xmalloc(4 * ((n + 2) / 3) + 1);
-	int len = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)text, (int)n);
+	char *out = base64url_encode((const unsigned char *)text, strlen(text));
 	free(text);
-	while (len > 0 && out[len - 1] == '=')
-		len--;
-	out[len] = '\0';
-	for (char *p = out; *p; p++) {
-		if (*p == '+')
-			*p = '-';
-		else if (*p == '/')
-			*p = '_';
-	}
 	return out;
 }
 
 json_t *
 cursor_decode(const char *cursor, size_t nkeys)
 {
-	size_t n = strlen(cursor);
-	if (n == 0 || n > CURSOR_MAX_LEN || n % 4 == 1)
+	size_t n = strlen(cursor), len;
+	if (n == 0 || n > CURSOR_MAX_LEN)
 		return NULL;
-	char buf[CURSOR_MAX_LEN + 4];
-	for (size_t i = 0; i < n; i++) {
-		char c = cursor[i];
-		if (c == '-')
-			c = '+';
-		else if (c == '_')
-			c = '/';
-		else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		             (c >= '0' && c <= '9')))
-			return NULL;
-		buf[i] = c;
-	}
-	size_t pad = (4 - n % 4) % 4;
-	memset(buf + n, '=', pad);
-	buf[n + pad] = '\0';
-
-	unsigned char raw[CURSOR_MAX_LEN];
-	int len = EVP_DecodeBlock(raw, (const unsigned char *)buf, (int)(n + pad));
-	if (len < 0)
+	unsigned char *raw = base64url_decode(cursor, n, CURSOR_MAX_LEN, &len);
+	if (raw == NULL)
 		return NULL;
-	len -= (int)pad; /* EVP_DecodeBlock counts the padding as zero bytes */
 	json_error_t err;
-	json_t *keys = json_loadb((const char *)raw, (size_t)len, JSON_REJECT_DUPLICATES, &err);
+	json_t *keys = json_loadb((const char *)raw, len, JSON_REJECT_DUPLICATES, &err);
+	free(raw);
 	if (keys == NULL)
 		return NULL;
 	if (!json_is_array(keys) || json_array_size(keys) != nkeys)

@@ -62,8 +62,7 @@ static const struct db_stmt stmt_append = { "audit_append",
 
 int
 audit_append(struct db *db, const struct principal *p, const char *action, const char *resource,
-    const char *resource_id, const char *office_id, const char *request_id,
-    const json_t *details)
+    const char *resource_id, const char *office_id, const char *request_id, const json_t *details)
 {
 	char *text = details != NULL ? json_dumps(details, JSON_COMPACT) : NULL;
 	const char *params[] = { p->actor, role_name(p->role), office_id, action, resource,

@@ -8,12 +8,13 @@
 #include <openssl/evp.h>
 
 #include "http.h"
+#include "jwt.h"
 #include "kqe/log.h"
 #include "router.h"
 
 #define R(role) (1u << (role))
-#define ALL_ROLES                                                                            \
-	(R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD) | R(ROLE_INSTITUTE) | R(ROLE_ADVISOR) |  \
+#define ALL_ROLES                                                                                  \
+	(R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD) | R(ROLE_INSTITUTE) | R(ROLE_ADVISOR) |        \
 	    R(ROLE_MINISTRY) | R(ROLE_ADMIN))
 
 /* The permission table. Default deny: a role not listed may not. */
@@ -23,7 +24,8 @@ static const struct {
 } permissions[PERM_COUNT] = {
 	[PERM_PUBLIC] = { "public", ALL_ROLES | R(ROLE_NONE) },
 	[PERM_OFFICES_READ] = { "offices.read", ALL_ROLES },
-	[PERM_REPORTS_CREATE] = { "reports.create", R(ROLE_ADVISOR) | R(ROLE_MINISTRY) | R(ROLE_ADMIN) },
+	[PERM_REPORTS_CREATE] = { "reports.create",
+	    R(ROLE_ADVISOR) | R(ROLE_MINISTRY) | R(ROLE_ADMIN) },
 	[PERM_REPORTS_READ] = { "reports.read", ALL_ROLES },
 	[PERM_JOBS_READ] = { "jobs.read", R(ROLE_ADVISOR) | R(ROLE_MINISTRY) | R(ROLE_ADMIN) },
 	[PERM_PROCEDURES_READ] = { "procedures.read",
@@ -120,8 +122,9 @@ identify_api_key(struct request *r, const char *token)
 	snprintf(p->institute_id, sizeof(p->institute_id), "%s", PQgetvalue(res, 0, 4));
 	PQclear(res);
 	if (revoked || expired) {
-		log_info(r->id, "token refused", json_pack("{s:s,s:s}", "actor", p->actor, "reason",
-		    revoked ? "revoked" : "expired"));
+		log_info(r->id, "token refused",
+		    json_pack(
+		        "{s:s,s:s}", "actor", p->actor, "reason", revoked ? "revoked" : "expired"));
 		memset(p, 0, sizeof(*p));
 		reply_unauthorized(r, "invalid_token",
 		    revoked ? "The token was revoked." : "The token has expired.");
@@ -171,8 +174,8 @@ auth_identify(struct request *r)
 	if (r->route->permission == PERM_PUBLIC)
 		return 0;
 
-	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req),
-	    "Authorization");
+	const char *h =
+	    evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
 	if (h == NULL) {
 		reply_unauthorized(r, NULL, "This resource needs a bearer token.");
 		return -1;
@@ -187,6 +190,16 @@ auth_identify(struct request *r)
 	if (well_formed_api_key(token)) {
 		if (identify_api_key(r, token) != 0)
 			return -1;
+		return rate_limited(r) ? -1 : 0;
+	}
+	if (r->worker->jwks != NULL && jwt_shaped(token)) {
+		const char *why;
+		if (jwt_verify(r->worker->jwks, r->worker->cfg, token, time(NULL), &r->principal,
+		        &why) != 0) {
+			log_info(r->id, "jwt refused", json_pack("{s:s}", "reason", why));
+			reply_unauthorized(r, "invalid_token", "The token is not valid.");
+			return -1;
+		}
 		return rate_limited(r) ? -1 : 0;
 	}
 	reply_unauthorized(r, "invalid_token", "The token is not known.");

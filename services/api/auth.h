@@ -5,7 +5,8 @@
  * roles granted it, and anything not listed is denied.
  *
  * Bearer tokens: opaque API keys "kqe_<43 base64url chars>" (32 random bytes),
- * looked up by SHA-256 in api_tokens.
+ * looked up by SHA-256 in api_tokens, or JWTs from the identity provider
+ * (jwt.c). Then a per-principal rate limit applies.
  */
 #ifndef KQE_API_AUTH_H
 #define KQE_API_AUTH_H

@@ -25,11 +25,13 @@
 
 #include "kqe/log.h"
 #include "auth.h"
+#include "jwt.h"
 #include "router.h"
 #include "server.h"
 
 static struct config cfg;
 static SSL_CTX *tls; /* NULL: plain HTTP */
+static struct jwks *jwks; /* NULL: no JWTs */
 
 /*
  * In-process HTTPS (usually TLS ends at the ingress). One SSL_CTX for all
@@ -67,6 +69,26 @@ fail:
 	return -1;
 }
 
+/* Loads the identity provider's keys; issuer and audience are then required. */
+static int
+jwt_init(void)
+{
+	char err[256];
+	if (strcmp(cfg.jwks_file, "-") == 0)
+		return 0;
+	if (strcmp(cfg.jwt_issuer, "-") == 0 || strcmp(cfg.jwt_audience, "-") == 0) {
+		fprintf(stderr, "kqe-api: KQE_JWT_ISSUER and KQE_JWT_AUDIENCE must be set with "
+		                "KQE_JWKS_FILE\n");
+		return -1;
+	}
+	jwks = jwks_load(cfg.jwks_file, err, sizeof(err));
+	if (jwks == NULL) {
+		fprintf(stderr, "kqe-api: KQE_JWKS_FILE: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
 /* evhttp asks for each new connection's bufferevent: a TLS one when HTTPS is on. */
 static struct bufferevent *
 tls_bufferevent_cb(struct event_base *base, void *arg)
@@ -76,8 +98,8 @@ tls_bufferevent_cb(struct event_base *base, void *arg)
 	if (ssl == NULL)
 		return NULL;
 	/* fd -1: evhttp sets the socket later (libevent requires it this way). */
-	struct bufferevent *bev = bufferevent_openssl_socket_new(base, -1, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	struct bufferevent *bev = bufferevent_openssl_socket_new(
+	    base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		SSL_free(ssl);
 	return bev;
@@ -129,6 +151,7 @@ worker_init(struct worker *w, int index, const struct sockaddr *sa, int salen)
 	if (tls != NULL)
 		evhttp_set_bevcb(w->http, tls_bufferevent_cb, NULL);
 
+	w->jwks = jwks;
 	w->db = db_new(cfg.database_url, cfg.statement_timeout_ms, "kqe-api");
 	w->redis = redis_new(cfg.redis_url, cfg.redis_timeout_ms);
 	return w->redis != NULL ? 0 : -1;
@@ -235,7 +258,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 
-	if (tls_init() != 0)
+	if (tls_init() != 0 || jwt_init() != 0)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
@@ -269,7 +292,7 @@ main(int argc, char **argv)
 	                                          : ((struct sockaddr_in *)&ss)->sin_port);
 	log_info(NULL, "listening",
 	    json_pack("{s:s,s:i,s:i,s:s,s:b}", "addr", cfg.http_addr, "port", port, "threads", n,
-		"version", KQE_VERSION, "tls", tls != NULL));
+	        "version", KQE_VERSION, "tls", tls != NULL));
 	for (int i = 0; i < n; i++)
 		pthread_create(&threads[i], NULL, worker_run, &workers[i]);
 
@@ -290,6 +313,7 @@ out:
 	free(threads);
 	config_free(&cfg);
 	SSL_CTX_free(tls);
+	jwks_free(jwks);
 	libevent_global_shutdown();
 	return rc;
 }

@@ -32,10 +32,12 @@ struct worker {
 	struct evhttp_bound_socket *bound;
 	struct db *db;
 	struct redis *redis;
+	const struct jwks *jwks; /* NULL: JWTs are not accepted */
 	bool draining;
 };
 
 struct route;
+struct jwks;
 
 #define ROUTE_MAX_PARAMS 4
 

@@ -1,3 +1,4 @@
+#include "kqe/base64url.h"
 #include "token_spec.h"
 
 #include <stdbool.h>
@@ -236,30 +237,12 @@ token_date_parse(const char *s, int64_t *at)
 
 /* ---- the token ---- */
 
-_Static_assert(TOKEN_RANDOM_BYTES % 3 == 2, "token_encode handles a tail of two bytes");
-
 void
 token_encode(const unsigned char raw[TOKEN_RANDOM_BYTES], char out[TOKEN_LEN + 1])
 {
-	static const char alphabet[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	char *o = out + strlen(TOKEN_PREFIX);
-	size_t i = 0;
-
-	memcpy(out, TOKEN_PREFIX, strlen(TOKEN_PREFIX));
-	for (; i + 3 <= TOKEN_RANDOM_BYTES; i += 3) {
-		uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
-		*o++ = alphabet[v >> 18 & 63];
-		*o++ = alphabet[v >> 12 & 63];
-		*o++ = alphabet[v >> 6 & 63];
-		*o++ = alphabet[v & 63];
-	}
-	/* 32 = 3 * 10 + 2: two bytes left, three characters, no padding. */
-	uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8;
-	*o++ = alphabet[v >> 18 & 63];
-	*o++ = alphabet[v >> 12 & 63];
-	*o++ = alphabet[v >> 6 & 63];
-	*o = '\0';
+	char *text = base64url_encode(raw, TOKEN_RANDOM_BYTES);
+	snprintf(out, TOKEN_LEN + 1, "%s%s", TOKEN_PREFIX, text);
+	free(text);
 }
 
 void

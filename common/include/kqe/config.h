@@ -35,6 +35,14 @@ struct config {
 	long jobs_visibility_ms;
 	long outbox_grace_ms;
 	char *cors_origins;
+	char *jwks_file;
+	char *jwt_issuer;
+	char *jwt_audience;
+	long jwt_leeway_s;
+	char *jwt_role_claim;
+	char *jwt_office_claim;
+	char *jwt_region_claim;
+	char *jwt_institute_claim;
 	char *tls_cert;
 	char *tls_key;
 	long rate_limit_per_minute;

@@ -32,9 +32,9 @@ enum role {
 
 struct principal {
 	enum role role;
-	char actor[80];        /* "token:<uuid>", "jwt:<iss>|<sub>", "cli:<user>" — never a secret */
-	char office_id[65];    /* office roles */
-	char region[4];        /* advisor */
+	char actor[80]; /* "token:<uuid>", "jwt:<iss>|<sub>", "cli:<user>" — never a secret */
+	char office_id[65]; /* office roles */
+	char region[4]; /* advisor */
 	char institute_id[65]; /* institute */
 };
 
@@ -51,8 +51,8 @@ int db_begin_as(struct db *db, const struct principal *p) KQE_MUSTCHECK;
  * office_id is the office whose data was touched (NULL if none);
  * details (borrowed, may be NULL) must hold no personal data.
  */
-int audit_append(struct db *db, const struct principal *p, const char *action,
-    const char *resource, const char *resource_id, const char *office_id,
-    const char *request_id, const json_t *details) KQE_MUSTCHECK;
+int audit_append(struct db *db, const struct principal *p, const char *action, const char *resource,
+    const char *resource_id, const char *office_id, const char *request_id,
+    const json_t *details) KQE_MUSTCHECK;
 
 #endif

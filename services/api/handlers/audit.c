@@ -63,8 +63,8 @@ audit_list(struct request *r)
 	list_params_parse(r, 1, &lp, errors);
 	const char *after = lp.after ? json_string_value(json_array_get(lp.after, 0)) : NULL;
 	if (after != NULL && !is_digits(after))
-		error_at_parameter(errors, "cursor", "invalid_cursor",
-		    "is not a cursor this list issued");
+		error_at_parameter(
+		    errors, "cursor", "invalid_cursor", "is not a cursor this list issued");
 	const char *since = query_get(r, "since");
 	if (since != NULL && !is_timestamp(since))
 		error_at_parameter(errors, "since", "format",

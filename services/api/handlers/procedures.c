@@ -12,14 +12,14 @@
 #include "kqe/problem.h"
 #include "kqe/validate.h"
 
-#define PROCEDURE_JSON                                                                       \
-	"json_build_object('id', id, 'office_id', office_id, 'cycle', cycle,"               \
-	" 'out_of_cycle', out_of_cycle, 'institute_id', institute_id, 'phase', phase,"      \
-	" 'due_date', due_date, 'version', version, 'created_at', kqe_ts(created_at),"      \
+#define PROCEDURE_JSON                                                                             \
+	"json_build_object('id', id, 'office_id', office_id, 'cycle', cycle,"                      \
+	" 'out_of_cycle', out_of_cycle, 'institute_id', institute_id, 'phase', phase,"             \
+	" 'due_date', due_date, 'version', version, 'created_at', kqe_ts(created_at),"             \
 	" 'updated_at', kqe_ts(updated_at))::text"
 
 /* $1 office scope, $2 institute scope (NULL = none): the API's own tenant filter. */
-#define PROCEDURE_SCOPE                                                                      \
+#define PROCEDURE_SCOPE                                                                            \
 	" ($1::text IS NULL OR office_id = $1) AND ($2::text IS NULL OR institute_id = $2)"
 
 static const struct db_stmt stmt_list = { "procedures_list",
@@ -58,8 +58,8 @@ procedures_list(struct request *r)
 	list_params_parse(r, 1, &lp, errors);
 	const char *after = lp.after ? json_string_value(json_array_get(lp.after, 0)) : NULL;
 	if (after != NULL && !uuid_valid(after))
-		error_at_parameter(errors, "cursor", "invalid_cursor",
-		    "is not a cursor this list issued");
+		error_at_parameter(
+		    errors, "cursor", "invalid_cursor", "is not a cursor this list issued");
 	const char *office_filter = query_get(r, "office");
 	if (office_filter != NULL && !slug_id_valid(office_filter))
 		error_at_parameter(errors, "office", "format", "is not an office id");
@@ -131,7 +131,7 @@ procedures_get(struct request *r)
 	}
 	if (outside_office(&r->principal) &&
 	    audit_append(db, &r->principal, "procedure.read", "procedure", r->params[0],
-		PQgetvalue(res, 0, 0), r->id, NULL) != 0)
+	        PQgetvalue(res, 0, 0), r->id, NULL) != 0)
 		goto fail;
 	if (db_commit(db) != 0)
 		goto fail;

@@ -45,8 +45,8 @@ reports_create(struct request *r)
 	struct db *db = r->worker->db;
 	if (db_begin_as(db, &r->principal) != 0 ||
 	    outbox_add_job(db, "build_report", params, &ev) != 0 ||
-	    audit_append(db, &r->principal, "report.request", "job", ev.job_id, NULL, r->id,
-		NULL) != 0 ||
+	    audit_append(
+	        db, &r->principal, "report.request", "job", ev.job_id, NULL, r->id, NULL) != 0 ||
 	    db_commit(db) != 0) {
 		db_rollback(db);
 		free(params);
