@@ -1,10 +1,12 @@
 """Authentication, the permission table, tenant isolation (API and RLS), and the audit chain."""
 
+import os
+import re
 import subprocess
 import time
 import unittest
 
-from harness import StackTestCase, psql
+from harness import BIN, StackTestCase, psql
 
 OWN = "demo-lvr-001"
 FOREIGN = "demo-lwl-001"
@@ -98,6 +100,7 @@ class SecurityTest(StackTestCase):
     def expected(self, role, route):
         office = role in ("office_staff", "office_lead")
         table = {
+            "healthz": 200, "readyz": 200, "metrics": 200,
             "offices": 200, "office": 200, "report": 200,
             "report_create": 202 if role in ("advisor", "ministry", "admin") else 403,
             "job": 200 if role in ("advisor", "ministry", "admin") else 403,
@@ -115,6 +118,9 @@ class SecurityTest(StackTestCase):
 
     def routes(self):
         return {
+            "healthz": ("GET", "/healthz"),
+            "readyz": ("GET", "/readyz"),
+            "metrics": ("GET", "/metrics"),
             "offices": ("GET", "/v1/offices?limit=5"),
             "office": ("GET", f"/v1/offices/{FOREIGN}"),
             "report": ("GET", self.report),
@@ -148,7 +154,23 @@ class SecurityTest(StackTestCase):
         for name, (method, path) in self.routes().items():
             with self.subTest(route=name):
                 body = VALID_REPORT if method == "POST" else None
-                self.assertProblem(self.stack.request(method, path, body=body, token=None), 401)
+                r = self.stack.request(method, path, body=body, token=None)
+                if name in ("healthz", "readyz", "metrics"):
+                    self.assertEqual(r.status, 200)
+                else:
+                    self.assertProblem(r, 401)
+
+    def test_matrix_covers_every_route(self):
+        # A new route must be added to the matrix: compare with the permission table.
+        table = subprocess.run([os.path.join(BIN, "kqe-api"), "--permissions"],
+                               capture_output=True, text=True).stdout
+        patterns = {line.split("`")[1].split(" ")[1] for line in table.splitlines()
+                    if line.startswith("| `")}
+        covered = {path.split("?")[0] for _, path in self.routes().values()}
+        for pattern in patterns:
+            regex = "^" + pattern.replace("{}", "[^/]+") + "$"
+            with self.subTest(route=pattern):
+                self.assertTrue(any(re.match(regex, c) for c in covered), pattern)
 
     def assertNoForeignData(self, role, body):
         if role in ("office_staff", "office_lead"):
