@@ -20,6 +20,11 @@ struct config_var {
 #define OFF(f) offsetof(struct config, f)
 
 static const struct config_var vars[] = {
+	{ "KQE_PSEUDONYM_KEY", TYPE_STRING, "-", 0, 0, CONFIG_API | CONFIG_ADMIN,
+	    OFF(pseudonym_key),
+	    "base64 key (>= 32 bytes) for HMAC-SHA256 pseudonyms of case references; - = none" },
+	{ "KQE_DATA_KEYS", TYPE_STRING, "-", 0, 0, CONFIG_API | CONFIG_ADMIN, OFF(data_keys),
+	    "AES-256-GCM keys for free text, id:base64key[,id:base64key...]; newest id encrypts" },
 	{ "KQE_JWKS_FILE", TYPE_STRING, "-", 0, 0, CONFIG_API, OFF(jwks_file),
 	    "JWKS file with the identity provider's public keys (RS256/ES256); - = no JWTs" },
 	{ "KQE_JWT_ISSUER", TYPE_STRING, "-", 0, 0, CONFIG_API, OFF(jwt_issuer),

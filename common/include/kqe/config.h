@@ -35,6 +35,8 @@ struct config {
 	long jobs_visibility_ms;
 	long outbox_grace_ms;
 	char *cors_origins;
+	char *pseudonym_key;
+	char *data_keys;
 	char *jwks_file;
 	char *jwt_issuer;
 	char *jwt_audience;
