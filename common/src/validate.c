@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kqe/problem.h"
+#include "kqe/util.h"
 
 bool
 utf8_valid(const char *s)
@@ -94,19 +95,55 @@ json_depth(const json_t *v, int limit)
 	return 0;
 }
 
+int
+month_parse(const char *s)
+{
+	int y, m, n = 0;
+	if (strlen(s) != 7 || sscanf(s, "%4d-%2d%n", &y, &m, &n) != 2 || n != 7 || s[4] != '-' ||
+	    s[0] < '0' || s[0] > '9' || s[5] < '0' || s[5] > '9' || y < 1900 || y > 2100 ||
+	    m < 1 || m > 12)
+		return -1;
+	return y * 12 + m - 1;
+}
+
+bool
+date_valid(const char *s)
+{
+	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y, m, d, n = 0;
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-' || s[8] < '0' || s[8] > '9' ||
+	    sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || n != 10)
+		return false;
+	char month[8];
+	memcpy(month, s, 7);
+	month[7] = '\0';
+	if (month_parse(month) < 0 || d < 1)
+		return false;
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return d <= days[m - 1] + (m == 2 && leap);
+}
+
 static const char *
 type_name(enum field_type t)
 {
 	switch (t) {
 	case FIELD_STRING:
 	case FIELD_ENUM:
+	case FIELD_UUID:
+	case FIELD_DATE:
+	case FIELD_MONTH:
 		return "string";
 	case FIELD_INTEGER:
 		return "integer";
+	case FIELD_NUMBER:
+		return "number";
 	case FIELD_BOOLEAN:
 		return "boolean";
 	case FIELD_OBJECT:
+	case FIELD_RATINGS:
 		return "object";
+	case FIELD_CODES:
+		return "array";
 	}
 	return "value";
 }
@@ -117,15 +154,103 @@ type_ok(const json_t *v, enum field_type t)
 	switch (t) {
 	case FIELD_STRING:
 	case FIELD_ENUM:
+	case FIELD_UUID:
+	case FIELD_DATE:
+	case FIELD_MONTH:
 		return json_is_string(v);
 	case FIELD_INTEGER:
 		return json_is_integer(v);
+	case FIELD_NUMBER:
+		return json_is_number(v);
 	case FIELD_BOOLEAN:
 		return json_is_boolean(v);
 	case FIELD_OBJECT:
+	case FIELD_RATINGS:
 		return json_is_object(v);
+	case FIELD_CODES:
+		return json_is_array(v);
 	}
 	return 0;
+}
+
+static int
+in_list(const char *const *values, const char *s)
+{
+	for (const char *const *c = values; *c; c++)
+		if (strcmp(*c, s) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+enum_message(const char *const *values, char *msg, size_t size)
+{
+	size_t n = (size_t)snprintf(msg, size, "must be one of:");
+	for (const char *const *c = values; *c && n < size; c++)
+		n += (size_t)snprintf(msg + n, size - n, " %s", *c);
+}
+
+/* An array of distinct codes: every bad item is reported at its own pointer. */
+static size_t
+validate_codes(const json_t *v, const struct field_spec *f, const char *ptr, json_t *errors)
+{
+	char msg[400], item[300];
+	size_t bad = 0, i;
+	const json_t *e;
+	long long n = (long long)json_array_size(v);
+
+	if ((f->min && n < f->min) || (f->max && n > f->max)) {
+		snprintf(msg, sizeof(msg), "must list %lld to %lld codes", f->min, f->max);
+		error_at_pointer(errors, ptr, "length", msg);
+		return 1;
+	}
+	json_array_foreach (v, i, e) {
+		snprintf(item, sizeof(item), "%s/%zu", ptr, i);
+		if (!json_is_string(e)) {
+			error_at_pointer(errors, item, "type", "must be a string");
+			bad++;
+			continue;
+		}
+		if (!in_list(f->values, json_string_value(e))) {
+			enum_message(f->values, msg, sizeof(msg));
+			error_at_pointer(errors, item, "enum", msg);
+			bad++;
+			continue;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (json_equal(json_array_get(v, j), e)) {
+				error_at_pointer(errors, item, "duplicate", "is listed twice");
+				bad++;
+				break;
+			}
+	}
+	return bad;
+}
+
+/* An object keyed by codes, each value an integer in [min, max]. */
+static size_t
+validate_ratings(const json_t *v, const struct field_spec *f, const char *ptr, json_t *errors)
+{
+	char msg[160], item[272];
+	size_t bad = 0;
+	const char *key;
+	const json_t *e;
+	json_object_foreach ((json_t *)v, key, e) {
+		snprintf(item, sizeof(item), "%s", ptr);
+		pointer_append(item, sizeof(item), key);
+		if (!in_list(f->values, key)) {
+			error_at_pointer(errors, item, "unknown_field", "is not a known code");
+			bad++;
+		} else if (!json_is_integer(e)) {
+			error_at_pointer(errors, item, "type", "must be an integer");
+			bad++;
+		} else if (json_integer_value(e) < f->min || json_integer_value(e) > f->max) {
+			snprintf(msg, sizeof(msg), "must be from %lld to %lld", f->min, f->max);
+			error_at_pointer(errors, item, "range", msg);
+			bad++;
+		}
+	}
+	return bad;
 }
 
 static size_t
@@ -142,7 +267,10 @@ validate_value(const json_t *v, const struct field_spec *f, const char *ptr, jso
 	}
 	if (!type_ok(v, f->type)) {
 		snprintf(msg, sizeof(msg), "must be a%s %s",
-		    f->type == FIELD_INTEGER || f->type == FIELD_OBJECT ? "n" : "",
+		    f->type == FIELD_INTEGER || f->type == FIELD_OBJECT || f->type == FIELD_RATINGS ||
+			    f->type == FIELD_CODES
+			? "n"
+			: "",
 		    type_name(f->type));
 		error_at_pointer(errors, ptr, "type", msg);
 		return 1;
@@ -167,19 +295,45 @@ validate_value(const json_t *v, const struct field_spec *f, const char *ptr, jso
 		}
 		break;
 	}
-	case FIELD_ENUM: {
-		const char *s = json_string_value(v);
-		for (const char *const *c = f->values; *c; c++)
-			if (strcmp(*c, s) == 0)
-				goto enum_ok;
-		size_t n = (size_t)snprintf(msg, sizeof(msg), "must be one of:");
-		for (const char *const *c = f->values; *c && n < sizeof(msg); c++)
-			n += (size_t)snprintf(msg + n, sizeof(msg) - n, " %s", *c);
-		error_at_pointer(errors, ptr, "enum", msg);
-		return 1;
-	enum_ok:
+	case FIELD_ENUM:
+		if (!in_list(f->values, json_string_value(v))) {
+			char list[400];
+			enum_message(f->values, list, sizeof(list));
+			error_at_pointer(errors, ptr, "enum", list);
+			return 1;
+		}
+		break;
+	case FIELD_NUMBER: {
+		double x = json_number_value(v);
+		if ((f->min || f->max) && (x < (double)f->min || x > (double)f->max)) {
+			snprintf(msg, sizeof(msg), "must be from %lld to %lld", f->min, f->max);
+			error_at_pointer(errors, ptr, "range", msg);
+			return 1;
+		}
 		break;
 	}
+	case FIELD_UUID:
+		if (!uuid_valid(json_string_value(v))) {
+			error_at_pointer(errors, ptr, "format", "must be a UUID");
+			return 1;
+		}
+		break;
+	case FIELD_DATE:
+		if (!date_valid(json_string_value(v))) {
+			error_at_pointer(errors, ptr, "format", "must be a date YYYY-MM-DD");
+			return 1;
+		}
+		break;
+	case FIELD_MONTH:
+		if (month_parse(json_string_value(v)) < 0) {
+			error_at_pointer(errors, ptr, "format", "must be a month YYYY-MM");
+			return 1;
+		}
+		break;
+	case FIELD_CODES:
+		return validate_codes(v, f, ptr, errors);
+	case FIELD_RATINGS:
+		return validate_ratings(v, f, ptr, errors);
 	case FIELD_OBJECT:
 		return validate_object(v, f->fields, f->nfields, ptr, errors);
 	case FIELD_BOOLEAN:

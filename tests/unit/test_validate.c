@@ -18,6 +18,17 @@ static const struct field_spec child_fields[] = {
 	{ .name = "sex", .type = FIELD_ENUM, .required = true, .values = sexes },
 	{ .name = "birth_year", .type = FIELD_INTEGER, .min = 2000, .max = 2030 },
 };
+static const char *const forms[] = { "vernachlaessigung", "sexuelle_gewalt", NULL };
+static const char *const dims[] = { "intake", "documentation", NULL };
+static const struct field_spec typed_fields[] = {
+	{ .name = "closed", .type = FIELD_MONTH },
+	{ .name = "due", .type = FIELD_DATE },
+	{ .name = "id", .type = FIELD_UUID },
+	{ .name = "fte", .type = FIELD_NUMBER, .min = 0, .max = 500 },
+	{ .name = "forms", .type = FIELD_CODES, .values = forms, .min = 1, .max = 2 },
+	{ .name = "ratings", .type = FIELD_RATINGS, .values = dims, .min = 1, .max = 4 },
+};
+
 static const struct field_spec fields[] = {
 	{ .name = "name", .type = FIELD_STRING, .required = true, .min = 1, .max = 5 },
 	{ .name = "count", .type = FIELD_INTEGER, .min = 0, .max = 10 },
@@ -27,12 +38,12 @@ static const struct field_spec fields[] = {
 
 /* Validates text and compares "pointer code;pointer code;" with expect. */
 static void
-check(const char *text, const char *expect)
+check_with(const char *text, const char *expect, const struct field_spec *specs, size_t nspecs)
 {
 	json_t *v = json_loads(text, 0, NULL);
 	assert_non_null(v);
 	json_t *errors = json_array();
-	size_t n = validate_object(v, fields, ARRAY_LEN(fields), "", errors);
+	size_t n = validate_object(v, specs, nspecs, "", errors);
 	char got[512] = "";
 	size_t i;
 	json_t *e;
@@ -48,6 +59,47 @@ check(const char *text, const char *expect)
 	assert_int_equal(n, json_array_size(errors));
 	json_decref(errors);
 	json_decref(v);
+}
+
+static void
+check(const char *text, const char *expect)
+{
+	check_with(text, expect, fields, ARRAY_LEN(fields));
+}
+
+static void
+check_typed(const char *text, const char *expect)
+{
+	check_with(text, expect, typed_fields, ARRAY_LEN(typed_fields));
+}
+
+static void
+test_typed_fields(void **state)
+{
+	(void)state;
+	check_typed("{\"closed\":\"2024-02\",\"due\":\"2024-02-29\",\"fte\":12.5}", "");
+	check_typed("{\"closed\":\"2024-13\"}", "/closed format;");
+	check_typed("{\"closed\":\"2024-1\"}", "/closed format;");
+	check_typed("{\"closed\":\"1899-12\"}", "/closed format;");
+	check_typed("{\"due\":\"2023-02-29\"}", "/due format;"); /* not a leap year */
+	check_typed("{\"due\":\"2100-02-29\"}", "/due format;"); /* century rule */
+	check_typed("{\"due\":\"2000-02-29\"}", "");              /* 400-year rule */
+	check_typed("{\"due\":\"2024-04-31\"}", "/due format;");
+	check_typed("{\"due\":\"2024-4-30\"}", "/due format;");
+	check_typed("{\"id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\"}", "");
+	check_typed("{\"id\":\"0f8fad5b-d9cb-469f-a165-70867728950\"}", "/id format;");
+	check_typed("{\"fte\":500.5}", "/fte range;");
+	check_typed("{\"fte\":-0.5}", "/fte range;");
+	check_typed("{\"fte\":\"3\"}", "/fte type;");
+	check_typed("{\"forms\":[\"sexuelle_gewalt\"]}", "");
+	check_typed("{\"forms\":[]}", "/forms length;");
+	check_typed("{\"forms\":[\"x\",1]}", "/forms/0 enum;/forms/1 type;");
+	check_typed("{\"forms\":[\"sexuelle_gewalt\",\"sexuelle_gewalt\"]}",
+	    "/forms/1 duplicate;");
+	check_typed("{\"forms\":\"sexuelle_gewalt\"}", "/forms type;");
+	check_typed("{\"ratings\":{\"intake\":1,\"documentation\":4}}", "");
+	check_typed("{\"ratings\":{\"intake\":0,\"documentation\":\"2\",\"x/y\":2}}",
+	    "/ratings/intake range;/ratings/documentation type;/ratings/x~1y unknown_field;");
 }
 
 static void
@@ -151,6 +203,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_field_specs),
+		cmocka_unit_test(test_typed_fields),
 		cmocka_unit_test(test_json_depth),
 		cmocka_unit_test(test_report_params),
 	};

@@ -6,7 +6,8 @@
  * the first). Cross-field rules live next to the resource and append to the
  * same error array.
  *
- * Error codes: required, unknown_field, type, enum, range, length, format.
+ * Error codes: required, unknown_field, type, enum, range, length, format,
+ * duplicate (a code listed twice in an array).
  */
 #ifndef KQE_VALIDATE_H
 #define KQE_VALIDATE_H
@@ -18,9 +19,15 @@
 enum field_type {
 	FIELD_STRING, /* min/max: length in characters (code points) */
 	FIELD_INTEGER, /* min/max: value */
+	FIELD_NUMBER, /* integer or decimal; min/max: value (whole numbers) */
 	FIELD_BOOLEAN,
 	FIELD_ENUM, /* a string from values[] */
 	FIELD_OBJECT, /* nested fields[] */
+	FIELD_UUID, /* a UUID string */
+	FIELD_DATE, /* "YYYY-MM-DD", a real calendar date */
+	FIELD_MONTH, /* "YYYY-MM" */
+	FIELD_CODES, /* array of distinct strings from values[]; min/max: item count */
+	FIELD_RATINGS, /* object: keys from values[], each an integer from min to max */
 };
 
 struct field_spec {
@@ -29,7 +36,7 @@ struct field_spec {
 	bool required;
 	bool nullable;
 	long long min, max; /* 0, 0 = unbounded */
-	const char *const *values; /* FIELD_ENUM: NULL-terminated code list */
+	const char *const *values; /* FIELD_ENUM, _CODES, _RATINGS: NULL-terminated codes */
 	const struct field_spec *fields; /* FIELD_OBJECT */
 	size_t nfields;
 	/* Optional extra check of a well-typed value: returns NULL if fine, else a message. */
@@ -52,6 +59,12 @@ bool utf8_valid(const char *s);
 
 /* True if s has the shape of an office or institute id: ^[a-z0-9][a-z0-9-]{0,63}$. */
 bool slug_id_valid(const char *s);
+
+/* Parses "YYYY-MM" (year 1900-2100) into a month count year*12+month-1; -1 if invalid. */
+int month_parse(const char *s);
+
+/* True if s is "YYYY-MM-DD" and a real calendar date (years 1900-2100). */
+bool date_valid(const char *s);
 
 /* Number of Unicode code points in a valid UTF-8 string. */
 size_t utf8_length(const char *s, size_t bytes);
