@@ -9,10 +9,14 @@
 static const struct db_stmt stmt_add_job = { "outbox_add_job",
 	"WITH j AS (INSERT INTO jobs (kind, params) VALUES ($1, $2::jsonb) RETURNING id, kind)"
 	" INSERT INTO outbox (kind, job_id) SELECT kind, id FROM j RETURNING id, job_id" };
+static const struct db_stmt stmt_add_event = { "outbox_add_event",
+	"INSERT INTO outbox (kind, payload) VALUES ($1, $2::jsonb)"
+	" RETURNING id, coalesce(payload->>'office_id', '')" };
 static const struct db_stmt stmt_mark = { "outbox_mark",
 	"UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])" };
 static const struct db_stmt stmt_pending = { "outbox_pending",
-	"SELECT id, kind, coalesce(job_id::text, '') FROM outbox"
+	"SELECT id, kind, coalesce(job_id::text, ''), coalesce(payload->>'office_id', '')"
+	" FROM outbox"
 	" WHERE published_at IS NULL AND created_at < now() - $1 * interval '1 millisecond'"
 	" ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED" };
 static const struct db_stmt stmt_purge = { "outbox_purge",
@@ -26,9 +30,26 @@ outbox_add_job(struct db *db, const char *kind, const char *params_json, struct 
 	PGresult *res = db_exec(db, &stmt_add_job, 2, params);
 	if (res == NULL)
 		return -1;
+	memset(ev, 0, sizeof(*ev));
 	ev->id = atoll(PQgetvalue(res, 0, 0));
 	snprintf(ev->kind, sizeof(ev->kind), "%s", kind);
 	snprintf(ev->job_id, sizeof(ev->job_id), "%s", PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return 0;
+}
+
+int
+outbox_add_event(struct db *db, const char *kind, const char *payload_json,
+    struct outbox_event *ev)
+{
+	const char *params[] = { kind, payload_json };
+	PGresult *res = db_exec(db, &stmt_add_event, 2, params);
+	if (res == NULL)
+		return -1;
+	memset(ev, 0, sizeof(*ev));
+	ev->id = atoll(PQgetvalue(res, 0, 0));
+	snprintf(ev->kind, sizeof(ev->kind), "%s", kind);
+	snprintf(ev->office_id, sizeof(ev->office_id), "%s", PQgetvalue(res, 0, 1));
 	PQclear(res);
 	return 0;
 }
@@ -39,7 +60,7 @@ xadd(struct redis *r, const struct outbox_event *ev)
 	char id[24];
 	snprintf(id, sizeof(id), "%lld", ev->id);
 	const char *argv[] = { "XADD", JOBS_STREAM, "*", "outbox_id", id, "kind", ev->kind,
-		"job_id", ev->job_id };
+		"job_id", ev->job_id, "office_id", ev->office_id };
 	size_t lens[ARRAY_LEN(argv)];
 	for (size_t i = 0; i < ARRAY_LEN(argv); i++)
 		lens[i] = strlen(argv[i]);
@@ -94,6 +115,7 @@ outbox_relay(struct db *db, struct redis *r, long grace_ms, int batch)
 		struct outbox_event ev = { .id = atoll(PQgetvalue(res, i, 0)) };
 		snprintf(ev.kind, sizeof(ev.kind), "%s", PQgetvalue(res, i, 1));
 		snprintf(ev.job_id, sizeof(ev.job_id), "%s", PQgetvalue(res, i, 2));
+		snprintf(ev.office_id, sizeof(ev.office_id), "%s", PQgetvalue(res, i, 3));
 		if (xadd(r, &ev) != 0)
 			break; /* Redis still down: keep the rest for the next round. */
 		len += (size_t)sprintf(ids + len, "%s%lld", published ? "," : "", ev.id);

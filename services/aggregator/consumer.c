@@ -63,6 +63,11 @@ dispatch(struct aggregator *a, const redisReply *fields)
 	const char *job_id = field(fields, "job_id");
 	if (kind != NULL && job_id != NULL && strcmp(kind, "build_report") == 0)
 		return build_report(a->db, job_id);
+	if (kind != NULL && strcmp(kind, "office_changed") == 0) {
+		/* Rollups are not built yet: acknowledged, recomputed wholesale once they are. */
+		log_debug(NULL, "office_changed acknowledged", NULL);
+		return JOB_DONE;
+	}
 	log_warn(NULL, "unknown job entry dropped", json_pack("{s:s?}", "kind", kind));
 	return JOB_DONE;
 }

@@ -20,6 +20,7 @@ struct outbox_event {
 	long long id;
 	char kind[32];
 	char job_id[37]; /* "" when the event has no job row */
+	char office_id[65]; /* "" unless the event is about one office */
 };
 
 /*
@@ -27,6 +28,13 @@ struct outbox_event {
  * params (JSON text) and its outbox event. Fills ev (ev->job_id is the new job).
  */
 int outbox_add_job(struct db *db, const char *kind, const char *params_json,
+    struct outbox_event *ev) KQE_MUSTCHECK;
+
+/*
+ * Inside the caller's open transaction: an event without a job row, e.g.
+ * kind "office_changed" with payload {"office_id": …} after a submission.
+ */
+int outbox_add_event(struct db *db, const char *kind, const char *payload_json,
     struct outbox_event *ev) KQE_MUSTCHECK;
 
 /* After commit: XADD the event and mark it published. -1 leaves it to the relay. */
