@@ -39,6 +39,9 @@ stack_pg_start "$work/pg" "$pgport" 2>/dev/null
 stack_redis_start "$work/redis" "$redisport" 2>/dev/null
 export KQE_DATABASE_URL KQE_DATABASE_ADMIN_URL KQE_LOG_LEVEL=warn
 export KQE_REDIS_URL=redis://127.0.0.1:$redisport/0
+export KQE_PSEUDONYM_KEY KQE_DATA_KEYS
+KQE_PSEUDONYM_KEY=$(openssl rand -base64 32)
+KQE_DATA_KEYS=k1:$(openssl rand -base64 32)
 KQE_DATABASE_ADMIN_URL=$(stack_pg_url "$pgport")
 KQE_DATABASE_URL=postgresql://kqe_service@127.0.0.1:$pgport/postgres
 build/bin/kqe migrate >/dev/null 2>&1

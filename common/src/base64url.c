@@ -41,6 +41,16 @@ base64url_decode(const char *in, size_t len, size_t max, size_t *outlen)
 		}
 		buf[i] = c;
 	}
+	/* Canonical only: the unused low bits of the last character must be zero. */
+	if (len % 4 != 0) {
+		static const char alphabet[] =
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+		size_t v = (size_t)(strchr(alphabet, buf[len - 1]) - alphabet);
+		if ((len % 4 == 2 && (v & 0x0f) != 0) || (len % 4 == 3 && (v & 0x03) != 0)) {
+			free(buf);
+			return NULL;
+		}
+	}
 	size_t pad = (4 - len % 4) % 4;
 	memset(buf + len, '=', pad);
 	unsigned char *out = xmalloc(len / 4 * 3 + 4);

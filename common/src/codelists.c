@@ -96,8 +96,7 @@
 #define CODES_quality_dimension(X)                                                                 \
 	X("intake", "Eingang und Erfassung der Meldung", "Intake and recording of the report")     \
 	X("first_assessment", "Ersteinschätzung", "First assessment")                              \
-	X("direct_contact", "Unmittelbarer Eindruck vom Kind",                                     \
-	    "Direct impression of the child")                                                      \
+	X("direct_contact", "Unmittelbarer Eindruck vom Kind", "Direct impression of the child")   \
 	X("four_eyes_assessment", "Zusammenwirken mehrerer Fachkräfte",                            \
 	    "Assessment by several professionals together")                                        \
 	X("child_participation", "Beteiligung des Kindes oder Jugendlichen",                       \
@@ -125,7 +124,8 @@
 	    "Updating the risk assessment")                                                        \
 	X("collegial_assessment", "Kollegiale Beratung und Fallreflexion",                         \
 	    "Collegial assessment and case reflection")                                            \
-	X("direct_contact_with_child", "Direkter Kontakt zum Kind", "Direct contact with the child") \
+	X("direct_contact_with_child", "Direkter Kontakt zum Kind",                                \
+	    "Direct contact with the child")                                                       \
 	X("documentation", "Dokumentation", "Documentation")                                       \
 	X("childs_voice", "Perspektive und Stimme des Kindes", "The child's voice")                \
 	X("engaging_reluctant_families", "Zugang zu schwer erreichbaren Familien",                 \
@@ -136,8 +136,7 @@
 	    "Roles and responsibilities across agencies")                                          \
 	X("supervision_leadership", "Fachaufsicht, Supervision und Leitung",                       \
 	    "Supervision and leadership")                                                          \
-	X("resources_caseload", "Personalausstattung und Fallbelastung",                           \
-	    "Resources and caseload")                                                              \
+	X("resources_caseload", "Personalausstattung und Fallbelastung", "Resources and caseload") \
 	X("tools_forms", "Arbeitshilfen, Instrumente und Formulare", "Tools and forms")            \
 	X("specific_risk_babies", "Besonderes Risiko: Säuglinge und Kleinkinder",                  \
 	    "Specific risk: babies and infants")                                                   \
@@ -146,7 +145,8 @@
 	X("specific_risk_parental_mental_health_substances",                                       \
 	    "Besonderes Risiko: psychische Erkrankung oder Sucht der Eltern",                      \
 	    "Specific risk: parental mental illness or substance misuse")                          \
-	X("specific_risk_disability", "Besonderes Risiko: Behinderung", "Specific risk: disability") \
+	X("specific_risk_disability", "Besonderes Risiko: Behinderung",                            \
+	    "Specific risk: disability")                                                           \
 	X("specific_risk_extrafamilial", "Besonderes Risiko: Gefährdung außerhalb der Familie",    \
 	    "Specific risk: harm outside the family")                                              \
 	X("specific_risk_sexual_abuse", "Besonderes Risiko: sexuelle Gewalt",                      \
@@ -198,10 +198,11 @@
 	    "Phase of the quality procedure")                                                      \
 	X(selection, "Fallauswahl", "Case selection")                                              \
 	X(sex, "Geschlecht", "Sex")                                                                \
-	X(parents_age_group, "Alter der Eltern", "Parents' age group")                             \
+	X(parents_age_group, "Altersgruppe der Eltern", "Parents' age group")                      \
 	X(reporter, "Bekanntwerden der möglichen Kindeswohlgefährdung durch",                      \
 	    "Possible endangerment made known by")                                                 \
-	X(assessment_result, "Ergebnis der Gefährdungseinschätzung", "Result of the risk assessment") \
+	X(assessment_result, "Ergebnis der Gefährdungseinschätzung",                               \
+	    "Result of the risk assessment")                                                       \
 	X(endangerment_form, "Art der Kindeswohlgefährdung", "Form of endangerment")               \
 	X(quality_dimension, "Qualitätsdimension", "Quality dimension")                            \
 	X(rating, "Bewertung", "Rating")                                                           \

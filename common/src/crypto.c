@@ -36,14 +36,16 @@ struct keyring {
 	size_t n;
 };
 
-static void
+static _Noreturn void
 fail_fatal(const char *what)
 {
 	fprintf(stderr, "{\"level\":\"fatal\",\"msg\":\"%s failed\"}\n", what);
 	abort();
 }
 
-static void KQE_PRINTF(3, 4)
+static void set_err(char *err, size_t errlen, const char *fmt, ...) KQE_PRINTF(3, 4);
+
+static void
 set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (err == NULL || errlen == 0)
@@ -166,7 +168,8 @@ pseudonymizer_new(const char *key_b64, char *err, size_t errlen)
 	p->key = xmalloc(PSEUDONYM_KEY_MAX);
 	long n = b64_decode_strict(s, len, p->key, PSEUDONYM_KEY_MAX);
 	if (n < 0) {
-		set_err(err, errlen, "pseudonym key is not strict standard base64 of at most %d bytes",
+		set_err(err, errlen,
+		    "pseudonym key is not strict standard base64 of at most %d bytes",
 		    PSEUDONYM_KEY_MAX);
 		goto fail;
 	}
@@ -232,7 +235,7 @@ static bool
 is_id_char(char c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	    c == '_' || c == '-';
+	       c == '_' || c == '-';
 }
 
 /* Length of the key id at the start of s (stops at the first non-id character). */
@@ -467,10 +470,10 @@ keyring_decrypt(const struct keyring *r, const char *envelope, const char *aad, 
 	char *prefix = NULL;
 	EVP_CIPHER_CTX *ctx = NULL;
 	size_t nlen = 0, ctlen = 0;
-	unsigned char *nonce = b64url_decode_canonical(nonce_b64, NONCE_B64_LEN,
-	    KEYRING_NONCE_LEN, &nlen);
-	unsigned char *ct = b64url_decode_canonical(ct_b64, strlen(ct_b64),
-	    KEYRING_MAX_PLAINTEXT + KEYRING_TAG_LEN, &ctlen);
+	unsigned char *nonce =
+	    b64url_decode_canonical(nonce_b64, NONCE_B64_LEN, KEYRING_NONCE_LEN, &nlen);
+	unsigned char *ct = b64url_decode_canonical(
+	    ct_b64, strlen(ct_b64), KEYRING_MAX_PLAINTEXT + KEYRING_TAG_LEN, &ctlen);
 	if (nonce == NULL || nlen != KEYRING_NONCE_LEN || ct == NULL || ctlen < KEYRING_TAG_LEN)
 		goto fail;
 

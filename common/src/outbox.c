@@ -39,8 +39,7 @@ outbox_add_job(struct db *db, const char *kind, const char *params_json, struct 
 }
 
 int
-outbox_add_event(struct db *db, const char *kind, const char *payload_json,
-    struct outbox_event *ev)
+outbox_add_event(struct db *db, const char *kind, const char *payload_json, struct outbox_event *ev)
 {
 	const char *params[] = { kind, payload_json };
 	PGresult *res = db_exec(db, &stmt_add_event, 2, params);

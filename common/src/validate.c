@@ -50,6 +50,48 @@ slug_id_valid(const char *s)
 	return true;
 }
 
+/* RFC 3339 date-time in UTC or with offset, or a date YYYY-MM-DD. */
+bool
+timestamp_valid(const char *s)
+{
+	char date[11];
+	if (s == NULL || strlen(s) < 10)
+		return false;
+	memcpy(date, s, 10);
+	date[10] = '\0';
+	if (!date_valid(date))
+		return false;
+	if (s[10] == '\0')
+		return true;
+	/* "THH:MM:SS", every character checked: PostgreSQL must never be the one to refuse. */
+	static const char shape[] = "T00:00:00";
+	for (int k = 0; k < 9; k++) {
+		char c = s[10 + k];
+		if (shape[k] == '0' ? (c < '0' || c > '9') : c != shape[k])
+			return false;
+	}
+	int h = (s[11] - '0') * 10 + s[12] - '0', mi = (s[14] - '0') * 10 + s[15] - '0';
+	int se = (s[17] - '0') * 10 + s[18] - '0';
+	if (h > 23 || mi > 59 || se > 59)
+		return false;
+	const char *rest = s + 19;
+	if (*rest == '.') {
+		rest++;
+		size_t digits = strspn(rest, "0123456789");
+		if (digits == 0 || digits > 6)
+			return false;
+		rest += digits;
+	}
+	if (strcmp(rest, "Z") == 0)
+		return true;
+	if ((rest[0] != '+' && rest[0] != '-') || strlen(rest) != 6 || rest[3] != ':')
+		return false;
+	for (int k = 1; k < 6; k++)
+		if (k != 3 && (rest[k] < '0' || rest[k] > '9'))
+			return false;
+	return (rest[1] - '0') * 10 + rest[2] - '0' <= 14 && rest[4] <= '5';
+}
+
 size_t
 utf8_length(const char *s, size_t bytes)
 {
@@ -100,8 +142,8 @@ month_parse(const char *s)
 {
 	int y, m, n = 0;
 	if (strlen(s) != 7 || sscanf(s, "%4d-%2d%n", &y, &m, &n) != 2 || n != 7 || s[4] != '-' ||
-	    s[0] < '0' || s[0] > '9' || s[5] < '0' || s[5] > '9' || y < 1900 || y > 2100 ||
-	    m < 1 || m > 12)
+	    s[0] < '0' || s[0] > '9' || s[5] < '0' || s[5] > '9' || y < 1900 || y > 2100 || m < 1 ||
+	    m > 12)
 		return -1;
 	return y * 12 + m - 1;
 }
@@ -204,7 +246,8 @@ validate_codes(const json_t *v, const struct field_spec *f, const char *ptr, jso
 		error_at_pointer(errors, ptr, "length", msg);
 		return 1;
 	}
-	json_array_foreach (v, i, e) {
+	json_array_foreach(v, i, e)
+	{
 		snprintf(item, sizeof(item), "%s/%zu", ptr, i);
 		if (!json_is_string(e)) {
 			error_at_pointer(errors, item, "type", "must be a string");
@@ -235,7 +278,8 @@ validate_ratings(const json_t *v, const struct field_spec *f, const char *ptr, j
 	size_t bad = 0;
 	const char *key;
 	const json_t *e;
-	json_object_foreach ((json_t *)v, key, e) {
+	json_object_foreach((json_t *)v, key, e)
+	{
 		snprintf(item, sizeof(item), "%s", ptr);
 		pointer_append(item, sizeof(item), key);
 		if (!in_list(f->values, key)) {
@@ -267,10 +311,10 @@ validate_value(const json_t *v, const struct field_spec *f, const char *ptr, jso
 	}
 	if (!type_ok(v, f->type)) {
 		snprintf(msg, sizeof(msg), "must be a%s %s",
-		    f->type == FIELD_INTEGER || f->type == FIELD_OBJECT || f->type == FIELD_RATINGS ||
-			    f->type == FIELD_CODES
-			? "n"
-			: "",
+		    f->type == FIELD_INTEGER || f->type == FIELD_OBJECT ||
+		            f->type == FIELD_RATINGS || f->type == FIELD_CODES
+		        ? "n"
+		        : "",
 		    type_name(f->type));
 		error_at_pointer(errors, ptr, "type", msg);
 		return 1;

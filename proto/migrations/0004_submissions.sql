@@ -20,6 +20,19 @@ CREATE FUNCTION kqe_may_write_procedure(p_office text, p_procedure uuid) RETURNS
                 SELECT 1 FROM procedures p WHERE p.id = p_procedure
                 AND p.institute_id = kqe_ctx('institute_id')));
 
+-- Age group of the child at the closing month, in the groups of the official
+-- § 8a statistics.
+CREATE FUNCTION kqe_age_group(birth date, closed date) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE
+        WHEN age(closed, birth) < interval '3 years' THEN 'unter_3'
+        WHEN age(closed, birth) < interval '6 years' THEN '3_bis_unter_6'
+        WHEN age(closed, birth) < interval '9 years' THEN '6_bis_unter_9'
+        WHEN age(closed, birth) < interval '12 years' THEN '9_bis_unter_12'
+        WHEN age(closed, birth) < interval '14 years' THEN '12_bis_unter_14'
+        WHEN age(closed, birth) < interval '16 years' THEN '14_bis_unter_16'
+        ELSE '16_bis_unter_18' END;
+
 CREATE TABLE case_analyses (
     id                    uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     procedure_id          uuid NOT NULL REFERENCES procedures (id),

@@ -31,6 +31,12 @@ static const struct {
 	[PERM_PROCEDURES_READ] = { "procedures.read",
 	    R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD) | R(ROLE_INSTITUTE) | R(ROLE_ADMIN) },
 	[PERM_AUDIT_READ] = { "audit.read", R(ROLE_ADMIN) },
+	[PERM_CODELISTS_READ] = { "codelists.read", ALL_ROLES },
+	/* Case-level data: never the advisors or the ministry. */
+	[PERM_CASES_READ] = { "cases.read",
+	    R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD) | R(ROLE_INSTITUTE) | R(ROLE_ADMIN) },
+	[PERM_CASES_WRITE] = { "cases.write",
+	    R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD) | R(ROLE_INSTITUTE) },
 };
 
 bool
@@ -50,7 +56,10 @@ auth_print_permissions(FILE *out)
 		fprintf(out, ":-:|");
 	fprintf(out, "\n");
 	for (int i = 0; i < routes_count; i++) {
-		const char *method = routes[i].method == EVHTTP_REQ_POST ? "POST" : "GET";
+		const char *method = routes[i].method == EVHTTP_REQ_POST    ? "POST"
+		                     : routes[i].method == EVHTTP_REQ_PATCH ? "PATCH"
+		                     : routes[i].method == EVHTTP_REQ_PUT   ? "PUT"
+		                                                            : "GET";
 		fprintf(out, "| `%s %s` | %s |", method, routes[i].pattern,
 		    permissions[routes[i].permission].name);
 		for (int role = ROLE_OFFICE_STAFF; role <= ROLE_ADMIN; role++)

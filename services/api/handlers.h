@@ -24,4 +24,11 @@ void procedures_get(struct request *r);
 
 void audit_list(struct request *r);
 
+void codelists_list(struct request *r);
+void codelists_get(struct request *r);
+
+void case_analyses_create(struct request *r);
+void case_analyses_get(struct request *r);
+void case_analyses_list(struct request *r);
+
 #endif

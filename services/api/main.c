@@ -26,12 +26,38 @@
 #include "kqe/log.h"
 #include "auth.h"
 #include "jwt.h"
+#include "kqe/crypto.h"
 #include "router.h"
 #include "server.h"
 
 static struct config cfg;
 static SSL_CTX *tls; /* NULL: plain HTTP */
 static struct jwks *jwks; /* NULL: no JWTs */
+static struct pseudonymizer *pseudonymizer;
+static struct keyring *keyring;
+
+/* The keys for case data are required: kqe-api does not start without them. */
+static int
+keys_init(void)
+{
+	char err[256];
+	if (strcmp(cfg.pseudonym_key, "-") == 0 || strcmp(cfg.data_keys, "-") == 0) {
+		fprintf(stderr, "kqe-api: %s must be set\n",
+		    strcmp(cfg.pseudonym_key, "-") == 0 ? "KQE_PSEUDONYM_KEY" : "KQE_DATA_KEYS");
+		return -1;
+	}
+	pseudonymizer = pseudonymizer_new(cfg.pseudonym_key, err, sizeof(err));
+	if (pseudonymizer == NULL) {
+		fprintf(stderr, "kqe-api: KQE_PSEUDONYM_KEY: %s\n", err);
+		return -1;
+	}
+	keyring = keyring_new(cfg.data_keys, err, sizeof(err));
+	if (keyring == NULL) {
+		fprintf(stderr, "kqe-api: KQE_DATA_KEYS: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
 
 /*
  * In-process HTTPS (usually TLS ends at the ingress). One SSL_CTX for all
@@ -152,6 +178,8 @@ worker_init(struct worker *w, int index, const struct sockaddr *sa, int salen)
 		evhttp_set_bevcb(w->http, tls_bufferevent_cb, NULL);
 
 	w->jwks = jwks;
+	w->pseudonymizer = pseudonymizer;
+	w->keyring = keyring;
 	w->db = db_new(cfg.database_url, cfg.statement_timeout_ms, "kqe-api");
 	w->redis = redis_new(cfg.redis_url, cfg.redis_timeout_ms);
 	return w->redis != NULL ? 0 : -1;
@@ -258,7 +286,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 
-	if (tls_init() != 0 || jwt_init() != 0)
+	if (keys_init() != 0 || tls_init() != 0 || jwt_init() != 0)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
@@ -314,6 +342,8 @@ out:
 	config_free(&cfg);
 	SSL_CTX_free(tls);
 	jwks_free(jwks);
+	pseudonymizer_free(pseudonymizer);
+	keyring_free(keyring);
 	libevent_global_shutdown();
 	return rc;
 }

@@ -23,6 +23,11 @@ const struct route routes[] = {
 	{ "/v1/procedures", EVHTTP_REQ_GET, procedures_list, PERM_PROCEDURES_READ },
 	{ "/v1/procedures/{}", EVHTTP_REQ_GET, procedures_get, PERM_PROCEDURES_READ },
 	{ "/v1/audit", EVHTTP_REQ_GET, audit_list, PERM_AUDIT_READ },
+	{ "/v1/codelists", EVHTTP_REQ_GET, codelists_list, PERM_CODELISTS_READ },
+	{ "/v1/codelists/{}", EVHTTP_REQ_GET, codelists_get, PERM_CODELISTS_READ },
+	{ "/v1/case-analyses", EVHTTP_REQ_GET, case_analyses_list, PERM_CASES_READ },
+	{ "/v1/case-analyses", EVHTTP_REQ_POST, case_analyses_create, PERM_CASES_WRITE },
+	{ "/v1/case-analyses/{}", EVHTTP_REQ_GET, case_analyses_get, PERM_CASES_READ },
 };
 const int routes_count = (int)ARRAY_LEN(routes);
 
@@ -215,7 +220,12 @@ router_dispatch_cb(struct evhttp_request *req, void *arg)
 		return;
 	}
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-	char *decoded = evhttp_uridecode(path ? path : "/", 0, NULL);
+	size_t decoded_len = 0;
+	char *decoded = evhttp_uridecode(path ? path : "/", 0, &decoded_len);
+	if (decoded != NULL && strlen(decoded) != decoded_len) {
+		/* %00 in the path: a NUL would cut the id short; no resource has one. */
+		decoded[0] = '\0';
+	}
 	int idx =
 	    router_match(evhttp_request_get_command(req), decoded, r.params, &r.nparams, &allow);
 	free(decoded);

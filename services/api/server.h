@@ -33,11 +33,15 @@ struct worker {
 	struct db *db;
 	struct redis *redis;
 	const struct jwks *jwks; /* NULL: JWTs are not accepted */
+	const struct pseudonymizer *pseudonymizer; /* case references → pseudonyms */
+	const struct keyring *keyring;             /* free text at rest */
 	bool draining;
 };
 
 struct route;
 struct jwks;
+struct pseudonymizer;
+struct keyring;
 
 #define ROUTE_MAX_PARAMS 4
 

@@ -24,6 +24,11 @@ import uuid
 BIN = os.environ.get("KQE_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/bin"))
 PG_URL = os.environ.get("KQE_TEST_PG_URL")
 LOG_DIR = os.environ.get("KQE_TEST_LOG_DIR", tempfile.gettempdir())
+# Fixed test keys (never used outside tests): 32 bytes each, base64.
+TEST_KEYS = {
+    "KQE_PSEUDONYM_KEY": "dGVzdC1wc2V1ZG9ueW0ta2V5LTMyLWJ5dGVzLWxvbmchIQ==",
+    "KQE_DATA_KEYS": "k1:dGVzdC1kYXRhLWtleS1udW1iZXItb25lLTMyLWJ5dGU=",
+}
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 
 
@@ -177,6 +182,7 @@ class Stack:
 
     def env(self, **overrides):
         env = dict(os.environ)
+        env.update(TEST_KEYS)
         env.update({
             "KQE_DATABASE_URL": self.service_url,
             "KQE_DATABASE_ADMIN_URL": self.db_url,

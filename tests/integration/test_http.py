@@ -7,14 +7,15 @@ import socket
 import subprocess
 import unittest
 
-from harness import BIN, Stack, StackTestCase, wait_until
+from harness import BIN, TEST_KEYS, Stack, StackTestCase, wait_until
 
 
 class HttpEdgeTest(StackTestCase):
     api_env = {"KQE_MAX_BODY_BYTES": 2048, "KQE_MAX_HEADER_BYTES": 2048, "KQE_API_THREADS": 2}
 
     def test_unknown_route_is_404_problem(self):
-        for path in ("/", "/v1", "/v1/nothing", "/v1/offices/a/b", "/healthz/x"):
+        for path in ("/", "/v1", "/v1/nothing", "/v1/offices/a/b", "/healthz/x", "/healthz%00",
+                     "/healthz%00x"):
             with self.subTest(path=path):
                 self.assertProblem(self.stack.get(path), 404,
                                    detail="There is no resource at this path.")
@@ -108,7 +109,8 @@ class HttpEdgeTest(StackTestCase):
 
 class AnyPortTest(unittest.TestCase):
     def test_port_0_listens_on_a_free_port_and_logs_it(self):
-        env = dict(os.environ, KQE_HTTP_PORT="0", KQE_DATABASE_URL="postgresql://x@127.0.0.1:1/x")
+        env = dict(os.environ, KQE_HTTP_PORT="0", KQE_DATABASE_URL="postgresql://x@127.0.0.1:1/x",
+                   **TEST_KEYS)
         proc = subprocess.Popen([os.path.join(BIN, "kqe-api")], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
         try:

@@ -113,6 +113,10 @@ class SecurityTest(StackTestCase):
             "unassigned_procedure": {"admin": 200, "advisor": 403, "ministry": 403,
                                      "institute": 404}.get(role, None),
             "audit": 200 if role == "admin" else 403,
+            "codelists": 200, "codelist": 200,
+            "cases": 403 if role in ("advisor", "ministry") else 200,
+            "case": {"admin": 404, "advisor": 403, "ministry": 403}.get(role, 404),
+            "case_create": 403 if role in ("advisor", "ministry", "admin") else 422,
         }
         return table[route]
 
@@ -132,6 +136,11 @@ class SecurityTest(StackTestCase):
             "assigned_procedure": ("GET", f"/v1/procedures/{self.assigned_proc}"),
             "unassigned_procedure": ("GET", f"/v1/procedures/{self.unassigned_proc}"),
             "audit": ("GET", "/v1/audit?limit=5"),
+            "codelists": ("GET", "/v1/codelists"),
+            "codelist": ("GET", "/v1/codelists/sex"),
+            "cases": ("GET", "/v1/case-analyses?limit=5"),
+            "case": ("GET", "/v1/case-analyses/00000000-0000-4000-8000-000000000000"),
+            "case_create": ("POST", "/v1/case-analyses"),
         }
 
     def test_matrix_every_route_role_and_office(self):

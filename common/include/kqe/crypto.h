@@ -108,8 +108,8 @@ const char *keyring_current_id(const struct keyring *r);
  * log line if OpenSSL itself fails.
  * Random nonces: keep well below 2^32 encryptions per key (rotate earlier).
  */
-char *keyring_encrypt(const struct keyring *r, const char *plaintext, size_t len, const char *aad)
-    KQE_MUSTCHECK;
+char *keyring_encrypt(
+    const struct keyring *r, const char *plaintext, size_t len, const char *aad) KQE_MUSTCHECK;
 
 /*
  * Decrypts an envelope made by keyring_encrypt with the same aad (NULL = "").
@@ -119,7 +119,7 @@ char *keyring_encrypt(const struct keyring *r, const char *plaintext, size_t len
  * key id not in the ring, or fails authentication (wrong key or aad, any
  * change to nonce, ciphertext or tag). Safe on arbitrary input.
  */
-char *keyring_decrypt(const struct keyring *r, const char *envelope, const char *aad, size_t *len)
-    KQE_MUSTCHECK;
+char *keyring_decrypt(
+    const struct keyring *r, const char *envelope, const char *aad, size_t *len) KQE_MUSTCHECK;
 
 #endif

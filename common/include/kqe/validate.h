@@ -66,6 +66,9 @@ int month_parse(const char *s);
 /* True if s is "YYYY-MM-DD" and a real calendar date (years 1900-2100). */
 bool date_valid(const char *s);
 
+/* RFC 3339 date-time (Z or offset, up to 6 fraction digits) or a date YYYY-MM-DD. */
+bool timestamp_valid(const char *s);
+
 /* Number of Unicode code points in a valid UTF-8 string. */
 size_t utf8_length(const char *s, size_t bytes);
 

@@ -23,33 +23,6 @@ is_digits(const char *s)
 	return *s != '\0' && strspn(s, "0123456789") == strlen(s) && strlen(s) < 19;
 }
 
-/* RFC 3339 date-time in UTC or with offset, or a date YYYY-MM-DD. */
-static int
-is_timestamp(const char *s)
-{
-	int y, mo, d, n = 0;
-	if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10 || mo < 1 || mo > 12 ||
-	    d < 1 || d > 31)
-		return 0;
-	if (s[10] == '\0')
-		return 1;
-	int h, mi, se;
-	n = 0;
-	if (s[10] != 'T' || sscanf(s + 11, "%2d:%2d:%2d%n", &h, &mi, &se, &n) != 3 || n != 8 ||
-	    h > 23 || mi > 59 || se > 60)
-		return 0;
-	const char *rest = s + 19;
-	if (*rest == '.') {
-		rest++;
-		size_t digits = strspn(rest, "0123456789");
-		if (digits == 0 || digits > 6)
-			return 0;
-		rest += digits;
-	}
-	return strcmp(rest, "Z") == 0 ||
-	       ((rest[0] == '+' || rest[0] == '-') && strlen(rest) == 6 && rest[3] == ':');
-}
-
 void
 audit_list(struct request *r)
 {
@@ -66,7 +39,7 @@ audit_list(struct request *r)
 		error_at_parameter(
 		    errors, "cursor", "invalid_cursor", "is not a cursor this list issued");
 	const char *since = query_get(r, "since");
-	if (since != NULL && !is_timestamp(since))
+	if (since != NULL && !timestamp_valid(since))
 		error_at_parameter(errors, "since", "format",
 		    "must be an RFC 3339 timestamp or a date YYYY-MM-DD");
 	const char *const text_params[] = { "office", "action", "actor" };

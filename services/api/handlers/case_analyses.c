@@ -1,0 +1,547 @@
+/*
+ * Case analyses (Fallanalysen) of closed § 8a risk assessments, within a § 8
+ * procedure. Fields align with the official § 8a statistics (§ 99 (6) SGB
+ * VIII). The office's file number arrives as case_reference and is replaced
+ * here, at the edge, by its pseudonym; it is never stored or logged. The
+ * free-text findings are stored encrypted and decrypted only for the owning
+ * office and the procedure's institute.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "handlers.h"
+#include "http.h"
+#include "kqe/codelists.h"
+#include "kqe/crypto.h"
+#include "kqe/log.h"
+#include "kqe/outbox.h"
+#include "kqe/problem.h"
+#include "kqe/validate.h"
+
+#define FINDINGS_MAX 20000 /* characters */
+
+static const struct field_spec child_fields[] = {
+	{ .name = "sex", .type = FIELD_ENUM, .required = true, .values = codelist_sex_values },
+	{ .name = "birth_month", .type = FIELD_MONTH, .required = true },
+};
+
+static const struct field_spec process_fields[] = {
+	{ .name = "days_to_first_contact",
+	    .type = FIELD_INTEGER,
+	    .required = true,
+	    .min = 0,
+	    .max = 3650 },
+	{ .name = "direct_impression", .type = FIELD_BOOLEAN, .required = true },
+	{ .name = "several_professionals", .type = FIELD_BOOLEAN, .nullable = true },
+	{ .name = "child_involved", .type = FIELD_BOOLEAN, .nullable = true },
+	{ .name = "parents_involved", .type = FIELD_BOOLEAN, .nullable = true },
+	{ .name = "insofa_consulted", .type = FIELD_BOOLEAN, .nullable = true },
+	{ .name = "family_court_called", .type = FIELD_BOOLEAN, .nullable = true },
+	{ .name = "taken_into_care", .type = FIELD_BOOLEAN, .nullable = true },
+	{ .name = "services_before", .type = FIELD_BOOLEAN, .nullable = true },
+	{ .name = "services_after", .type = FIELD_BOOLEAN, .nullable = true },
+};
+
+static const struct field_spec case_fields[] = {
+	{ .name = "procedure_id", .type = FIELD_UUID, .required = true },
+	{ .name = "case_reference", .type = FIELD_STRING, .required = true, .min = 1, .max = 100 },
+	{ .name = "selection",
+	    .type = FIELD_ENUM,
+	    .required = true,
+	    .values = codelist_selection_values },
+	{ .name = "closed_month", .type = FIELD_MONTH, .required = true },
+	{ .name = "child",
+	    .type = FIELD_OBJECT,
+	    .required = true,
+	    .fields = child_fields,
+	    .nfields = ARRAY_LEN(child_fields) },
+	{ .name = "parents_age_group",
+	    .type = FIELD_ENUM,
+	    .required = true,
+	    .values = codelist_parents_age_group_values },
+	{ .name = "reported_by",
+	    .type = FIELD_ENUM,
+	    .required = true,
+	    .values = codelist_reporter_values },
+	{ .name = "result",
+	    .type = FIELD_ENUM,
+	    .required = true,
+	    .values = codelist_assessment_result_values },
+	{ .name = "endangerment_forms",
+	    .type = FIELD_CODES,
+	    .values = codelist_endangerment_form_values,
+	    .max = 4 },
+	{ .name = "process",
+	    .type = FIELD_OBJECT,
+	    .required = true,
+	    .fields = process_fields,
+	    .nfields = ARRAY_LEN(process_fields) },
+	{ .name = "ratings",
+	    .type = FIELD_RATINGS,
+	    .values = codelist_quality_dimension_values,
+	    .min = 1,
+	    .max = 4 },
+	{ .name = "learning_themes",
+	    .type = FIELD_CODES,
+	    .values = codelist_learning_theme_values,
+	    .max = 18 },
+	{ .name = "findings", .type = FIELD_STRING, .nullable = true, .max = FINDINGS_MAX },
+};
+
+/*
+ * The representation, built by PostgreSQL. findings_enc is replaced by the
+ * decrypted findings (or null) before it leaves the server.
+ */
+#define CASE_JSON                                                                                  \
+	"json_build_object('id', c.id, 'procedure_id', c.procedure_id, 'office_id', c.office_id,"  \
+	" 'case_pseudonym', c.case_pseudonym, 'selection', c.selection,"                           \
+	" 'closed_month', to_char(c.closed_month, 'YYYY-MM'),"                                     \
+	" 'child', json_build_object('sex', c.child_sex,"                                          \
+	"   'birth_month', to_char(c.child_birth_month, 'YYYY-MM'),"                               \
+	"   'age_group', kqe_age_group(c.child_birth_month, c.closed_month)),"                     \
+	" 'parents_age_group', c.parents_age_group, 'reported_by', c.reported_by,"                 \
+	" 'result', c.result, 'endangerment_forms', to_json(c.endangerment_forms),"                \
+	" 'process', json_build_object('days_to_first_contact', c.days_to_first_contact,"          \
+	"   'direct_impression', c.direct_impression,"                                             \
+	"   'several_professionals', c.several_professionals,"                                     \
+	"   'child_involved', c.child_involved, 'parents_involved', c.parents_involved,"           \
+	"   'insofa_consulted', c.insofa_consulted,"                                               \
+	"   'family_court_called', c.family_court_called,"                                         \
+	"   'taken_into_care', c.taken_into_care, 'services_before', c.services_before,"           \
+	"   'services_after', c.services_after),"                                                  \
+	" 'ratings', c.ratings, 'learning_themes', to_json(c.learning_themes),"                    \
+	" 'findings_enc', c.findings_enc, 'locked', c.locked, 'version', c.version,"               \
+	" 'created_at', kqe_ts(c.created_at), 'updated_at', kqe_ts(c.updated_at))::text"
+
+/* $1 office scope, $2 institute scope: the API's tenant filter (RLS applies as well). */
+#define CASE_SCOPE                                                                                 \
+	" ($1::text IS NULL OR c.office_id = $1) AND ($2::text IS NULL OR p.institute_id = $2)"
+
+static const struct db_stmt stmt_procedure = { "case_procedure",
+	"SELECT p.office_id, p.cycle, p.phase FROM procedures p"
+	" WHERE ($1::text IS NULL OR p.office_id = $1) AND ($2::text IS NULL OR p.institute_id = $2)"
+	" AND p.id = $3::uuid FOR SHARE" };
+static const struct db_stmt stmt_insert = { "case_insert",
+	"INSERT INTO case_analyses (id, procedure_id, office_id, case_pseudonym, selection,"
+	" closed_month, child_sex, child_birth_month, parents_age_group, reported_by, result,"
+	" endangerment_forms, days_to_first_contact, direct_impression, several_professionals,"
+	" child_involved, parents_involved, insofa_consulted, family_court_called,"
+	" taken_into_care, services_before, services_after, ratings, learning_themes,"
+	" findings_enc)"
+	" SELECT $1::uuid, $2::uuid, $3, $4, b->>'selection', (b->>'closed_month' || '-01')::date,"
+	" b->'child'->>'sex', (b->'child'->>'birth_month' || '-01')::date,"
+	" b->>'parents_age_group', b->>'reported_by', b->>'result',"
+	" ARRAY(SELECT jsonb_array_elements_text(coalesce(b->'endangerment_forms', '[]'))),"
+	" (b->'process'->>'days_to_first_contact')::int,"
+	" (b->'process'->>'direct_impression')::boolean,"
+	" (b->'process'->>'several_professionals')::boolean,"
+	" (b->'process'->>'child_involved')::boolean,"
+	" (b->'process'->>'parents_involved')::boolean,"
+	" (b->'process'->>'insofa_consulted')::boolean,"
+	" (b->'process'->>'family_court_called')::boolean,"
+	" (b->'process'->>'taken_into_care')::boolean,"
+	" (b->'process'->>'services_before')::boolean,"
+	" (b->'process'->>'services_after')::boolean,"
+	" coalesce(b->'ratings', '{}'),"
+	" ARRAY(SELECT jsonb_array_elements_text(coalesce(b->'learning_themes', '[]'))), $6"
+	" FROM (SELECT $5::jsonb AS b) AS body"
+	" ON CONFLICT (office_id, case_pseudonym) DO NOTHING RETURNING id" };
+static const struct db_stmt stmt_existing = { "case_existing",
+	"SELECT id FROM case_analyses WHERE office_id = $1 AND case_pseudonym = $2" };
+static const struct db_stmt stmt_get = { "case_get",
+	"SELECT c.office_id, " CASE_JSON " FROM case_analyses c JOIN procedures p"
+	" ON p.id = c.procedure_id WHERE" CASE_SCOPE " AND c.id = $3::uuid" };
+static const struct db_stmt stmt_list = { "case_list",
+	"SELECT kqe_ts(c.updated_at), c.id::text, c.office_id, " CASE_JSON
+	" FROM case_analyses c JOIN procedures p ON p.id = c.procedure_id WHERE" CASE_SCOPE
+	" AND ($3::timestamptz IS NULL OR (c.updated_at, c.id) > ($3::timestamptz, $4::uuid))"
+	" AND ($5::text IS NULL OR c.office_id = $5) AND ($6::uuid IS NULL OR c.procedure_id = $6)"
+	" AND ($7::timestamptz IS NULL OR c.updated_at >= $7::timestamptz)"
+	" ORDER BY c.updated_at, c.id LIMIT $8" };
+
+static void
+scope(const struct principal *p, const char **office, const char **institute)
+{
+	*office = role_is_office(p->role) ? p->office_id : NULL;
+	*institute = p->role == ROLE_INSTITUTE ? p->institute_id : NULL;
+}
+
+/*
+ * The closing month must lie in the procedure's window: from July five years
+ * before its cycle starts (the five years of § 8a assessments a procedure at
+ * the start of the cycle draws from) to June of the cycle's last year — and
+ * not in the future.
+ */
+static int
+closed_month_in_window(int closed, const char *cycle, int now_month)
+{
+	int first_year, last_year;
+	if (sscanf(cycle, "%4d-%4d", &first_year, &last_year) != 2)
+		return 0;
+	int from = (first_year - 5) * 12 + 6; /* July */
+	int to = last_year * 12 + 5; /* June */
+	return closed >= from && closed <= to && closed <= now_month;
+}
+
+static int
+current_month(void)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	return (tm.tm_year + 1900) * 12 + tm.tm_mon;
+}
+
+static int
+in_codes(const char *const *codes, const char *s)
+{
+	for (; *codes; codes++)
+		if (strcmp(*codes, s) == 0)
+			return 1;
+	return 0;
+}
+
+/* Cross-field rules that the field specs cannot express. */
+static void
+check_rules(const json_t *body, json_t *errors)
+{
+	const char *result = json_string_value(json_object_get(body, "result"));
+	const json_t *forms = json_object_get(body, "endangerment_forms");
+	/* Only judged against a valid result: an invalid one is reported on its own. */
+	if (result != NULL && !in_codes(codelist_assessment_result_values, result))
+		result = NULL;
+	int endangered = result != NULL && (strcmp(result, "akute_gefaehrdung") == 0 ||
+	                                       strcmp(result, "latente_gefaehrdung") == 0);
+	if (result != NULL && endangered && (!json_is_array(forms) || json_array_size(forms) == 0))
+		error_at_pointer(errors, "/endangerment_forms", "required",
+		    "is required when the result is an acute or latent endangerment");
+	if (result != NULL && !endangered && json_is_array(forms) && json_array_size(forms) > 0)
+		error_at_pointer(errors, "/endangerment_forms", "forbidden",
+		    "must be empty unless the result is an acute or latent endangerment");
+
+	const char *closed = json_string_value(json_object_get(body, "closed_month"));
+	const char *born =
+	    json_string_value(json_object_get(json_object_get(body, "child"), "birth_month"));
+	int c = closed ? month_parse(closed) : -1, b = born ? month_parse(born) : -1;
+	if (c >= 0 && b >= 0 && b > c)
+		error_at_pointer(
+		    errors, "/child/birth_month", "range", "must not be after the closing month");
+	else if (c >= 0 && b >= 0 && c - b >= 18 * 12)
+		error_at_pointer(errors, "/child/birth_month", "range",
+		    "the child must be under 18 in the closing month");
+}
+
+/* Replaces findings_enc by the decrypted findings (or null where the caller may not read them). */
+static json_t *
+render(struct request *r, json_t *c)
+{
+	const char *env = json_string_value(json_object_get(c, "findings_enc"));
+	json_t *findings = json_null();
+	/* Free text only for the owning office and the procedure's institute. */
+	if (env != NULL &&
+	    (role_is_office(r->principal.role) || r->principal.role == ROLE_INSTITUTE)) {
+		char aad[96];
+		size_t len;
+		snprintf(aad, sizeof(aad), "case_analysis:%s:findings",
+		    json_string_value(json_object_get(c, "id")));
+		char *text = keyring_decrypt(r->worker->keyring, env, aad, &len);
+		if (text != NULL) {
+			findings = json_stringn(text, len);
+			free(text);
+		} else {
+			log_error(r->id, "findings cannot be decrypted",
+			    json_pack("{s:O}", "case_analysis", json_object_get(c, "id")));
+		}
+	}
+	json_object_del(c, "findings_enc");
+	json_object_set_new(c, "findings", findings ? findings : json_null());
+	return c;
+}
+
+/* Reads one case analysis in the open transaction; NULL if not there or not the caller's. */
+static json_t *
+read_one(struct request *r, const char *id, char *office_out, size_t office_size, int *failed)
+{
+	const char *office, *institute;
+	scope(&r->principal, &office, &institute);
+	const char *params[] = { office, institute, id };
+	PGresult *res = db_exec(r->worker->db, &stmt_get, 3, params);
+	*failed = res == NULL;
+	if (res == NULL || PQntuples(res) == 0) {
+		PQclear(res);
+		return NULL;
+	}
+	snprintf(office_out, office_size, "%s", PQgetvalue(res, 0, 0));
+	json_t *c = pg_json(res, 0, 1);
+	PQclear(res);
+	return c;
+}
+
+void
+case_analyses_create(struct request *r)
+{
+	static const char *const allowed[] = { "dry_run", NULL };
+	json_t *errors = json_array();
+	query_parse(r, allowed, errors);
+	const char *dry = query_get(r, "dry_run");
+	if (dry != NULL && strcmp(dry, "true") != 0 && strcmp(dry, "false") != 0)
+		error_at_parameter(errors, "dry_run", "enum", "must be true or false");
+	if (reply_query_errors(r, errors) != 0)
+		return;
+	int dry_run = dry != NULL && strcmp(dry, "true") == 0;
+
+	json_t *body = request_json(r);
+	if (body == NULL)
+		return;
+	errors = json_array();
+	validate_object(body, case_fields, ARRAY_LEN(case_fields), "", errors);
+	check_rules(body, errors);
+	if (json_array_size(errors) > 0) {
+		json_decref(body);
+		reply_problem(r, 422, "The case analysis has invalid fields.", errors);
+		return;
+	}
+	json_decref(errors);
+
+	struct db *db = r->worker->db;
+	const char *office_scope, *institute_scope;
+	scope(&r->principal, &office_scope, &institute_scope);
+	const char *procedure_id = json_string_value(json_object_get(body, "procedure_id"));
+	const char *pparams[] = { office_scope, institute_scope, procedure_id };
+	PGresult *res = NULL;
+	char office[65], id[37], pseudo[PSEUDONYM_LEN + 1];
+	char *findings_enc = NULL, *stored = NULL;
+
+	if (db_begin_as(db, &r->principal) != 0 ||
+	    (res = db_exec(db, &stmt_procedure, 3, pparams)) == NULL)
+		goto db_fail;
+	if (PQntuples(res) == 0) {
+		/* Not there or not the caller's: the same answer either way. */
+		PQclear(res);
+		db_rollback(db);
+		errors = json_array();
+		error_at_pointer(
+		    errors, "/procedure_id", "not_found", "is not a procedure of yours");
+		json_decref(body);
+		reply_problem(r, 422, "The case analysis has invalid fields.", errors);
+		return;
+	}
+	snprintf(office, sizeof(office), "%s", PQgetvalue(res, 0, 0));
+	int closed = month_parse(json_string_value(json_object_get(body, "closed_month")));
+	int in_window = closed_month_in_window(closed, PQgetvalue(res, 0, 1), current_month());
+	int completed = strcmp(PQgetvalue(res, 0, 2), "completed") == 0;
+	PQclear(res);
+	res = NULL;
+	if (!in_window) {
+		db_rollback(db);
+		errors = json_array();
+		error_at_pointer(errors, "/closed_month", "range",
+		    "must lie in the procedure's window (July five years before its cycle to the "
+		    "cycle's end) and not in the future");
+		json_decref(body);
+		reply_problem(r, 422, "The case analysis has invalid fields.", errors);
+		return;
+	}
+	if (completed) {
+		db_rollback(db);
+		json_decref(body);
+		reply_problem(
+		    r, 409, "The procedure is completed; it takes no more case analyses.", NULL);
+		return;
+	}
+
+	/* The file number becomes a pseudonym here and goes no further. */
+	pseudonym(r->worker->pseudonymizer, office,
+	    json_string_value(json_object_get(body, "case_reference")), pseudo);
+	json_object_del(body, "case_reference");
+	uuid_v4(id);
+	const json_t *findings = json_object_get(body, "findings");
+	if (json_is_string(findings) && json_string_length(findings) > 0) {
+		char aad[96];
+		snprintf(aad, sizeof(aad), "case_analysis:%s:findings", id);
+		/* json_string_length: the text may hold \u0000, which strlen would cut at. */
+		findings_enc = keyring_encrypt(r->worker->keyring, json_string_value(findings),
+		    json_string_length(findings), aad);
+		if (findings_enc == NULL)
+			goto db_fail;
+	}
+	json_object_del(body, "findings");
+	stored = json_dumps(body, JSON_COMPACT);
+	const char *iparams[] = { id, procedure_id, office, pseudo, stored, findings_enc };
+	if ((res = db_exec(db, &stmt_insert, 6, iparams)) == NULL)
+		goto db_fail;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		const char *eparams[] = { office, pseudo };
+		if ((res = db_exec(db, &stmt_existing, 2, eparams)) == NULL)
+			goto db_fail;
+		json_t *conflict =
+		    json_pack("{s:s}", "existing_id", PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
+		PQclear(res);
+		db_rollback(db);
+		char location[64];
+		snprintf(location, sizeof(location), "/v1/case-analyses/%s",
+		    json_string_value(json_object_get(conflict, "existing_id")));
+		reply_header(r, "Location", location);
+		json_t *p = problem_new(409,
+		    "This office already has a case analysis for this case "
+		    "reference.",
+		    r->id);
+		json_object_update(p, conflict);
+		json_decref(conflict);
+		char *text = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(p);
+		reply_bytes(r, 409, "application/problem+json; charset=utf-8", text, strlen(text));
+		free(text);
+		goto out;
+	}
+	PQclear(res);
+	res = NULL;
+	if (dry_run) {
+		db_rollback(db);
+		reply_json(r, 200, json_pack("{s:b,s:s}", "valid", 1, "would", "create"));
+		goto out;
+	}
+	struct outbox_event ev;
+	char payload[128];
+	snprintf(payload, sizeof(payload), "{\"office_id\":\"%s\"}", office);
+	if (audit_append(db, &r->principal, "case_analysis.create", "case_analysis", id, office,
+	        r->id, NULL) != 0 ||
+	    outbox_add_event(db, "office_changed", payload, &ev) != 0)
+		goto db_fail;
+	char office_read[65];
+	int failed;
+	json_t *c = read_one(r, id, office_read, sizeof(office_read), &failed);
+	if (c == NULL || db_commit(db) != 0) {
+		json_decref(c);
+		goto db_fail;
+	}
+	if (outbox_publish(db, r->worker->redis, &ev) != 0)
+		log_warn(r->id, "event not published; the outbox relay will", NULL);
+	char location[64];
+	snprintf(location, sizeof(location), "/v1/case-analyses/%s", id);
+	reply_header(r, "Location", location);
+	reply_json(r, 201, render(r, c));
+	goto out;
+db_fail:
+	PQclear(res);
+	db_rollback(db);
+	reply_db_error(r);
+out:
+	json_decref(body);
+	free(findings_enc);
+	free(stored);
+}
+
+void
+case_analyses_get(struct request *r)
+{
+	static const char *const allowed[] = { NULL };
+	char office[65];
+	int failed;
+
+	if (query_accept(r, allowed) != 0)
+		return;
+	if (!uuid_valid(r->params[0])) {
+		reply_not_found(r);
+		return;
+	}
+	struct db *db = r->worker->db;
+	if (db_begin_as(db, &r->principal) != 0)
+		goto fail;
+	json_t *c = read_one(r, r->params[0], office, sizeof(office), &failed);
+	if (failed)
+		goto fail;
+	if (c == NULL) {
+		db_rollback(db);
+		reply_not_found(r);
+		return;
+	}
+	/* Case-level reads by anyone outside the owning office are audited. */
+	if (!role_is_office(r->principal.role) &&
+	    audit_append(db, &r->principal, "case_analysis.read", "case_analysis", r->params[0],
+	        office, r->id, NULL) != 0) {
+		json_decref(c);
+		goto fail;
+	}
+	if (db_commit(db) != 0) {
+		json_decref(c);
+		goto fail;
+	}
+	reply_json(r, 200, render(r, c));
+	return;
+fail:
+	db_rollback(db);
+	reply_db_error(r);
+}
+
+void
+case_analyses_list(struct request *r)
+{
+	static const char *const allowed[] = { "limit", "cursor", "office", "procedure",
+		"updated_since", NULL };
+	struct list_params lp;
+	json_t *errors = json_array();
+	char limit[24];
+
+	query_parse(r, allowed, errors);
+	list_params_parse(r, 2, &lp, errors);
+	const char *after_ts = lp.after ? json_string_value(json_array_get(lp.after, 0)) : NULL;
+	const char *after_id = lp.after ? json_string_value(json_array_get(lp.after, 1)) : NULL;
+	if (after_id != NULL && (!uuid_valid(after_id) || !timestamp_valid(after_ts)))
+		error_at_parameter(
+		    errors, "cursor", "invalid_cursor", "is not a cursor this list issued");
+	const char *office_filter = query_get(r, "office");
+	if (office_filter != NULL && !slug_id_valid(office_filter))
+		error_at_parameter(errors, "office", "format", "is not an office id");
+	const char *procedure = query_get(r, "procedure");
+	if (procedure != NULL && !uuid_valid(procedure))
+		error_at_parameter(errors, "procedure", "format", "must be a UUID");
+	const char *since = query_get(r, "updated_since");
+	if (since != NULL && !timestamp_valid(since))
+		error_at_parameter(errors, "updated_since", "format",
+		    "must be an RFC 3339 timestamp or a date YYYY-MM-DD");
+	if (reply_query_errors(r, errors) != 0) {
+		list_params_free(&lp);
+		return;
+	}
+	const char *office, *institute;
+	scope(&r->principal, &office, &institute);
+	snprintf(limit, sizeof(limit), "%ld", lp.limit + 1);
+	const char *params[] = { office, institute, after_ts, after_id, office_filter, procedure,
+		since, limit };
+	struct db *db = r->worker->db;
+	PGresult *res = NULL;
+	if (db_begin_as(db, &r->principal) != 0 ||
+	    (res = db_exec(db, &stmt_list, 8, params)) == NULL)
+		goto fail;
+	int n = PQntuples(res);
+	int shown = n > lp.limit ? (int)lp.limit : n;
+	if (!role_is_office(r->principal.role) && shown > 0) {
+		json_t *details = json_pack("{s:i}", "count", shown);
+		int rc = audit_append(db, &r->principal, "case_analysis.list", "case_analysis",
+		    NULL, office_filter, r->id, details);
+		json_decref(details);
+		if (rc != 0)
+			goto fail;
+	}
+	if (db_commit(db) != 0)
+		goto fail;
+	json_t *items = json_array();
+	for (int i = 0; i < shown; i++)
+		json_array_append_new(items, render(r, pg_json(res, i, 3)));
+	json_t *next = n > lp.limit ? json_pack("[s,s]", PQgetvalue(res, shown - 1, 0),
+	                                  PQgetvalue(res, shown - 1, 1))
+	                            : NULL;
+	PQclear(res);
+	list_params_free(&lp);
+	reply_list(r, items, next);
+	return;
+fail:
+	PQclear(res);
+	db_rollback(db);
+	list_params_free(&lp);
+	reply_db_error(r);
+}

@@ -1,0 +1,236 @@
+"""Case analyses: validation, pseudonymisation, encryption at rest, conflicts, isolation."""
+
+import copy
+import subprocess
+import unittest
+
+from harness import StackTestCase
+
+FINDINGS = "Hausbesuch erst nach drei Wochen; Dokumentation lückenhaft (Fall Müller)."
+
+
+def valid(procedure, reference="AZ 51-2022/0815", **over):
+    body = {
+        "procedure_id": procedure, "case_reference": reference, "selection": "random",
+        "closed_month": "2022-05",
+        "child": {"sex": "weiblich", "birth_month": "2015-03"},
+        "parents_age_group": "27_und_aelter", "reported_by": "schule",
+        "result": "latente_gefaehrdung", "endangerment_forms": ["vernachlaessigung"],
+        "process": {"days_to_first_contact": 2, "direct_impression": True,
+                    "several_professionals": True},
+        "ratings": {"intake": 2, "documentation": 3},
+        "learning_themes": ["documentation", "childs_voice"],
+        "findings": FINDINGS,
+    }
+    body.update(over)
+    return body
+
+
+class CaseAnalysesTest(StackTestCase):
+    seed_demo = True
+    default_role = "admin"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        s = cls.stack
+        # An office whose procedure is open and assigned to an institute, and another office.
+        row = s.sql("SELECT id, office_id, institute_id FROM procedures WHERE phase <> 'completed'"
+                    " AND institute_id IS NOT NULL ORDER BY id LIMIT 1")[0]
+        cls.proc, cls.office, cls.institute = row
+        cls.other_proc, cls.other_office = s.sql(
+            "SELECT id, office_id FROM procedures WHERE phase <> 'completed'"
+            f" AND office_id <> '{cls.office}' AND institute_id IS DISTINCT FROM '{cls.institute}'"
+            " ORDER BY id LIMIT 1")[0]
+        cls.tok = {
+            "office": s.token("office_staff", office=cls.office)[0],
+            "lead": s.token("office_lead", office=cls.office)[0],
+            "other_office": s.token("office_staff", office=cls.other_office)[0],
+            "institute": s.token("institute", institute=cls.institute)[0],
+            "advisor": s.token("advisor", region="LVR")[0],
+            "ministry": s.token("ministry")[0],
+            "admin": s.default_token,
+        }
+
+    def create(self, body, token="office", expect=201):
+        r = self.stack.post("/v1/case-analyses", body, token=self.tok[token])
+        self.assertEqual(r.status, expect, r)
+        return r
+
+    def state(self):
+        return [self.stack.sql_value(f"SELECT count(*) FROM {t}")
+                for t in ("case_analyses", "audit_log", "outbox")]
+
+    def test_create_read_back_pseudonymised_and_decrypted(self):
+        r = self.create(valid(self.proc, reference="AZ-read-back"))
+        c = r.json()
+        self.assertEqual(r.header("Location"), f"/v1/case-analyses/{c['id']}")
+        self.assertNotIn("case_reference", c)
+        self.assertRegex(c["case_pseudonym"], r"^[0-9a-f]{64}$")
+        self.assertEqual(c["findings"], FINDINGS)
+        self.assertEqual(c["office_id"], self.office)
+        self.assertEqual(c["child"], {"sex": "weiblich", "birth_month": "2015-03",
+                                      "age_group": "6_bis_unter_9"})
+        self.assertEqual(c["closed_month"], "2022-05")
+        self.assertEqual(c["endangerment_forms"], ["vernachlaessigung"])
+        self.assertEqual(c["ratings"], {"intake": 2, "documentation": 3})
+        self.assertEqual(c["process"]["days_to_first_contact"], 2)
+        self.assertIsNone(c["process"]["child_involved"])
+        self.assertEqual(self.stack.get(r.header("Location"), token=self.tok["office"]).json(), c)
+        # The procedure's institute reads the findings; admin reads the record without them.
+        self.assertEqual(self.stack.get(r.header("Location"),
+                                        token=self.tok["institute"]).json()["findings"], FINDINGS)
+        self.assertIsNone(self.stack.get(r.header("Location")).json()["findings"])
+
+    def test_database_dump_holds_neither_reference_nor_findings(self):
+        reference = "Geheim-Az-7781/2022"
+        findings = "Einzigartiger Befundtext 4f9a2c mit Namen Schmidt"
+        self.create(valid(self.proc, reference=reference, findings=findings))
+        dump = subprocess.run(["pg_dump", self.stack.db_url], capture_output=True, text=True,
+                              check=True).stdout
+        self.assertNotIn(reference, dump)
+        self.assertNotIn(findings, dump)
+        self.assertNotIn("4f9a2c", dump)
+        with open(self.stack.logs + "/api.log") as f:
+            log = f.read()
+        self.assertNotIn(reference, log)
+        self.assertNotIn("4f9a2c", log)
+
+    def test_same_reference_twice_in_one_office_is_409_naming_the_first(self):
+        first = self.create(valid(self.proc, reference="AZ-dup-1")).json()
+        before = self.state()
+        r = self.create(valid(self.proc, reference="AZ-dup-1", selection="added_by_office"),
+                        token="lead", expect=409)
+        self.assertEqual(r.json()["existing_id"], first["id"])
+        self.assertEqual(r.header("Location"), f"/v1/case-analyses/{first['id']}")
+        self.assertEqual(self.state(), before)
+        # The same reference in another office is another case.
+        self.create(valid(self.other_proc, reference="AZ-dup-1"), token="other_office")
+
+    def test_dry_run_validates_and_stores_nothing(self):
+        before = self.state()
+        r = self.stack.post("/v1/case-analyses?dry_run=true", valid(self.proc, reference="AZ-dry"),
+                            token=self.tok["office"])
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json(), {"valid": True, "would": "create"})
+        self.assertEqual(self.state(), before)
+
+    def test_isolation_between_offices_and_roles(self):
+        c = self.create(valid(self.proc, reference="AZ-iso")).json()
+        path = f"/v1/case-analyses/{c['id']}"
+        self.assertProblem(self.stack.get(path, token=self.tok["other_office"]), 404)
+        self.assertProblem(self.stack.get(path, token=self.tok["advisor"]), 403)
+        self.assertProblem(self.stack.get(path, token=self.tok["ministry"]), 403)
+        # Writing into another office's procedure: as if it did not exist.
+        before = self.state()
+        r = self.stack.post("/v1/case-analyses", valid(self.proc, reference="AZ-foreign"),
+                            token=self.tok["other_office"])
+        self.assertProblem(r, 422, errors=[{"pointer": "/procedure_id", "code": "not_found"}])
+        self.assertEqual(self.state(), before)
+        for role in ("advisor", "ministry", "admin"):
+            with self.subTest(role=role):
+                r = self.stack.post("/v1/case-analyses", valid(self.proc, reference="AZ-x"),
+                                    token=self.tok[role])
+                self.assertProblem(r, 403)
+        listed = self.stack.get("/v1/case-analyses?limit=500",
+                                token=self.tok["other_office"]).json()["items"]
+        self.assertTrue(all(i["office_id"] == self.other_office for i in listed))
+
+    def test_outside_reads_are_audited(self):
+        c = self.create(valid(self.proc, reference="AZ-audit")).json()
+        self.stack.get(f"/v1/case-analyses/{c['id']}", token=self.tok["institute"])
+        rows = self.stack.sql("SELECT role, office_id FROM audit_log WHERE action ="
+                              f" 'case_analysis.read' AND resource_id = '{c['id']}'")
+        self.assertEqual(rows, [["institute", self.office]])
+        created = self.stack.sql_value("SELECT count(*) FROM audit_log WHERE action ="
+                                       f" 'case_analysis.create' AND resource_id = '{c['id']}'")
+        self.assertEqual(created, "1")
+        self.assertEqual(self.stack.sql_value(
+            "SELECT count(*) FROM outbox WHERE kind = 'office_changed'"
+            f" AND payload->>'office_id' = '{self.office}'") != "0", True)
+
+    def test_list_filters_and_pages_by_update_time(self):
+        ids = [self.create(valid(self.proc, reference=f"AZ-list-{i}")).json()["id"]
+               for i in range(5)]
+        seen, cursor = [], None
+        while True:
+            q = f"/v1/case-analyses?procedure={self.proc}&limit=2"
+            r = self.stack.get(q + (f"&cursor={cursor}" if cursor else ""), token=self.tok["office"])
+            self.assertEqual(r.status, 200, r)
+            seen += [c["id"] for c in r.json()["items"]]
+            cursor = r.json()["next_cursor"]
+            if not cursor:
+                break
+        self.assertTrue(set(ids) <= set(seen))
+        self.assertEqual(len(seen), len(set(seen)))
+        future = self.stack.get("/v1/case-analyses?updated_since=2099-01-01T00:00:00Z",
+                                token=self.tok["office"]).json()
+        self.assertEqual(future["items"], [])
+
+    def test_bad_inputs_answer_422_with_pointer_and_code_and_store_nothing(self):
+        p = self.proc
+        child = {"sex": "weiblich", "birth_month": "2015-03"}
+        cases = [
+            ({k: v for k, v in valid(p).items() if k != "procedure_id"},
+             [("/procedure_id", "required")]),
+            (valid("not-a-uuid"), [("/procedure_id", "format")]),
+            (valid("00000000-0000-4000-8000-000000000000"), [("/procedure_id", "not_found")]),
+            (valid(p, case_reference=""), [("/case_reference", "length")]),
+            (valid(p, case_reference="x" * 101), [("/case_reference", "length")]),
+            (valid(p, case_reference=17), [("/case_reference", "type")]),
+            (valid(p, selection="gezielt"), [("/selection", "enum")]),
+            (valid(p, closed_month="2022-13"), [("/closed_month", "format")]),
+            (valid(p, closed_month="2022/05"), [("/closed_month", "format")]),
+            (valid(p, closed_month="2010-01", child={"sex": "weiblich", "birth_month": "2005-01"}),
+             [("/closed_month", "range")]),  # before the procedure's window
+            (valid(p, closed_month="2028-07"), [("/closed_month", "range")]),  # after the cycle
+            (valid(p, closed_month="2027-01"), [("/closed_month", "range")]),  # in the future
+            (valid(p, child={"sex": "x", "birth_month": "2015-03"}), [("/child/sex", "enum")]),
+            (valid(p, child={"birth_month": "2015-03"}), [("/child/sex", "required")]),
+            (valid(p, child={**child, "name": "Lea"}), [("/child/name", "unknown_field")]),
+            (valid(p, child={"sex": "weiblich", "birth_month": "2003-01"}),
+             [("/child/birth_month", "range")]),
+            (valid(p, child={"sex": "weiblich", "birth_month": "2023-01"}),
+             [("/child/birth_month", "range")]),
+            (valid(p, child="weiblich"), [("/child", "type")]),
+            (valid(p, parents_age_group="alt"), [("/parents_age_group", "enum")]),
+            (valid(p, reported_by="nachbar"), [("/reported_by", "enum")]),
+            (valid(p, result="gefaehrdet"), [("/result", "enum")]),
+            (valid(p, result="akute_gefaehrdung", endangerment_forms=[]),
+             [("/endangerment_forms", "required")]),
+            ({k: v for k, v in valid(p).items() if k != "endangerment_forms"},
+             [("/endangerment_forms", "required")]),
+            (valid(p, result="hilfebedarf_ohne_gefaehrdung"),
+             [("/endangerment_forms", "forbidden")]),
+            (valid(p, endangerment_forms=["vernachlaessigung", "vernachlaessigung"]),
+             [("/endangerment_forms/1", "duplicate")]),
+            (valid(p, endangerment_forms=["schlagen"]), [("/endangerment_forms/0", "enum")]),
+            (valid(p, process={"direct_impression": True}),
+             [("/process/days_to_first_contact", "required")]),
+            (valid(p, process={"days_to_first_contact": -1, "direct_impression": True}),
+             [("/process/days_to_first_contact", "range")]),
+            (valid(p, process={"days_to_first_contact": 1.5, "direct_impression": True}),
+             [("/process/days_to_first_contact", "type")]),
+            (valid(p, process={"days_to_first_contact": 1, "direct_impression": "ja"}),
+             [("/process/direct_impression", "type")]),
+            (valid(p, ratings={"intake": 5}), [("/ratings/intake", "range")]),
+            (valid(p, ratings={"intake": 0}), [("/ratings/intake", "range")]),
+            (valid(p, ratings={"vibes": 2}), [("/ratings/vibes", "unknown_field")]),
+            (valid(p, learning_themes=["astrology"]), [("/learning_themes/0", "enum")]),
+            (valid(p, findings="x" * 20001), [("/findings", "length")]),
+            (valid(p, extra=True), [("/extra", "unknown_field")]),
+            # Every bad field at once, not only the first.
+            (valid(p, selection="x", result="y", ratings={"intake": 9}),
+             [("/selection", "enum"), ("/result", "enum"), ("/ratings/intake", "range")]),
+        ]
+        before = self.state()
+        for body, expected in cases:
+            with self.subTest(body={k: v for k, v in body.items() if k != "findings"}):
+                r = self.stack.post("/v1/case-analyses", body, token=self.tok["office"])
+                self.assertProblem(r, 422, errors=[{"pointer": ptr, "code": code}
+                                                   for ptr, code in expected])
+                self.assertEqual(self.state(), before)
+
+
+if __name__ == "__main__":
+    unittest.main()
