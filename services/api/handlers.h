@@ -28,6 +28,7 @@ void codelists_list(struct request *r);
 void codelists_get(struct request *r);
 
 void case_analyses_create(struct request *r);
+void case_analyses_batch(struct request *r);
 void case_analyses_get(struct request *r);
 void case_analyses_list(struct request *r);
 

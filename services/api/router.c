@@ -27,6 +27,7 @@ const struct route routes[] = {
 	{ "/v1/codelists/{}", EVHTTP_REQ_GET, codelists_get, PERM_CODELISTS_READ },
 	{ "/v1/case-analyses", EVHTTP_REQ_GET, case_analyses_list, PERM_CASES_READ },
 	{ "/v1/case-analyses", EVHTTP_REQ_POST, case_analyses_create, PERM_CASES_WRITE },
+	{ "/v1/case-analyses:batch", EVHTTP_REQ_POST, case_analyses_batch, PERM_CASES_WRITE },
 	{ "/v1/case-analyses/{}", EVHTTP_REQ_GET, case_analyses_get, PERM_CASES_READ },
 };
 const int routes_count = (int)ARRAY_LEN(routes);

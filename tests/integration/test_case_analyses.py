@@ -232,5 +232,92 @@ class CaseAnalysesTest(StackTestCase):
                 self.assertEqual(self.state(), before)
 
 
+class CaseAnalysesBatchTest(StackTestCase):
+    seed_demo = True
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.proc, cls.office = cls.stack.sql(
+            "SELECT id, office_id FROM procedures WHERE phase <> 'completed' ORDER BY id LIMIT 1")[0]
+        cls.token = cls.stack.token("office_staff", office=cls.office)[0]
+
+    def batch(self, prefix, n=1000, bad=(17, 500, 999)):
+        items = [valid(self.proc, reference=f"{prefix}-{i}", findings=None) for i in range(n)]
+        if 17 in bad:
+            items[17]["result"] = "vielleicht"
+        if 500 in bad:
+            items[500]["child"] = {"sex": "divers", "birth_month": "2001-01"}
+        if 999 in bad:
+            items[999]["hobby"] = "x"
+        return items
+
+    def count(self):
+        return int(self.stack.sql_value(f"SELECT count(*) FROM case_analyses"
+                                        f" WHERE office_id = '{self.office}'"))
+
+    def post(self, items, query=""):
+        return self.stack.post(f"/v1/case-analyses:batch{query}", {"items": items},
+                               token=self.token, timeout=120)
+
+    def test_batch_of_1000_with_3_bad_is_rejected_whole(self):
+        before = self.count()
+        r = self.post(self.batch("ATOM"))
+        body = self.assertProblem(r, 422)
+        self.assertEqual((body["received"], body["created"], body["rejected"]), (1000, 0, 3))
+        got = [(e["index"], [(x["pointer"], x["code"]) for x in e["errors"]])
+               for e in body["rejected_items"]]
+        self.assertEqual(got, [(17, [("/items/17/result", "enum")]),
+                               (500, [("/items/500/child/birth_month", "range")]),
+                               (999, [("/items/999/hobby", "unknown_field")])])
+        self.assertEqual(self.count(), before)
+
+    def test_batch_best_effort_creates_997_and_reports_3(self):
+        before = self.count()
+        r = self.post(self.batch("BEST"), "?atomic=false")
+        self.assertEqual(r.status, 200, r)
+        body = r.json()
+        self.assertEqual((body["created"], body["rejected"]), (997, 3))
+        self.assertEqual([e["index"] for e in body["rejected_items"]], [17, 500, 999])
+        self.assertEqual(len(body["created_ids"]), 997)
+        self.assertEqual(self.count(), before + 997)
+        # One office_changed event for the whole batch, one audit entry.
+        self.assertEqual(self.stack.sql_value(
+            "SELECT jsonb_array_length(details->'ids') FROM audit_log"
+            " WHERE action = 'case_analysis.batch_create' ORDER BY id DESC LIMIT 1"), "997")
+
+    def test_clean_batch_is_201_and_duplicates_within_a_batch_conflict(self):
+        items = self.batch("CLEAN", n=3, bad=())
+        r = self.post(items)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json()["created"], 3)
+        again = self.batch("CLEAN2", n=2, bad=())
+        again[1]["case_reference"] = again[0]["case_reference"]
+        body = self.assertProblem(self.post(again), 422)
+        self.assertEqual(body["rejected_items"][0]["index"], 1)
+        self.assertEqual(body["rejected_items"][0]["errors"][0]["code"], "conflict")
+
+    def test_malformed_batches(self):
+        before = self.count()
+        cases = [({}, [{"pointer": "/items", "code": "required"}]),
+                 ({"items": {}}, [{"pointer": "/items", "code": "type"}]),
+                 ({"items": []}, [{"pointer": "/items", "code": "length"}]),
+                 ({"items": [valid(self.proc)] * 1001}, [{"pointer": "/items", "code": "length"}]),
+                 ({"items": [valid(self.proc)], "mode": "x"},
+                  [{"pointer": "/mode", "code": "unknown_field"}])]
+        for body, errors in cases:
+            with self.subTest(errors=errors):
+                r = self.stack.post("/v1/case-analyses:batch", body, token=self.token)
+                self.assertProblem(r, 422, errors=errors)
+        self.assertProblem(self.stack.post("/v1/case-analyses:batch?atomic=yes",
+                                           {"items": [valid(self.proc)]}, token=self.token),
+                           400, errors=[{"parameter": "atomic", "code": "enum"}])
+        r = self.stack.post("/v1/case-analyses:batch", {"items": [1]}, token=self.token)
+        body = self.assertProblem(r, 422)
+        self.assertEqual(body["rejected_items"][0]["errors"][0],
+                         {"pointer": "/items/0", "code": "type", "message": "must be an object"})
+        self.assertEqual(self.count(), before)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -117,6 +117,7 @@ class SecurityTest(StackTestCase):
             "cases": 403 if role in ("advisor", "ministry") else 200,
             "case": {"admin": 404, "advisor": 403, "ministry": 403}.get(role, 404),
             "case_create": 403 if role in ("advisor", "ministry", "admin") else 422,
+            "case_batch": 403 if role in ("advisor", "ministry", "admin") else 422,
         }
         return table[route]
 
@@ -141,6 +142,7 @@ class SecurityTest(StackTestCase):
             "cases": ("GET", "/v1/case-analyses?limit=5"),
             "case": ("GET", "/v1/case-analyses/00000000-0000-4000-8000-000000000000"),
             "case_create": ("POST", "/v1/case-analyses"),
+            "case_batch": ("POST", "/v1/case-analyses:batch"),
         }
 
     def test_matrix_every_route_role_and_office(self):

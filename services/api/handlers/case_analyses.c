@@ -279,160 +279,377 @@ read_one(struct request *r, const char *id, char *office_out, size_t office_size
 	return c;
 }
 
-void
-case_analyses_create(struct request *r)
+/* What became of one submitted case analysis. */
+enum outcome { CREATED, INVALID, CONFLICT, COMPLETED, FAILED };
+
+struct created {
+	char id[37];
+	char office[65];
+	char existing[37]; /* CONFLICT: the record this one duplicates */
+};
+
+/* Appends an error whose pointer is prefix + ptr (prefix "" or "/items/N"). */
+static void
+error_at(json_t *errors, const char *prefix, const char *ptr, const char *code, const char *msg)
 {
-	static const char *const allowed[] = { "dry_run", NULL };
-	json_t *errors = json_array();
-	query_parse(r, allowed, errors);
-	const char *dry = query_get(r, "dry_run");
-	if (dry != NULL && strcmp(dry, "true") != 0 && strcmp(dry, "false") != 0)
-		error_at_parameter(errors, "dry_run", "enum", "must be true or false");
-	if (reply_query_errors(r, errors) != 0)
-		return;
-	int dry_run = dry != NULL && strcmp(dry, "true") == 0;
+	char full[320];
+	snprintf(full, sizeof(full), "%s%s", prefix, ptr);
+	error_at_pointer(errors, full, code, msg);
+}
 
-	json_t *body = request_json(r);
-	if (body == NULL)
-		return;
-	errors = json_array();
-	validate_object(body, case_fields, ARRAY_LEN(case_fields), "", errors);
-	check_rules(body, errors);
-	if (json_array_size(errors) > 0) {
-		json_decref(body);
-		reply_problem(r, 422, "The case analysis has invalid fields.", errors);
-		return;
-	}
-	json_decref(errors);
-
+/*
+ * Validates one case analysis and inserts it in the caller's open
+ * transaction (as the caller: RLS applies). Problems go to errors with
+ * pointers under prefix. body is modified (reference and findings removed).
+ */
+static enum outcome
+create_one(struct request *r, json_t *body, const char *prefix, json_t *errors, struct created *out)
+{
 	struct db *db = r->worker->db;
+	size_t before = json_array_size(errors);
+	char pseudo[PSEUDONYM_LEN + 1];
+	char *findings_enc = NULL, *stored = NULL;
+	enum outcome result = FAILED;
+	PGresult *res = NULL;
+
+	validate_object(body, case_fields, ARRAY_LEN(case_fields), prefix, errors);
+	json_t *rules = json_array();
+	check_rules(body, rules);
+	size_t i;
+	json_t *e;
+	json_array_foreach(rules, i, e)
+	    error_at(errors, prefix, json_string_value(json_object_get(e, "pointer")),
+	        json_string_value(json_object_get(e, "code")),
+	        json_string_value(json_object_get(e, "message")));
+	json_decref(rules);
+	if (json_array_size(errors) > before)
+		return INVALID;
+
 	const char *office_scope, *institute_scope;
 	scope(&r->principal, &office_scope, &institute_scope);
 	const char *procedure_id = json_string_value(json_object_get(body, "procedure_id"));
 	const char *pparams[] = { office_scope, institute_scope, procedure_id };
-	PGresult *res = NULL;
-	char office[65], id[37], pseudo[PSEUDONYM_LEN + 1];
-	char *findings_enc = NULL, *stored = NULL;
-
-	if (db_begin_as(db, &r->principal) != 0 ||
-	    (res = db_exec(db, &stmt_procedure, 3, pparams)) == NULL)
-		goto db_fail;
+	if ((res = db_exec(db, &stmt_procedure, 3, pparams)) == NULL)
+		return FAILED;
 	if (PQntuples(res) == 0) {
 		/* Not there or not the caller's: the same answer either way. */
 		PQclear(res);
-		db_rollback(db);
-		errors = json_array();
-		error_at_pointer(
-		    errors, "/procedure_id", "not_found", "is not a procedure of yours");
-		json_decref(body);
-		reply_problem(r, 422, "The case analysis has invalid fields.", errors);
-		return;
+		error_at(
+		    errors, prefix, "/procedure_id", "not_found", "is not a procedure of yours");
+		return INVALID;
 	}
-	snprintf(office, sizeof(office), "%s", PQgetvalue(res, 0, 0));
+	snprintf(out->office, sizeof(out->office), "%s", PQgetvalue(res, 0, 0));
 	int closed = month_parse(json_string_value(json_object_get(body, "closed_month")));
 	int in_window = closed_month_in_window(closed, PQgetvalue(res, 0, 1), current_month());
 	int completed = strcmp(PQgetvalue(res, 0, 2), "completed") == 0;
 	PQclear(res);
 	res = NULL;
 	if (!in_window) {
-		db_rollback(db);
-		errors = json_array();
-		error_at_pointer(errors, "/closed_month", "range",
+		error_at(errors, prefix, "/closed_month", "range",
 		    "must lie in the procedure's window (July five years before its cycle to the "
 		    "cycle's end) and not in the future");
-		json_decref(body);
-		reply_problem(r, 422, "The case analysis has invalid fields.", errors);
-		return;
+		return INVALID;
 	}
-	if (completed) {
-		db_rollback(db);
-		json_decref(body);
-		reply_problem(
-		    r, 409, "The procedure is completed; it takes no more case analyses.", NULL);
-		return;
-	}
+	if (completed)
+		return COMPLETED;
 
 	/* The file number becomes a pseudonym here and goes no further. */
-	pseudonym(r->worker->pseudonymizer, office,
+	pseudonym(r->worker->pseudonymizer, out->office,
 	    json_string_value(json_object_get(body, "case_reference")), pseudo);
 	json_object_del(body, "case_reference");
-	uuid_v4(id);
+	uuid_v4(out->id);
 	const json_t *findings = json_object_get(body, "findings");
 	if (json_is_string(findings) && json_string_length(findings) > 0) {
 		char aad[96];
-		snprintf(aad, sizeof(aad), "case_analysis:%s:findings", id);
+		snprintf(aad, sizeof(aad), "case_analysis:%s:findings", out->id);
 		/* json_string_length: the text may hold \u0000, which strlen would cut at. */
 		findings_enc = keyring_encrypt(r->worker->keyring, json_string_value(findings),
 		    json_string_length(findings), aad);
 		if (findings_enc == NULL)
-			goto db_fail;
+			goto out;
 	}
 	json_object_del(body, "findings");
 	stored = json_dumps(body, JSON_COMPACT);
-	const char *iparams[] = { id, procedure_id, office, pseudo, stored, findings_enc };
+	const char *iparams[] = { out->id, procedure_id, out->office, pseudo, stored,
+		findings_enc };
 	if ((res = db_exec(db, &stmt_insert, 6, iparams)) == NULL)
-		goto db_fail;
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		const char *eparams[] = { office, pseudo };
-		if ((res = db_exec(db, &stmt_existing, 2, eparams)) == NULL)
-			goto db_fail;
-		json_t *conflict =
-		    json_pack("{s:s}", "existing_id", PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
-		PQclear(res);
+		goto out;
+	if (PQntuples(res) > 0) {
+		result = CREATED;
+		goto out;
+	}
+	PQclear(res);
+	const char *eparams[] = { out->office, pseudo };
+	if ((res = db_exec(db, &stmt_existing, 2, eparams)) == NULL)
+		goto out;
+	snprintf(out->existing, sizeof(out->existing), "%s",
+	    PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
+	error_at(errors, prefix, "/case_reference", "conflict",
+	    "this office already has a case analysis for this case reference");
+	result = CONFLICT;
+out:
+	PQclear(res);
+	free(findings_enc);
+	free(stored);
+	return result;
+}
+
+static int
+office_changed(struct db *db, const char *office, struct outbox_event *ev)
+{
+	char payload[128];
+	snprintf(payload, sizeof(payload), "{\"office_id\":\"%s\"}", office);
+	return outbox_add_event(db, "office_changed", payload, ev);
+}
+
+/* Reads ?dry_run= (and for batches ?atomic=); answers 400 and returns -1 if bad. */
+static int
+write_params(struct request *r, const char *const *allowed, int *dry_run, int *atomic)
+{
+	json_t *errors = json_array();
+	query_parse(r, allowed, errors);
+	const char *names[] = { "dry_run", "atomic" };
+	int *flags[] = { dry_run, atomic };
+	for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+		const char *v = query_get(r, names[i]);
+		if (v != NULL && strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+			error_at_parameter(errors, names[i], "enum", "must be true or false");
+		if (flags[i] != NULL && v != NULL)
+			*flags[i] = strcmp(v, "true") == 0;
+	}
+	return reply_query_errors(r, errors);
+}
+
+void
+case_analyses_create(struct request *r)
+{
+	static const char *const allowed[] = { "dry_run", NULL };
+	int dry_run = 0;
+	struct created c = { 0 };
+	struct outbox_event ev;
+
+	if (write_params(r, allowed, &dry_run, NULL) != 0)
+		return;
+	json_t *body = request_json(r);
+	if (body == NULL)
+		return;
+	json_t *errors = json_array();
+	struct db *db = r->worker->db;
+	if (db_begin_as(db, &r->principal) != 0)
+		goto fail;
+	switch (create_one(r, body, "", errors, &c)) {
+	case INVALID:
+		db_rollback(db);
+		reply_problem(r, 422, "The case analysis has invalid fields.", errors);
+		errors = NULL;
+		goto out;
+	case COMPLETED:
+		db_rollback(db);
+		reply_problem(
+		    r, 409, "The procedure is completed; it takes no more case analyses.", NULL);
+		goto out;
+	case CONFLICT: {
 		db_rollback(db);
 		char location[64];
-		snprintf(location, sizeof(location), "/v1/case-analyses/%s",
-		    json_string_value(json_object_get(conflict, "existing_id")));
+		snprintf(location, sizeof(location), "/v1/case-analyses/%s", c.existing);
 		reply_header(r, "Location", location);
-		json_t *p = problem_new(409,
-		    "This office already has a case analysis for this case "
-		    "reference.",
-		    r->id);
-		json_object_update(p, conflict);
-		json_decref(conflict);
+		json_t *p = problem_new(
+		    409, "This office already has a case analysis for this case reference.", r->id);
+		json_object_set_new(p, "existing_id", json_string(c.existing));
 		char *text = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		json_decref(p);
 		reply_bytes(r, 409, "application/problem+json; charset=utf-8", text, strlen(text));
 		free(text);
 		goto out;
 	}
-	PQclear(res);
-	res = NULL;
+	case FAILED:
+		goto fail;
+	case CREATED:
+		break;
+	}
 	if (dry_run) {
 		db_rollback(db);
 		reply_json(r, 200, json_pack("{s:b,s:s}", "valid", 1, "would", "create"));
 		goto out;
 	}
-	struct outbox_event ev;
-	char payload[128];
-	snprintf(payload, sizeof(payload), "{\"office_id\":\"%s\"}", office);
-	if (audit_append(db, &r->principal, "case_analysis.create", "case_analysis", id, office,
-	        r->id, NULL) != 0 ||
-	    outbox_add_event(db, "office_changed", payload, &ev) != 0)
-		goto db_fail;
 	char office_read[65];
 	int failed;
-	json_t *c = read_one(r, id, office_read, sizeof(office_read), &failed);
-	if (c == NULL || db_commit(db) != 0) {
-		json_decref(c);
-		goto db_fail;
+	json_t *rep;
+	if (audit_append(db, &r->principal, "case_analysis.create", "case_analysis", c.id, c.office,
+	        r->id, NULL) != 0 ||
+	    office_changed(db, c.office, &ev) != 0 ||
+	    (rep = read_one(r, c.id, office_read, sizeof(office_read), &failed)) == NULL)
+		goto fail;
+	if (db_commit(db) != 0) {
+		json_decref(rep);
+		goto fail;
 	}
 	if (outbox_publish(db, r->worker->redis, &ev) != 0)
 		log_warn(r->id, "event not published; the outbox relay will", NULL);
 	char location[64];
-	snprintf(location, sizeof(location), "/v1/case-analyses/%s", id);
+	snprintf(location, sizeof(location), "/v1/case-analyses/%s", c.id);
 	reply_header(r, "Location", location);
-	reply_json(r, 201, render(r, c));
+	reply_json(r, 201, render(r, rep));
 	goto out;
-db_fail:
-	PQclear(res);
+fail:
 	db_rollback(db);
 	reply_db_error(r);
 out:
+	json_decref(errors);
 	json_decref(body);
-	free(findings_enc);
-	free(stored);
+}
+
+#define BATCH_MAX 1000
+
+static int
+savepoint(struct db *db, const char *sql)
+{
+	return db_exec_script(db, sql);
+}
+
+/*
+ * POST /v1/case-analyses:batch {"items": [...]} — up to 1,000 case analyses.
+ * All-or-nothing by default; ?atomic=false keeps the valid ones. Answers an
+ * import summary: counts, the created ids, and per rejected item its index
+ * and errors (pointers into the batch document).
+ */
+void
+case_analyses_batch(struct request *r)
+{
+	static const char *const allowed[] = { "dry_run", "atomic", NULL };
+	int dry_run = 0, atomic = 1;
+	struct db *db = r->worker->db;
+
+	if (write_params(r, allowed, &dry_run, &atomic) != 0)
+		return;
+	json_t *body = request_json(r);
+	if (body == NULL)
+		return;
+	json_t *items = json_object_get(body, "items");
+	json_t *errors = json_array();
+	const char *key;
+	json_t *v;
+	json_object_foreach(body, key, v) if (strcmp(key, "items") != 0)
+	{
+		char ptr[300] = "";
+		pointer_append(ptr, sizeof(ptr), key);
+		error_at_pointer(errors, ptr, "unknown_field", "is not a known field");
+	}
+	if (!json_is_array(items))
+		error_at_pointer(errors, "/items", items ? "type" : "required",
+		    "must be an array of case analyses");
+	else if (json_array_size(items) == 0 || json_array_size(items) > BATCH_MAX)
+		error_at_pointer(errors, "/items", "length", "must hold 1 to 1000 case analyses");
+	if (json_array_size(errors) > 0) {
+		json_decref(body);
+		reply_problem(r, 422, "The batch is not well formed.", errors);
+		return;
+	}
+	json_decref(errors);
+
+	json_t *created = json_array(), *rejected = json_array(), *offices = json_object();
+	if (db_begin_as(db, &r->principal) != 0)
+		goto fail;
+	size_t i;
+	json_array_foreach(items, i, v)
+	{
+		char prefix[32];
+		struct created c = { 0 };
+		json_t *item_errors = json_array();
+		snprintf(prefix, sizeof(prefix), "/items/%zu", i);
+		/* Each item in its own savepoint: a failure undoes only that item. */
+		if (savepoint(db, "SAVEPOINT item") != 0) {
+			json_decref(item_errors);
+			goto fail;
+		}
+		enum outcome o =
+		    json_is_object(v) ? create_one(r, v, prefix, item_errors, &c) : INVALID;
+		if (!json_is_object(v))
+			error_at_pointer(item_errors, prefix, "type", "must be an object");
+		if (o == COMPLETED)
+			error_at(item_errors, prefix, "/procedure_id", "completed",
+			    "the procedure is completed");
+		if (o == FAILED) {
+			json_decref(item_errors);
+			goto fail;
+		}
+		if (o == CREATED) {
+			json_array_append_new(created, json_string(c.id));
+			json_object_set_new(offices, c.office, json_true());
+			json_decref(item_errors);
+			if (savepoint(db, "RELEASE SAVEPOINT item") != 0)
+				goto fail;
+			continue;
+		}
+		json_t *entry =
+		    json_pack("{s:I,s:o}", "index", (json_int_t)i, "errors", item_errors);
+		if (o == CONFLICT)
+			json_object_set_new(entry, "existing_id", json_string(c.existing));
+		json_array_append_new(rejected, entry);
+		if (savepoint(db, "ROLLBACK TO SAVEPOINT item") != 0)
+			goto fail;
+	}
+
+	size_t nrejected = json_array_size(rejected);
+	int keep = json_array_size(created) > 0 && (!atomic || nrejected == 0) && !dry_run;
+	if (keep) {
+		struct outbox_event ev[8];
+		int nev = 0;
+		json_t *details = json_pack("{s:O}", "ids", created);
+		int rc = audit_append(db, &r->principal, "case_analysis.batch_create",
+		    "case_analysis", NULL, NULL, r->id, details);
+		json_decref(details);
+		if (rc != 0)
+			goto fail;
+		/* One office_changed per office touched: the aggregator recomputes each once. */
+		json_object_foreach(offices, key, v)
+		{
+			struct outbox_event one;
+			if (office_changed(db, key, &one) != 0)
+				goto fail;
+			if (nev < (int)ARRAY_LEN(ev))
+				ev[nev++] = one;
+		}
+		if (db_commit(db) != 0)
+			goto fail;
+		for (int k = 0; k < nev; k++)
+			if (outbox_publish(db, r->worker->redis, &ev[k]) != 0)
+				log_warn(r->id, "event not published; the outbox relay will", NULL);
+	} else {
+		db_rollback(db);
+	}
+	json_t *summary =
+	    json_pack("{s:I,s:I,s:I,s:b,s:b}", "received", (json_int_t)json_array_size(items),
+	        "created", (json_int_t)(keep ? json_array_size(created) : 0), "rejected",
+	        (json_int_t)nrejected, "atomic", atomic, "dry_run", dry_run);
+	json_object_set_new(summary, "updated", json_integer(0));
+	json_object_set_new(summary, "created_ids", keep ? json_incref(created) : json_array());
+	json_object_set_new(summary, "rejected_items", rejected);
+	rejected = NULL;
+	if (nrejected > 0 && (atomic || json_array_size(created) == 0)) {
+		/* Nothing was stored: a problem, with the summary as its extension members. */
+		json_t *p = problem_new(422,
+		    atomic ? "The batch was rejected whole; nothing was stored."
+		           : "No item of the batch was valid.",
+		    r->id);
+		json_object_update(p, summary);
+		json_decref(summary);
+		char *text = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(p);
+		reply_bytes(r, 422, "application/problem+json; charset=utf-8", text, strlen(text));
+		free(text);
+	} else {
+		reply_json(r, dry_run ? 200 : (nrejected > 0 ? 200 : 201), summary);
+	}
+	goto out;
+fail:
+	db_rollback(db);
+	reply_db_error(r);
+out:
+	json_decref(created);
+	json_decref(rejected);
+	json_decref(offices);
+	json_decref(body);
 }
 
 void
