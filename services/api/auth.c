@@ -28,7 +28,9 @@ static const struct {
 	    R(ROLE_ADVISOR) | R(ROLE_MINISTRY) | R(ROLE_ADMIN) },
 	[PERM_REPORTS_READ] = { "reports.read", ALL_ROLES },
 	[PERM_JOBS_READ] = { "jobs.read", R(ROLE_ADVISOR) | R(ROLE_MINISTRY) | R(ROLE_ADMIN) },
-	[PERM_PROCEDURES_READ] = { "procedures.read",
+	/* Advisors and the ministry: only the cycle status view (the handler enforces it). */
+	[PERM_PROCEDURES_READ] = { "procedures.read", ALL_ROLES },
+	[PERM_PROCEDURES_WRITE] = { "procedures.write",
 	    R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD) | R(ROLE_INSTITUTE) | R(ROLE_ADMIN) },
 	[PERM_AUDIT_READ] = { "audit.read", R(ROLE_ADMIN) },
 	[PERM_CODELISTS_READ] = { "codelists.read", ALL_ROLES },

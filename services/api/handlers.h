@@ -21,6 +21,8 @@ void jobs_get(struct request *r);
 
 void procedures_list(struct request *r);
 void procedures_get(struct request *r);
+void procedures_create(struct request *r);
+void procedures_patch(struct request *r);
 
 void audit_list(struct request *r);
 

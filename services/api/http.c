@@ -314,6 +314,69 @@ reply_list(struct request *r, json_t *items, json_t *next_keys)
 }
 
 bool
+etag_listed(const char *h, const char *etag)
+{
+	size_t etag_len = strlen(etag);
+	if (h == NULL)
+		return false;
+	for (const char *p = h; *p;) {
+		p += strspn(p, " \t,");
+		size_t len = strcspn(p, ",");
+		size_t tail = len;
+		while (tail > 0 && (p[tail - 1] == ' ' || p[tail - 1] == '\t'))
+			tail--;
+		const char *tag = p;
+		if (tail >= 2 && strncmp(tag, "W/", 2) == 0) {
+			tag += 2;
+			tail -= 2;
+		}
+		if ((tail == 1 && tag[0] == '*') ||
+		    (tail == etag_len && memcmp(tag, etag, tail) == 0))
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+void
+reply_resource(struct request *r, int status, json_t *body)
+{
+	char etag[32];
+	snprintf(etag, sizeof(etag), "\"v%lld\"",
+	    (long long)json_integer_value(json_object_get(body, "version")));
+	reply_header(r, "ETag", etag);
+	if (status == 200 &&
+	    etag_listed(
+	        evhttp_find_header(evhttp_request_get_input_headers(r->req), "If-None-Match"),
+	        etag)) {
+		json_decref(body);
+		reply_bytes(r, 304, "application/json; charset=utf-8", "", 0);
+		return;
+	}
+	reply_json(r, status, body);
+}
+
+int
+if_match_version(struct request *r, long *version)
+{
+	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req), "If-Match");
+	if (h == NULL) {
+		reply_problem(r, 428, "Send If-Match with the ETag of your last read.", NULL);
+		return -1;
+	}
+	const char *p = h;
+	if (strncmp(p, "W/", 2) == 0)
+		p += 2;
+	char *end;
+	if (strncmp(p, "\"v", 2) != 0 || (*version = strtol(p + 2, &end, 10)) < 1 ||
+	    strcmp(end, "\"") != 0) {
+		reply_problem(r, 412, "If-Match does not match the resource's current ETag.", NULL);
+		return -1;
+	}
+	return 0;
+}
+
+bool
 cors_origin_allowed(const struct config *cfg, const char *origin)
 {
 	size_t n = strlen(origin);

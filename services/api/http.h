@@ -76,6 +76,25 @@ void reply_list(struct request *r, json_t *items, json_t *next_keys);
 /* Copies a NUL-terminated parameter string for use as a SQL text param ("" → NULL). */
 const char *nullable(const char *s);
 
+/*
+ * True if an If-None-Match / If-Match header value lists etag or is "*"
+ * (RFC 9110 13.1: comma-separated, W/ prefix ignored). header may be NULL.
+ */
+bool etag_listed(const char *header, const char *etag);
+
+/*
+ * Answers 200 with a versioned resource (body taken over; its "version"
+ * member makes the ETag "\"v<version>\""), or 304 when If-None-Match has it.
+ */
+void reply_resource(struct request *r, int status, json_t *body);
+
+/*
+ * For writes that need If-Match: fills *version from an ETag "v<n>".
+ * Answers 428 when the header is missing, 412 when it cannot match, and
+ * returns -1 then.
+ */
+int if_match_version(struct request *r, long *version) KQE_MUSTCHECK;
+
 /* True if origin is listed exactly in KQE_CORS_ORIGINS. */
 bool cors_origin_allowed(const struct config *cfg, const char *origin);
 

@@ -48,38 +48,6 @@ etag_of(const char *body, size_t len, char out[ETAG_HEX + 3])
 	out[ETAG_HEX + 2] = '\0';
 }
 
-/*
- * True if the If-None-Match header lists etag or is "*". RFC 9110 13.1.2:
- * a comma-separated list compared weakly, so a W/ prefix does not matter.
- */
-static bool
-none_match(struct request *r, const char *etag)
-{
-	const char *h =
-	    evhttp_find_header(evhttp_request_get_input_headers(r->req), "If-None-Match");
-	size_t etag_len = strlen(etag);
-
-	if (h == NULL)
-		return false;
-	for (const char *p = h; *p;) {
-		p += strspn(p, " \t,");
-		size_t len = strcspn(p, ",");
-		size_t tail = len;
-		while (tail > 0 && (p[tail - 1] == ' ' || p[tail - 1] == '\t'))
-			tail--;
-		const char *tag = p;
-		if (tail >= 2 && strncmp(tag, "W/", 2) == 0) {
-			tag += 2;
-			tail -= 2;
-		}
-		if ((tail == 1 && tag[0] == '*') ||
-		    (tail == etag_len && memcmp(tag, etag, tail) == 0))
-			return true;
-		p += len;
-	}
-	return false;
-}
-
 /* Answers 200 with body (taken over) and its ETag, or 304 if the client has it already. */
 static void
 reply_cacheable(struct request *r, json_t *body)
@@ -91,7 +59,9 @@ reply_cacheable(struct request *r, json_t *body)
 	json_decref(body);
 	etag_of(text, len, etag);
 	reply_header(r, "ETag", etag);
-	if (none_match(r, etag))
+	if (etag_listed(
+	        evhttp_find_header(evhttp_request_get_input_headers(r->req), "If-None-Match"),
+	        etag))
 		reply_bytes(r, 304, "application/json; charset=utf-8", "", 0);
 	else
 		reply_bytes(r, 200, "application/json; charset=utf-8", text, len);
