@@ -18,6 +18,18 @@
 #define RELAY_INTERVAL_NS 500000000ull
 #define RELAY_BATCH 200
 #define BACKOFF_MS 1000
+#define HOUSEKEEPING_INTERVAL_NS 3600000000000ull
+
+static const struct db_stmt stmt_expire_keys = { "expire_idempotency_keys",
+	"DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'" };
+
+/* Idempotency keys live 24 hours (services/api/idempotency.h). */
+static void
+housekeeping(struct aggregator *a)
+{
+	PGresult *res = db_exec(a->db, &stmt_expire_keys, 0, NULL);
+	PQclear(res);
+}
 
 static void
 sleep_ms(long ms)
@@ -133,7 +145,7 @@ read_new(struct aggregator *a)
 int
 aggregator_run(struct aggregator *a)
 {
-	uint64_t last_relay = 0, last_claim = 0;
+	uint64_t last_relay = 0, last_claim = 0, last_housekeeping = 0;
 	uint64_t claim_every = (uint64_t)a->cfg->jobs_visibility_ms * 1000000ull / 2;
 	int group_ready = 0;
 
@@ -157,6 +169,10 @@ aggregator_run(struct aggregator *a)
 			last_relay = now;
 			if (outbox_relay(a->db, a->redis, a->cfg->outbox_grace_ms, RELAY_BATCH) < 0)
 				rc = -1;
+			if (now - last_housekeeping >= HOUSEKEEPING_INTERVAL_NS) {
+				last_housekeeping = now;
+				housekeeping(a);
+			}
 		}
 		if (rc == 0 && (last_claim == 0 || now - last_claim >= claim_every)) {
 			last_claim = now;

@@ -33,6 +33,11 @@ reply_buffer(struct request *r, int status, const char *content_type, struct evb
 		return;
 	}
 	r->replied = true;
+	if (r->replay_status != 0 && status == 200) {
+		status = r->replay_status;
+		evhttp_add_header(out, "Idempotency-Replayed", "true");
+	}
+	r->status = status;
 	evhttp_remove_header(out, "Content-Type");
 	evhttp_add_header(out, "Content-Type", content_type);
 	evhttp_add_header(out, "X-Request-Id", r->id);
@@ -106,7 +111,9 @@ reply_db_error(struct request *r)
 void
 query_parse(struct request *r, const char *const *allowed, json_t *errors)
 {
-	const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
+	const char *q = r->query_override != NULL
+	                    ? r->query_override
+	                    : evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
 	struct evkeyval *kv;
 
 	TAILQ_INIT(&r->query);

@@ -8,6 +8,7 @@
 #include <event2/buffer.h>
 
 #include "handlers.h"
+#include "idempotency.h"
 #include "http.h"
 #include "kqe/log.h"
 
@@ -252,7 +253,10 @@ router_dispatch_cb(struct evhttp_request *req, void *arg)
 		reply_problem(&r, 403, "Your role may not do this.", NULL);
 		goto out;
 	}
+	if (idempotency_begin(&r) != 0)
+		goto out;
 	r.route->handler(&r);
+	idempotency_finish(&r);
 	if (!r.replied) {
 		log_error(
 		    r.id, "handler did not answer", json_pack("{s:s}", "route", r.route->pattern));

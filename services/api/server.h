@@ -59,6 +59,10 @@ struct request {
 	struct principal principal; /* decided in exactly one place: auth_identify() */
 	uint64_t start_ns;
 	bool replied;
+	int status;                  /* of the answer, once replied */
+	char *idempotency_key;       /* reserved Idempotency-Key, owned; NULL if none */
+	int replay_status;           /* a replay answers 200s under this status instead */
+	const char *query_override;  /* parse this instead of the URI's query ("" = none) */
 };
 
 #endif

@@ -1,0 +1,158 @@
+#include "idempotency.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <openssl/evp.h>
+
+#include "auth.h"
+#include "http.h"
+#include "kqe/log.h"
+#include "router.h"
+
+#define KEY_MAX 200
+
+static const struct db_stmt stmt_reserve = { "idem_reserve",
+	"INSERT INTO idempotency_keys AS k (actor, key, request_hash, status)"
+	" VALUES ($1, $2, $3, 0)"
+	" ON CONFLICT (actor, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,"
+	" status = 0, location = NULL, created_at = now()"
+	" WHERE k.created_at < now() - interval '24 hours'"
+	" OR (k.status = 0 AND k.created_at < now() - interval '1 minute')"
+	" RETURNING 1" };
+static const struct db_stmt stmt_lookup = { "idem_lookup",
+	"SELECT request_hash, status, coalesce(location, '') FROM idempotency_keys"
+	" WHERE actor = $1 AND key = $2" };
+static const struct db_stmt stmt_record = { "idem_record",
+	"UPDATE idempotency_keys SET status = $3, location = $4 WHERE actor = $1 AND key = $2" };
+static const struct db_stmt stmt_release = { "idem_release",
+	"DELETE FROM idempotency_keys WHERE actor = $1 AND key = $2 AND status = 0" };
+
+static int
+key_valid(const char *k)
+{
+	size_t n = strlen(k);
+	if (n == 0 || n > KEY_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (k[i] < 0x21 || k[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* SHA-256 over method, URI (path and query) and body: what "the same request" means. */
+static void
+request_hash(struct request *r, char out[65])
+{
+	unsigned char md[32];
+	unsigned int len = 0;
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	const char *uri = evhttp_request_get_uri(r->req);
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	EVP_DigestUpdate(ctx, r->method, strlen(r->method) + 1);
+	EVP_DigestUpdate(ctx, uri, strlen(uri) + 1);
+	EVP_DigestUpdate(ctx, evbuffer_pullup(in, -1), evbuffer_get_length(in));
+	EVP_DigestFinal_ex(ctx, md, &len);
+	EVP_MD_CTX_free(ctx);
+	hex_encode(md, sizeof(md), out);
+}
+
+/* Answers with the resource at location as it is now, under the original status. */
+static void
+replay(struct request *r, int status, const char *location)
+{
+	char *params[ROUTE_MAX_PARAMS];
+	int nparams = 0;
+	unsigned allow;
+	int idx = router_match(EVHTTP_REQ_GET, location, params, &nparams, &allow);
+	if (idx < 0 || !auth_allows(&r->principal, routes[idx].permission)) {
+		while (nparams > 0)
+			free(params[--nparams]);
+		reply_problem(r, 409,
+		    "This Idempotency-Key was used before; its result is no longer "
+		    "readable with your role.",
+		    NULL);
+		return;
+	}
+	for (int i = 0; i < r->nparams; i++)
+		free(r->params[i]);
+	memcpy(r->params, params, sizeof(params));
+	r->nparams = nparams;
+	r->replay_status = status;
+	r->query_override = "";
+	reply_header(r, "Location", location);
+	routes[idx].handler(r);
+}
+
+int
+idempotency_begin(struct request *r)
+{
+	const char *key =
+	    evhttp_find_header(evhttp_request_get_input_headers(r->req), "Idempotency-Key");
+	char hash[65];
+
+	if (key == NULL || evhttp_request_get_command(r->req) != EVHTTP_REQ_POST)
+		return 0;
+	if (!key_valid(key)) {
+		reply_problem(
+		    r, 400, "Idempotency-Key must be 1 to 200 visible ASCII characters.", NULL);
+		return 1;
+	}
+	request_hash(r, hash);
+	const char *params[] = { r->principal.actor, key, hash };
+	struct db *db = r->worker->db;
+	PGresult *res = db_exec(db, &stmt_reserve, 3, params);
+	if (res == NULL) {
+		reply_db_error(r);
+		return 1;
+	}
+	int reserved = PQntuples(res) == 1;
+	PQclear(res);
+	if (reserved) {
+		r->idempotency_key = xstrdup(key);
+		return 0;
+	}
+	res = db_exec(db, &stmt_lookup, 2, params);
+	if (res == NULL || PQntuples(res) == 0) {
+		PQclear(res);
+		reply_db_error(r);
+		return 1;
+	}
+	int same = strcmp(PQgetvalue(res, 0, 0), hash) == 0;
+	int status = atoi(PQgetvalue(res, 0, 1));
+	char location[256];
+	snprintf(location, sizeof(location), "%s", PQgetvalue(res, 0, 2));
+	PQclear(res);
+	if (!same)
+		reply_problem(
+		    r, 422, "This Idempotency-Key was used with a different request.", NULL);
+	else if (status == 0)
+		reply_problem(
+		    r, 409, "A request with this Idempotency-Key is still in progress.", NULL);
+	else
+		replay(r, status, location);
+	return 1;
+}
+
+void
+idempotency_finish(struct request *r)
+{
+	if (r->idempotency_key == NULL)
+		return;
+	const char *location =
+	    evhttp_find_header(evhttp_request_get_output_headers(r->req), "Location");
+	char status[8];
+	snprintf(status, sizeof(status), "%d", r->status);
+	const char *params[] = { r->principal.actor, r->idempotency_key, status, location };
+	int keep = r->status >= 200 && r->status < 300 && location != NULL;
+	PGresult *res =
+	    db_exec(r->worker->db, keep ? &stmt_record : &stmt_release, keep ? 4 : 2, params);
+	if (res == NULL)
+		log_warn(r->id, "idempotency key not recorded", NULL);
+	PQclear(res);
+	free(r->idempotency_key);
+	r->idempotency_key = NULL;
+}

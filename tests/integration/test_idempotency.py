@@ -1,0 +1,83 @@
+"""Idempotency-Key on POST: replay, reuse with another body, release after failure."""
+
+import unittest
+
+from harness import StackTestCase
+from test_case_analyses import valid
+
+REPORT = {"scope": "state", "period": "2024"}
+
+
+class IdempotencyTest(StackTestCase):
+    seed_demo = True
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.proc, cls.office = cls.stack.sql(
+            "SELECT id, office_id FROM procedures WHERE phase <> 'completed' ORDER BY id LIMIT 1")[0]
+        cls.office_token = cls.stack.token("office_staff", office=cls.office)[0]
+
+    def post(self, path, body, key, token="default"):
+        return self.stack.post(path, body, headers={"Idempotency-Key": key}, token=token)
+
+    def count(self, table):
+        return int(self.stack.sql_value(f"SELECT count(*) FROM {table}"))
+
+    def test_same_key_same_request_replays_the_first_answer(self):
+        jobs = self.count("jobs")
+        first = self.post("/v1/reports", REPORT, "report-key-1")
+        self.assertEqual(first.status, 202, first)
+        again = self.post("/v1/reports", REPORT, "report-key-1")
+        self.assertEqual(again.status, 202, again)
+        self.assertEqual(again.header("Location"), first.header("Location"))
+        self.assertEqual(again.header("Idempotency-Replayed"), "true")
+        self.assertEqual(again.json()["id"], first.json()["id"])
+        self.assertIsNone(first.header("Idempotency-Replayed"))
+        self.assertEqual(self.count("jobs"), jobs + 1)
+
+    def test_same_key_other_body_is_422(self):
+        self.assertEqual(self.post("/v1/reports", REPORT, "report-key-2").status, 202)
+        jobs = self.count("jobs")
+        r = self.post("/v1/reports", {"scope": "state", "period": "2025"}, "report-key-2")
+        self.assertProblem(r, 422, detail="This Idempotency-Key was used with a different request.")
+        self.assertEqual(self.count("jobs"), jobs)
+
+    def test_case_analysis_replay_creates_one_record_and_keeps_201(self):
+        body = valid(self.proc, reference="IDEM-1")
+        rows = self.count("case_analyses")
+        first = self.post("/v1/case-analyses", body, "case-key-1", token=self.office_token)
+        again = self.post("/v1/case-analyses", body, "case-key-1", token=self.office_token)
+        self.assertEqual((first.status, again.status), (201, 201), (first, again))
+        self.assertEqual(again.json(), first.json())
+        self.assertEqual(self.count("case_analyses"), rows + 1)
+        # The stored outcome holds no body: no findings text at rest.
+        self.assertEqual(self.stack.sql(
+            "SELECT status, location FROM idempotency_keys WHERE key = 'case-key-1'"),
+            [["201", first.header("Location")]])
+
+    def test_failed_request_releases_the_key(self):
+        bad = valid(self.proc, reference="IDEM-2", result="unsure")
+        r = self.post("/v1/case-analyses", bad, "case-key-2", token=self.office_token)
+        self.assertProblem(r, 422)
+        r = self.post("/v1/case-analyses", valid(self.proc, reference="IDEM-2"), "case-key-2",
+                      token=self.office_token)
+        self.assertEqual(r.status, 201, r)
+
+    def test_keys_belong_to_their_caller(self):
+        a = self.post("/v1/reports", REPORT, "shared-key")
+        other = self.stack.token("ministry", name="other-caller")[0]
+        b = self.post("/v1/reports", REPORT, "shared-key", token=other)
+        self.assertEqual((a.status, b.status), (202, 202))
+        self.assertNotEqual(a.json()["id"], b.json()["id"])
+
+    def test_invalid_keys_are_400_and_store_nothing(self):
+        keys = self.count("idempotency_keys")
+        for key in ("x" * 201, "with space", "tab\there"):
+            with self.subTest(key=key):
+                self.assertProblem(self.post("/v1/reports", REPORT, key), 400)
+        self.assertEqual(self.count("idempotency_keys"), keys)
+
+
+if __name__ == "__main__":
+    unittest.main()
