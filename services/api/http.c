@@ -258,6 +258,20 @@ list_params_parse(struct request *r, size_t nkeys, struct list_params *lp, json_
 
 	lp->limit = LIST_DEFAULT_LIMIT;
 	lp->after = NULL;
+	const char *format = query_get(r, "format");
+	const char *dialect = query_get(r, "dialect");
+	const char *accept = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Accept");
+	int csv = format != NULL ? strcmp(format, "csv") == 0
+	                         : accept != NULL && strncasecmp(accept, "text/csv", 8) == 0;
+	if (format != NULL && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
+		error_at_parameter(errors, "format", "enum", "must be json or csv");
+	if (dialect != NULL && strcmp(dialect, "excel") != 0 && strcmp(dialect, "rfc4180") != 0)
+		error_at_parameter(errors, "dialect", "enum", "must be rfc4180 or excel");
+	else if (dialect != NULL && !csv)
+		error_at_parameter(errors, "dialect", "forbidden", "applies to format=csv only");
+	r->list_format = !csv                                               ? LIST_JSON
+	                 : dialect != NULL && strcmp(dialect, "excel") == 0 ? LIST_CSV_EXCEL
+	                                                                    : LIST_CSV;
 	if (limit != NULL) {
 		char *end;
 		long n = strtol(limit, &end, 10);
@@ -283,39 +297,172 @@ list_params_free(struct list_params *lp)
 	lp->after = NULL;
 }
 
+/* Flattens a value into "a.b" columns: objects by key, arrays joined with "|". */
+static void
+flatten(const char *prefix, const json_t *v, json_t *row)
+{
+	if (json_is_object(v)) {
+		const char *k;
+		json_t *child;
+		json_object_foreach((json_t *)v, k, child)
+		{
+			char *name = prefix[0] ? xasprintf("%s.%s", prefix, k) : xstrdup(k);
+			flatten(name, child, row);
+			free(name);
+		}
+		return;
+	}
+	if (json_is_array(v)) {
+		struct evbuffer *b = evbuffer_new();
+		size_t i;
+		json_t *e;
+		json_array_foreach(v, i, e)
+		{
+			char *t = json_is_string(e) ? xstrdup(json_string_value(e))
+			                            : json_dumps(e, JSON_ENCODE_ANY | JSON_COMPACT);
+			evbuffer_add_printf(b, "%s%s", i ? "|" : "", t);
+			free(t);
+		}
+		evbuffer_add(b, "", 1);
+		json_object_set_new(row, prefix, json_string((const char *)evbuffer_pullup(b, -1)));
+		evbuffer_free(b);
+		return;
+	}
+	json_object_set(row, prefix, (json_t *)v);
+}
+
+static void
+csv_cell(struct evbuffer *out, const json_t *v, int excel)
+{
+	char buf[64];
+	const char *text = "";
+
+	if (json_is_string(v)) {
+		text = json_string_value(v);
+	} else if (json_is_integer(v)) {
+		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		text = buf;
+	} else if (json_is_real(v)) {
+		snprintf(buf, sizeof(buf), "%.15g", json_real_value(v));
+		if (excel) /* decimal comma for German spreadsheets */
+			for (char *p = buf; *p; p++)
+				if (*p == '.')
+					*p = ',';
+		text = buf;
+	} else if (json_is_boolean(v)) {
+		text = json_is_true(v) ? "true" : "false";
+	}
+	/* Spreadsheets run cells starting with these as formulas (CSV injection). */
+	int formula =
+	    excel && json_is_string(v) && strchr("=+-@\t\r", text[0]) != NULL && text[0] != '\0';
+	int quote = formula || strpbrk(text, excel ? ";\"\r\n" : ",\"\r\n") != NULL;
+	if (!quote) {
+		evbuffer_add(out, text, strlen(text));
+		return;
+	}
+	evbuffer_add(out, "\"", 1);
+	if (formula)
+		evbuffer_add(out, "'", 1);
+	for (const char *p = text; *p; p++) {
+		if (*p == '"')
+			evbuffer_add(out, "\"", 1);
+		evbuffer_add(out, p, 1);
+	}
+	evbuffer_add(out, "\"", 1);
+}
+
+/* items (taken over) as CSV: header from the union of columns in first-seen order. */
+static void
+reply_csv(struct request *r, json_t *items)
+{
+	int excel = r->list_format == LIST_CSV_EXCEL;
+	const char *sep = excel ? ";" : ",";
+	json_t *rows = json_array(), *columns = json_array(), *seen = json_object();
+	size_t i;
+	json_t *item;
+	json_array_foreach(items, i, item)
+	{
+		json_t *row = json_object();
+		flatten("", item, row);
+		const char *k;
+		json_t *v;
+		json_object_foreach(row, k, v) if (json_object_get(seen, k) == NULL)
+		{
+			json_object_set_new(seen, k, json_true());
+			json_array_append_new(columns, json_string(k));
+		}
+		json_array_append_new(rows, row);
+	}
+	struct evbuffer *out = evbuffer_new();
+	if (excel)
+		evbuffer_add(out, "\xef\xbb\xbf", 3); /* BOM: Excel then reads UTF-8 */
+	json_t *c;
+	json_array_foreach(columns, i, c)
+	{
+		if (i)
+			evbuffer_add(out, sep, 1);
+		csv_cell(out, c, excel);
+	}
+	evbuffer_add(out, "\r\n", 2);
+	json_t *row;
+	json_array_foreach(rows, i, row)
+	{
+		size_t j;
+		json_array_foreach(columns, j, c)
+		{
+			if (j)
+				evbuffer_add(out, sep, 1);
+			csv_cell(out, json_object_get(row, json_string_value(c)), excel);
+		}
+		evbuffer_add(out, "\r\n", 2);
+	}
+	size_t len = evbuffer_get_length(out);
+	reply_header(r, "Content-Disposition", "attachment; filename=\"export.csv\"");
+	reply_bytes(r, 200, "text/csv; charset=utf-8; header=present",
+	    (const char *)evbuffer_pullup(out, -1), len);
+	evbuffer_free(out);
+	json_decref(rows);
+	json_decref(columns);
+	json_decref(seen);
+	json_decref(items);
+}
+
 void
 reply_list(struct request *r, json_t *items, json_t *next_keys)
 {
-	json_t *body = json_object();
-	json_object_set_new(body, "items", items);
-	if (next_keys == NULL) {
-		json_object_set_new(body, "next_cursor", json_null());
-		reply_json(r, 200, body);
+	char *cursor = NULL;
+	if (next_keys != NULL) {
+		cursor = cursor_encode(next_keys);
+		json_decref(next_keys);
+
+		/* Link: the same path and filters, with the new cursor. */
+		struct evbuffer *link = evbuffer_new();
+		struct evkeyval *kv;
+		char sep = '?';
+		evbuffer_add_printf(
+		    link, "<%s", evhttp_uri_get_path(evhttp_request_get_evhttp_uri(r->req)));
+		TAILQ_FOREACH(kv, &r->query, next)
+		{
+			if (strcmp(kv->key, "cursor") == 0)
+				continue;
+			char *v = evhttp_encode_uri(kv->value);
+			evbuffer_add_printf(link, "%c%s=%s", sep, kv->key, v);
+			free(v);
+			sep = '&';
+		}
+		evbuffer_add_printf(link, "%ccursor=%s>; rel=\"next\"", sep, cursor);
+		evbuffer_add(link, "", 1);
+		reply_header(r, "Link", (const char *)evbuffer_pullup(link, -1));
+		evbuffer_free(link);
+	}
+	if (r->list_format != LIST_JSON) {
+		free(cursor);
+		reply_csv(r, items);
 		return;
 	}
-	char *cursor = cursor_encode(next_keys);
-	json_decref(next_keys);
-	json_object_set_new(body, "next_cursor", json_string(cursor));
-
-	/* Link: the same path and filters, with the new cursor. */
-	struct evbuffer *link = evbuffer_new();
-	struct evkeyval *kv;
-	char sep = '?';
-	evbuffer_add_printf(
-	    link, "<%s", evhttp_uri_get_path(evhttp_request_get_evhttp_uri(r->req)));
-	TAILQ_FOREACH(kv, &r->query, next)
-	{
-		if (strcmp(kv->key, "cursor") == 0)
-			continue;
-		char *v = evhttp_encode_uri(kv->value);
-		evbuffer_add_printf(link, "%c%s=%s", sep, kv->key, v);
-		free(v);
-		sep = '&';
-	}
-	evbuffer_add_printf(link, "%ccursor=%s>; rel=\"next\"", sep, cursor);
-	evbuffer_add(link, "", 1);
-	reply_header(r, "Link", (const char *)evbuffer_pullup(link, -1));
-	evbuffer_free(link);
+	json_t *body = json_object();
+	json_object_set_new(body, "items", items);
+	json_object_set_new(body, "next_cursor", cursor ? json_string(cursor) : json_null());
 	free(cursor);
 	reply_json(r, 200, body);
 }

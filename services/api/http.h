@@ -58,18 +58,25 @@ struct list_params {
 #define LIST_DEFAULT_LIMIT 50
 #define LIST_MAX_LIMIT 500
 
+/* The query parameters every list accepts besides its own filters. */
+#define LIST_PARAMS "limit", "cursor", "format", "dialect"
+
 /*
- * Reads `limit` and `cursor` (a cursor of nkeys keys), appending problems to
- * errors. The caller answers 400 if errors is non-empty. Free with
- * list_params_free().
+ * Reads `limit`, `cursor` (a cursor of nkeys keys), and the export format
+ * (`format=json|csv`, `dialect=rfc4180|excel`, or `Accept: text/csv`),
+ * appending problems to errors. The caller answers 400 if errors is
+ * non-empty. Free with list_params_free().
  */
 void list_params_parse(struct request *r, size_t nkeys, struct list_params *lp, json_t *errors);
 void list_params_free(struct list_params *lp);
 
 /*
- * Answers 200 {"items": items, "next_cursor": …}. next_keys (taken over, may
- * be NULL) is the sort key of the last item when more rows exist; then a
- * Link rel="next" header repeats the current query with the new cursor.
+ * Answers 200 {"items": items, "next_cursor": …}, or the items as CSV when
+ * the list was asked for as CSV (RFC 4180, UTF-8; dialect=excel: ";",
+ * decimal comma, BOM, cells that a spreadsheet would run as a formula
+ * prefixed with '). next_keys (taken over, may be NULL) is the sort key of
+ * the last item when more rows exist; then a Link rel="next" header repeats
+ * the current query with the new cursor.
  */
 void reply_list(struct request *r, json_t *items, json_t *next_keys);
 

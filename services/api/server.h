@@ -63,6 +63,7 @@ struct request {
 	char *idempotency_key;       /* reserved Idempotency-Key, owned; NULL if none */
 	int replay_status;           /* a replay answers 200s under this status instead */
 	const char *query_override;  /* parse this instead of the URI's query ("" = none) */
+	enum { LIST_JSON, LIST_CSV, LIST_CSV_EXCEL } list_format; /* how reply_list answers */
 };
 
 #endif

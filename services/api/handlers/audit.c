@@ -26,7 +26,7 @@ is_digits(const char *s)
 void
 audit_list(struct request *r)
 {
-	static const char *const allowed[] = { "limit", "cursor", "office", "action", "actor",
+	static const char *const allowed[] = { LIST_PARAMS, "office", "action", "actor",
 		"since", NULL };
 	struct list_params lp;
 	json_t *errors = json_array();

@@ -697,7 +697,7 @@ fail:
 void
 case_analyses_list(struct request *r)
 {
-	static const char *const allowed[] = { "limit", "cursor", "office", "procedure",
+	static const char *const allowed[] = { LIST_PARAMS, "office", "procedure",
 		"updated_since", NULL };
 	struct list_params lp;
 	json_t *errors = json_array();

@@ -36,7 +36,7 @@ check_code(const char *value, const char *name, const char *const *codes, json_t
 void
 offices_list(struct request *r)
 {
-	static const char *const allowed[] = { "limit", "cursor", "region", "kind", NULL };
+	static const char *const allowed[] = { LIST_PARAMS, "region", "kind", NULL };
 	struct list_params lp;
 	json_t *errors = json_array();
 	char limit[24];

@@ -118,8 +118,7 @@ procedures_status(struct request *r, const char *cycle, const char *status)
 void
 procedures_list(struct request *r)
 {
-	static const char *const allowed[] = { "limit", "cursor", "office", "cycle", "status",
-		NULL };
+	static const char *const allowed[] = { LIST_PARAMS, "office", "cycle", "status", NULL };
 	const char *status_or_cycle[2];
 	struct list_params lp;
 	json_t *errors = json_array();
@@ -135,7 +134,7 @@ procedures_list(struct request *r)
 		errors = json_array();
 		if (status_or_cycle[1] == NULL)
 			error_at_parameter(errors, "cycle", "required", "is required with status");
-		const char *const extra[] = { "limit", "cursor", "office" };
+		const char *const extra[] = { "limit", "cursor", "office", "format", "dialect" };
 		for (size_t i = 0; i < ARRAY_LEN(extra); i++)
 			if (query_get(r, extra[i]) != NULL)
 				error_at_parameter(errors, extra[i], "unknown_parameter",
