@@ -119,7 +119,7 @@ stack__timeout() {
 stack_install_deps() {
     local pkgs=(build-essential cmake pkg-config libevent-dev libpq-dev
         libjansson-dev libssl-dev libhiredis-dev libjwt-dev libcmocka-dev
-        postgresql redis-server python3 curl openssl)
+        postgresql redis-server python3 python3-yaml curl openssl)
     local missing=() pkg status log
     local -a asroot=()
     pkgs+=("$@")

@@ -11,6 +11,10 @@ void health_live(struct request *r);
 void health_ready(struct request *r);
 void health_metrics(struct request *r);
 
+/* The API contract (proto/openapi.yaml), embedded at build time: handlers/spec.c. */
+void spec_openapi(struct request *r);
+void spec_docs(struct request *r);
+
 void offices_list(struct request *r);
 void offices_get(struct request *r);
 
@@ -33,5 +37,16 @@ void case_analyses_create(struct request *r);
 void case_analyses_batch(struct request *r);
 void case_analyses_get(struct request *r);
 void case_analyses_list(struct request *r);
+void case_analyses_patch(struct request *r);
+
+void structure_surveys_create(struct request *r);
+void structure_surveys_list(struct request *r);
+void structure_surveys_get(struct request *r);
+void structure_surveys_put(struct request *r);
+
+void topics_create(struct request *r);
+void topics_list(struct request *r);
+void topics_get(struct request *r);
+void topics_patch(struct request *r);
 
 #endif

@@ -74,7 +74,8 @@ reply_bytes(struct request *r, int status, const char *content_type, const char 
 static void
 reply_json_typed(struct request *r, int status, const char *type, json_t *body)
 {
-	char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	/* 15 significant digits: 18.2 stays 18.2 instead of 18.199999999999999. */
+	char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 	json_decref(body);
 	reply_bytes(r, status, type, text, strlen(text));
 	free(text);
@@ -184,7 +185,10 @@ is_json_type(const char *ct)
 	size_t n = strcspn(ct, ";");
 	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
 		n--;
-	if (n != strlen("application/json") || strncasecmp(ct, "application/json", n) != 0)
+	/* application/merge-patch+json (RFC 7386) is JSON too; PATCH bodies may say so. */
+	if (!(n == strlen("application/json") && strncasecmp(ct, "application/json", n) == 0) &&
+	    !(n == strlen("application/merge-patch+json") &&
+	        strncasecmp(ct, "application/merge-patch+json", n) == 0))
 		return 0;
 	/* Only UTF-8 is accepted; a charset parameter, if any, must say so. */
 	for (const char *p = ct + n; *p; p++) {
@@ -499,7 +503,9 @@ reply_resource(struct request *r, int status, json_t *body)
 	snprintf(etag, sizeof(etag), "\"v%lld\"",
 	    (long long)json_integer_value(json_object_get(body, "version")));
 	reply_header(r, "ETag", etag);
-	if (status == 200 &&
+	/* 304 only answers a read: a write has happened and must say so. */
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(r->req);
+	if (status == 200 && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD) &&
 	    etag_listed(
 	        evhttp_find_header(evhttp_request_get_input_headers(r->req), "If-None-Match"),
 	        etag)) {

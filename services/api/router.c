@@ -16,6 +16,8 @@ const struct route routes[] = {
 	{ "/healthz", EVHTTP_REQ_GET, health_live, PERM_PUBLIC },
 	{ "/readyz", EVHTTP_REQ_GET, health_ready, PERM_PUBLIC },
 	{ "/metrics", EVHTTP_REQ_GET, health_metrics, PERM_PUBLIC },
+	{ "/openapi.json", EVHTTP_REQ_GET, spec_openapi, PERM_PUBLIC },
+	{ "/docs", EVHTTP_REQ_GET, spec_docs, PERM_PUBLIC },
 	{ "/v1/offices", EVHTTP_REQ_GET, offices_list, PERM_OFFICES_READ },
 	{ "/v1/offices/{}", EVHTTP_REQ_GET, offices_get, PERM_OFFICES_READ },
 	{ "/v1/reports", EVHTTP_REQ_POST, reports_create, PERM_REPORTS_CREATE },
@@ -32,6 +34,15 @@ const struct route routes[] = {
 	{ "/v1/case-analyses", EVHTTP_REQ_POST, case_analyses_create, PERM_CASES_WRITE },
 	{ "/v1/case-analyses:batch", EVHTTP_REQ_POST, case_analyses_batch, PERM_CASES_WRITE },
 	{ "/v1/case-analyses/{}", EVHTTP_REQ_GET, case_analyses_get, PERM_CASES_READ },
+	{ "/v1/case-analyses/{}", EVHTTP_REQ_PATCH, case_analyses_patch, PERM_CASES_WRITE },
+	{ "/v1/structure-surveys", EVHTTP_REQ_GET, structure_surveys_list, PERM_CASES_READ },
+	{ "/v1/structure-surveys", EVHTTP_REQ_POST, structure_surveys_create, PERM_CASES_WRITE },
+	{ "/v1/structure-surveys/{}", EVHTTP_REQ_GET, structure_surveys_get, PERM_CASES_READ },
+	{ "/v1/structure-surveys/{}", EVHTTP_REQ_PUT, structure_surveys_put, PERM_CASES_WRITE },
+	{ "/v1/topics", EVHTTP_REQ_GET, topics_list, PERM_CASES_READ },
+	{ "/v1/topics", EVHTTP_REQ_POST, topics_create, PERM_CASES_WRITE },
+	{ "/v1/topics/{}", EVHTTP_REQ_GET, topics_get, PERM_CASES_READ },
+	{ "/v1/topics/{}", EVHTTP_REQ_PATCH, topics_patch, PERM_CASES_WRITE },
 };
 const int routes_count = (int)ARRAY_LEN(routes);
 

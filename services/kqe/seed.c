@@ -3,7 +3,12 @@
  * NRW with the real shape (186 offices, 95 LVR and 91 LWL, the real mix of
  * kinds), every name marked "(synthetisch)" and every row synthetic = true;
  * three research institutes and one § 8 procedure of the 2023-2028 cycle per
- * office, about two thirds of them assigned to an institute.
+ * office, about two thirds of them assigned to an institute; and, as far as
+ * each procedure's phase has got, its case analyses, structure survey and
+ * quality-development topics (seed_cases.c). Case references are
+ * pseudonymised and free text encrypted with the keys kqe-api uses
+ * (KQE_PSEUDONYM_KEY, KQE_DATA_KEYS), so the API reads the demo like real
+ * submissions; without them the seed refuses to run.
  *
  * The state is a list of steps run in one transaction. Each step derives its
  * content only from its own fixed PRNG seed and writes with upserts that skip
@@ -16,25 +21,10 @@
 #include <string.h>
 
 #include "commands.h"
+#include "kqe/crypto.h"
 #include "kqe/db.h"
 #include "offices_csv.h"
-
-/* splitmix64: small, well mixed, and the same on every platform (unlike rand()). */
-static uint64_t
-prng_next(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15u);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
-
-/* Uniform enough in [lo, hi] for demo data (the modulo bias is below 1e-13). */
-static long
-prng_range(uint64_t *state, long lo, long hi)
-{
-	return lo + (long)(prng_next(state) % (uint64_t)(hi - lo + 1));
-}
+#include "seed_cases.h"
 
 /* ---- offices ---- */
 
@@ -104,12 +94,12 @@ demo_office(int serial, int region_serial, size_t block, uint64_t *rng, struct o
 	    demo_stems[combo % ARRAY_LEN(demo_stems)], demo_endings[combo / ARRAY_LEN(demo_stems)]);
 	o->kind = demo_blocks[block].kind;
 	o->region = demo_blocks[block].region;
-	o->population_under_18 = prng_range(rng, lo, hi);
+	o->population_under_18 = seed_prng_range(rng, lo, hi);
 	o->synthetic = true;
 }
 
 static int
-seed_offices(struct db *db, char *summary, size_t size)
+seed_offices(struct demo_seed *s, char *summary, size_t size)
 {
 	uint64_t rng = DEMO_OFFICES_SEED;
 	struct offices_counts counts = { 0, 0, 0 };
@@ -120,7 +110,7 @@ seed_offices(struct db *db, char *summary, size_t size)
 		int *region_count = strcmp(demo_blocks[b].region, "LVR") == 0 ? &lvr : &lwl;
 		for (int i = 0; i < demo_blocks[b].count; i++) {
 			demo_office(serial++, ++*region_count, b, &rng, &o);
-			if (offices_upsert(db, &o, &counts) != 0) {
+			if (offices_upsert(s->db, &o, &counts) != 0) {
 				snprintf(summary, size, "office %s", o.id);
 				return -1;
 			}
@@ -149,11 +139,11 @@ static const struct db_stmt stmt_institute_upsert = { "seed_institute_upsert",
 
 /* Its line is printed by the procedures step, which depends on it. */
 static int
-seed_institutes(struct db *db, char *summary, size_t size)
+seed_institutes(struct demo_seed *s, char *summary, size_t size)
 {
 	for (size_t i = 0; i < ARRAY_LEN(demo_institutes); i++) {
 		const char *params[] = { demo_institutes[i].id, demo_institutes[i].name };
-		PGresult *res = db_exec(db, &stmt_institute_upsert, 2, params);
+		PGresult *res = db_exec(s->db, &stmt_institute_upsert, 2, params);
 		if (res == NULL) {
 			snprintf(summary, size, "institute %s", demo_institutes[i].id);
 			return -1;
@@ -167,7 +157,6 @@ seed_institutes(struct db *db, char *summary, size_t size)
 /* ---- procedures ---- */
 
 #define DEMO_PROCEDURES_SEED 0x6b71652d70726f63u /* "kqe-proc" */
-#define DEMO_CYCLE "2023-2028"
 /* Due dates are 2024-01-01 plus 0..DEMO_DUE_DAYS days, i.e. up to 2028-06-30. */
 #define DEMO_DUE_DAYS 1642
 
@@ -186,7 +175,7 @@ static const struct db_stmt stmt_procedure_insert = { "seed_procedure_insert",
 	" ON CONFLICT (id) DO NOTHING" };
 
 static int
-seed_procedures(struct db *db, char *summary, size_t size)
+seed_procedures(struct demo_seed *s, char *summary, size_t size)
 {
 	uint64_t rng = DEMO_PROCEDURES_SEED;
 	char office_id[OFFICES_ID_MAX + 1], due[16];
@@ -199,13 +188,13 @@ seed_procedures(struct db *db, char *summary, size_t size)
 			const char *institute = NULL;
 			demo_office_id(b, ++*region_count, office_id);
 			const char *phase =
-			    demo_phases[prng_range(&rng, 0, ARRAY_LEN(demo_phases) - 1)];
-			if (prng_range(&rng, 0, 2) != 0) /* two in three */
+			    demo_phases[seed_prng_range(&rng, 0, ARRAY_LEN(demo_phases) - 1)];
+			if (seed_prng_range(&rng, 0, 2) != 0) /* two in three */
 				institute =
 				    demo_institutes[assigned++ % ARRAY_LEN(demo_institutes)].id;
-			snprintf(due, sizeof(due), "%ld", prng_range(&rng, 0, DEMO_DUE_DAYS));
+			snprintf(due, sizeof(due), "%ld", seed_prng_range(&rng, 0, DEMO_DUE_DAYS));
 			const char *params[] = { office_id, DEMO_CYCLE, institute, phase, due };
-			PGresult *res = db_exec(db, &stmt_procedure_insert, 5, params);
+			PGresult *res = db_exec(s->db, &stmt_procedure_insert, 5, params);
 			if (res == NULL) {
 				snprintf(summary, size, "procedure of office %s", office_id);
 				return -1;
@@ -227,19 +216,24 @@ seed_procedures(struct db *db, char *summary, size_t size)
  */
 static const struct {
 	const char *name;
-	int (*run)(struct db *db, char *summary, size_t size);
+	int (*run)(struct demo_seed *s, char *summary, size_t size);
 } demo_steps[] = {
 	{ "offices", seed_offices },
 	{ "institutes", seed_institutes },
 	{ "procedures", seed_procedures },
+	{ "case analyses", seed_case_analyses },
+	{ "structure surveys", seed_structure_surveys },
+	{ "topics", seed_topics },
 };
 
 static int
-seed_demo(const struct config *cfg)
+seed_demo(const struct config *cfg, const struct pseudonymizer *pseudonymizer,
+    const struct keyring *keyring)
 {
 	char summaries[ARRAY_LEN(demo_steps)][128];
 	char failed[512] = "begin";
 	struct db *db = db_new(cfg->database_admin_url, cfg->statement_timeout_ms, "kqe-seed");
+	struct demo_seed s = { .db = db, .pseudonymizer = pseudonymizer, .keyring = keyring };
 	int rc = 1;
 
 	if (db_connect(db) != 0) {
@@ -251,9 +245,9 @@ seed_demo(const struct config *cfg)
 		goto fail;
 	for (size_t i = 0; i < ARRAY_LEN(demo_steps); i++) {
 		summaries[i][0] = '\0';
-		if (demo_steps[i].run(db, summaries[i], sizeof(summaries[i])) != 0) {
-			snprintf(
-			    failed, sizeof(failed), "%s: %s", demo_steps[i].name, summaries[i]);
+		if (demo_steps[i].run(&s, summaries[i], sizeof(summaries[i])) != 0) {
+			snprintf(failed, sizeof(failed), "%s: %.*s", demo_steps[i].name,
+			    (int)sizeof(summaries[i]), summaries[i]);
 			goto fail;
 		}
 	}
@@ -275,6 +269,41 @@ out:
 	return rc;
 }
 
+/*
+ * The demo's case data is pseudonymised and encrypted like real submissions,
+ * so the seed needs the API's keys; a missing or bad key is a configuration
+ * error (exit 2) found before anything is written.
+ */
+static int
+seed_with_keys(const struct config *cfg)
+{
+	struct pseudonymizer *pseudonymizer = NULL;
+	struct keyring *keyring = NULL;
+	char err[256];
+	int rc = 2;
+
+	if (strcmp(cfg->pseudonym_key, "-") == 0 || strcmp(cfg->data_keys, "-") == 0) {
+		fprintf(stderr,
+		    "kqe seed: %s must be set (as for kqe-api): the demo's case data is "
+		    "pseudonymised and encrypted with the API's keys\n",
+		    strcmp(cfg->pseudonym_key, "-") == 0 ? "KQE_PSEUDONYM_KEY" : "KQE_DATA_KEYS");
+		return 2;
+	}
+	if ((pseudonymizer = pseudonymizer_new(cfg->pseudonym_key, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "kqe seed: KQE_PSEUDONYM_KEY: %s\n", err);
+		goto out;
+	}
+	if ((keyring = keyring_new(cfg->data_keys, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "kqe seed: KQE_DATA_KEYS: %s\n", err);
+		goto out;
+	}
+	rc = seed_demo(cfg, pseudonymizer, keyring);
+out:
+	keyring_free(keyring);
+	pseudonymizer_free(pseudonymizer);
+	return rc;
+}
+
 int
 cmd_seed(int argc, char **argv, const struct config *cfg)
 {
@@ -282,5 +311,5 @@ cmd_seed(int argc, char **argv, const struct config *cfg)
 		fprintf(stderr, "usage: kqe seed --demo\n");
 		return 2;
 	}
-	return seed_demo(cfg);
+	return seed_with_keys(cfg);
 }

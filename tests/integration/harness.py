@@ -7,6 +7,7 @@ any test may stop or restart "its" Redis. Processes' stdout (the JSON log) is
 kept under KQE_TEST_LOG_DIR for inspection after a failure.
 """
 
+import base64
 import http.client
 import json
 import os
@@ -30,6 +31,41 @@ TEST_KEYS = {
     "KQE_DATA_KEYS": "k1:dGVzdC1kYXRhLWtleS1udW1iZXItb25lLTMyLWJ5dGU=",
 }
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+
+
+# --- the contract recording -----------------------------------------------------
+# Every response a test receives through Stack.request is appended, one JSON object per
+# line, to $KQE_TEST_LOG_DIR/contract/<pid>.jsonl (one file per process: ctest runs the
+# modules in parallel). test_contract.py validates them all against proto/openapi.yaml.
+# Only when KQE_TEST_LOG_DIR is set (scripts/test sets it); never into a shared /tmp.
+CONTRACT_DIR = (os.path.join(os.environ["KQE_TEST_LOG_DIR"], "contract")
+                if os.environ.get("KQE_TEST_LOG_DIR") else None)
+# Request headers worth keeping: they decide which documented answer applies.
+_RECORDED_REQUEST_HEADERS = ("content-type", "if-match", "if-none-match", "idempotency-key",
+                             "origin", "access-control-request-method")
+
+
+def record_response(stack, method, path, request_headers, response):
+    if CONTRACT_DIR is None:
+        return
+    try:
+        body = response.body.decode("utf-8")
+        encoding = "utf-8"
+    except UnicodeDecodeError:
+        body = base64.b64encode(response.body).decode("ascii")
+        encoding = "base64"
+    entry = {
+        "stack": stack, "method": method, "path": path,
+        "request_headers": {k.lower(): v for k, v in request_headers.items()
+                            if k.lower() in _RECORDED_REQUEST_HEADERS},
+        "authorized": any(k.lower() == "authorization" for k in request_headers),
+        "status": response.status, "headers": response.headers,
+        "body": body, "body_encoding": encoding,
+    }
+    os.makedirs(CONTRACT_DIR, exist_ok=True)
+    line = json.dumps(entry, ensure_ascii=False) + "\n"
+    with open(os.path.join(CONTRACT_DIR, f"{os.getpid()}.jsonl"), "a", encoding="utf-8") as f:
+        f.write(line)
 
 
 def free_port():
@@ -265,9 +301,11 @@ class Stack:
         try:
             conn.request(method, path, body=data, headers=hdrs)
             resp = conn.getresponse()
-            return Response(resp.status, resp.getheaders(), resp.read())
+            response = Response(resp.status, resp.getheaders(), resp.read())
         finally:
             conn.close()
+        record_response(self.name, method, path, hdrs, response)
+        return response
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)

@@ -232,6 +232,93 @@ class CaseAnalysesTest(StackTestCase):
                 self.assertEqual(self.state(), before)
 
 
+class CaseAnalysisUpdateTest(StackTestCase):
+    seed_demo = True
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        s = cls.stack
+        cls.proc, cls.office, cls.institute = s.sql(
+            "SELECT id, office_id, institute_id FROM procedures WHERE phase <> 'completed'"
+            " AND institute_id IS NOT NULL ORDER BY id LIMIT 1")[0]
+        cls.staff = s.token("office_staff", office=cls.office)[0]
+        cls.lead = s.token("office_lead", office=cls.office)[0]
+        cls.institute_token = s.token("institute", institute=cls.institute)[0]
+
+    def create(self, ref):
+        r = self.stack.post("/v1/case-analyses", valid(self.proc, reference=ref), token=self.staff)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.header("ETag"), '"v1"')
+        return r.header("Location")
+
+    def patch(self, path, body, etag, token=None):
+        headers = {"If-Match": etag} if etag else {}
+        return self.stack.request("PATCH", path, body=body, headers=headers,
+                                  token=token or self.staff)
+
+    def row(self, path):
+        return self.stack.sql(f"SELECT version, locked, result, findings_enc FROM case_analyses"
+                              f" WHERE id = '{path.rsplit('/', 1)[1]}'")
+
+    def test_merge_patch_updates_fields_and_reencrypts_findings(self):
+        path = self.create("UPD-1")
+        r = self.patch(path, {"result": "akute_gefaehrdung",
+                              "endangerment_forms": ["sexuelle_gewalt"],
+                              "process": {"child_involved": True},
+                              "ratings": {"intake": None, "cooperation": 1},
+                              "findings": "Neuer Befund (geändert)."}, '"v1"')
+        self.assertEqual(r.status, 200, r)
+        c = r.json()
+        self.assertEqual(r.header("ETag"), '"v2"')
+        self.assertEqual((c["result"], c["endangerment_forms"]),
+                         ("akute_gefaehrdung", ["sexuelle_gewalt"]))
+        self.assertEqual(c["process"]["child_involved"], True)
+        self.assertEqual(c["process"]["days_to_first_contact"], 2)  # untouched
+        self.assertEqual(c["ratings"], {"documentation": 3, "cooperation": 1})
+        self.assertEqual(c["findings"], "Neuer Befund (geändert).")
+        self.assertEqual(self.stack.get(path, token=self.institute_token).json()["findings"],
+                         "Neuer Befund (geändert).")
+
+    def test_update_rules_and_preconditions_change_nothing(self):
+        path = self.create("UPD-2")
+        before = self.row(path)
+        cases = [
+            ({"result": "hilfebedarf_ohne_gefaehrdung"}, '"v1"', 422,
+             [{"pointer": "/endangerment_forms", "code": "forbidden"}]),
+            ({"case_reference": "other"}, '"v1"', 422,
+             [{"pointer": "/case_reference", "code": "immutable"}]),
+            ({"procedure_id": self.proc}, '"v1"', 422,
+             [{"pointer": "/procedure_id", "code": "immutable"}]),
+            ({"child": {"birth_month": "1990-01"}}, '"v1"', 422,
+             [{"pointer": "/child/birth_month", "code": "range"}]),
+            ({"selection": None}, '"v1"', 422, [{"pointer": "/selection", "code": "required"}]),
+            ({"locked": True}, '"v1"', 422, [{"pointer": "/locked", "code": "forbidden"}]),
+            ({"result": "latente_gefaehrdung"}, None, 428, None),
+            ({"result": "latente_gefaehrdung"}, '"v7"', 412, None),
+        ]
+        for body, etag, status, errors in cases:
+            with self.subTest(body=body, etag=etag):
+                self.assertProblem(self.patch(path, body, etag), status, errors=errors)
+        self.assertEqual(self.row(path), before)
+
+    def test_office_lead_locks_and_a_locked_analysis_is_read_only(self):
+        path = self.create("UPD-3")
+        self.assertProblem(self.patch(path, {"locked": False}, '"v1"', token=self.lead), 422,
+                           errors=[{"pointer": "/locked", "code": "enum"}])
+        r = self.patch(path, {"locked": True}, '"v1"', token=self.lead)
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.json()["locked"])
+        for token in (self.staff, self.lead, self.institute_token):
+            self.assertProblem(self.patch(path, {"result": "akute_gefaehrdung",
+                                                 "endangerment_forms": ["vernachlaessigung"]},
+                                          '"v2"', token=token), 409)
+        self.assertEqual(self.row(path)[0][:2], ["2", "t"])
+        actions = self.stack.sql("SELECT action FROM audit_log WHERE resource_id ="
+                                 f" '{path.rsplit('/', 1)[1]}' ORDER BY id")
+        self.assertEqual([a for (a,) in actions], ["case_analysis.create", "case_analysis.lock"])
+
+
 class CaseAnalysesBatchTest(StackTestCase):
     seed_demo = True
 

@@ -26,8 +26,8 @@ is_digits(const char *s)
 void
 audit_list(struct request *r)
 {
-	static const char *const allowed[] = { LIST_PARAMS, "office", "action", "actor",
-		"since", NULL };
+	static const char *const allowed[] = { LIST_PARAMS, "office", "action", "actor", "since",
+		NULL };
 	struct list_params lp;
 	json_t *errors = json_array();
 	char limit[24];

@@ -44,6 +44,11 @@ static const struct field_spec process_fields[] = {
 	{ .name = "services_after", .type = FIELD_BOOLEAN, .nullable = true },
 };
 
+/*
+ * The first CREATE_ONLY entries can only be given on creation; an update
+ * validates the rest (case_fields + CREATE_ONLY).
+ */
+#define CREATE_ONLY 2
 static const struct field_spec case_fields[] = {
 	{ .name = "procedure_id", .type = FIELD_UUID, .required = true },
 	{ .name = "case_reference", .type = FIELD_STRING, .required = true, .min = 1, .max = 100 },
@@ -489,7 +494,7 @@ case_analyses_create(struct request *r)
 	char location[64];
 	snprintf(location, sizeof(location), "/v1/case-analyses/%s", c.id);
 	reply_header(r, "Location", location);
-	reply_json(r, 201, render(r, rep));
+	reply_resource(r, 201, render(r, rep));
 	goto out;
 fail:
 	db_rollback(db);
@@ -687,7 +692,7 @@ case_analyses_get(struct request *r)
 		json_decref(c);
 		goto fail;
 	}
-	reply_json(r, 200, render(r, c));
+	reply_resource(r, 200, render(r, c));
 	return;
 fail:
 	db_rollback(db);
@@ -697,8 +702,8 @@ fail:
 void
 case_analyses_list(struct request *r)
 {
-	static const char *const allowed[] = { LIST_PARAMS, "office", "procedure",
-		"updated_since", NULL };
+	static const char *const allowed[] = { LIST_PARAMS, "office", "procedure", "updated_since",
+		NULL };
 	struct list_params lp;
 	json_t *errors = json_array();
 	char limit[24];
@@ -761,4 +766,226 @@ fail:
 	db_rollback(db);
 	list_params_free(&lp);
 	reply_db_error(r);
+}
+
+/* ---- update and lock ---- */
+
+static const struct db_stmt stmt_for_update = { "case_for_update",
+	"SELECT c.office_id, c.locked, c.version, p.cycle, p.phase, " CASE_JSON
+	" FROM case_analyses c JOIN procedures p ON p.id = c.procedure_id WHERE" CASE_SCOPE
+	" AND c.id = $3::uuid FOR UPDATE OF c" };
+static const struct db_stmt stmt_update = { "case_update",
+	"UPDATE case_analyses SET selection = b->>'selection',"
+	" closed_month = (b->>'closed_month' || '-01')::date, child_sex = b->'child'->>'sex',"
+	" child_birth_month = (b->'child'->>'birth_month' || '-01')::date,"
+	" parents_age_group = b->>'parents_age_group', reported_by = b->>'reported_by',"
+	" result = b->>'result',"
+	" endangerment_forms = ARRAY(SELECT jsonb_array_elements_text("
+	"   coalesce(b->'endangerment_forms', '[]'))),"
+	" days_to_first_contact = (b->'process'->>'days_to_first_contact')::int,"
+	" direct_impression = (b->'process'->>'direct_impression')::boolean,"
+	" several_professionals = (b->'process'->>'several_professionals')::boolean,"
+	" child_involved = (b->'process'->>'child_involved')::boolean,"
+	" parents_involved = (b->'process'->>'parents_involved')::boolean,"
+	" insofa_consulted = (b->'process'->>'insofa_consulted')::boolean,"
+	" family_court_called = (b->'process'->>'family_court_called')::boolean,"
+	" taken_into_care = (b->'process'->>'taken_into_care')::boolean,"
+	" services_before = (b->'process'->>'services_before')::boolean,"
+	" services_after = (b->'process'->>'services_after')::boolean,"
+	" ratings = coalesce(b->'ratings', '{}'),"
+	" learning_themes = ARRAY(SELECT jsonb_array_elements_text("
+	"   coalesce(b->'learning_themes', '[]'))),"
+	" findings_enc = $3, locked = $4::boolean, version = version + 1, updated_at = now()"
+	" FROM (SELECT $2::jsonb AS b) AS body WHERE id = $1::uuid AND version = $5::int" };
+
+/* RFC 7386 JSON merge patch of patch into target (both objects; target modified). */
+static void
+merge_patch(json_t *target, const json_t *patch)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)patch, k, v)
+	{
+		json_t *t = json_object_get(target, k);
+		if (json_is_null(v)) {
+			json_object_del(target, k);
+		} else if (json_is_object(v)) {
+			if (!json_is_object(t)) {
+				t = json_object();
+				json_object_set_new(target, k, t);
+			}
+			merge_patch(t, v);
+		} else {
+			json_object_set(target, k, v);
+		}
+	}
+}
+
+/* The stored representation turned back into the writable shape (findings decrypted). */
+static json_t *
+writable(struct request *r, json_t *c)
+{
+	render(r, c);
+	const char *const drop[] = { "id", "procedure_id", "office_id", "case_pseudonym", "locked",
+		"version", "created_at", "updated_at" };
+	for (size_t i = 0; i < ARRAY_LEN(drop); i++)
+		json_object_del(c, drop[i]);
+	json_object_del(json_object_get(c, "child"), "age_group");
+	if (json_is_null(json_object_get(c, "findings")))
+		json_object_del(c, "findings");
+	return c;
+}
+
+static void
+reply_422(struct request *r, json_t *errors)
+{
+	reply_problem(r, 422, "The case analysis has invalid fields.", errors);
+}
+
+/*
+ * PATCH /v1/case-analyses/{id} — JSON merge patch with If-Match. The file
+ * reference and the procedure cannot change. {"locked": true} locks the
+ * record (office lead only; Abschluss der Fallanalyse): a locked case
+ * analysis is read-only and stays so.
+ */
+void
+case_analyses_patch(struct request *r)
+{
+	static const char *const allowed[] = { NULL };
+	struct db *db = r->worker->db;
+	struct outbox_event ev;
+	PGresult *res = NULL;
+	long expected;
+	json_t *current = NULL, *errors = NULL;
+	char *stored = NULL, *findings_enc = NULL;
+
+	if (query_accept(r, allowed) != 0)
+		return;
+	if (!uuid_valid(r->params[0])) {
+		reply_not_found(r);
+		return;
+	}
+	json_t *patch = request_json(r);
+	if (patch == NULL)
+		return;
+	errors = json_array();
+	const char *const immutable[] = { "procedure_id", "case_reference" };
+	for (size_t i = 0; i < ARRAY_LEN(immutable); i++)
+		if (json_object_get(patch, immutable[i]) != NULL) {
+			char ptr[40];
+			snprintf(ptr, sizeof(ptr), "/%s", immutable[i]);
+			error_at_pointer(errors, ptr, "immutable", "cannot be changed");
+		}
+	const json_t *lock = json_object_get(patch, "locked");
+	if (lock != NULL && !json_is_true(lock))
+		error_at_pointer(errors, "/locked", "enum", "can only be set to true");
+	else if (lock != NULL && r->principal.role != ROLE_OFFICE_LEAD)
+		error_at_pointer(errors, "/locked", "forbidden", "only the office lead locks");
+	if (json_array_size(errors) > 0) {
+		reply_422(r, errors);
+		errors = NULL;
+		goto out;
+	}
+	if (if_match_version(r, &expected) != 0)
+		goto out;
+
+	const char *office_scope, *institute_scope;
+	scope(&r->principal, &office_scope, &institute_scope);
+	const char *params[] = { office_scope, institute_scope, r->params[0] };
+	if (db_begin_as(db, &r->principal) != 0 ||
+	    (res = db_exec(db, &stmt_for_update, 3, params)) == NULL)
+		goto fail;
+	if (PQntuples(res) == 0) {
+		db_rollback(db);
+		reply_not_found(r);
+		goto out;
+	}
+	char office[65], cycle[16], version[16];
+	snprintf(office, sizeof(office), "%s", PQgetvalue(res, 0, 0));
+	int locked = PQgetvalue(res, 0, 1)[0] == 't';
+	long current_version = atol(PQgetvalue(res, 0, 2));
+	snprintf(cycle, sizeof(cycle), "%s", PQgetvalue(res, 0, 3));
+	int completed = strcmp(PQgetvalue(res, 0, 4), "completed") == 0;
+	current = pg_json(res, 0, 5);
+	PQclear(res);
+	res = NULL;
+	if (current_version != expected) {
+		db_rollback(db);
+		char etag[32];
+		snprintf(etag, sizeof(etag), "\"v%ld\"", current_version);
+		reply_header(r, "ETag", etag);
+		reply_problem(
+		    r, 412, "The case analysis changed since your read; read it again.", NULL);
+		goto out;
+	}
+	if (locked || completed) {
+		db_rollback(db);
+		reply_problem(r, 409,
+		    locked ? "The case analysis is locked and read-only."
+		           : "The procedure is completed; its case analyses are read-only.",
+		    NULL);
+		goto out;
+	}
+	json_t *merged = writable(r, current);
+	current = NULL;
+	json_t *patch_fields = json_deep_copy(patch);
+	json_object_del(patch_fields, "locked");
+	merge_patch(merged, patch_fields);
+	json_decref(patch_fields);
+	validate_object(
+	    merged, case_fields + CREATE_ONLY, ARRAY_LEN(case_fields) - CREATE_ONLY, "", errors);
+	check_rules(merged, errors);
+	int closed = month_parse(json_string_value(json_object_get(merged, "closed_month")));
+	if (json_array_size(errors) == 0 && !closed_month_in_window(closed, cycle, current_month()))
+		error_at_pointer(errors, "/closed_month", "range",
+		    "must lie in the procedure's window and not in the future");
+	if (json_array_size(errors) > 0) {
+		db_rollback(db);
+		json_decref(merged);
+		reply_422(r, errors);
+		errors = NULL;
+		goto out;
+	}
+	const json_t *findings = json_object_get(merged, "findings");
+	if (json_is_string(findings) && json_string_length(findings) > 0) {
+		char aad[96];
+		snprintf(aad, sizeof(aad), "case_analysis:%s:findings", r->params[0]);
+		findings_enc = keyring_encrypt(r->worker->keyring, json_string_value(findings),
+		    json_string_length(findings), aad);
+	}
+	json_object_del(merged, "findings");
+	stored = json_dumps(merged, JSON_COMPACT);
+	json_decref(merged);
+	snprintf(version, sizeof(version), "%ld", expected);
+	const char *uparams[] = { r->params[0], stored, findings_enc, lock ? "true" : "false",
+		version };
+	if ((res = db_exec(db, &stmt_update, 5, uparams)) == NULL ||
+	    strcmp(PQcmdTuples(res), "1") != 0)
+		goto fail;
+	PQclear(res);
+	res = NULL;
+	int failed;
+	char office_read[65];
+	if (audit_append(db, &r->principal, lock ? "case_analysis.lock" : "case_analysis.update",
+	        "case_analysis", r->params[0], office, r->id, NULL) != 0 ||
+	    office_changed(db, office, &ev) != 0 ||
+	    (current = read_one(r, r->params[0], office_read, sizeof(office_read), &failed)) ==
+	        NULL ||
+	    db_commit(db) != 0)
+		goto fail;
+	if (outbox_publish(db, r->worker->redis, &ev) != 0)
+		log_warn(r->id, "event not published; the outbox relay will", NULL);
+	reply_resource(r, 200, render(r, current));
+	current = NULL;
+	goto out;
+fail:
+	PQclear(res);
+	db_rollback(db);
+	reply_db_error(r);
+out:
+	json_decref(current);
+	json_decref(errors);
+	json_decref(patch);
+	free(stored);
+	free(findings_enc);
 }

@@ -91,5 +91,5 @@ offices_get(struct request *r)
 	}
 	json_t *office = pg_json(res, 0, 1);
 	PQclear(res);
-	reply_json(r, 200, office);
+	reply_resource(r, 200, office);
 }

@@ -1,0 +1,55 @@
+/*
+ * seed_cases — the § 8 submissions of the demo state (PRODUCT.md, modules
+ * 3–5): case analyses (Fallanalysen), structural-quality surveys and
+ * quality-development topics for the demo procedures, each as far as the
+ * procedure's phase has got. Steps of kqe seed --demo: seed.c owns the step
+ * list, the transaction and the secrets; this file owns what the three steps
+ * write.
+ *
+ * Every row is a function of the step's fixed seed, the office and the row's
+ * number only, and its id is md5('demo-<kind>:' || office || ':' || n)::uuid,
+ * so a second run finds the same rows (ON CONFLICT DO NOTHING) and a
+ * procedure that moved on later only gains rows. Free text is made of
+ * phrase lists, marked "(synthetisch)" and encrypted as kqe-api does it.
+ */
+#ifndef KQE_ADMIN_SEED_CASES_H
+#define KQE_ADMIN_SEED_CASES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kqe/crypto.h"
+#include "kqe/db.h"
+#include "kqe/util.h"
+
+/* The cycle of the demo procedures (one per office, number 1). */
+#define DEMO_CYCLE "2023-2028"
+
+/* What every step of the demo state works with. */
+struct demo_seed {
+	struct db *db; /* in the seed's open transaction */
+	const struct pseudonymizer *pseudonymizer; /* borrowed for the run */
+	const struct keyring *keyring; /* borrowed for the run */
+	/* Rows the submission steps stand for (existing or new), for the summary line. */
+	long case_analyses;
+	long structure_surveys;
+	long topics;
+};
+
+/* splitmix64: small, well mixed, and the same on every platform (unlike rand()). */
+uint64_t seed_prng_next(uint64_t *state);
+
+/* Uniform enough in [lo, hi] for demo data (the modulo bias is below 1e-13). */
+long seed_prng_range(uint64_t *state, long lo, long hi);
+
+/*
+ * The steps, run in this order after the procedures. Each returns 0, or -1
+ * with summary naming what failed. The topics step writes the one summary
+ * line of all three ("demo: N case analyses, M structure surveys, K
+ * topics"); the others leave summary empty.
+ */
+int seed_case_analyses(struct demo_seed *s, char *summary, size_t size) KQE_MUSTCHECK;
+int seed_structure_surveys(struct demo_seed *s, char *summary, size_t size) KQE_MUSTCHECK;
+int seed_topics(struct demo_seed *s, char *summary, size_t size) KQE_MUSTCHECK;
+
+#endif
