@@ -141,6 +141,30 @@ class ProceduresTest(StackTestCase):
         r = self.patch(path, {"institute_id": None}, '"v3"', token="institute")
         self.assertProblem(r, 422, errors=[{"pointer": "/institute_id", "code": "forbidden"}])
 
+    def test_dry_run_and_updated_since(self):
+        count = "SELECT count(*) FROM procedures"
+        before = self.stack.sql_value(count)
+        r = self.stack.post("/v1/procedures?dry_run=true", {"cycle": CYCLE, "out_of_cycle": True},
+                            token=self.tok["office"])
+        self.assertEqual((r.status, r.json()), (200, {"valid": True, "would": "create"}))
+        self.assertEqual(self.stack.sql_value(count), before)
+        path = self.new_procedure().header("Location")
+        r = self.stack.request("PATCH", path + "?dry_run=true", body={"phase": "case_selection"},
+                               headers={"If-Match": '"v1"'}, token=self.tok["office"])
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((r.json()["phase"], r.json()["version"]), ("case_selection", 1))
+        self.assertEqual(r.header("ETag"), '"v1"')  # still the one to send for the real write
+        self.assertEqual(self.stack.get(path, token=self.tok["office"]).json()["version"], 1)
+        since = self.stack.get("/v1/procedures?updated_since=2099-01-01",
+                               token=self.tok["office"]).json()["items"]
+        self.assertEqual(since, [])
+        mine = self.stack.get("/v1/procedures?updated_since=2020-01-01T00:00:00Z",
+                              token=self.tok["office"]).json()["items"]
+        self.assertIn(path.rsplit("/", 1)[1], [p["id"] for p in mine])
+        self.assertProblem(self.stack.get("/v1/procedures?updated_since=soon",
+                                          token=self.tok["office"]), 400,
+                           errors=[{"parameter": "updated_since", "code": "format"}])
+
     def test_etag_and_if_none_match(self):
         path = self.new_procedure().header("Location")
         r = self.stack.get(path, token=self.tok["office"])
@@ -161,6 +185,10 @@ class ProceduresTest(StackTestCase):
             " WHEN due_date < current_date THEN 'overdue' ELSE 'in_progress' END"
             f" FROM procedures WHERE cycle = '{CYCLE}' AND NOT out_of_cycle")}
         self.assertEqual({i["office_id"]: i["status"] for i in items}, expected)
+        # The issue's own example: the cycle named by its start year.
+        short = self.stack.get("/v1/procedures?cycle=2023&status=due", token=self.tok["ministry"])
+        self.assertEqual(short.status, 200, short)
+        self.assertEqual(short.json()["cycle"], CYCLE)
         # Next cycle: nobody has a procedure yet except those opened by the tests.
         due = self.stack.get("/v1/procedures?cycle=2028-2033&status=due",
                              token=self.tok["advisor"]).json()["items"]

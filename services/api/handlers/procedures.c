@@ -29,6 +29,7 @@
 static const struct db_stmt stmt_list = { "procedures_list",
 	"SELECT id::text, office_id, " PROCEDURE_JSON " FROM procedures WHERE" PROCEDURE_SCOPE
 	" AND ($3::uuid IS NULL OR id > $3::uuid) AND ($4::text IS NULL OR office_id = $4)"
+	" AND ($6::timestamptz IS NULL OR updated_at >= $6::timestamptz)"
 	" ORDER BY id LIMIT $5" };
 static const struct db_stmt stmt_get = { "procedures_get",
 	"SELECT office_id, " PROCEDURE_JSON " FROM procedures WHERE" PROCEDURE_SCOPE
@@ -83,6 +84,14 @@ static void
 procedures_status(struct request *r, const char *cycle, const char *status)
 {
 	json_t *errors = json_array();
+	/* A cycle may be named by its start year: cycle=2023 is 2023-2028. */
+	char full[16];
+	int start, n = 0;
+	if (strlen(cycle) == 4 && sscanf(cycle, "%4d%n", &start, &n) == 1 && n == 4 &&
+	    start >= 2023 && start <= 2098 && (start - 2023) % 5 == 0) {
+		snprintf(full, sizeof(full), "%d-%d", start, start + 5);
+		cycle = full;
+	}
 	if (!cycle_valid(cycle))
 		error_at_parameter(errors, "cycle", "format",
 		    "must be a five-year cycle YYYY-YYYY starting 2023, 2028, ...");
@@ -118,7 +127,8 @@ procedures_status(struct request *r, const char *cycle, const char *status)
 void
 procedures_list(struct request *r)
 {
-	static const char *const allowed[] = { LIST_PARAMS, "office", "cycle", "status", NULL };
+	static const char *const allowed[] = { LIST_PARAMS, "office", "cycle", "status",
+		"updated_since", NULL };
 	const char *status_or_cycle[2];
 	struct list_params lp;
 	json_t *errors = json_array();
@@ -134,7 +144,8 @@ procedures_list(struct request *r)
 		errors = json_array();
 		if (status_or_cycle[1] == NULL)
 			error_at_parameter(errors, "cycle", "required", "is required with status");
-		const char *const extra[] = { "limit", "cursor", "office", "format", "dialect" };
+		const char *const extra[] = { "limit", "cursor", "office", "format", "dialect",
+			"updated_since" };
 		for (size_t i = 0; i < ARRAY_LEN(extra); i++)
 			if (query_get(r, extra[i]) != NULL)
 				error_at_parameter(errors, extra[i], "unknown_parameter",
@@ -158,18 +169,22 @@ procedures_list(struct request *r)
 	const char *office_filter = query_get(r, "office");
 	if (office_filter != NULL && !slug_id_valid(office_filter))
 		error_at_parameter(errors, "office", "format", "is not an office id");
+	const char *since = query_get(r, "updated_since");
+	if (since != NULL && !timestamp_valid(since))
+		error_at_parameter(errors, "updated_since", "format",
+		    "must be an RFC 3339 timestamp or a date YYYY-MM-DD");
 	if (reply_query_errors(r, errors) != 0) {
 		list_params_free(&lp);
 		return;
 	}
 	scope(&r->principal, &office, &institute);
 	snprintf(limit, sizeof(limit), "%ld", lp.limit + 1);
-	const char *params[] = { office, institute, after, query_get(r, "office"), limit };
+	const char *params[] = { office, institute, after, query_get(r, "office"), limit, since };
 
 	struct db *db = r->worker->db;
 	PGresult *res = NULL;
 	if (db_begin_as(db, &r->principal) != 0 ||
-	    (res = db_exec(db, &stmt_list, 5, params)) == NULL)
+	    (res = db_exec(db, &stmt_list, 6, params)) == NULL)
 		goto fail;
 	int n = PQntuples(res);
 	int shown = n > lp.limit ? (int)lp.limit : n;
@@ -336,15 +351,29 @@ reply_unprocessable(struct request *r, json_t *errors)
 }
 
 /* POST /v1/procedures — an office opens its procedure of a cycle (admin: any office's). */
+/* ?dry_run=true|false; answers 400 and returns -1 for anything else. */
+static int
+dry_run_param(struct request *r, int *dry_run)
+{
+	static const char *const allowed[] = { "dry_run", NULL };
+	json_t *errors = json_array();
+	query_parse(r, allowed, errors);
+	const char *v = query_get(r, "dry_run");
+	if (v != NULL && strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+		error_at_parameter(errors, "dry_run", "enum", "must be true or false");
+	*dry_run = v != NULL && strcmp(v, "true") == 0;
+	return reply_query_errors(r, errors);
+}
+
 void
 procedures_create(struct request *r)
 {
-	static const char *const allowed[] = { NULL };
 	struct db *db = r->worker->db;
 	struct outbox_event ev;
 	PGresult *res = NULL;
+	int dry_run;
 
-	if (query_accept(r, allowed) != 0)
+	if (dry_run_param(r, &dry_run) != 0)
 		return;
 	if (r->principal.role == ROLE_INSTITUTE) {
 		reply_problem(r, 403, "Procedures are opened by their office.", NULL);
@@ -409,6 +438,12 @@ procedures_create(struct request *r)
 	snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	res = NULL;
+	if (dry_run) {
+		db_rollback(db);
+		json_decref(body);
+		reply_json(r, 200, json_pack("{s:b,s:s}", "valid", 1, "would", "create"));
+		return;
+	}
 	const char *office_param[] = { NULL, NULL, id };
 	if (audit_append(
 	        db, &r->principal, "procedure.create", "procedure", id, office, r->id, NULL) != 0 ||
@@ -452,14 +487,14 @@ phase_index(const char *phase)
 void
 procedures_patch(struct request *r)
 {
-	static const char *const allowed[] = { NULL };
 	struct db *db = r->worker->db;
 	struct outbox_event ev;
 	PGresult *res = NULL;
 	long expected;
 	const char *office_scope, *institute_scope;
+	int dry_run;
 
-	if (query_accept(r, allowed) != 0)
+	if (dry_run_param(r, &dry_run) != 0)
 		return;
 	if (!uuid_valid(r->params[0])) {
 		reply_not_found(r);
@@ -544,6 +579,20 @@ procedures_patch(struct request *r)
 		due ? "true" : "false", json_text(due), version };
 	if ((res = db_exec(db, &stmt_update, 7, uparams)) == NULL || PQntuples(res) == 0)
 		goto fail;
+	if (dry_run) {
+		/*
+		 * What the procedure would look like; nothing is kept, so its
+		 * version (and ETag, valid for the real write) stays the current one.
+		 */
+		json_t *would = pg_json(res, 0, 0);
+		PQclear(res);
+		db_rollback(db);
+		json_decref(errors);
+		json_decref(body);
+		json_object_set_new(would, "version", json_integer(expected));
+		reply_resource(r, 200, would);
+		return;
+	}
 	json_t *details = json_object();
 	if (to != NULL && strcmp(to, from) != 0)
 		json_object_set_new(
