@@ -12,6 +12,7 @@
 #include "kqe/log.h"
 #include "kqe/problem.h"
 #include "kqe/validate.h"
+#include "idempotency.h"
 #include "metrics.h"
 #include "router.h"
 
@@ -52,6 +53,14 @@ reply_buffer(struct request *r, int status, const char *content_type, struct evb
 	}
 	if (r->worker->draining)
 		evhttp_add_header(out, "Connection", "close");
+	/*
+	 * Record the Idempotency-Key outcome before the answer leaves: a client
+	 * retrying at once must find it recorded, not still reserved.
+	 */
+	if (r->idempotency_key != NULL)
+		idempotency_finish(r,
+		    r->idempotency_keep_body ? (const char *)evbuffer_pullup(body, -1) : NULL,
+		    bytes);
 	evhttp_send_reply(r->req, status, http_reason(status), body);
 
 	uint64_t dur = now_ns() - r->start_ns;

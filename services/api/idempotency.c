@@ -23,10 +23,11 @@ static const struct db_stmt stmt_reserve = { "idem_reserve",
 	" OR (k.status = 0 AND k.created_at < now() - interval '1 minute')"
 	" RETURNING 1" };
 static const struct db_stmt stmt_lookup = { "idem_lookup",
-	"SELECT request_hash, status, coalesce(location, '') FROM idempotency_keys"
+	"SELECT request_hash, status, coalesce(location, ''), body FROM idempotency_keys"
 	" WHERE actor = $1 AND key = $2" };
 static const struct db_stmt stmt_record = { "idem_record",
-	"UPDATE idempotency_keys SET status = $3, location = $4 WHERE actor = $1 AND key = $2" };
+	"UPDATE idempotency_keys SET status = $3, location = $4, body = $5"
+	" WHERE actor = $1 AND key = $2" };
 static const struct db_stmt stmt_release = { "idem_release",
 	"DELETE FROM idempotency_keys WHERE actor = $1 AND key = $2 AND status = 0" };
 
@@ -125,34 +126,40 @@ idempotency_begin(struct request *r)
 	int status = atoi(PQgetvalue(res, 0, 1));
 	char location[256];
 	snprintf(location, sizeof(location), "%s", PQgetvalue(res, 0, 2));
+	char *stored = PQgetisnull(res, 0, 3) ? NULL : xstrdup(PQgetvalue(res, 0, 3));
 	PQclear(res);
-	if (!same)
-		reply_problem(
-		    r, 422, "This Idempotency-Key was used with a different request.", NULL);
-	else if (status == 0)
-		reply_problem(
-		    r, 409, "A request with this Idempotency-Key is still in progress.", NULL);
-	else
+	if (!same) {
+		reply_problem(r, 422, "This Idempotency-Key was used with a different request.", NULL);
+	} else if (status == 0) {
+		reply_problem(r, 409, "A request with this Idempotency-Key is still in progress.",
+		    NULL);
+	} else if (stored != NULL) {
+		/* An answer kept verbatim (no resource to re-read, no personal data). */
+		reply_header(r, "Idempotency-Replayed", "true");
+		reply_bytes(r, status, "application/json; charset=utf-8", stored, strlen(stored));
+	} else {
 		replay(r, status, location);
+	}
+	free(stored);
 	return 1;
 }
 
 void
-idempotency_finish(struct request *r)
+idempotency_finish(struct request *r, const char *body, size_t len)
 {
-	if (r->idempotency_key == NULL)
-		return;
 	const char *location =
 	    evhttp_find_header(evhttp_request_get_output_headers(r->req), "Location");
 	char status[8];
+	char *copy = body != NULL ? xstrndup(body, len) : NULL;
 	snprintf(status, sizeof(status), "%d", r->status);
-	const char *params[] = { r->principal.actor, r->idempotency_key, status, location };
-	int keep = r->status >= 200 && r->status < 300 && location != NULL;
+	const char *params[] = { r->principal.actor, r->idempotency_key, status, location, copy };
+	int keep = r->status >= 200 && r->status < 300 && (location != NULL || copy != NULL);
 	PGresult *res =
-	    db_exec(r->worker->db, keep ? &stmt_record : &stmt_release, keep ? 4 : 2, params);
+	    db_exec(r->worker->db, keep ? &stmt_record : &stmt_release, keep ? 5 : 2, params);
 	if (res == NULL)
 		log_warn(r->id, "idempotency key not recorded", NULL);
 	PQclear(res);
+	free(copy);
 	free(r->idempotency_key);
 	r->idempotency_key = NULL;
 }

@@ -24,7 +24,11 @@
  */
 int idempotency_begin(struct request *r) KQE_MUSTCHECK;
 
-/* After the handler answered: record or release the reservation. */
-void idempotency_finish(struct request *r);
+/*
+ * Called by the reply path just before the answer is sent (r->status set):
+ * record the outcome (body: the answer to keep verbatim, or NULL) or release
+ * the reservation. Frees r->idempotency_key.
+ */
+void idempotency_finish(struct request *r, const char *body, size_t len);
 
 #endif

@@ -266,8 +266,7 @@ router_dispatch_cb(struct evhttp_request *req, void *arg)
 	}
 	if (idempotency_begin(&r) != 0)
 		goto out;
-	r.route->handler(&r);
-	idempotency_finish(&r);
+	r.route->handler(&r); /* its answer records the Idempotency-Key outcome (http.c) */
 	if (!r.replied) {
 		log_error(
 		    r.id, "handler did not answer", json_pack("{s:s}", "route", r.route->pattern));

@@ -61,6 +61,7 @@ struct request {
 	bool replied;
 	int status;                  /* of the answer, once replied */
 	char *idempotency_key;       /* reserved Idempotency-Key, owned; NULL if none */
+	bool idempotency_keep_body;  /* the answer holds no personal data: store it for replay */
 	int replay_status;           /* a replay answers 200s under this status instead */
 	const char *query_override;  /* parse this instead of the URI's query ("" = none) */
 	enum { LIST_JSON, LIST_CSV, LIST_CSV_EXCEL } list_format; /* how reply_list answers */

@@ -56,6 +56,20 @@ class IdempotencyTest(StackTestCase):
             "SELECT status, location FROM idempotency_keys WHERE key = 'case-key-1'"),
             [["201", first.header("Location")]])
 
+    def test_retried_batch_replays_its_summary(self):
+        items = [valid(self.proc, reference=f"IDEM-B-{i}") for i in range(3)]
+        rows = self.count("case_analyses")
+        first = self.post("/v1/case-analyses:batch", {"items": items}, "batch-key-1",
+                          token=self.office_token)
+        again = self.post("/v1/case-analyses:batch", {"items": items}, "batch-key-1",
+                          token=self.office_token)
+        self.assertEqual((first.status, again.status), (201, 201), (first, again))
+        self.assertEqual(again.json(), first.json())
+        self.assertEqual(again.header("Idempotency-Replayed"), "true")
+        self.assertEqual(self.count("case_analyses"), rows + 3)
+        stored = self.stack.sql_value("SELECT body FROM idempotency_keys WHERE key = 'batch-key-1'")
+        self.assertNotIn("IDEM-B", stored)  # counts and ids only
+
     def test_failed_request_releases_the_key(self):
         bad = valid(self.proc, reference="IDEM-2", result="unsure")
         r = self.post("/v1/case-analyses", bad, "case-key-2", token=self.office_token)

@@ -623,6 +623,8 @@ case_analyses_batch(struct request *r)
 	} else {
 		db_rollback(db);
 	}
+	/* The summary is counts, ids and error codes only: safe to keep for a replay. */
+	r->idempotency_keep_body = true;
 	json_t *summary =
 	    json_pack("{s:I,s:I,s:I,s:b,s:b}", "received", (json_int_t)json_array_size(items),
 	        "created", (json_int_t)(keep ? json_array_size(created) : 0), "rejected",
