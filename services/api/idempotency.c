@@ -129,10 +129,11 @@ idempotency_begin(struct request *r)
 	char *stored = PQgetisnull(res, 0, 3) ? NULL : xstrdup(PQgetvalue(res, 0, 3));
 	PQclear(res);
 	if (!same) {
-		reply_problem(r, 422, "This Idempotency-Key was used with a different request.", NULL);
+		reply_problem(
+		    r, 422, "This Idempotency-Key was used with a different request.", NULL);
 	} else if (status == 0) {
-		reply_problem(r, 409, "A request with this Idempotency-Key is still in progress.",
-		    NULL);
+		reply_problem(
+		    r, 409, "A request with this Idempotency-Key is still in progress.", NULL);
 	} else if (stored != NULL) {
 		/* An answer kept verbatim (no resource to re-read, no personal data). */
 		reply_header(r, "Idempotency-Replayed", "true");

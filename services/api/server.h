@@ -34,7 +34,7 @@ struct worker {
 	struct redis *redis;
 	const struct jwks *jwks; /* NULL: JWTs are not accepted */
 	const struct pseudonymizer *pseudonymizer; /* case references → pseudonyms */
-	const struct keyring *keyring;             /* free text at rest */
+	const struct keyring *keyring; /* free text at rest */
 	bool draining;
 };
 
@@ -59,11 +59,11 @@ struct request {
 	struct principal principal; /* decided in exactly one place: auth_identify() */
 	uint64_t start_ns;
 	bool replied;
-	int status;                  /* of the answer, once replied */
-	char *idempotency_key;       /* reserved Idempotency-Key, owned; NULL if none */
-	bool idempotency_keep_body;  /* the answer holds no personal data: store it for replay */
-	int replay_status;           /* a replay answers 200s under this status instead */
-	const char *query_override;  /* parse this instead of the URI's query ("" = none) */
+	int status; /* of the answer, once replied */
+	char *idempotency_key; /* reserved Idempotency-Key, owned; NULL if none */
+	bool idempotency_keep_body; /* the answer holds no personal data: store it for replay */
+	int replay_status; /* a replay answers 200s under this status instead */
+	const char *query_override; /* parse this instead of the URI's query ("" = none) */
 	enum { LIST_JSON, LIST_CSV, LIST_CSV_EXCEL } list_format; /* how reply_list answers */
 };
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "caller.h"
 #include "handlers.h"
 #include "http.h"
 #include "kqe/codelists.h"
@@ -166,13 +167,6 @@ static const struct db_stmt stmt_list = { "case_list",
 	" AND ($7::timestamptz IS NULL OR c.updated_at >= $7::timestamptz)"
 	" ORDER BY c.updated_at, c.id LIMIT $8" };
 
-static void
-scope(const struct principal *p, const char **office, const char **institute)
-{
-	*office = role_is_office(p->role) ? p->office_id : NULL;
-	*institute = p->role == ROLE_INSTITUTE ? p->institute_id : NULL;
-}
-
 /*
  * The closing month must lie in the procedure's window: from July five years
  * before its cycle starts (the five years of § 8a assessments a procedure at
@@ -270,7 +264,7 @@ static json_t *
 read_one(struct request *r, const char *id, char *office_out, size_t office_size, int *failed)
 {
 	const char *office, *institute;
-	scope(&r->principal, &office, &institute);
+	caller_scope(&r->principal, &office, &institute);
 	const char *params[] = { office, institute, id };
 	PGresult *res = db_exec(r->worker->db, &stmt_get, 3, params);
 	*failed = res == NULL;
@@ -331,7 +325,7 @@ create_one(struct request *r, json_t *body, const char *prefix, json_t *errors, 
 		return INVALID;
 
 	const char *office_scope, *institute_scope;
-	scope(&r->principal, &office_scope, &institute_scope);
+	caller_scope(&r->principal, &office_scope, &institute_scope);
 	const char *procedure_id = json_string_value(json_object_get(body, "procedure_id"));
 	const char *pparams[] = { office_scope, institute_scope, procedure_id };
 	if ((res = db_exec(db, &stmt_procedure, 3, pparams)) == NULL)
@@ -397,32 +391,6 @@ out:
 	free(findings_enc);
 	free(stored);
 	return result;
-}
-
-static int
-office_changed(struct db *db, const char *office, struct outbox_event *ev)
-{
-	char payload[128];
-	snprintf(payload, sizeof(payload), "{\"office_id\":\"%s\"}", office);
-	return outbox_add_event(db, "office_changed", payload, ev);
-}
-
-/* Reads ?dry_run= (and for batches ?atomic=); answers 400 and returns -1 if bad. */
-static int
-write_params(struct request *r, const char *const *allowed, int *dry_run, int *atomic)
-{
-	json_t *errors = json_array();
-	query_parse(r, allowed, errors);
-	const char *names[] = { "dry_run", "atomic" };
-	int *flags[] = { dry_run, atomic };
-	for (size_t i = 0; i < ARRAY_LEN(names); i++) {
-		const char *v = query_get(r, names[i]);
-		if (v != NULL && strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
-			error_at_parameter(errors, names[i], "enum", "must be true or false");
-		if (flags[i] != NULL && v != NULL)
-			*flags[i] = strcmp(v, "true") == 0;
-	}
-	return reply_query_errors(r, errors);
 }
 
 void
@@ -732,7 +700,7 @@ case_analyses_list(struct request *r)
 		return;
 	}
 	const char *office, *institute;
-	scope(&r->principal, &office, &institute);
+	caller_scope(&r->principal, &office, &institute);
 	snprintf(limit, sizeof(limit), "%ld", lp.limit + 1);
 	const char *params[] = { office, institute, after_ts, after_id, office_filter, procedure,
 		since, limit };
@@ -892,7 +860,7 @@ case_analyses_patch(struct request *r)
 		goto out;
 
 	const char *office_scope, *institute_scope;
-	scope(&r->principal, &office_scope, &institute_scope);
+	caller_scope(&r->principal, &office_scope, &institute_scope);
 	const char *params[] = { office_scope, institute_scope, r->params[0] };
 	if (db_begin_as(db, &r->principal) != 0 ||
 	    (res = db_exec(db, &stmt_for_update, 3, params)) == NULL)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "caller.h"
 #include "handlers.h"
 #include "http.h"
 #include "kqe/problem.h"
@@ -15,6 +16,9 @@
 #include "kqe/log.h"
 #include "kqe/outbox.h"
 #include <stdlib.h>
+
+/* The query of writes that take nothing but ?dry_run=. */
+static const char *const dry_run_allowed[] = { "dry_run", NULL };
 
 #define PROCEDURE_JSON                                                                             \
 	"json_build_object('id', id, 'office_id', office_id, 'cycle', cycle,"                      \
@@ -51,21 +55,6 @@ cycle_valid(const char *s)
 	int a, b, n = 0;
 	return s != NULL && strlen(s) == 9 && sscanf(s, "%4d-%4d%n", &a, &b, &n) == 2 && n == 9 &&
 	       s[4] == '-' && a >= 2023 && a <= 2098 && (a - 2023) % 5 == 0 && b == a + 5;
-}
-
-/* The scope parameters for the caller: an office sees its own, an institute its assigned. */
-static void
-scope(const struct principal *p, const char **office, const char **institute)
-{
-	*office = role_is_office(p->role) ? p->office_id : NULL;
-	*institute = p->role == ROLE_INSTITUTE ? p->institute_id : NULL;
-}
-
-/* Reads by anyone outside the owning office are audited. */
-static int
-outside_office(const struct principal *p)
-{
-	return !role_is_office(p->role);
 }
 
 static const struct db_stmt stmt_status = { "procedures_status",
@@ -177,7 +166,7 @@ procedures_list(struct request *r)
 		list_params_free(&lp);
 		return;
 	}
-	scope(&r->principal, &office, &institute);
+	caller_scope(&r->principal, &office, &institute);
 	snprintf(limit, sizeof(limit), "%ld", lp.limit + 1);
 	const char *params[] = { office, institute, after, query_get(r, "office"), limit, since };
 
@@ -188,7 +177,7 @@ procedures_list(struct request *r)
 		goto fail;
 	int n = PQntuples(res);
 	int shown = n > lp.limit ? (int)lp.limit : n;
-	if (outside_office(&r->principal) && shown > 0) {
+	if (caller_outside_office(&r->principal) && shown > 0) {
 		json_t *details = json_pack("{s:i}", "count", shown);
 		int rc = audit_append(db, &r->principal, "procedure.list", "procedure", NULL,
 		    query_get(r, "office"), r->id, details);
@@ -231,7 +220,7 @@ procedures_get(struct request *r)
 		reply_not_found(r);
 		return;
 	}
-	scope(&r->principal, &office, &institute);
+	caller_scope(&r->principal, &office, &institute);
 	const char *params[] = { office, institute, r->params[0] };
 	struct db *db = r->worker->db;
 	PGresult *res = NULL;
@@ -245,7 +234,7 @@ procedures_get(struct request *r)
 		reply_not_found(r);
 		return;
 	}
-	if (outside_office(&r->principal) &&
+	if (caller_outside_office(&r->principal) &&
 	    audit_append(db, &r->principal, "procedure.read", "procedure", r->params[0],
 	        PQgetvalue(res, 0, 0), r->id, NULL) != 0)
 		goto fail;
@@ -313,12 +302,6 @@ static const struct db_stmt stmt_update = { "procedures_update",
 	" version = version + 1, updated_at = now() WHERE id = $1::uuid AND version = $7::int"
 	" RETURNING " PROCEDURE_JSON };
 
-static const char *
-json_text(const json_t *v)
-{
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
 /* 422 for a referenced id that does not exist (the same for one the caller may not use). */
 static int
 check_reference(
@@ -336,14 +319,6 @@ check_reference(
 	return 0;
 }
 
-static int
-office_event(struct db *db, const char *office, struct outbox_event *ev)
-{
-	char payload[128];
-	snprintf(payload, sizeof(payload), "{\"office_id\":\"%s\"}", office);
-	return outbox_add_event(db, "office_changed", payload, ev);
-}
-
 static void
 reply_unprocessable(struct request *r, json_t *errors)
 {
@@ -351,20 +326,6 @@ reply_unprocessable(struct request *r, json_t *errors)
 }
 
 /* POST /v1/procedures — an office opens its procedure of a cycle (admin: any office's). */
-/* ?dry_run=true|false; answers 400 and returns -1 for anything else. */
-static int
-dry_run_param(struct request *r, int *dry_run)
-{
-	static const char *const allowed[] = { "dry_run", NULL };
-	json_t *errors = json_array();
-	query_parse(r, allowed, errors);
-	const char *v = query_get(r, "dry_run");
-	if (v != NULL && strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
-		error_at_parameter(errors, "dry_run", "enum", "must be true or false");
-	*dry_run = v != NULL && strcmp(v, "true") == 0;
-	return reply_query_errors(r, errors);
-}
-
 void
 procedures_create(struct request *r)
 {
@@ -373,7 +334,7 @@ procedures_create(struct request *r)
 	PGresult *res = NULL;
 	int dry_run;
 
-	if (dry_run_param(r, &dry_run) != 0)
+	if (write_params(r, dry_run_allowed, &dry_run, NULL) != 0)
 		return;
 	if (r->principal.role == ROLE_INSTITUTE) {
 		reply_problem(r, 403, "Procedures are opened by their office.", NULL);
@@ -447,7 +408,7 @@ procedures_create(struct request *r)
 	const char *office_param[] = { NULL, NULL, id };
 	if (audit_append(
 	        db, &r->principal, "procedure.create", "procedure", id, office, r->id, NULL) != 0 ||
-	    office_event(db, office, &ev) != 0 ||
+	    office_changed(db, office, &ev) != 0 ||
 	    (res = db_exec(db, &stmt_by_id, 3, office_param)) == NULL || PQntuples(res) == 0 ||
 	    db_commit(db) != 0)
 		goto fail;
@@ -494,7 +455,7 @@ procedures_patch(struct request *r)
 	const char *office_scope, *institute_scope;
 	int dry_run;
 
-	if (dry_run_param(r, &dry_run) != 0)
+	if (write_params(r, dry_run_allowed, &dry_run, NULL) != 0)
 		return;
 	if (!uuid_valid(r->params[0])) {
 		reply_not_found(r);
@@ -515,7 +476,7 @@ procedures_patch(struct request *r)
 		json_decref(body);
 		return;
 	}
-	scope(&r->principal, &office_scope, &institute_scope);
+	caller_scope(&r->principal, &office_scope, &institute_scope);
 	const char *params[] = { office_scope, institute_scope, r->params[0] };
 	if (db_begin_as(db, &r->principal) != 0 ||
 	    (res = db_exec(db, &stmt_by_id, 3, params)) == NULL)
@@ -605,7 +566,7 @@ procedures_patch(struct request *r)
 	    json_object_get(details, "phase") ? "procedure.phase" : "procedure.update", "procedure",
 	    r->params[0], office, r->id, details);
 	json_decref(details);
-	if (rc != 0 || office_event(db, office, &ev) != 0 || db_commit(db) != 0)
+	if (rc != 0 || office_changed(db, office, &ev) != 0 || db_commit(db) != 0)
 		goto fail;
 	json_t *procedure = pg_json(res, 0, 0);
 	PQclear(res);

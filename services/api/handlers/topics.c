@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "caller.h"
 #include "handlers.h"
 #include "http.h"
 #include "kqe/codelists.h"
@@ -21,6 +22,9 @@
 #include "kqe/outbox.h"
 #include "kqe/problem.h"
 #include "kqe/validate.h"
+
+/* The query of writes that take nothing but ?dry_run=. */
+static const char *const dry_run_allowed[] = { "dry_run", NULL };
 
 #define DESCRIPTION_MAX 5000 /* characters */
 
@@ -124,13 +128,6 @@ static const struct db_stmt stmt_list = { "topic_list",
 	" AND ($8::timestamptz IS NULL OR t.updated_at >= $8::timestamptz)"
 	" ORDER BY t.updated_at, t.id LIMIT $9" };
 
-static void
-scope(const struct principal *p, const char **office, const char **institute)
-{
-	*office = role_is_office(p->role) ? p->office_id : NULL;
-	*institute = p->role == ROLE_INSTITUTE ? p->institute_id : NULL;
-}
-
 /* True if s is a UUID; lowercases it in place so ids (and AADs, audit entries) are canonical. */
 static int
 canonical_id(char *s)
@@ -193,7 +190,7 @@ static json_t *
 read_one(struct request *r, const char *id, char *office_out, size_t office_size, int *failed)
 {
 	const char *office, *institute;
-	scope(&r->principal, &office, &institute);
+	caller_scope(&r->principal, &office, &institute);
 	const char *params[] = { office, institute, id };
 	PGresult *res = db_exec(r->worker->db, &stmt_get, 3, params);
 	*failed = res == NULL;
@@ -226,38 +223,10 @@ encrypt_description(struct request *r, const json_t *body, const char *id, char 
 	return *out != NULL ? 0 : -1;
 }
 
-static int
-office_changed(struct db *db, const char *office, struct outbox_event *ev)
-{
-	char payload[128];
-	snprintf(payload, sizeof(payload), "{\"office_id\":\"%s\"}", office);
-	return outbox_add_event(db, "office_changed", payload, ev);
-}
-
-/* Reads ?dry_run=true|false; answers 400 and returns -1 for anything else. */
-static int
-dry_run_param(struct request *r, int *dry_run)
-{
-	static const char *const allowed[] = { "dry_run", NULL };
-	json_t *errors = json_array();
-	query_parse(r, allowed, errors);
-	const char *v = query_get(r, "dry_run");
-	if (v != NULL && strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
-		error_at_parameter(errors, "dry_run", "enum", "must be true or false");
-	*dry_run = v != NULL && strcmp(v, "true") == 0;
-	return reply_query_errors(r, errors);
-}
-
 static void
 reply_invalid(struct request *r, json_t *errors)
 {
 	reply_problem(r, 422, "The topic has invalid fields.", errors);
-}
-
-static const char *
-json_text(const json_t *v)
-{
-	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
 /* POST /v1/topics[?dry_run=true] */
@@ -270,7 +239,7 @@ topics_create(struct request *r)
 	char *description_enc = NULL;
 	int dry_run;
 
-	if (dry_run_param(r, &dry_run) != 0)
+	if (write_params(r, dry_run_allowed, &dry_run, NULL) != 0)
 		return;
 	json_t *body = request_json(r);
 	if (body == NULL)
@@ -284,7 +253,7 @@ topics_create(struct request *r)
 	int completed = 0;
 	if (procedure_id != NULL && uuid_valid(procedure_id)) {
 		const char *office_scope, *institute_scope;
-		scope(&r->principal, &office_scope, &institute_scope);
+		caller_scope(&r->principal, &office_scope, &institute_scope);
 		const char *pparams[] = { office_scope, institute_scope, procedure_id };
 		if ((res = db_exec(db, &stmt_procedure, 3, pparams)) == NULL)
 			goto fail;
@@ -419,7 +388,7 @@ topics_patch(struct request *r)
 	errors = json_array();
 
 	const char *office_scope, *institute_scope;
-	scope(&r->principal, &office_scope, &institute_scope);
+	caller_scope(&r->principal, &office_scope, &institute_scope);
 	const char *params[] = { office_scope, institute_scope, r->params[0] };
 	if (db_begin_as(db, &r->principal) != 0 ||
 	    (res = db_exec(db, &stmt_lock, 3, params)) == NULL)
@@ -613,7 +582,7 @@ topics_list(struct request *r)
 		return;
 	}
 	const char *office, *institute;
-	scope(&r->principal, &office, &institute);
+	caller_scope(&r->principal, &office, &institute);
 	snprintf(limit, sizeof(limit), "%ld", lp.limit + 1);
 	const char *params[] = { office, institute, after_ts, after_id, office_filter, procedure,
 		status, since, limit };
