@@ -20,6 +20,14 @@ struct config_var {
 #define OFF(f) offsetof(struct config, f)
 
 static const struct config_var vars[] = {
+	{ "KQE_JOBS_MAX_ATTEMPTS", TYPE_INT, "5", 1, 100, CONFIG_AGGREGATOR,
+	    OFF(jobs_max_attempts),
+	    "attempts before a job is dead and copied to the stream kqe:jobs:dead" },
+	{ "KQE_JOBS_BACKOFF_BASE_MS", TYPE_INT, "1000", 1, 3600000, CONFIG_AGGREGATOR,
+	    OFF(jobs_backoff_base_ms),
+	    "delay before the first retry; doubles per attempt, with jitter" },
+	{ "KQE_JOBS_BACKOFF_MAX_MS", TYPE_INT, "300000", 1, 86400000, CONFIG_AGGREGATOR,
+	    OFF(jobs_backoff_max_ms), "cap on the delay between retries" },
 	{ "KQE_PSEUDONYM_KEY", TYPE_STRING, "-", 0, 0, CONFIG_API | CONFIG_ADMIN,
 	    OFF(pseudonym_key),
 	    "base64 key (>= 32 bytes) for HMAC-SHA256 pseudonyms of case references; - = none" },

@@ -16,9 +16,12 @@
 /* What became of one job delivery. */
 enum job_outcome {
 	JOB_DONE, /* committed (or nothing left to do): XACK */
-	JOB_RETRY, /* transient failure (database down): leave pending, it is redelivered */
-	JOB_FAILED /* permanent failure recorded on the job: XACK */
+	JOB_RETRY, /* database unreachable: leave pending, XAUTOCLAIM redelivers it */
+	JOB_FAILED, /* failed; a retry is scheduled in PostgreSQL (backoff): XACK */
+	JOB_DEAD /* out of attempts or hopeless: marked dead; XACK and dead-letter */
 };
+
+#define JOBS_DEAD_STREAM "kqe:jobs:dead"
 
 struct aggregator {
 	const struct config *cfg;
@@ -32,6 +35,20 @@ struct aggregator {
 int aggregator_run(struct aggregator *a);
 
 /* Processes one build_report job (idempotent: a job already succeeded is left alone). */
-enum job_outcome build_report(struct db *db, const char *job_id);
+enum job_outcome build_report(struct db *db, const struct config *cfg, const char *job_id);
+
+/*
+ * Marks a failed attempt of job_id: with attempts left, status failed and
+ * the next attempt due after a capped exponential backoff with jitter
+ * (JOB_FAILED); otherwise status dead (JOB_DEAD). error is stored on the job.
+ */
+enum job_outcome job_attempt_failed(struct db *db, const struct config *cfg, const char *job_id,
+    int attempts, const char *error);
+
+/* Delay before the next attempt after `attempts` failures: capped, doubled, jittered. */
+long job_backoff_ms(const struct config *cfg, int attempts, unsigned random);
+
+/* Re-enqueues failed jobs whose next attempt is due (through the outbox). Count or -1. */
+int jobs_requeue_due(struct db *db);
 
 #endif

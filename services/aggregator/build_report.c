@@ -17,10 +17,11 @@
 #include "kqe/log.h"
 #include "kqe/report_params.h"
 
+/* A failed job runs again only when the retry scheduler re-queued it. */
 static const struct db_stmt stmt_start = { "job_start",
 	"UPDATE jobs SET status = 'running', attempts = attempts + 1,"
 	" started_at = coalesce(started_at, now()), updated_at = now()"
-	" WHERE id = $1 AND status IN ('queued', 'running', 'failed') RETURNING params::text" };
+	" WHERE id = $1 AND status IN ('queued', 'running') RETURNING params::text, attempts" };
 static const struct db_stmt stmt_lock = { "job_lock",
 	"SELECT status FROM jobs WHERE id = $1 FOR UPDATE" };
 static const struct db_stmt stmt_offices = { "report_offices",
@@ -35,8 +36,17 @@ static const struct db_stmt stmt_succeed = { "job_succeed",
 	"UPDATE jobs SET status = 'succeeded', result_id = $2, error = NULL,"
 	" finished_at = now(), updated_at = now() WHERE id = $1" };
 static const struct db_stmt stmt_fail = { "job_fail",
-	"UPDATE jobs SET status = 'failed', error = $2, finished_at = now(), updated_at = now()"
-	" WHERE id = $1" };
+	"UPDATE jobs SET status = 'failed', error = $2, updated_at = now(),"
+	" next_attempt_at = now() + $3::bigint * interval '1 millisecond' WHERE id = $1" };
+static const struct db_stmt stmt_dead = { "job_dead",
+	"UPDATE jobs SET status = 'dead', error = $2, next_attempt_at = NULL,"
+	" finished_at = now(), updated_at = now() WHERE id = $1" };
+static const struct db_stmt stmt_requeue = { "job_requeue",
+	"WITH due AS (SELECT id FROM jobs WHERE status = 'failed' AND next_attempt_at <= now()"
+	"   ORDER BY next_attempt_at LIMIT 100 FOR UPDATE SKIP LOCKED),"
+	" requeued AS (UPDATE jobs j SET status = 'queued', next_attempt_at = NULL,"
+	"   updated_at = now() FROM due WHERE j.id = due.id RETURNING j.id, j.kind)"
+	" INSERT INTO outbox (kind, job_id) SELECT kind, id FROM requeued" };
 
 static const char *const regions[] = { "LVR", "LWL" };
 static const char *const kinds[] = { "kreisfreie_stadt", "kreis", "kreisangehoerige_stadt" };
@@ -106,16 +116,51 @@ content_hash(const json_t *content, char out[72])
 	snprintf(out, 72, "sha256:%s", hex);
 }
 
-static enum job_outcome
-fail_job(struct db *db, const char *job_id, const char *why)
+long
+job_backoff_ms(const struct config *cfg, int attempts, unsigned random)
 {
-	const char *params[] = { job_id, why };
-	PGresult *res = db_exec(db, &stmt_fail, 2, params);
+	long delay = cfg->jobs_backoff_base_ms;
+	for (int i = 1; i < attempts && delay < cfg->jobs_backoff_max_ms; i++)
+		delay *= 2;
+	if (delay > cfg->jobs_backoff_max_ms)
+		delay = cfg->jobs_backoff_max_ms;
+	/* "Equal jitter": half fixed, half random, so retries of many jobs spread out. */
+	long half = delay / 2;
+	return half + (half > 0 ? (long)(random % (unsigned long)(half + 1)) : 0);
+}
+
+enum job_outcome
+job_attempt_failed(
+    struct db *db, const struct config *cfg, const char *job_id, int attempts, const char *error)
+{
+	db_rollback(db);
+	int dead = attempts >= cfg->jobs_max_attempts;
+	unsigned random;
+	random_bytes((unsigned char *)&random, sizeof(random));
+	char delay[24];
+	snprintf(delay, sizeof(delay), "%ld", job_backoff_ms(cfg, attempts, random));
+	const char *params[] = { job_id, error, delay };
+	PGresult *res = db_exec(db, dead ? &stmt_dead : &stmt_fail, dead ? 2 : 3, params);
 	if (res == NULL)
-		return JOB_RETRY;
+		return JOB_RETRY; /* cannot even record it: leave it pending */
 	PQclear(res);
-	log_warn(NULL, "job failed", json_pack("{s:s,s:s}", "job_id", job_id, "error", why));
-	return JOB_FAILED;
+	log_warn(NULL, dead ? "job dead" : "job failed; retry scheduled",
+	    json_pack("{s:s,s:s,s:i,s:s}", "job_id", job_id, "error", error, "attempts", attempts,
+	        "retry_in_ms", dead ? "-" : delay));
+	return dead ? JOB_DEAD : JOB_FAILED;
+}
+
+int
+jobs_requeue_due(struct db *db)
+{
+	PGresult *res = db_exec(db, &stmt_requeue, 0, NULL);
+	if (res == NULL)
+		return -1;
+	int n = atoi(PQcmdTuples(res));
+	PQclear(res);
+	if (n > 0)
+		log_info(NULL, "jobs re-queued for retry", json_pack("{s:i}", "jobs", n));
+	return n;
 }
 
 static enum job_outcome
@@ -128,7 +173,7 @@ transient(struct db *db, const char *job_id)
 }
 
 enum job_outcome
-build_report(struct db *db, const char *job_id)
+build_report(struct db *db, const struct config *cfg, const char *job_id)
 {
 	struct report_params p;
 	const char *id_param[] = { job_id };
@@ -146,10 +191,19 @@ build_report(struct db *db, const char *job_id)
 		return JOB_DONE; /* already succeeded, dead, or unknown: nothing to do */
 	}
 	params = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	int attempts = atoi(PQgetvalue(res, 0, 1));
 	PQclear(res);
+	if (attempts > cfg->jobs_max_attempts) {
+		/* Redelivered after crashing the process each time: a poison job. */
+		json_decref(params);
+		return job_attempt_failed(
+		    db, cfg, job_id, attempts, "crashed or hung on every attempt");
+	}
 	if (params == NULL || report_params_parse(params, &p) != 0) {
 		json_decref(params);
-		return fail_job(db, job_id, "invalid report parameters");
+		/* Hopeless: no retry can fix the parameters. */
+		return job_attempt_failed(
+		    db, cfg, job_id, (int)cfg->jobs_max_attempts, "invalid report parameters");
 	}
 
 	/* One snapshot of the inputs: the figures and the watermark must agree. */
@@ -212,7 +266,13 @@ build_report(struct db *db, const char *job_id)
 	outcome = JOB_DONE;
 	goto out;
 transient:
-	outcome = transient(db, job_id);
+	if (db_error_kind(db) == DB_UNAVAILABLE) {
+		outcome = transient(db, job_id);
+	} else {
+		char why[64];
+		snprintf(why, sizeof(why), "database error %s", db_error_sqlstate(db));
+		outcome = job_attempt_failed(db, cfg, job_id, attempts, why);
+	}
 out:
 	json_decref(params);
 	json_decref(content);

@@ -74,7 +74,7 @@ dispatch(struct aggregator *a, const redisReply *fields)
 	const char *kind = field(fields, "kind");
 	const char *job_id = field(fields, "job_id");
 	if (kind != NULL && job_id != NULL && strcmp(kind, "build_report") == 0)
-		return build_report(a->db, job_id);
+		return build_report(a->db, a->cfg, job_id);
 	if (kind != NULL && strcmp(kind, "office_changed") == 0) {
 		/* Rollups are not built yet: acknowledged, recomputed wholesale once they are. */
 		log_debug(NULL, "office_changed acknowledged", NULL);
@@ -102,6 +102,17 @@ handle_entries(struct aggregator *a, const redisReply *entries)
 		if (out == JOB_RETRY) {
 			rc = -1;
 			continue; /* stays pending; XAUTOCLAIM redelivers it */
+		}
+		if (out == JOB_DEAD) {
+			/* Kept for operators: the entry's fields, plus where it came from. */
+			const char *job_id = field(e->element[1], "job_id");
+			redisReply *dl = redis_cmd(a->redis, "XADD %s * job_id %s source_id %s",
+			    JOBS_DEAD_STREAM, job_id ? job_id : "", id);
+			if (dl == NULL) {
+				rc = -1;
+				continue; /* not yet dead-lettered: keep it pending */
+			}
+			freeReplyObject(dl);
 		}
 		redisReply *ack = redis_cmd(a->redis, "XACK %s %s %s", JOBS_STREAM, JOBS_GROUP, id);
 		if (ack != NULL)
@@ -167,7 +178,8 @@ aggregator_run(struct aggregator *a)
 		int rc = 0;
 		if (now - last_relay >= RELAY_INTERVAL_NS) {
 			last_relay = now;
-			if (outbox_relay(a->db, a->redis, a->cfg->outbox_grace_ms, RELAY_BATCH) < 0)
+			if (jobs_requeue_due(a->db) < 0 ||
+			    outbox_relay(a->db, a->redis, a->cfg->outbox_grace_ms, RELAY_BATCH) < 0)
 				rc = -1;
 			if (now - last_housekeeping >= HOUSEKEEPING_INTERVAL_NS) {
 				last_housekeeping = now;

@@ -72,6 +72,69 @@ class JobDeliveryTest(StackTestCase):
         self.assertEqual(self.stack.stop_aggregator(signal.SIGTERM), 0)
 
 
+class JobRetryTest(StackTestCase):
+    """Failed attempts back off and retry; out of attempts a job is dead and dead-lettered."""
+    seed_demo = True
+    AGG = {"KQE_JOBS_MAX_ATTEMPTS": 3, "KQE_JOBS_BACKOFF_BASE_MS": 100,
+           "KQE_JOBS_BACKOFF_MAX_MS": 400}
+
+    def tearDown(self):
+        self.stack.sql("GRANT SELECT ON offices TO kqe_service")
+        if self.stack.aggregator is not None:
+            self.stack.stop_aggregator()
+
+    def post_job(self):
+        r = self.stack.post("/v1/reports", VALID)
+        self.assertEqual(r.status, 202, r)
+        return r.json()["id"]
+
+    def job(self, job_id):
+        return self.stack.get(f"/v1/jobs/{job_id}").json()
+
+    def test_failed_attempt_is_retried_after_backoff_and_then_succeeds(self):
+        # The aggregator cannot read the directory: every attempt fails (42501).
+        self.stack.sql("REVOKE SELECT ON offices FROM kqe_service")
+        self.stack.start_aggregator(**self.AGG)
+        job = self.post_job()
+        wait_until(lambda: self.job(job)["attempts"] >= 2, what="a retry")
+        j = self.job(job)
+        self.assertIn(j["status"], ("failed", "queued", "running"))
+        self.assertIn("42501", j["error"])
+        self.stack.sql("GRANT SELECT ON offices TO kqe_service")
+        self.stack.wait_job(job, timeout=20)
+        j = self.job(job)
+        self.assertGreaterEqual(j["attempts"], 2)
+        self.assertIsNone(j["next_attempt_at"])
+        self.assertIsNotNone(j["result"])
+
+    def test_out_of_attempts_is_dead_and_dead_lettered_without_blocking_others(self):
+        self.stack.sql("REVOKE SELECT ON offices FROM kqe_service")
+        self.stack.start_aggregator(**self.AGG)
+        poison = self.post_job()
+        self.stack.wait_job(poison, status="dead", timeout=20)
+        j = self.job(poison)
+        self.assertEqual(j["attempts"], 3)
+        entries = self.stack.redis.cli("XRANGE", "kqe:jobs:dead", "-", "+")
+        self.assertIn(poison, entries)
+        # Others still go through once the cause is fixed; the dead one stays dead.
+        self.stack.sql("GRANT SELECT ON offices TO kqe_service")
+        other = self.post_job()
+        self.stack.wait_job(other, timeout=20)
+        self.assertEqual(self.job(poison)["status"], "dead")
+
+    def test_backoff_doubles_and_is_capped(self):
+        # Unit-level figures through the API of the schedule: next_attempt_at - updated_at.
+        self.stack.sql("REVOKE SELECT ON offices FROM kqe_service")
+        self.stack.start_aggregator(KQE_JOBS_MAX_ATTEMPTS=5, KQE_JOBS_BACKOFF_BASE_MS=2000,
+                                    KQE_JOBS_BACKOFF_MAX_MS=60000)
+        job = self.post_job()
+        wait_until(lambda: self.job(job)["status"] == "failed", what="first failure")
+        delay = float(self.stack.sql_value(
+            f"SELECT extract(epoch FROM next_attempt_at - updated_at) FROM jobs"
+            f" WHERE id = '{job}'"))
+        self.assertTrue(1.0 <= delay <= 2.0, delay)  # base 2 s with equal jitter: 1..2 s
+
+
 class ApiShutdownTest(StackTestCase):
     def test_sigterm_drains_and_exits_zero(self):
         self.assertEqual(self.stack.get("/healthz").status, 200)

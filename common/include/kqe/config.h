@@ -34,6 +34,9 @@ struct config {
 	long jobs_block_ms;
 	long jobs_visibility_ms;
 	long outbox_grace_ms;
+	long jobs_max_attempts;
+	long jobs_backoff_base_ms;
+	long jobs_backoff_max_ms;
 	char *cors_origins;
 	char *pseudonym_key;
 	char *data_keys;
