@@ -20,6 +20,13 @@ struct config_var {
 #define OFF(f) offsetof(struct config, f)
 
 static const struct config_var vars[] = {
+	{ "KQE_SDC_MIN_COUNT", TYPE_INT, "3", 1, 1000, CONFIG_AGGREGATOR, OFF(sdc_min_count),
+	    "disclosure control: counts from 1 below this are suppressed" },
+	{ "KQE_SDC_DOMINANCE_PERCENT", TYPE_INT, "85", 1, 100, CONFIG_AGGREGATOR,
+	    OFF(sdc_dominance_percent),
+	    "disclosure control: a cell whose largest office holds more than this share is suppressed" },
+	{ "KQE_SDC_MIN_OFFICES", TYPE_INT, "5", 1, 1000, CONFIG_AGGREGATOR, OFF(sdc_min_offices),
+	    "disclosure control: comparison values (median, quartiles) need this many offices" },
 	{ "KQE_JOBS_MAX_ATTEMPTS", TYPE_INT, "5", 1, 100, CONFIG_AGGREGATOR,
 	    OFF(jobs_max_attempts),
 	    "attempts before a job is dead and copied to the stream kqe:jobs:dead" },

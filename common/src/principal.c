@@ -43,17 +43,25 @@ static const struct db_stmt stmt_context = { "principal_context",
 	" set_config('kqe.region', $3, true), set_config('kqe.institute_id', $4, true)" };
 
 int
-db_begin_as(struct db *db, const struct principal *p)
+db_set_principal(struct db *db, const struct principal *p)
 {
 	const char *params[] = { role_name(p->role), p->office_id, p->region, p->institute_id };
+	PGresult *res = db_exec(db, &stmt_context, 4, params);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int
+db_begin_as(struct db *db, const struct principal *p)
+{
 	if (db_begin(db) != 0)
 		return -1;
-	PGresult *res = db_exec(db, &stmt_context, 4, params);
-	if (res == NULL) {
+	if (db_set_principal(db, p) != 0) {
 		db_rollback(db);
 		return -1;
 	}
-	PQclear(res);
 	return 0;
 }
 

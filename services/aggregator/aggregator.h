@@ -12,6 +12,7 @@
 #include "kqe/config.h"
 #include "kqe/db.h"
 #include "kqe/redis.h"
+#include <jansson.h>
 
 /* What became of one job delivery. */
 enum job_outcome {
@@ -47,6 +48,12 @@ enum job_outcome job_attempt_failed(struct db *db, const struct config *cfg, con
 
 /* Delay before the next attempt after `attempts` failures: capped, doubled, jittered. */
 long job_backoff_ms(const struct config *cfg, int attempts, unsigned random);
+
+struct report_params;
+struct sdc_rules;
+/* Appends the disclosure-controlled case-analysis tables of a report to out. 0 or -1. */
+int case_stats_tables(struct db *db, const struct report_params *p, const struct sdc_rules *rules,
+    json_t *out) KQE_MUSTCHECK;
 
 /* Re-enqueues failed jobs whose next attempt is due (through the outbox). Count or -1. */
 int jobs_requeue_due(struct db *db);

@@ -14,7 +14,9 @@
 #include <openssl/evp.h>
 
 #include "aggregator.h"
+#include "kqe/disclosure.h"
 #include "kqe/log.h"
+#include "kqe/principal.h"
 #include "kqe/report_params.h"
 
 /* A failed job runs again only when the retry scheduler re-queued it. */
@@ -28,7 +30,10 @@ static const struct db_stmt stmt_offices = { "report_offices",
 	"SELECT region, kind, count(*), coalesce(sum(population_under_18), 0)"
 	" FROM offices WHERE ($1::text IS NULL OR region = $1) GROUP BY region, kind" };
 static const struct db_stmt stmt_watermark = { "report_watermark",
-	"SELECT count(*), coalesce(kqe_ts(max(updated_at)), '') FROM offices" };
+	"SELECT (SELECT count(*) FROM offices),"
+	" coalesce((SELECT kqe_ts(max(updated_at)) FROM offices), ''),"
+	" (SELECT count(*) FROM case_analyses),"
+	" coalesce((SELECT kqe_ts(max(updated_at)) FROM case_analyses), '')" };
 static const struct db_stmt stmt_insert = { "report_insert",
 	"INSERT INTO reports (job_id, scope, period, params, watermark, content_hash, tables)"
 	" VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7::json) RETURNING id" };
@@ -207,7 +212,10 @@ build_report(struct db *db, const struct config *cfg, const char *job_id)
 	}
 
 	/* One snapshot of the inputs: the figures and the watermark must agree. */
-	if (db_begin_with(db, "BEGIN ISOLATION LEVEL REPEATABLE READ") != 0)
+	static const struct principal system = { .role = ROLE_SYSTEM,
+		.actor = "system:aggregator" };
+	if (db_begin_with(db, "BEGIN ISOLATION LEVEL REPEATABLE READ") != 0 ||
+	    db_set_principal(db, &system) != 0)
 		goto transient;
 	res = db_exec(db, &stmt_lock, 1, id_param);
 	if (res == NULL)
@@ -225,14 +233,26 @@ build_report(struct db *db, const struct config *cfg, const char *job_id)
 		goto transient;
 	json_t *tables = office_tables(res, &p);
 	PQclear(res);
+	struct sdc_rules rules = { .min_count = cfg->sdc_min_count,
+		.dominance = (double)cfg->sdc_dominance_percent / 100.0,
+		.min_offices = (int)cfg->sdc_min_offices };
+	if (case_stats_tables(db, &p, &rules, tables) != 0) {
+		json_decref(tables);
+		goto transient;
+	}
 	res = db_exec(db, &stmt_watermark, 0, NULL);
 	if (res == NULL) {
 		json_decref(tables);
 		goto transient;
 	}
-	json_t *watermark =
-	    json_pack("{s:I,s:s?}", "offices", (json_int_t)atoll(PQgetvalue(res, 0, 0)),
-	        "offices_updated_at", *PQgetvalue(res, 0, 1) ? PQgetvalue(res, 0, 1) : NULL);
+	/* What the report was built from, and the disclosure rules it was built with. */
+	json_t *watermark = json_pack("{s:I,s:s?,s:I,s:s?,s:{s:I,s:f,s:i}}", "offices",
+	    (json_int_t)atoll(PQgetvalue(res, 0, 0)), "offices_updated_at",
+	    *PQgetvalue(res, 0, 1) ? PQgetvalue(res, 0, 1) : NULL, "case_analyses",
+	    (json_int_t)atoll(PQgetvalue(res, 0, 2)), "case_analyses_updated_at",
+	    *PQgetvalue(res, 0, 3) ? PQgetvalue(res, 0, 3) : NULL, "disclosure", "min_count",
+	    (json_int_t)rules.min_count, "dominance", rules.dominance, "min_offices",
+	    rules.min_offices);
 	PQclear(res);
 
 	content = json_pack("{s:s,s:s,s:O,s:o,s:o}", "scope", p.scope, "period", p.period, "params",

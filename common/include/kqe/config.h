@@ -35,6 +35,9 @@ struct config {
 	long jobs_visibility_ms;
 	long outbox_grace_ms;
 	long jobs_max_attempts;
+	long sdc_min_count;
+	long sdc_dominance_percent;
+	long sdc_min_offices;
 	long jobs_backoff_base_ms;
 	long jobs_backoff_max_ms;
 	char *cors_origins;

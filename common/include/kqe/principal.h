@@ -46,6 +46,9 @@ bool role_is_office(enum role role);
 /* BEGIN and set the principal for this transaction (RLS reads it). 0 or -1. */
 int db_begin_as(struct db *db, const struct principal *p) KQE_MUSTCHECK;
 
+/* Sets the principal in the transaction the caller already opened. 0 or -1. */
+int db_set_principal(struct db *db, const struct principal *p) KQE_MUSTCHECK;
+
 /*
  * Appends one hash-chained audit entry inside the caller's transaction.
  * office_id is the office whose data was touched (NULL if none);

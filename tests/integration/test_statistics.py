@@ -1,0 +1,118 @@
+"""Case-analysis statistics in reports: figures equal SQL on the case table, disclosure
+control holds, and submissions made while Redis was down are counted once it returns."""
+
+import unittest
+
+from harness import StackTestCase
+from test_case_analyses import valid
+
+MIN_COUNT = 3
+CYCLE = "2023-2028"
+
+
+class StatisticsTest(StackTestCase):
+    seed_demo = True
+    start_aggregator = True
+
+    def report(self, body):
+        r = self.stack.post("/v1/reports", body)
+        self.assertEqual(r.status, 202, r)
+        job = r.json()["id"]
+        self.stack.wait_job(job, timeout=30)
+        return self.stack.get(self.stack.get(f"/v1/jobs/{job}").json()["result"]).json()
+
+    def table(self, report, table_id):
+        return next(t for t in report["tables"] if t["id"] == table_id)
+
+    def sql_counts(self, column, where=""):
+        rows = self.stack.sql(
+            f"SELECT o.region, {column}, count(*) FROM case_analyses c"
+            " JOIN offices o ON o.id = c.office_id JOIN procedures p ON p.id = c.procedure_id"
+            f" WHERE p.cycle = '{CYCLE}' {where} GROUP BY 1, 2")
+        return {(r, k): int(n) for r, k, n in rows}
+
+    def assert_disclosure_rules(self, table):
+        dims = table["dimensions"]
+        for cell in table["cells"]:
+            if cell["suppressed"]:
+                self.assertIsNone(cell["value"])
+                self.assertIn(cell["reason"], ("min_count", "dominance", "secondary"))
+            else:
+                # No visible count lies between 1 and the minimum.
+                self.assertFalse(1 <= cell["value"] < MIN_COUNT, cell)
+        totals = [c for c in table["cells"] if any(c[d] is None for d in dims)]
+        if not totals:
+            return
+        # Where a total is published, no line holds exactly one suppressed figure.
+        for d in dims:
+            for value in {c[d] for c in table["cells"] if c[d] is not None}:
+                line = [c for c in table["cells"] if c[d] == value
+                        and all(c[o] is not None for o in dims if o != d)]
+                total = [c for c in table["cells"] if c[d] == value
+                         and all(c[o] is None for o in dims if o != d)]
+                hidden = sum(c["suppressed"] for c in line + total)
+                self.assertNotEqual(hidden, 1, (table["id"], d, value))
+
+    def test_results_equal_sql_and_disclosure_holds(self):
+        rep = self.report({"scope": "state", "period": CYCLE})
+        self.assertEqual(rep["watermark"]["disclosure"],
+                         {"min_count": 3, "dominance": 0.85, "min_offices": 5})
+        expected = self.sql_counts("c.result")
+        table = self.table(rep, "case_results_by_region")
+        self.assertEqual(table["dimensions"], ["region", "result"])
+        for cell in table["cells"]:
+            if cell["region"] is None or cell["result"] is None or cell["suppressed"]:
+                continue
+            self.assertEqual(cell["value"], expected.get((cell["region"], cell["result"]), 0),
+                             cell)
+        grand = next(c for c in table["cells"] if c["region"] is None and c["result"] is None)
+        self.assertEqual(grand["value"], sum(expected.values()))
+        for t in rep["tables"]:
+            if t["id"].startswith("case_"):
+                with self.subTest(table=t["id"]):
+                    self.assert_disclosure_rules(t)
+
+    def test_small_periods_are_suppressed_not_revealed(self):
+        # One year has far fewer cases per cell: suppression must do visible work.
+        rep = self.report({"scope": "region", "region": "LWL", "period": "2019"})
+        table = self.table(rep, "case_reporters_by_region")
+        self.assertTrue(any(c["suppressed"] for c in table["cells"]))
+        self.assert_disclosure_rules(table)
+        expected = self.stack.sql(
+            "SELECT c.reported_by, count(*) FROM case_analyses c JOIN offices o"
+            " ON o.id = c.office_id WHERE o.region = 'LWL'"
+            " AND extract(year FROM c.closed_month) = 2019 GROUP BY 1")
+        expected = {k: int(n) for k, n in expected}
+        for cell in table["cells"]:
+            if cell["region"] and cell["reported_by"] and not cell["suppressed"]:
+                self.assertEqual(cell["value"], expected.get(cell["reported_by"], 0))
+
+    def test_submissions_while_redis_is_down_are_counted_after_it_returns(self):
+        self.stack.stop_aggregator()
+        proc, office = self.stack.sql(
+            "SELECT id, office_id FROM procedures WHERE phase NOT IN ('completed')"
+            f" AND cycle = '{CYCLE}' ORDER BY id DESC LIMIT 1")[0]
+        token = self.stack.token("office_staff", office=office)[0]
+        before = int(self.stack.sql_value(
+            f"SELECT count(*) FROM case_analyses c JOIN procedures p ON p.id = c.procedure_id"
+            f" WHERE p.cycle = '{CYCLE}'"))
+        self.stack.redis.stop()
+        items = [valid(proc, reference=f"REDIS-DOWN-{i}", findings=None) for i in range(1000)]
+        r = self.stack.post("/v1/case-analyses:batch", {"items": items}, token=token, timeout=120)
+        self.assertEqual(r.status, 201, r)
+        r = self.stack.post("/v1/reports", {"scope": "state", "period": CYCLE})
+        self.assertEqual(r.status, 202, r)  # accepted although Redis is down
+        job = r.json()["id"]
+        self.assertEqual(self.stack.sql_value(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL") != "0", True)
+        self.stack.redis.start()
+        self.stack.start_aggregator()
+        self.stack.wait_job(job, timeout=30)
+        rep = self.stack.get(self.stack.get(f"/v1/jobs/{job}").json()["result"]).json()
+        grand = next(c for c in self.table(rep, "case_results_by_region")["cells"]
+                     if c["region"] is None and c["result"] is None)
+        self.assertEqual(grand["value"], before + 1000)
+
+
+if __name__ == "__main__":
+    unittest.main()
