@@ -72,6 +72,25 @@ class StatisticsTest(StackTestCase):
                 with self.subTest(table=t["id"]):
                     self.assert_disclosure_rules(t)
 
+    def test_report_as_csv_uses_the_official_symbols(self):
+        import csv, io
+        rep = self.report({"scope": "region", "region": "LWL", "period": "2019"})
+        r = self.stack.get(f"/v1/reports/{rep['id']}?format=csv&dialect=excel")
+        self.assertEqual(r.status, 200, r)
+        rows = list(csv.DictReader(io.StringIO(r.body[3:].decode()), delimiter=";"))
+        cells = [c for t in rep["tables"] for c in t["cells"]]
+        self.assertEqual(len(rows), len(cells))
+        figures = {row["figure"] for row in rows}
+        self.assertIn(".", figures)                       # suppressed
+        for row, cell in zip(rows, cells):
+            if cell["suppressed"]:
+                self.assertEqual(row["figure"], ".")
+            elif cell["value"] == 0:
+                self.assertEqual(row["figure"], "\u2013")
+            else:
+                self.assertEqual(row["figure"], str(cell["value"]))
+        self.assertIn("insgesamt", {row["value_1"] for row in rows})
+
     def test_small_periods_are_suppressed_not_revealed(self):
         # One year has far fewer cases per cell: suppression must do visible work.
         rep = self.report({"scope": "region", "region": "LWL", "period": "2019"})

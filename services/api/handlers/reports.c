@@ -66,11 +66,59 @@ reports_create(struct request *r)
 	        "queued", "href", location));
 }
 
+/*
+ * A report as CSV in long form, one row per figure: table, title, the
+ * dimension values, and the figure with the symbols of German official
+ * statistics — "." suppressed, "–" exactly zero.
+ */
+static json_t *
+report_rows(const json_t *report)
+{
+	json_t *rows = json_array();
+	size_t i, j, k;
+	json_t *table, *cell, *dim;
+	json_array_foreach(json_object_get(report, "tables"), i, table)
+	{
+		json_array_foreach(json_object_get(table, "cells"), j, cell)
+		{
+			json_t *row = json_pack("{s:O,s:O}", "table", json_object_get(table, "id"),
+			    "title", json_object_get(table, "title"));
+			char name[40];
+			json_array_foreach(json_object_get(table, "dimensions"), k, dim)
+			{
+				snprintf(name, sizeof(name), "dimension_%zu", k + 1);
+				json_object_set(row, name, dim);
+				snprintf(name, sizeof(name), "value_%zu", k + 1);
+				const json_t *v = json_object_get(cell, json_string_value(dim));
+				/* A total over this dimension. */
+				json_object_set_new(row, name,
+				    json_is_string(v) ? json_incref((json_t *)v)
+				                      : json_string("insgesamt"));
+			}
+			const json_t *value = json_object_get(cell, "value");
+			if (json_is_true(json_object_get(cell, "suppressed")))
+				json_object_set_new(row, "figure", json_string("."));
+			else if (json_is_integer(value) && json_integer_value(value) == 0)
+				json_object_set_new(row, "figure", json_string("\u2013"));
+			else
+				json_object_set(row, "figure", (json_t *)value);
+			json_array_append_new(rows, row);
+		}
+	}
+	return rows;
+}
+
 void
 reports_get(struct request *r)
 {
-	static const char *const allowed[] = { NULL };
-	if (query_accept(r, allowed) != 0)
+	static const char *const allowed[] = { "format", "dialect", NULL };
+	struct list_params lp;
+	json_t *errors = json_array();
+
+	query_parse(r, allowed, errors);
+	list_params_parse(r, 1, &lp, errors); /* reads format and dialect (and Accept) */
+	list_params_free(&lp);
+	if (reply_query_errors(r, errors) != 0)
 		return;
 	if (!uuid_valid(r->params[0])) {
 		reply_not_found(r);
@@ -89,5 +137,10 @@ reports_get(struct request *r)
 	}
 	json_t *report = pg_json(res, 0, 0);
 	PQclear(res);
+	if (r->list_format != LIST_JSON) {
+		reply_list(r, report_rows(report), NULL);
+		json_decref(report);
+		return;
+	}
 	reply_json(r, 200, report);
 }
