@@ -37,6 +37,9 @@ static const struct {
 	/* Case-level data: never the advisors or the ministry. */
 	[PERM_CASES_READ] = { "cases.read",
 	    R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD) | R(ROLE_INSTITUTE) | R(ROLE_ADMIN) },
+	/* An office's own figures beside aggregated peers: the office itself, and admin. */
+	[PERM_BENCHMARK_READ] = { "benchmark.read",
+	    R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD) | R(ROLE_ADMIN) },
 	[PERM_CASES_WRITE] = { "cases.write",
 	    R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD) | R(ROLE_INSTITUTE) },
 };

@@ -17,6 +17,7 @@ void spec_docs(struct request *r);
 
 void offices_list(struct request *r);
 void offices_get(struct request *r);
+void benchmark_get(struct request *r);
 
 void reports_create(struct request *r);
 void reports_get(struct request *r);

@@ -20,6 +20,7 @@ const struct route routes[] = {
 	{ "/docs", EVHTTP_REQ_GET, spec_docs, PERM_PUBLIC },
 	{ "/v1/offices", EVHTTP_REQ_GET, offices_list, PERM_OFFICES_READ },
 	{ "/v1/offices/{}", EVHTTP_REQ_GET, offices_get, PERM_OFFICES_READ },
+	{ "/v1/offices/{}/benchmark", EVHTTP_REQ_GET, benchmark_get, PERM_BENCHMARK_READ },
 	{ "/v1/reports", EVHTTP_REQ_POST, reports_create, PERM_REPORTS_CREATE },
 	{ "/v1/reports/{}", EVHTTP_REQ_GET, reports_get, PERM_REPORTS_READ },
 	{ "/v1/jobs/{}", EVHTTP_REQ_GET, jobs_get, PERM_JOBS_READ },

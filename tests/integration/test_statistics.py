@@ -133,5 +133,72 @@ class StatisticsTest(StackTestCase):
         self.assertEqual(grand["value"], before + 1000)
 
 
+class BenchmarkTest(StackTestCase):
+    seed_demo = True
+    start_api = True
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        s = cls.stack
+        # An office with a structure survey, and its kind.
+        cls.office, cls.kind = s.sql(
+            "SELECT o.id, o.kind FROM offices o JOIN structure_surveys x ON x.office_id = o.id"
+            " ORDER BY o.id LIMIT 1")[0]
+        cls.own = s.token("office_lead", office=cls.office)[0]
+        cls.other = s.token("office_staff", office="demo-lwl-091")[0]
+
+    def test_own_figures_beside_peer_quartiles(self):
+        r = self.stack.get(f"/v1/offices/{self.office}/benchmark", token=self.own)
+        self.assertEqual(r.status, 200, r)
+        body = r.json()
+        ind = {i["indicator"]: i for i in body["indicators"]}
+        cases = ind["cases_per_fte"]
+        own = float(self.stack.sql_value(
+            f"SELECT (body->>'cases_per_fte')::numeric FROM structure_surveys"
+            f" WHERE office_id = '{self.office}' ORDER BY body->>'reference_date' DESC LIMIT 1"))
+        self.assertAlmostEqual(cases["own"], own, places=2)
+        peers = cases["peers"]["kind"]
+        median, n = self.stack.sql(
+            "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY v)::numeric, 2), count(*)"
+            " FROM (SELECT DISTINCT ON (s.office_id) (s.body->>'cases_per_fte')::numeric AS v"
+            " FROM structure_surveys s JOIN offices o ON o.id = s.office_id"
+            f" WHERE o.kind = '{self.kind}' AND o.id <> '{self.office}'"
+            " ORDER BY s.office_id, s.body->>'reference_date' DESC) x")[0]
+        self.assertEqual(peers["offices"], int(n))
+        self.assertGreaterEqual(peers["offices"], 5)
+        self.assertAlmostEqual(peers["median"], float(median), places=2)
+        self.assertFalse(peers["suppressed"])
+        self.assertLessEqual(peers["q1"], peers["median"])
+        self.assertLessEqual(peers["median"], peers["q3"])
+        self.assertIn("direct_impression_percent", ind)
+
+    def test_only_the_office_itself_and_admin(self):
+        path = f"/v1/offices/{self.office}/benchmark"
+        self.assertProblem(self.stack.get(path, token=self.other), 404)
+        self.assertEqual(self.stack.get(path).status, 200)  # admin
+        for role, extra in (("advisor", {"region": "LVR"}), ("ministry", {}),
+                            ("institute", {"institute": "demo-institut-1"})):
+            with self.subTest(role=role):
+                token = self.stack.token(role, **extra)[0]
+                self.assertProblem(self.stack.get(path, token=token), 403)
+        self.assertProblem(self.stack.get("/v1/offices/nope-nope/benchmark"), 404)
+
+
+class BenchmarkSuppressionTest(StackTestCase):
+    seed_demo = True
+    api_env = {"KQE_SDC_MIN_OFFICES": 500}  # no peer group is that large
+
+    def test_comparison_values_need_enough_peers(self):
+        office = self.stack.sql_value("SELECT office_id FROM structure_surveys LIMIT 1")
+        body = self.stack.get(f"/v1/offices/{office}/benchmark").json()
+        self.assertEqual(body["min_offices"], 500)
+        for ind in body["indicators"]:
+            for group in ind["peers"].values():
+                self.assertTrue(group["suppressed"])
+                self.assertEqual([group[k] for k in ("mean", "q1", "median", "q3")],
+                                 [None] * 4)
+
+
 if __name__ == "__main__":
     unittest.main()
