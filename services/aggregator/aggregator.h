@@ -43,8 +43,8 @@ enum job_outcome build_report(struct db *db, const struct config *cfg, const cha
  * the next attempt due after a capped exponential backoff with jitter
  * (JOB_FAILED); otherwise status dead (JOB_DEAD). error is stored on the job.
  */
-enum job_outcome job_attempt_failed(struct db *db, const struct config *cfg, const char *job_id,
-    int attempts, const char *error);
+enum job_outcome job_attempt_failed(
+    struct db *db, const struct config *cfg, const char *job_id, int attempts, const char *error);
 
 /* Delay before the next attempt after `attempts` failures: capped, doubled, jittered. */
 long job_backoff_ms(const struct config *cfg, int attempts, unsigned random);
