@@ -52,3 +52,35 @@ json_text(const json_t *v)
 {
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
+
+void
+reply_read_audited(struct request *r, const char *id, caller_read_fn read, caller_render_fn render,
+    const char *action, const char *resource)
+{
+	struct db *db = r->worker->db;
+	char office[65];
+	int failed;
+	json_t *c = NULL;
+
+	if (db_begin_as(db, &r->principal) != 0)
+		goto fail;
+	c = read(r, id, office, sizeof(office), &failed);
+	if (failed)
+		goto fail;
+	if (c == NULL) {
+		db_rollback(db);
+		reply_not_found(r);
+		return;
+	}
+	if (caller_outside_office(&r->principal) &&
+	    audit_append(db, &r->principal, action, resource, id, office, r->id, NULL) != 0)
+		goto fail;
+	if (db_commit(db) != 0)
+		goto fail;
+	reply_resource(r, 200, render != NULL ? render(r, c) : c);
+	return;
+fail:
+	json_decref(c);
+	db_rollback(db);
+	reply_db_error(r);
+}

@@ -34,6 +34,20 @@ int office_changed(struct db *db, const char *office, struct outbox_event *ev) K
 int write_params(
     struct request *r, const char *const *allowed, int *dry_run, int *atomic) KQE_MUSTCHECK;
 
+/* Reads one record in the caller's scope; NULL (and *failed 0) if not there or not theirs. */
+typedef json_t *(*caller_read_fn)(
+    struct request *r, const char *id, char *office_out, size_t office_size, int *failed);
+/* Turns a record read into its answer (decrypting what the caller may read); takes c. */
+typedef json_t *(*caller_render_fn)(struct request *r, json_t *c);
+
+/*
+ * GET of one case-level record: reads it as the caller (404 when not there or
+ * not theirs), audits the read as `action` when the caller is outside the
+ * owning office, and answers it with its ETag. render may be NULL.
+ */
+void reply_read_audited(struct request *r, const char *id, caller_read_fn read,
+    caller_render_fn render, const char *action, const char *resource);
+
 /* The string value of v, or NULL if v is not a string. */
 const char *json_text(const json_t *v);
 

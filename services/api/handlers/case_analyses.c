@@ -631,8 +631,6 @@ void
 case_analyses_get(struct request *r)
 {
 	static const char *const allowed[] = { NULL };
-	char office[65];
-	int failed;
 
 	if (query_accept(r, allowed) != 0)
 		return;
@@ -640,33 +638,8 @@ case_analyses_get(struct request *r)
 		reply_not_found(r);
 		return;
 	}
-	struct db *db = r->worker->db;
-	if (db_begin_as(db, &r->principal) != 0)
-		goto fail;
-	json_t *c = read_one(r, r->params[0], office, sizeof(office), &failed);
-	if (failed)
-		goto fail;
-	if (c == NULL) {
-		db_rollback(db);
-		reply_not_found(r);
-		return;
-	}
-	/* Case-level reads by anyone outside the owning office are audited. */
-	if (!role_is_office(r->principal.role) &&
-	    audit_append(db, &r->principal, "case_analysis.read", "case_analysis", r->params[0],
-	        office, r->id, NULL) != 0) {
-		json_decref(c);
-		goto fail;
-	}
-	if (db_commit(db) != 0) {
-		json_decref(c);
-		goto fail;
-	}
-	reply_resource(r, 200, render(r, c));
-	return;
-fail:
-	db_rollback(db);
-	reply_db_error(r);
+	reply_read_audited(
+	    r, r->params[0], read_one, render, "case_analysis.read", "case_analysis");
 }
 
 void

@@ -523,8 +523,6 @@ void
 structure_surveys_get(struct request *r)
 {
 	static const char *const allowed[] = { NULL };
-	char office[65];
-	int failed;
 
 	if (query_accept(r, allowed) != 0)
 		return;
@@ -532,33 +530,8 @@ structure_surveys_get(struct request *r)
 		reply_not_found(r);
 		return;
 	}
-	struct db *db = r->worker->db;
-	if (db_begin_as(db, &r->principal) != 0)
-		goto fail;
-	json_t *s = read_one(r, r->params[0], office, sizeof(office), &failed);
-	if (failed)
-		goto fail;
-	if (s == NULL) {
-		db_rollback(db);
-		reply_not_found(r);
-		return;
-	}
-	/* Reads by anyone outside the owning office are audited. */
-	if (!role_is_office(r->principal.role) &&
-	    audit_append(db, &r->principal, "structure_survey.read", "structure_survey",
-	        r->params[0], office, r->id, NULL) != 0) {
-		json_decref(s);
-		goto fail;
-	}
-	if (db_commit(db) != 0) {
-		json_decref(s);
-		goto fail;
-	}
-	reply_resource(r, 200, s);
-	return;
-fail:
-	db_rollback(db);
-	reply_db_error(r);
+	reply_read_audited(
+	    r, r->params[0], read_one, NULL, "structure_survey.read", "structure_survey");
 }
 
 void
