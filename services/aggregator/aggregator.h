@@ -1,7 +1,8 @@
 /*
  * kqe-aggregator internals. consumer.c reads the job stream as one member of
  * the consumer group and dispatches entries; build_report.c computes a report
- * snapshot. Everything runs on one thread with blocking connections; several
+ * snapshot; rollups.c keeps per-office rollups current; stats.c builds
+ * the statistical tables. Everything runs on one thread with blocking connections; several
  * aggregator processes share the work through the consumer group.
  */
 #ifndef KQE_AGGREGATOR_H
@@ -35,8 +36,18 @@ struct aggregator {
 /* Runs until *a->stop is set. Returns 0 on a clean stop. */
 int aggregator_run(struct aggregator *a);
 
-/* Processes one build_report job (idempotent: a job already succeeded is left alone). */
-enum job_outcome build_report(struct db *db, const struct config *cfg, const char *job_id);
+/*
+ * Processes one build_report or ministry_batch job (idempotent: a job already
+ * succeeded is left alone).
+ */
+enum job_outcome process_job(struct db *db, const struct config *cfg, const char *job_id);
+
+/*
+ * Recomputes the rollups of the dirty offices among offices[0..n) (all dirty
+ * offices if offices is NULL), one transaction each. Count recomputed, or -1
+ * if one failed (it stays dirty).
+ */
+int rollups_refresh(struct db *db, const char *const *offices, size_t n);
 
 /*
  * Marks a failed attempt of job_id: with attempts left, status failed and
@@ -51,8 +62,8 @@ long job_backoff_ms(const struct config *cfg, int attempts, unsigned random);
 
 struct report_params;
 struct sdc_rules;
-/* Appends the disclosure-controlled case-analysis tables of a report to out. 0 or -1. */
-int case_stats_tables(struct db *db, const struct report_params *p, const struct sdc_rules *rules,
+/* Appends the disclosure-controlled statistical tables of a report to out. 0 or -1. */
+int stats_tables(struct db *db, const struct report_params *p, const struct sdc_rules *rules,
     json_t *out) KQE_MUSTCHECK;
 
 /* Re-enqueues failed jobs whose next attempt is due (through the outbox). Count or -1. */

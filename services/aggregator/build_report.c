@@ -1,11 +1,13 @@
 /*
- * build_report — computes a report snapshot for a queued job and stores it
- * with the job's success in one transaction, so a crash leaves either no
- * report and a re-runnable job, or both.
+ * build_report — runs a report job (build_report: one report; ministry_batch:
+ * every report of a year) and stores the reports with the job's success in
+ * one transaction, so a crash leaves either no report and a re-runnable job,
+ * or all of them.
  *
- * For now one statistic: offices per region and kind, with the population
- * under 18. Directory facts are public, so no disclosure control applies to
- * these tables (it arrives with the case-level statistics).
+ * A report starts with directory facts (offices per region and kind, the
+ * population under 18: public, no disclosure control), then the statistics
+ * of stats.c, all read in one REPEATABLE READ snapshot after the rollups
+ * caught up with every committed write.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +25,7 @@
 static const struct db_stmt stmt_start = { "job_start",
 	"UPDATE jobs SET status = 'running', attempts = attempts + 1,"
 	" started_at = coalesce(started_at, now()), updated_at = now()"
-	" WHERE id = $1 AND status IN ('queued', 'running') RETURNING params::text, attempts" };
+	" WHERE id = $1 AND status IN ('queued', 'running') RETURNING kind, params::text, attempts" };
 static const struct db_stmt stmt_lock = { "job_lock",
 	"SELECT status FROM jobs WHERE id = $1 FOR UPDATE" };
 static const struct db_stmt stmt_offices = { "report_offices",
@@ -33,7 +35,9 @@ static const struct db_stmt stmt_watermark = { "report_watermark",
 	"SELECT (SELECT count(*) FROM offices),"
 	" coalesce((SELECT kqe_ts(max(updated_at)) FROM offices), ''),"
 	" (SELECT count(*) FROM case_analyses),"
-	" coalesce((SELECT kqe_ts(max(updated_at)) FROM case_analyses), '')" };
+	" coalesce((SELECT kqe_ts(max(updated_at)) FROM case_analyses), ''),"
+	" (SELECT count(*) FROM topics), (SELECT count(*) FROM structure_surveys),"
+	" (SELECT count(*) FROM rollup_dirty)" };
 static const struct db_stmt stmt_insert = { "report_insert",
 	"INSERT INTO reports (job_id, scope, period, params, watermark, content_hash, tables)"
 	" VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7::json) RETURNING id" };
@@ -177,14 +181,108 @@ transient(struct db *db, const char *job_id)
 	return JOB_RETRY;
 }
 
-enum job_outcome
-build_report(struct db *db, const struct config *cfg, const char *job_id)
+/* The reports a job builds: one for build_report, every report of a year for ministry_batch. */
+static size_t
+job_reports(const char *kind, const json_t *params, struct report_params *out, size_t max)
 {
-	struct report_params p;
+	if (strcmp(kind, "build_report") == 0)
+		return report_params_parse(params, &out[0]) == 0 ? 1 : 0;
+	const json_t *year = json_object_get(params, "year");
+	if (strcmp(kind, "ministry_batch") != 0 || !json_is_integer(year) || max < 3)
+		return 0;
+	char period[8];
+	snprintf(period, sizeof(period), "%d", (int)json_integer_value(year));
+	json_t *bodies[] = { json_pack("{s:s,s:s}", "scope", "state", "period", period),
+		json_pack("{s:s,s:s,s:s}", "scope", "region", "region", "LVR", "period", period),
+		json_pack("{s:s,s:s,s:s}", "scope", "region", "region", "LWL", "period", period) };
+	size_t n = 0;
+	for (size_t i = 0; i < ARRAY_LEN(bodies); i++) {
+		if (report_params_parse(bodies[i], &out[n]) == 0)
+			n++;
+		json_decref(bodies[i]);
+	}
+	return n == ARRAY_LEN(bodies) ? n : 0;
+}
+
+/* The parameters a report records: what report_params_parse read. */
+static json_t *
+params_json(const struct report_params *p)
+{
+	json_t *j = json_pack("{s:s,s:s}", "scope", p->scope, "period", p->period);
+	if (p->region[0])
+		json_object_set_new(j, "region", json_string(p->region));
+	return j;
+}
+
+/*
+ * Builds one report inside the job's snapshot and inserts it. Writes the new
+ * report's id to report_id. 0, or -1 on a database error.
+ */
+static int
+build_one(struct db *db, const char *job_id, const struct report_params *p,
+    const struct sdc_rules *rules, char report_id[37])
+{
+	const char *region_param[] = { p->region[0] ? p->region : NULL };
+	PGresult *res = db_exec(db, &stmt_offices, 1, region_param);
+	if (res == NULL)
+		return -1;
+	json_t *tables = office_tables(res, p);
+	PQclear(res);
+	if (stats_tables(db, p, rules, tables) != 0 ||
+	    (res = db_exec(db, &stmt_watermark, 0, NULL)) == NULL) {
+		json_decref(tables);
+		return -1;
+	}
+	/* What the report was built from, and the disclosure rules it was built with. */
+	json_t *watermark = json_pack("{s:I,s:s?,s:I,s:s?,s:I,s:I,s:I,s:{s:I,s:f,s:i}}", "offices",
+	    (json_int_t)atoll(PQgetvalue(res, 0, 0)), "offices_updated_at",
+	    *PQgetvalue(res, 0, 1) ? PQgetvalue(res, 0, 1) : NULL, "case_analyses",
+	    (json_int_t)atoll(PQgetvalue(res, 0, 2)), "case_analyses_updated_at",
+	    *PQgetvalue(res, 0, 3) ? PQgetvalue(res, 0, 3) : NULL, "topics",
+	    (json_int_t)atoll(PQgetvalue(res, 0, 4)), "structure_surveys",
+	    (json_int_t)atoll(PQgetvalue(res, 0, 5)), "rollups_pending",
+	    (json_int_t)atoll(PQgetvalue(res, 0, 6)), "disclosure", "min_count",
+	    (json_int_t)rules->min_count, "dominance", rules->dominance, "min_offices",
+	    rules->min_offices);
+	PQclear(res);
+
+	json_t *params = params_json(p);
+	json_t *content = json_pack("{s:s,s:s,s:O,s:O,s:O}", "scope", p->scope, "period",
+	    p->period, "params", params, "watermark", watermark, "tables", tables);
+	char hash[72];
+	content_hash(content, hash);
+	json_decref(content);
+	char *params_text = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
+	char *watermark_text = json_dumps(watermark, JSON_COMPACT | JSON_SORT_KEYS);
+	char *tables_text = json_dumps(tables, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	const char *insert[] = { job_id, p->scope, p->period, params_text, watermark_text, hash,
+		tables_text };
+	res = db_exec(db, &stmt_insert, 7, insert);
+	free(params_text);
+	free(watermark_text);
+	free(tables_text);
+	json_decref(params);
+	json_decref(watermark);
+	json_decref(tables);
+	if (res == NULL)
+		return -1;
+	snprintf(report_id, 37, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	log_info(NULL, "report built",
+	    json_pack("{s:s,s:s,s:s,s:s,s:s}", "job_id", job_id, "report_id", report_id, "scope",
+	        p->scope, "region", p->region, "period", p->period));
+	return 0;
+}
+
+enum job_outcome
+process_job(struct db *db, const struct config *cfg, const char *job_id)
+{
+	struct report_params reports[3];
 	const char *id_param[] = { job_id };
 	PGresult *res = NULL;
-	json_t *params = NULL, *content = NULL;
+	json_t *params = NULL;
 	enum job_outcome outcome;
+	char kind[32];
 
 	if (!uuid_valid(job_id))
 		return JOB_FAILED; /* not ours to mark: there can be no such job row */
@@ -195,8 +293,9 @@ build_report(struct db *db, const struct config *cfg, const char *job_id)
 		PQclear(res);
 		return JOB_DONE; /* already succeeded, dead, or unknown: nothing to do */
 	}
-	params = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
-	int attempts = atoi(PQgetvalue(res, 0, 1));
+	snprintf(kind, sizeof(kind), "%s", PQgetvalue(res, 0, 0));
+	params = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+	int attempts = atoi(PQgetvalue(res, 0, 2));
 	PQclear(res);
 	if (attempts > cfg->jobs_max_attempts) {
 		/* Redelivered after crashing the process each time: a poison job. */
@@ -204,88 +303,51 @@ build_report(struct db *db, const struct config *cfg, const char *job_id)
 		return job_attempt_failed(
 		    db, cfg, job_id, attempts, "crashed or hung on every attempt");
 	}
-	if (params == NULL || report_params_parse(params, &p) != 0) {
-		json_decref(params);
+	size_t nreports = params ? job_reports(kind, params, reports, ARRAY_LEN(reports)) : 0;
+	json_decref(params);
+	if (nreports == 0) {
 		/* Hopeless: no retry can fix the parameters. */
 		return job_attempt_failed(
-		    db, cfg, job_id, (int)cfg->jobs_max_attempts, "invalid report parameters");
+		    db, cfg, job_id, (int)cfg->jobs_max_attempts, "invalid job parameters");
 	}
 
-	/* One snapshot of the inputs: the figures and the watermark must agree. */
+	/* Rollups first catch up with every committed write, then one snapshot of the inputs:
+	 * the figures and the watermark must agree. */
 	static const struct principal system = { .role = ROLE_SYSTEM,
 		.actor = "system:aggregator" };
-	if (db_begin_with(db, "BEGIN ISOLATION LEVEL REPEATABLE READ") != 0 ||
+	if (rollups_refresh(db, NULL, 0) < 0 ||
+	    db_begin_with(db, "BEGIN ISOLATION LEVEL REPEATABLE READ") != 0 ||
 	    db_set_principal(db, &system) != 0)
-		goto transient;
+		goto failed;
 	res = db_exec(db, &stmt_lock, 1, id_param);
 	if (res == NULL)
-		goto transient;
+		goto failed;
 	int still_running = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "running") == 0;
 	PQclear(res);
 	if (!still_running) {
 		db_rollback(db); /* another instance finished it meanwhile */
-		json_decref(params);
 		return JOB_DONE;
 	}
-	const char *region_param[] = { p.region[0] ? p.region : NULL };
-	res = db_exec(db, &stmt_offices, 1, region_param);
-	if (res == NULL)
-		goto transient;
-	json_t *tables = office_tables(res, &p);
-	PQclear(res);
 	struct sdc_rules rules = { .min_count = cfg->sdc_min_count,
 		.dominance = (double)cfg->sdc_dominance_percent / 100.0,
 		.min_offices = (int)cfg->sdc_min_offices };
-	if (case_stats_tables(db, &p, &rules, tables) != 0) {
-		json_decref(tables);
-		goto transient;
+	char first_id[37] = "", report_id[37];
+	for (size_t i = 0; i < nreports; i++) {
+		if (build_one(db, job_id, &reports[i], &rules, report_id) != 0)
+			goto failed;
+		if (i == 0)
+			memcpy(first_id, report_id, sizeof(first_id));
 	}
-	res = db_exec(db, &stmt_watermark, 0, NULL);
-	if (res == NULL) {
-		json_decref(tables);
-		goto transient;
-	}
-	/* What the report was built from, and the disclosure rules it was built with. */
-	json_t *watermark = json_pack("{s:I,s:s?,s:I,s:s?,s:{s:I,s:f,s:i}}", "offices",
-	    (json_int_t)atoll(PQgetvalue(res, 0, 0)), "offices_updated_at",
-	    *PQgetvalue(res, 0, 1) ? PQgetvalue(res, 0, 1) : NULL, "case_analyses",
-	    (json_int_t)atoll(PQgetvalue(res, 0, 2)), "case_analyses_updated_at",
-	    *PQgetvalue(res, 0, 3) ? PQgetvalue(res, 0, 3) : NULL, "disclosure", "min_count",
-	    (json_int_t)rules.min_count, "dominance", rules.dominance, "min_offices",
-	    rules.min_offices);
-	PQclear(res);
-
-	content = json_pack("{s:s,s:s,s:O,s:o,s:o}", "scope", p.scope, "period", p.period, "params",
-	    params, "watermark", watermark, "tables", tables);
-	char hash[72];
-	content_hash(content, hash);
-	char *params_text = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
-	char *watermark_text = json_dumps(watermark, JSON_COMPACT | JSON_SORT_KEYS);
-	char *tables_text = json_dumps(tables, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	const char *insert[] = { job_id, p.scope, p.period, params_text, watermark_text, hash,
-		tables_text };
-	res = db_exec(db, &stmt_insert, 7, insert);
-	free(params_text);
-	free(watermark_text);
-	free(tables_text);
-	if (res == NULL)
-		goto transient;
-	char report_id[37];
-	snprintf(report_id, sizeof(report_id), "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	const char *succeed[] = { job_id, report_id };
+	/* A batch's result is its list of reports (GET /v1/jobs links it), not one report. */
+	const char *succeed[] = { job_id, strcmp(kind, "build_report") == 0 ? first_id : NULL };
 	res = db_exec(db, &stmt_succeed, 2, succeed);
 	if (res == NULL)
-		goto transient;
+		goto failed;
 	PQclear(res);
 	if (db_commit(db) != 0)
-		goto transient;
-	log_info(NULL, "report built",
-	    json_pack("{s:s,s:s,s:s,s:s}", "job_id", job_id, "report_id", report_id, "scope",
-	        p.scope, "period", p.period));
-	outcome = JOB_DONE;
-	goto out;
-transient:
+		goto failed;
+	return JOB_DONE;
+failed:
 	if (db_error_kind(db) == DB_UNAVAILABLE) {
 		outcome = transient(db, job_id);
 	} else {
@@ -293,8 +355,5 @@ transient:
 		snprintf(why, sizeof(why), "database error %s", db_error_sqlstate(db));
 		outcome = job_attempt_failed(db, cfg, job_id, attempts, why);
 	}
-out:
-	json_decref(params);
-	json_decref(content);
 	return outcome;
 }

@@ -8,12 +8,14 @@
  * loop also runs the outbox relay, which publishes events the API could not.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "aggregator.h"
 #include "kqe/log.h"
 #include "kqe/outbox.h"
+#include "kqe/validate.h"
 
 #define RELAY_INTERVAL_NS 500000000ull
 #define RELAY_BATCH 200
@@ -68,37 +70,88 @@ field(const redisReply *fields, const char *name)
 	return NULL;
 }
 
+static bool
+is_office_changed(const redisReply *entry)
+{
+	const char *kind = field(entry->element[1], "kind");
+	return kind != NULL && strcmp(kind, "office_changed") == 0;
+}
+
+static bool
+entry_ok(const redisReply *e)
+{
+	/* A deleted entry has nil fields; anything else malformed is skipped too. */
+	return e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+	       e->element[0]->type == REDIS_REPLY_STRING;
+}
+
+/*
+ * All office_changed events of a batch become one recompute per office (and
+ * none for an office an earlier recompute already caught up). JOB_DONE, or
+ * JOB_RETRY if PostgreSQL failed: the events stay pending and come back.
+ */
+static enum job_outcome
+offices_changed(struct aggregator *a, const redisReply *entries)
+{
+	const char **offices = xcalloc(entries->elements + 1, sizeof(char *));
+	size_t n = 0;
+	for (size_t i = 0; i < entries->elements; i++) {
+		const redisReply *e = entries->element[i];
+		if (!entry_ok(e) || !is_office_changed(e))
+			continue;
+		const char *office = field(e->element[1], "office_id");
+		if (office != NULL && slug_id_valid(office)) {
+			size_t k = 0;
+			while (k < n && strcmp(offices[k], office) != 0)
+				k++;
+			if (k == n)
+				offices[n++] = office;
+		}
+	}
+	int rc = n > 0 ? rollups_refresh(a->db, offices, n) : 0;
+	free(offices);
+	return rc < 0 ? JOB_RETRY : JOB_DONE;
+}
+
 static enum job_outcome
 dispatch(struct aggregator *a, const redisReply *fields)
 {
 	const char *kind = field(fields, "kind");
 	const char *job_id = field(fields, "job_id");
-	if (kind != NULL && job_id != NULL && strcmp(kind, "build_report") == 0)
-		return build_report(a->db, a->cfg, job_id);
-	if (kind != NULL && strcmp(kind, "office_changed") == 0) {
-		/* Rollups are not built yet: acknowledged, recomputed wholesale once they are. */
-		log_debug(NULL, "office_changed acknowledged", NULL);
-		return JOB_DONE;
-	}
+	if (kind != NULL && job_id != NULL &&
+	    (strcmp(kind, "build_report") == 0 || strcmp(kind, "ministry_batch") == 0))
+		return process_job(a->db, a->cfg, job_id);
 	log_warn(NULL, "unknown job entry dropped", json_pack("{s:s?}", "kind", kind));
 	return JOB_DONE;
 }
 
+static void
+ack(struct aggregator *a, const char *id)
+{
+	redisReply *rep = redis_cmd(a->redis, "XACK %s %s %s", JOBS_STREAM, JOBS_GROUP, id);
+	if (rep != NULL)
+		freeReplyObject(rep);
+}
+
 /*
- * Handles an array of [id, [field, value, …]] entries. Returns -1 if a job
- * must be retried later because a dependency is down.
+ * Handles an array of [id, [field, value, …]] entries: first the batch's
+ * office_changed events together, then the jobs one by one (so a report in
+ * the same batch sees the recomputed rollups). Returns -1 if an entry must
+ * be retried later because a dependency is down.
  */
 static int
 handle_entries(struct aggregator *a, const redisReply *entries)
 {
+	if (entries == NULL || entries->type != REDIS_REPLY_ARRAY)
+		return 0;
 	int rc = 0;
-	for (size_t i = 0; entries != NULL && i < entries->elements; i++) {
+	enum job_outcome changed = offices_changed(a, entries);
+	for (size_t i = 0; i < entries->elements; i++) {
 		const redisReply *e = entries->element[i];
-		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-		    e->element[0]->type != REDIS_REPLY_STRING)
-			continue; /* deleted entry (nil fields) or malformed */
+		if (!entry_ok(e))
+			continue;
 		const char *id = e->element[0]->str;
-		enum job_outcome out = dispatch(a, e->element[1]);
+		enum job_outcome out = is_office_changed(e) ? changed : dispatch(a, e->element[1]);
 		if (out == JOB_RETRY) {
 			rc = -1;
 			continue; /* stays pending; XAUTOCLAIM redelivers it */
@@ -114,9 +167,7 @@ handle_entries(struct aggregator *a, const redisReply *entries)
 			}
 			freeReplyObject(dl);
 		}
-		redisReply *ack = redis_cmd(a->redis, "XACK %s %s %s", JOBS_STREAM, JOBS_GROUP, id);
-		if (ack != NULL)
-			freeReplyObject(ack);
+		ack(a, id);
 	}
 	return rc;
 }

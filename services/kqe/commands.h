@@ -13,5 +13,6 @@ int cmd_import(int argc, char **argv, const struct config *cfg);
 int cmd_seed(int argc, char **argv, const struct config *cfg);
 int cmd_token(int argc, char **argv, const struct config *cfg);
 int cmd_audit(int argc, char **argv, const struct config *cfg);
+int cmd_rollups(int argc, char **argv, const struct config *cfg);
 
 #endif

@@ -20,6 +20,8 @@ static const struct {
 	    "seed --demo                load the deterministic synthetic demo state" },
 	{ "token", cmd_token, "token create|list|revoke   API tokens (kqe token --help)" },
 	{ "audit", cmd_audit, "audit verify               check the audit log's hash chain" },
+	{ "rollups", cmd_rollups,
+	    "rollups rebuild            recompute all rollups in one transaction" },
 };
 
 static void

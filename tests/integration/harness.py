@@ -317,6 +317,12 @@ class Stack:
     def sql(self, query):
         return psql(self.db_url, query)
 
+    def sql_error_as_service(self, query):
+        """Runs query as kqe_service (the services' role); its error message, or None."""
+        r = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
+                            self.service_url, "-c", query], capture_output=True, text=True)
+        return r.stderr if r.returncode != 0 else None
+
     def sql_value(self, query):
         rows = self.sql(query)
         return rows[0][0] if rows else None
@@ -346,6 +352,7 @@ class StackTestCase(unittest.TestCase):
     start_aggregator = False
     seed_demo = False
     api_env = {}
+    aggregator_env = {}
     default_role = "admin"  # the token requests carry unless they say otherwise
 
     @classmethod
@@ -360,7 +367,7 @@ class StackTestCase(unittest.TestCase):
             if cls.start_api:
                 cls.stack.start_api(**cls.api_env)
             if cls.start_aggregator:
-                cls.stack.start_aggregator()
+                cls.stack.start_aggregator(**cls.aggregator_env)
         except BaseException:
             cls.stack.teardown()
             raise

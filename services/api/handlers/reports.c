@@ -69,7 +69,7 @@ reports_create(struct request *r)
 /*
  * A report as CSV in long form, one row per figure: table, title, the
  * dimension values, and the figure with the symbols of German official
- * statistics — "." suppressed, "–" exactly zero.
+ * statistics — "." suppressed, "–" exactly zero, "x" no figure makes sense.
  */
 static json_t *
 report_rows(const json_t *report)
@@ -98,7 +98,9 @@ report_rows(const json_t *report)
 			const json_t *value = json_object_get(cell, "value");
 			if (json_is_true(json_object_get(cell, "suppressed")))
 				json_object_set_new(row, "figure", json_string("."));
-			else if (json_is_integer(value) && json_integer_value(value) == 0)
+			else if (json_is_null(value)) /* no figure makes sense (nothing answered) */
+				json_object_set_new(row, "figure", json_string("x"));
+			else if (json_is_number(value) && json_number_value(value) == 0)
 				json_object_set_new(row, "figure", json_string("\u2013"));
 			else
 				json_object_set(row, "figure", (json_t *)value);

@@ -1,0 +1,655 @@
+/*
+ * stats — the statistical tables of a report, built from the rollups (per
+ * office counts, see docs/rollups.md), the procedure coverage of the cycle
+ * and the offices' structural indicators, all read in the report's snapshot.
+ *
+ * Every figure is computed from per-office values, so each knows how many
+ * offices contribute and how much the largest one does; disclosure control
+ * (common/disclosure, docs/disclosure.md) then suppresses what could reveal
+ * a child, a case or an office. Four kinds of table:
+ *   count      categories × groups, with the totals that are sums;
+ *   share      % "yes" among cases that answered a yes/no fact;
+ *   median     of a numeric distribution (days, ratings);
+ *   quantiles  quartiles and median of an indicator over offices.
+ * Groups are the regions (LVR, LWL), the kinds of office, or for ratings the
+ * quality dimensions. Each table exists once per grouping it names.
+ *
+ * Reads as the 'system' principal: the caller's transaction must have it set.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggregator.h"
+#include "kqe/codelists.h"
+#include "kqe/disclosure.h"
+#include "kqe/log.h"
+#include "kqe/report_params.h"
+
+/* $1 region (NULL: both), $2 year (NULL), $3 cycle (NULL): scope and period. */
+static const struct db_stmt stmt_offices = { "stats_offices",
+	"SELECT id, region, kind FROM offices WHERE ($1::text IS NULL OR region = $1) ORDER BY id" };
+static const struct db_stmt stmt_rollups = { "stats_rollups",
+	"SELECT r.office_id, r.dimension, r.category, sum(r.n)::bigint"
+	" FROM rollups r JOIN offices o ON o.id = r.office_id"
+	" WHERE ($1::text IS NULL OR o.region = $1) AND ($2::int IS NULL OR r.year = $2)"
+	" AND ($3::text IS NULL OR r.cycle = $3) GROUP BY 1, 2, 3" };
+static const struct db_stmt stmt_coverage = { "stats_coverage",
+	"SELECT s.office_id, 'procedure_status', s.status, 1"
+	" FROM kqe_procedure_status($2, current_date) s JOIN offices o ON o.id = s.office_id"
+	" WHERE ($1::text IS NULL OR o.region = $1)" };
+static const struct db_stmt stmt_structure = { "stats_structure",
+	"SELECT s.office_id, s.indicator, s.value::float8"
+	" FROM kqe_structure_indicators($2::int, $3) s JOIN offices o ON o.id = s.office_id"
+	" WHERE ($1::text IS NULL OR o.region = $1)" };
+
+static const char *const regions[] = { "LVR", "LWL", NULL };
+static const char *const age_groups[] = { "unter_3", "3_bis_unter_6", "6_bis_unter_9",
+	"9_bis_unter_12", "12_bis_unter_14", "14_bis_unter_16", "16_bis_unter_18", NULL };
+static const char *const facts[] = { "direct_impression", "several_professionals",
+	"child_involved", NULL };
+static const char *const yes_no[] = { "yes", "no", NULL };
+static const char *const coverage[] = { "completed", "in_progress", "due", "overdue", NULL };
+static const char *const indicators[] = { "asd_staff_per_10k_under_18", "cases_per_fte",
+	"vacancy_percent", "turnover_percent", "training_hours_per_fte", NULL };
+static const char *const statistics[] = { "offices", "q1", "median", "q3", NULL };
+
+enum measure { M_COUNT, M_SHARE, M_MEDIAN, M_QUANTILES };
+enum grouping { BY_REGION, BY_KIND, BY_QUALITY_DIMENSION };
+
+struct spec {
+	const char *id, *title;
+	enum measure measure;
+	unsigned groupings; /* 1 << BY_… */
+	const char *dimension; /* rollup dimension; BY_QUALITY_DIMENSION: "rating:" + code */
+	const char *column; /* name of the category dimension in cells */
+	const char *const *codes; /* the categories, in order */
+	bool exclusive; /* one category per case: a line's total is a sum and is published */
+	bool needs_cycle; /* only where the period lies in a § 8 cycle */
+};
+
+#define GROUPS (1u << BY_REGION | 1u << BY_KIND)
+
+static const struct spec specs[] = {
+	{ "case_results", "Fallanalysen nach Ergebnis der Gefährdungseinschätzung", M_COUNT,
+	    GROUPS, "result", "result", codelist_assessment_result_values, true, false },
+	{ "case_forms", "Fallanalysen mit Kindeswohlgefährdung nach Art der Gefährdung", M_COUNT,
+	    GROUPS, "form", "form", codelist_endangerment_form_values, false, false },
+	{ "case_age_groups", "Fallanalysen nach Alter des Kindes", M_COUNT, GROUPS, "age_group",
+	    "age_group", age_groups, true, false },
+	{ "case_sex", "Fallanalysen nach Geschlecht des Kindes", M_COUNT, GROUPS, "child_sex",
+	    "sex", codelist_sex_values, true, false },
+	{ "case_reporters", "Fallanalysen nach bekanntmachender Stelle", M_COUNT, GROUPS,
+	    "reported_by", "reported_by", codelist_reporter_values, true, false },
+	{ "case_process_facts", "Fachliches Vorgehen: Anteil der Fallanalysen (%)", M_SHARE, GROUPS,
+	    NULL, "fact", facts, false, false },
+	{ "case_days_to_first_contact", "Tage bis zum ersten Kontakt (Median)", M_MEDIAN, GROUPS,
+	    "days_to_first_contact", NULL, NULL, false, false },
+	{ "case_learning_themes", "Lernthemen der Fallanalysen", M_COUNT, GROUPS, "learning_theme",
+	    "learning_theme", codelist_learning_theme_values, false, false },
+	{ "case_ratings", "Qualitätsbewertungen nach Qualitätsdimension", M_COUNT,
+	    1u << BY_QUALITY_DIMENSION, "rating:", "rating", codelist_rating_values, true, false },
+	{ "case_ratings_median", "Qualitätsbewertungen: Median je Qualitätsdimension", M_MEDIAN,
+	    1u << BY_QUALITY_DIMENSION, "rating:", NULL, NULL, false, false },
+	{ "topic_themes", "Qualitätsentwicklungsthemen nach Thema", M_COUNT, GROUPS, "topic_theme",
+	    "theme", codelist_learning_theme_values, true, false },
+	{ "topic_status", "Qualitätsentwicklungsthemen nach Stand", M_COUNT, GROUPS,
+	    "topic_status", "status", codelist_topic_status_values, true, false },
+	{ "procedure_coverage", "Jugendämter nach Stand des Qualitätsverfahrens im Zyklus",
+	    M_COUNT, GROUPS, "procedure_status", "status", coverage, true, true },
+	{ "structure_indicators", "Strukturindikatoren: Quartile und Median über die Jugendämter",
+	    M_QUANTILES, GROUPS, NULL, "indicator", indicators, false, false },
+};
+
+static const char *const grouping_suffix[] = { "_by_region", "_by_kind", "" };
+static const char *const grouping_name[] = { "region", "kind", "quality_dimension" };
+
+/* What one report's tables are built from. */
+struct input {
+	const struct report_params *p;
+	const struct sdc_rules *rules;
+	PGresult *offices, *counts, *coverage, *structure;
+	json_t *office_index; /* office id → row in offices */
+	const char *scope_regions[3];
+};
+
+static int
+index_of(const char *const *list, const char *s)
+{
+	for (int i = 0; list[i] != NULL; i++)
+		if (strcmp(list[i], s) == 0)
+			return i;
+	return -1;
+}
+
+static size_t
+count_of(const char *const *list)
+{
+	size_t n = 0;
+	while (list[n] != NULL)
+		n++;
+	return n;
+}
+
+static const char *const *
+group_codes(const struct input *in, enum grouping by)
+{
+	switch (by) {
+	case BY_REGION:
+		return in->scope_regions;
+	case BY_KIND:
+		return codelist_office_kind_values;
+	default:
+		return codelist_quality_dimension_values;
+	}
+}
+
+static int
+office_of(const struct input *in, const char *id)
+{
+	const json_t *at = json_object_get(in->office_index, id);
+	return at ? (int)json_integer_value(at) : -1;
+}
+
+/* The group row of an office, or of a rollup dimension (quality dimensions). */
+static int
+row_of(const struct input *in, enum grouping by, int office, const char *dimension,
+    const char *prefix)
+{
+	if (by == BY_REGION)
+		return index_of(in->scope_regions, PQgetvalue(in->offices, office, 1));
+	if (by == BY_KIND)
+		return index_of(codelist_office_kind_values, PQgetvalue(in->offices, office, 2));
+	size_t len = strlen(prefix);
+	if (strncmp(dimension, prefix, len) != 0)
+		return -1;
+	return index_of(codelist_quality_dimension_values, dimension + len);
+}
+
+static bool
+dimension_matches(enum grouping by, const char *dimension, const char *wanted)
+{
+	if (by == BY_QUALITY_DIMENSION)
+		return strncmp(dimension, wanted, strlen(wanted)) == 0;
+	return strcmp(dimension, wanted) == 0;
+}
+
+/* Per office counts of one table: v[(office * rows + row) * cols + col]. */
+struct matrix {
+	size_t offices, rows, cols;
+	long long *v;
+};
+
+static void
+matrix_fill(struct matrix *m, const struct input *in, PGresult *res, enum grouping by,
+    const char *dimension, const char *const *codes)
+{
+	m->v = xcalloc(m->offices * m->rows * m->cols, sizeof(long long));
+	for (int i = 0; res != NULL && i < PQntuples(res); i++) {
+		const char *dim = PQgetvalue(res, i, 1);
+		if (!dimension_matches(by, dim, dimension))
+			continue;
+		int o = office_of(in, PQgetvalue(res, i, 0));
+		int c = index_of(codes, PQgetvalue(res, i, 2));
+		int r = o < 0 ? -1 : row_of(in, by, o, dim, dimension);
+		if (r < 0 || c < 0)
+			continue;
+		m->v[((size_t)o * m->rows + (size_t)r) * m->cols + (size_t)c] +=
+		    atoll(PQgetvalue(res, i, 3));
+	}
+}
+
+/* Value, offices and largest office of row r0 × column c0 (-1: summed over). */
+static void
+measure(const struct matrix *m, struct sdc_cell *out, long r0, long c0)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t o = 0; o < m->offices; o++) {
+		long long sum = 0;
+		for (size_t r = 0; r < m->rows; r++)
+			for (size_t c = 0; c < m->cols; c++)
+				if ((r0 < 0 || (size_t)r0 == r) && (c0 < 0 || (size_t)c0 == c))
+					sum += m->v[(o * m->rows + r) * m->cols + c];
+		if (sum == 0)
+			continue;
+		out->value += sum;
+		out->offices++;
+		if (sum > out->top)
+			out->top = sum;
+	}
+}
+
+/* A disclosure-controlled rows × cols table of counts with its margins. */
+struct counted {
+	struct sdc_table t;
+	struct sdc_cell *cells, *row_totals, *col_totals;
+};
+
+static int
+counted_build(struct counted *ct, const struct matrix *m, bool row_totals, bool col_totals,
+    const struct sdc_rules *rules)
+{
+	size_t rows = m->rows, cols = m->cols;
+	ct->cells = xcalloc(rows * cols, sizeof(struct sdc_cell));
+	ct->row_totals = xcalloc(rows, sizeof(struct sdc_cell));
+	ct->col_totals = xcalloc(cols, sizeof(struct sdc_cell));
+	ct->t = (struct sdc_table){ .rows = rows,
+		.cols = cols,
+		.cells = ct->cells,
+		.row_totals = row_totals ? ct->row_totals : NULL,
+		.col_totals = col_totals ? ct->col_totals : NULL,
+		.totals_published = row_totals || col_totals };
+	for (size_t r = 0; r < rows; r++)
+		for (size_t c = 0; c < cols; c++)
+			measure(m, &ct->cells[r * cols + c], (long)r, (long)c);
+	for (size_t r = 0; r < rows; r++)
+		measure(m, &ct->row_totals[r], (long)r, -1);
+	for (size_t c = 0; c < cols; c++)
+		measure(m, &ct->col_totals[c], -1, (long)c);
+	measure(m, &ct->t.grand, -1, -1);
+	return sdc_apply(&ct->t, rules);
+}
+
+static void
+counted_free(struct counted *ct)
+{
+	free(ct->cells);
+	free(ct->row_totals);
+	free(ct->col_totals);
+}
+
+static json_t *
+cell_new(const char *group_name, const char *group, const char *column, const char *code)
+{
+	json_t *cell = json_object();
+	json_object_set_new(cell, group_name, group ? json_string(group) : json_null());
+	if (column != NULL)
+		json_object_set_new(cell, column, code ? json_string(code) : json_null());
+	return cell;
+}
+
+static json_t *
+cell_finish(json_t *cell, json_t *value, const char *reason)
+{
+	json_object_set_new(cell, "value", reason ? json_null() : value);
+	json_object_set_new(cell, "suppressed", json_boolean(reason != NULL));
+	if (reason != NULL) {
+		json_decref(value);
+		json_object_set_new(cell, "reason", json_string(reason));
+	}
+	return cell;
+}
+
+static json_t *
+count_cell(json_t *cell, const struct sdc_cell *c)
+{
+	return cell_finish(cell, json_integer(c->value), sdc_reason_name(c->suppressed));
+}
+
+static double
+round_to(double x, int decimals)
+{
+	double f = pow(10, decimals);
+	return round(x * f) / f;
+}
+
+static json_t *
+table_new(const struct spec *s, enum grouping by, const char *measure_name)
+{
+	char id[64];
+	snprintf(id, sizeof(id), "%s%s", s->id, grouping_suffix[by]);
+	json_t *dims = json_pack("[s]", grouping_name[by]);
+	if (s->column != NULL)
+		json_array_append_new(dims, json_string(s->column));
+	if (s->measure == M_QUANTILES)
+		json_array_append_new(dims, json_string("statistic"));
+	return json_pack("{s:s,s:s,s:s,s:o,s:[]}", "id", id, "title", s->title, "measure",
+	    measure_name, "dimensions", dims, "cells");
+}
+
+/*
+ * Counts. Column totals (per category) are published in the by-region table;
+ * the by-kind table sums to the same totals, so it is protected as if they
+ * were printed there too, and they are not repeated.
+ */
+static json_t *
+count_table(const struct input *in, const struct spec *s, enum grouping by)
+{
+	const char *const *rows = group_codes(in, by);
+	struct matrix m = { PQntuples(in->offices), count_of(rows), count_of(s->codes), NULL };
+	matrix_fill(&m, in, s->measure == M_COUNT && strcmp(s->dimension, "procedure_status") == 0
+	                        ? in->coverage
+	                        : in->counts,
+	    by, s->dimension, s->codes);
+	bool col_totals = by != BY_QUALITY_DIMENSION;
+	struct counted ct;
+	json_t *table = NULL;
+	if (counted_build(&ct, &m, s->exclusive, col_totals, in->rules) != 0) {
+		log_error(NULL, "disclosure control refused a table", json_pack("{s:s}", "table", s->id));
+		goto out;
+	}
+	table = table_new(s, by, "count");
+	json_t *cells = json_object_get(table, "cells");
+	const char *g = grouping_name[by];
+	for (size_t r = 0; r < m.rows; r++)
+		for (size_t c = 0; c < m.cols; c++)
+			json_array_append_new(cells, count_cell(cell_new(g, rows[r], s->column,
+			                                            s->codes[c]),
+			                                 &ct.cells[r * m.cols + c]));
+	/* Totals: the summed-over dimension is null. */
+	if (s->exclusive)
+		for (size_t r = 0; r < m.rows; r++)
+			json_array_append_new(cells,
+			    count_cell(cell_new(g, rows[r], s->column, NULL), &ct.row_totals[r]));
+	if (by == BY_REGION) {
+		for (size_t c = 0; c < m.cols; c++)
+			json_array_append_new(cells,
+			    count_cell(cell_new(g, NULL, s->column, s->codes[c]), &ct.col_totals[c]));
+		if (s->exclusive)
+			json_array_append_new(
+			    cells, count_cell(cell_new(g, NULL, s->column, NULL), &ct.t.grand));
+	}
+out:
+	counted_free(&ct);
+	free(m.v);
+	return table;
+}
+
+static json_t *
+share_cell(json_t *cell, const struct sdc_cell *yes, const struct sdc_cell *no)
+{
+	const char *reason = sdc_reason_name(yes->suppressed ? yes->suppressed : no->suppressed);
+	long long answered = yes->value + no->value;
+	if (reason == NULL && answered == 0)
+		return cell_finish(cell, json_null(), NULL); /* nothing answered: no share */
+	return cell_finish(cell,
+	    json_real(round_to(100.0 * (double)yes->value / (double)answered, 1)), reason);
+}
+
+/*
+ * Shares of "yes" per fact. The yes and no counts go through disclosure
+ * control as a table with totals (the answered cases), so a share is hidden
+ * whenever either count is: a share and the total would give the count back.
+ */
+static json_t *
+share_table(const struct input *in, const struct spec *s, enum grouping by)
+{
+	const char *const *rows = group_codes(in, by);
+	json_t *table = table_new(s, by, "share");
+	json_t *cells = json_object_get(table, "cells");
+	const char *g = grouping_name[by];
+	for (size_t f = 0; s->codes[f] != NULL; f++) {
+		struct matrix m = { PQntuples(in->offices), count_of(rows), 2, NULL };
+		matrix_fill(&m, in, in->counts, by, s->codes[f], yes_no);
+		struct counted ct;
+		int rc = counted_build(&ct, &m, true, true, in->rules);
+		for (size_t r = 0; rc == 0 && r < m.rows; r++)
+			json_array_append_new(cells,
+			    share_cell(cell_new(g, rows[r], s->column, s->codes[f]),
+			        &ct.cells[r * 2], &ct.cells[r * 2 + 1]));
+		if (rc == 0 && by == BY_REGION)
+			json_array_append_new(cells, share_cell(cell_new(g, NULL, s->column, s->codes[f]),
+			                                 &ct.col_totals[0], &ct.col_totals[1]));
+		counted_free(&ct);
+		free(m.v);
+		if (rc != 0) {
+			json_decref(table);
+			return NULL;
+		}
+	}
+	return table;
+}
+
+/* One observation of a numeric distribution: n cases of value x at an office. */
+struct point {
+	double x;
+	long long n;
+	int office;
+};
+
+static int
+point_cmp(const void *a, const void *b)
+{
+	double x = ((const struct point *)a)->x, y = ((const struct point *)b)->x;
+	return (x > y) - (x < y);
+}
+
+/* The value at 1-based position k of the sorted, weighted points. */
+static double
+nth(const struct point *p, size_t n, long long k)
+{
+	long long seen = 0;
+	for (size_t i = 0; i < n; i++) {
+		seen += p[i].n;
+		if (seen >= k)
+			return p[i].x;
+	}
+	return n > 0 ? p[n - 1].x : 0;
+}
+
+/*
+ * Why a comparison value over points may not be published, or NULL: it
+ * needs min_offices offices, min_count cases and no dominating office.
+ */
+static const char *
+comparison_blocked(const struct input *in, const struct point *p, size_t n)
+{
+	size_t offices = (size_t)PQntuples(in->offices);
+	long long *per_office = xcalloc(offices, sizeof(long long));
+	long long total = 0, top = 0;
+	int contributing = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (per_office[p[i].office] == 0)
+			contributing++;
+		per_office[p[i].office] += p[i].n;
+		total += p[i].n;
+	}
+	for (size_t o = 0; o < offices; o++)
+		if (per_office[o] > top)
+			top = per_office[o];
+	free(per_office);
+	if (!sdc_comparison_allowed(in->rules, contributing))
+		return "min_offices";
+	if (total < in->rules->min_count)
+		return "min_count";
+	if ((double)top > in->rules->dominance * (double)total)
+		return "dominance";
+	return NULL;
+}
+
+static json_t *
+median_cell(const struct input *in, json_t *cell, struct point *p, size_t n)
+{
+	const char *blocked = comparison_blocked(in, p, n);
+	if (blocked != NULL)
+		return cell_finish(cell, json_null(), blocked);
+	qsort(p, n, sizeof(*p), point_cmp);
+	long long total = 0;
+	for (size_t i = 0; i < n; i++)
+		total += p[i].n;
+	double median = total % 2 ? nth(p, n, (total + 1) / 2)
+	                          : (nth(p, n, total / 2) + nth(p, n, total / 2 + 1)) / 2;
+	return cell_finish(cell, json_real(round_to(median, 1)), NULL);
+}
+
+/* Points of one group row (-1: all) of a numeric rollup dimension. */
+static size_t
+points_of(const struct input *in, enum grouping by, const char *dimension, int row,
+    struct point **out)
+{
+	size_t n = 0;
+	*out = NULL;
+	for (int i = 0; i < PQntuples(in->counts); i++) {
+		const char *dim = PQgetvalue(in->counts, i, 1);
+		if (!dimension_matches(by, dim, dimension))
+			continue;
+		int o = office_of(in, PQgetvalue(in->counts, i, 0));
+		if (o < 0 || (row >= 0 && row_of(in, by, o, dim, dimension) != row))
+			continue;
+		char *end;
+		double x = strtod(PQgetvalue(in->counts, i, 2), &end);
+		if (*end != '\0')
+			continue;
+		*out = xrealloc(*out, (n + 1) * sizeof(**out));
+		(*out)[n++] = (struct point){ x, atoll(PQgetvalue(in->counts, i, 3)), o };
+	}
+	return n;
+}
+
+static json_t *
+median_table(const struct input *in, const struct spec *s, enum grouping by)
+{
+	const char *const *rows = group_codes(in, by);
+	json_t *table = table_new(s, by, "median");
+	json_t *cells = json_object_get(table, "cells");
+	struct point *p;
+	for (int r = 0; rows[r] != NULL; r++) {
+		size_t n = points_of(in, by, s->dimension, r, &p);
+		json_array_append_new(
+		    cells, median_cell(in, cell_new(grouping_name[by], rows[r], NULL, NULL), p, n));
+		free(p);
+	}
+	if (by == BY_REGION) {
+		size_t n = points_of(in, by, s->dimension, -1, &p);
+		json_array_append_new(
+		    cells, median_cell(in, cell_new(grouping_name[by], NULL, NULL, NULL), p, n));
+		free(p);
+	}
+	return table;
+}
+
+static int
+double_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* Linear interpolation between order statistics, as PostgreSQL's percentile_cont. */
+static double
+percentile(const double *v, size_t n, double q)
+{
+	double pos = q * (double)(n - 1);
+	size_t lo = (size_t)floor(pos);
+	size_t hi = lo + 1 < n ? lo + 1 : lo;
+	return v[lo] + (pos - (double)lo) * (v[hi] - v[lo]);
+}
+
+/*
+ * Quartiles of an indicator over the offices of a group. No minimum or
+ * maximum is published: the extremes are single offices' values.
+ */
+static void
+quantile_cells(const struct input *in, json_t *cells, enum grouping by, const char *group,
+    int row, const char *indicator)
+{
+	size_t n = 0;
+	double *v = xcalloc((size_t)PQntuples(in->structure) + 1, sizeof(double));
+	for (int i = 0; i < PQntuples(in->structure); i++) {
+		int o = office_of(in, PQgetvalue(in->structure, i, 0));
+		if (o < 0 || strcmp(PQgetvalue(in->structure, i, 1), indicator) != 0 ||
+		    (row >= 0 && row_of(in, by, o, NULL, NULL) != row))
+			continue;
+		v[n++] = strtod(PQgetvalue(in->structure, i, 2), NULL);
+	}
+	qsort(v, n, sizeof(double), double_cmp);
+	bool allowed = sdc_comparison_allowed(in->rules, (int)n);
+	for (size_t k = 0; statistics[k] != NULL; k++) {
+		json_t *cell = cell_new(grouping_name[by], group, "indicator", indicator);
+		json_object_set_new(cell, "statistic", json_string(statistics[k]));
+		if (k == 0) {
+			json_array_append_new(
+			    cells, cell_finish(cell, json_integer((json_int_t)n), NULL));
+			continue;
+		}
+		double q = k == 1 ? 0.25 : k == 2 ? 0.5 : 0.75;
+		json_array_append_new(cells,
+		    allowed ? cell_finish(cell, json_real(round_to(percentile(v, n, q), 2)), NULL)
+		            : cell_finish(cell, json_null(), "min_offices"));
+	}
+	free(v);
+}
+
+static json_t *
+quantiles_table(const struct input *in, const struct spec *s, enum grouping by)
+{
+	const char *const *rows = group_codes(in, by);
+	json_t *table = table_new(s, by, "quantiles");
+	json_t *cells = json_object_get(table, "cells");
+	for (size_t k = 0; s->codes[k] != NULL; k++) {
+		for (int r = 0; rows[r] != NULL; r++)
+			quantile_cells(in, cells, by, rows[r], r, s->codes[k]);
+		if (by == BY_REGION)
+			quantile_cells(in, cells, by, NULL, -1, s->codes[k]);
+	}
+	return table;
+}
+
+/* The cycle a calendar year reports coverage for: the one running at its end. */
+static void
+cycle_of(const struct report_params *p, char *out, size_t size)
+{
+	out[0] = '\0';
+	if (p->first_year != p->last_year) {
+		snprintf(out, size, "%s", p->period);
+	} else if (p->first_year >= 2023) {
+		int start = 2023 + (p->first_year - 2023) / 5 * 5;
+		snprintf(out, size, "%d-%d", start, start + 5);
+	}
+}
+
+int
+stats_tables(
+    struct db *db, const struct report_params *p, const struct sdc_rules *rules, json_t *out)
+{
+	struct input in = { .p = p, .rules = rules, .office_index = json_object() };
+	int rc = -1;
+	size_t nregions = 0;
+	for (size_t i = 0; regions[i]; i++)
+		if (!p->region[0] || strcmp(p->region, regions[i]) == 0)
+			in.scope_regions[nregions++] = regions[i];
+
+	char year[12], cycle[24];
+	snprintf(year, sizeof(year), "%d", p->first_year);
+	int is_year = p->first_year == p->last_year;
+	cycle_of(p, cycle, sizeof(cycle));
+	const char *region = p->region[0] ? p->region : NULL;
+	const char *period[] = { region, is_year ? year : NULL, is_year ? NULL : p->period };
+	const char *with_cycle[] = { region, cycle };
+	if ((in.offices = db_exec(db, &stmt_offices, 1, period)) == NULL ||
+	    (in.counts = db_exec(db, &stmt_rollups, 3, period)) == NULL ||
+	    (in.structure = db_exec(db, &stmt_structure, 3, period)) == NULL ||
+	    (cycle[0] && (in.coverage = db_exec(db, &stmt_coverage, 2, with_cycle)) == NULL))
+		goto out;
+	for (int i = 0; i < PQntuples(in.offices); i++)
+		json_object_set_new(in.office_index, PQgetvalue(in.offices, i, 0), json_integer(i));
+
+	for (size_t i = 0; i < ARRAY_LEN(specs); i++) {
+		const struct spec *s = &specs[i];
+		if (s->needs_cycle && !cycle[0])
+			continue;
+		for (int by = BY_REGION; by <= BY_QUALITY_DIMENSION; by++) {
+			if (!(s->groupings & (1u << by)))
+				continue;
+			json_t *t = s->measure == M_COUNT ? count_table(&in, s, (enum grouping)by)
+			            : s->measure == M_SHARE ? share_table(&in, s, (enum grouping)by)
+			            : s->measure == M_MEDIAN
+			                ? median_table(&in, s, (enum grouping)by)
+			                : quantiles_table(&in, s, (enum grouping)by);
+			if (t == NULL)
+				goto out;
+			if (s->needs_cycle)
+				json_object_set_new(t, "cycle", json_string(cycle));
+			json_array_append_new(out, t);
+		}
+	}
+	rc = 0;
+out:
+	PQclear(in.offices);
+	PQclear(in.counts);
+	PQclear(in.coverage);
+	PQclear(in.structure);
+	json_decref(in.office_index);
+	return rc;
+}

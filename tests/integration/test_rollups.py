@@ -1,0 +1,211 @@
+"""Rollups: report figures equal SQL straight from the case tables after inserts, updates and
+deletes, and again after the aggregator was killed mid-batch; office_changed events coalesce;
+a rebuild changes nothing."""
+
+import json
+import signal
+import time
+import unittest
+
+from harness import StackTestCase, wait_until
+from test_case_analyses import valid
+
+CYCLE = "2023-2028"
+
+# Report table → (SQL of its category, FROM clause) computed from the source tables.
+CASES = ("FROM case_analyses c JOIN offices o ON o.id = c.office_id"
+         " JOIN procedures p ON p.id = c.procedure_id")
+TOPICS = ("FROM topics t JOIN offices o ON o.id = t.office_id"
+          " JOIN procedures p ON p.id = t.procedure_id")
+COUNT_TABLES = {
+    "case_results": ("c.result", CASES),
+    "case_age_groups": ("kqe_age_group(c.child_birth_month, c.closed_month)", CASES),
+    "case_sex": ("c.child_sex", CASES),
+    "case_reporters": ("c.reported_by", CASES),
+    "case_forms": ("f", CASES + " CROSS JOIN unnest(c.endangerment_forms) AS f"),
+    "case_learning_themes": ("l", CASES + " CROSS JOIN unnest(c.learning_themes) AS l"),
+    "topic_themes": ("t.theme", TOPICS),
+    "topic_status": ("t.status", TOPICS),
+}
+
+
+class RollupsTest(StackTestCase):
+    seed_demo = True
+    start_aggregator = True
+    aggregator_env = {"KQE_JOBS_VISIBILITY_MS": 1000}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        s = cls.stack
+        rows = s.sql("SELECT id, office_id FROM procedures WHERE phase <> 'completed'"
+                     f" AND cycle = '{CYCLE}' AND NOT out_of_cycle ORDER BY id LIMIT 3")
+        cls.procs = rows
+        cls.tokens = {office: s.token("office_staff", office=office)[0] for _, office in rows}
+
+    # --- helpers ---------------------------------------------------------------
+    def report(self, body=None):
+        r = self.stack.post("/v1/reports", body or {"scope": "state", "period": CYCLE})
+        self.assertEqual(r.status, 202, r)
+        return r.json()["id"]
+
+    def report_of(self, job):
+        self.stack.wait_job(job, timeout=60)
+        return self.stack.get(self.stack.get(f"/v1/jobs/{job}").json()["result"]).json()
+
+    def submit(self, n, prefix, office_index=0, **over):
+        proc, office = self.procs[office_index]
+        items = [valid(proc, reference=f"{prefix}-{i}", findings=None,
+                       result="akute_gefaehrdung" if i % 3 else "latente_gefaehrdung",
+                       **over) for i in range(n)]
+        r = self.stack.post("/v1/case-analyses:batch", {"items": items},
+                            token=self.tokens[office], timeout=60)
+        self.assertEqual(r.status, 201, r)
+        return r
+
+    def sql_counts(self, table, group):
+        category, source = COUNT_TABLES[table]
+        rows = self.stack.sql(f"SELECT o.{group}, {category}, count(*) {source}"
+                              f" WHERE p.cycle = '{CYCLE}' GROUP BY 1, 2")
+        return {(g, k): int(n) for g, k, n in rows}
+
+    def assert_report_equals_sql(self, rep):
+        tables = {t["id"]: t for t in rep["tables"]}
+        compared = 0
+        for base in COUNT_TABLES:
+            for group in ("region", "kind"):
+                table = tables[f"{base}_by_{group}"]
+                expected = self.sql_counts(base, group)
+                column = table["dimensions"][1]
+                for cell in table["cells"]:
+                    if cell["suppressed"]:
+                        continue
+                    g, k = cell[group], cell[column]
+                    want = sum(n for (eg, ek), n in expected.items()
+                               if (g is None or eg == g) and (k is None or ek == k))
+                    self.assertEqual(cell["value"], want, (table["id"], cell))
+                    compared += 1
+        # Medians: days to first contact per region, as percentile_cont.
+        days = dict(self.stack.sql(
+            "SELECT o.region, round(percentile_cont(0.5) WITHIN GROUP"
+            f" (ORDER BY c.days_to_first_contact)::numeric, 1) {CASES}"
+            f" WHERE p.cycle = '{CYCLE}' GROUP BY 1"))
+        for cell in tables["case_days_to_first_contact_by_region"]["cells"]:
+            if cell["region"] and not cell["suppressed"]:
+                self.assertEqual(cell["value"], float(days[cell["region"]]), cell)
+                compared += 1
+        # Shares: % yes among those answered.
+        shares = {(r, f): float(v) for r, f, v in self.stack.sql(
+            "SELECT o.region, f.name, round(100.0 * count(*) FILTER (WHERE f.v)"
+            " / nullif(count(f.v), 0), 1)"
+            f" {CASES} CROSS JOIN LATERAL (VALUES ('direct_impression', c.direct_impression),"
+            " ('several_professionals', c.several_professionals),"
+            " ('child_involved', c.child_involved)) AS f(name, v)"
+            f" WHERE p.cycle = '{CYCLE}' GROUP BY 1, 2")}
+        for cell in tables["case_process_facts_by_region"]["cells"]:
+            if cell["region"] and not cell["suppressed"] and cell["value"] is not None:
+                self.assertEqual(cell["value"], shares[(cell["region"], cell["fact"])], cell)
+                compared += 1
+        self.assertGreater(compared, 100)
+
+    def assert_rollups_equal_source(self):
+        """The rollups table holds exactly what the case tables give, nothing twice."""
+        diff = self.stack.sql(
+            "SELECT count(*) FROM ((TABLE rollups EXCEPT SELECT o.id, r.* FROM offices o,"
+            " kqe_rollup_rows(o.id) r) UNION ALL (SELECT o.id, r.* FROM offices o,"
+            " kqe_rollup_rows(o.id) r EXCEPT TABLE rollups)) d")
+        self.assertEqual(diff[0][0], "0")
+
+    def quiet(self):
+        """Every event handled and every office recomputed."""
+        wait_until(lambda: self.stack.sql_value("SELECT count(*) FROM rollup_dirty") == "0"
+                   and self.stack.sql_value(
+                       "SELECT count(*) FROM outbox WHERE published_at IS NULL") == "0",
+                   timeout=60, what="rollups caught up")
+
+    # --- tests -------------------------------------------------------------------
+    def test_1_figures_equal_sql_after_inserts_updates_and_deletes(self):
+        self.submit(40, "ROLLUP-INS")
+        self.submit(25, "ROLLUP-INS2", office_index=1,
+                    process={"days_to_first_contact": 9, "direct_impression": False,
+                             "child_involved": False})
+        # Updates through the API (merge patch) …
+        office = self.procs[0][1]
+        ids = [r[0] for r in self.stack.sql(
+            f"SELECT id FROM case_analyses WHERE office_id = '{office}' ORDER BY id LIMIT 5")]
+        for cid in ids:
+            cur = self.stack.get(f"/v1/case-analyses/{cid}", token=self.tokens[office])
+            r = self.stack.request("PATCH", f"/v1/case-analyses/{cid}",
+                                   {"result": "weder_gefaehrdung_noch_hilfebedarf",
+                                    "endangerment_forms": []},
+                                   headers={"If-Match": cur.header("ETag"),
+                                            "Content-Type": "application/merge-patch+json"},
+                                   token=self.tokens[office])
+            self.assertEqual(r.status, 200, r)
+        # … and deletes (retention, an operator) straight in SQL: no event at all.
+        self.stack.sql("DELETE FROM case_analyses WHERE id IN (SELECT id FROM case_analyses"
+                       f" WHERE office_id = '{self.procs[1][1]}' ORDER BY id LIMIT 7)")
+        rep = self.report_of(self.report())
+        self.assertEqual(rep["watermark"]["rollups_pending"], 0)
+        self.assert_report_equals_sql(rep)
+        self.assert_rollups_equal_source()
+
+    def test_2_sigkill_mid_batch_then_restart_counts_nothing_twice(self):
+        self.stack.stop_aggregator()
+        for i in range(3):
+            self.submit(30, f"KILL-{i}", office_index=i)
+        jobs = [self.report() for _ in range(6)]
+        self.stack.start_aggregator(KQE_JOBS_BATCH=2, **self.aggregator_env)
+        # Kill as soon as the first job of the batch is committed: the rest are mid-flight.
+        wait_until(lambda: self.stack.sql_value(
+            "SELECT count(*) FROM jobs WHERE status = 'succeeded' AND id IN ("
+            + ",".join(f"'{j}'" for j in jobs) + ")") != "0", timeout=60, what="first job")
+        self.stack.stop_aggregator(sig=signal.SIGKILL)
+        self.submit(10, "AFTER-KILL", office_index=2)
+        self.stack.start_aggregator(**self.aggregator_env)
+        for job in jobs:
+            self.stack.wait_job(job, timeout=60)
+        self.assertEqual(self.stack.sql_value(
+            "SELECT count(*) FROM reports WHERE job_id IN ("
+            + ",".join(f"'{j}'" for j in jobs) + ")"), str(len(jobs)))
+        self.quiet()
+        self.assert_rollups_equal_source()
+        self.assert_report_equals_sql(self.report_of(self.report()))
+
+    def test_3_office_changed_events_coalesce(self):
+        self.quiet()
+        self.stack.stop_aggregator()
+        seen = len(self.stack.log_lines("aggregator"))
+        proc, office = self.procs[2]
+        for i in range(12):
+            r = self.stack.post("/v1/case-analyses", valid(proc, reference=f"COAL-{i}",
+                                                           findings=None),
+                                token=self.tokens[office])
+            self.assertEqual(r.status, 201, r)
+        self.stack.start_aggregator(KQE_JOBS_BATCH=100, **self.aggregator_env)
+        self.quiet()
+        recomputed = sum(line.get("offices", 0)
+                         for line in self.stack.log_lines("aggregator")[seen:]
+                         if line.get("msg") == "rollups recomputed")
+        self.assertLess(recomputed, 12)  # twelve events, far fewer recomputes
+        self.assertGreaterEqual(recomputed, 1)
+        self.assert_rollups_equal_source()
+
+    def test_4_rebuild_gives_the_same_rollups(self):
+        self.quiet()
+        before = self.stack.sql("SELECT * FROM rollups ORDER BY 1, 2, 3, 4, 5")
+        out = self.stack.kqe("rollups", "rebuild", check=True).stdout
+        self.assertRegex(out, r"^rollups rebuilt: \d+ rows")
+        self.assertEqual(self.stack.sql("SELECT * FROM rollups ORDER BY 1, 2, 3, 4, 5"), before)
+        self.assertEqual(self.stack.kqe("rollups", "nonsense").returncode, 2)
+
+    def test_5_recompute_is_for_the_aggregator_only(self):
+        # The API's database role may not rewrite rollups, whoever it claims to be.
+        for role in ("admin", "office_staff", "ministry"):
+            error = self.stack.sql_error_as_service(
+                f"SELECT set_config('kqe.role', '{role}', false), kqe_rollup_office('x')")
+            self.assertIn("aggregator only", error or "")
+
+
+if __name__ == "__main__":
+    unittest.main()
