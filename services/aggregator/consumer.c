@@ -5,7 +5,8 @@
  * committed in PostgreSQL. Entries left pending by a crashed consumer are
  * taken over with XAUTOCLAIM once idle longer than KQE_JOBS_VISIBILITY_MS.
  * Job processing is idempotent, so a second delivery changes nothing. The
- * loop also runs the outbox relay, which publishes events the API could not.
+ * loop also runs the outbox relay, which publishes events the API could not,
+ * and catches up offices whose rollups are dirty without an event.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,8 +230,10 @@ aggregator_run(struct aggregator *a)
 		int rc = 0;
 		if (now - last_relay >= RELAY_INTERVAL_NS) {
 			last_relay = now;
+			/* Dirty offices without an event (seeds, SQL deletes, a lost event) too. */
 			if (jobs_requeue_due(a->db) < 0 ||
-			    outbox_relay(a->db, a->redis, a->cfg->outbox_grace_ms, RELAY_BATCH) < 0)
+			    outbox_relay(a->db, a->redis, a->cfg->outbox_grace_ms, RELAY_BATCH) < 0 ||
+			    rollups_refresh(a->db, NULL, 0) < 0)
 				rc = -1;
 			if (now - last_housekeeping >= HOUSEKEEPING_INTERVAL_NS) {
 				last_housekeeping = now;

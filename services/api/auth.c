@@ -40,6 +40,8 @@ static const struct {
 	/* An office's own figures beside aggregated peers: the office itself, and admin. */
 	[PERM_BENCHMARK_READ] = { "benchmark.read",
 	    R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD) | R(ROLE_ADMIN) },
+	/* All reports of a year for the Ministry's batch pull. */
+	[PERM_BATCHES_CREATE] = { "batches.create", R(ROLE_MINISTRY) | R(ROLE_ADMIN) },
 	[PERM_CASES_WRITE] = { "cases.write",
 	    R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD) | R(ROLE_INSTITUTE) },
 };

@@ -21,6 +21,9 @@ void benchmark_get(struct request *r);
 
 void reports_create(struct request *r);
 void reports_get(struct request *r);
+void reports_html(struct request *r);
+void reports_list(struct request *r);
+void ministry_batches_create(struct request *r);
 
 void jobs_get(struct request *r);
 

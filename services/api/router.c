@@ -22,7 +22,10 @@ const struct route routes[] = {
 	{ "/v1/offices/{}", EVHTTP_REQ_GET, offices_get, PERM_OFFICES_READ },
 	{ "/v1/offices/{}/benchmark", EVHTTP_REQ_GET, benchmark_get, PERM_BENCHMARK_READ },
 	{ "/v1/reports", EVHTTP_REQ_POST, reports_create, PERM_REPORTS_CREATE },
+	{ "/v1/reports", EVHTTP_REQ_GET, reports_list, PERM_REPORTS_READ },
+	{ "/v1/reports/{}.html", EVHTTP_REQ_GET, reports_html, PERM_REPORTS_READ },
 	{ "/v1/reports/{}", EVHTTP_REQ_GET, reports_get, PERM_REPORTS_READ },
+	{ "/v1/ministry-batches", EVHTTP_REQ_POST, ministry_batches_create, PERM_BATCHES_CREATE },
 	{ "/v1/jobs/{}", EVHTTP_REQ_GET, jobs_get, PERM_JOBS_READ },
 	{ "/v1/procedures", EVHTTP_REQ_GET, procedures_list, PERM_PROCEDURES_READ },
 	{ "/v1/procedures", EVHTTP_REQ_POST, procedures_create, PERM_PROCEDURES_WRITE },
@@ -69,7 +72,11 @@ method_name(enum evhttp_cmd_type cmd)
 	return "OTHER";
 }
 
-/* Matches one pattern against a path; fills params for "{}" segments. */
+/*
+ * Matches one pattern against a path; fills params for "{}" segments. A "{}"
+ * followed by a literal in the same segment ("{}.html") takes the segment
+ * up to that suffix; routes with a suffix come before the bare "{}" route.
+ */
 static int
 match(const char *pattern, const char *path, char **params, int *nparams)
 {
@@ -79,6 +86,12 @@ match(const char *pattern, const char *path, char **params, int *nparams)
 	while (*p && *s) {
 		if (p[0] == '{' && p[1] == '}') {
 			size_t len = strcspn(s, "/");
+			size_t suffix = strcspn(p + 2, "/");
+			if (suffix > 0) {
+				if (len <= suffix || strncmp(s + len - suffix, p + 2, suffix) != 0)
+					goto fail;
+				len -= suffix;
+			}
 			if (len == 0 || n == ROUTE_MAX_PARAMS)
 				goto fail;
 			params[n++] = xstrndup(s, len);

@@ -22,7 +22,8 @@ class HttpEdgeTest(StackTestCase):
 
     def test_wrong_method_is_405_with_allow(self):
         cases = [("DELETE", "/v1/offices", "GET, HEAD"), ("POST", "/v1/offices/x", "GET, HEAD"),
-                 ("GET", "/v1/reports", "POST"), ("PUT", "/v1/jobs/x", "GET, HEAD"),
+                 ("DELETE", "/v1/reports", "GET, HEAD, POST"), ("PUT", "/v1/jobs/x", "GET, HEAD"),
+                 ("GET", "/v1/ministry-batches", "POST"),
                  ("PATCH", "/healthz", "GET, HEAD")]
         for method, path, allow in cases:
             with self.subTest(method=method, path=path):
@@ -31,7 +32,7 @@ class HttpEdgeTest(StackTestCase):
                 self.assertEqual(r.header("Allow"), allow)
 
     def test_plain_options_lists_allowed_methods(self):
-        r = self.stack.request("OPTIONS", "/v1/reports", token=None)
+        r = self.stack.request("OPTIONS", "/v1/ministry-batches", token=None)
         self.assertEqual(r.status, 204)
         self.assertEqual(r.header("Allow"), "POST")
         self.assertIsNone(r.header("Access-Control-Allow-Origin"))

@@ -2,12 +2,11 @@
 deletes, and again after the aggregator was killed mid-batch; office_changed events coalesce;
 a rebuild changes nothing."""
 
-import json
+import os
 import signal
-import time
 import unittest
 
-from harness import StackTestCase, wait_until
+from harness import BIN, Process, StackTestCase, wait_until
 from test_case_analyses import valid
 
 CYCLE = "2023-2028"
@@ -106,6 +105,35 @@ class RollupsTest(StackTestCase):
             if cell["region"] and not cell["suppressed"] and cell["value"] is not None:
                 self.assertEqual(cell["value"], shares[(cell["region"], cell["fact"])], cell)
                 compared += 1
+        # Quartiles of structural indicators over offices, as percentile_cont.
+        quart = {}
+        for region, indicator, q1, md, q3, n in self.stack.sql(
+                "SELECT o.region, s.indicator,"
+                " round(percentile_cont(0.25) WITHIN GROUP (ORDER BY s.value)::numeric, 2),"
+                " round(percentile_cont(0.5) WITHIN GROUP (ORDER BY s.value)::numeric, 2),"
+                " round(percentile_cont(0.75) WITHIN GROUP (ORDER BY s.value)::numeric, 2),"
+                f" count(*) FROM kqe_structure_indicators(NULL, '{CYCLE}') s"
+                " JOIN offices o ON o.id = s.office_id GROUP BY 1, 2"):
+            quart.update({(region, indicator, "q1"): float(q1), (region, indicator, "median"):
+                          float(md), (region, indicator, "q3"): float(q3),
+                          (region, indicator, "offices"): int(n)})
+        for cell in tables["structure_indicators_by_region"]["cells"]:
+            if cell["region"] and not cell["suppressed"]:
+                want = quart[(cell["region"], cell["indicator"], cell["statistic"])]
+                # Both round to 2 decimals, from binary (C) and decimal (SQL) values.
+                self.assertAlmostEqual(cell["value"], want, delta=0.0101, msg=cell)
+                compared += 1
+        # Procedure coverage: offices per status, as the status view computes it.
+        rows = self.stack.sql(
+            "SELECT set_config('kqe.role', 'admin', false);"
+            " SELECT o.region, s.status, count(*) FROM kqe_procedure_status"
+            f"('{CYCLE}', current_date) s JOIN offices o ON o.id = s.office_id GROUP BY 1, 2")
+        coverage = {(r[0], r[1]): int(r[2]) for r in rows if len(r) == 3}
+        self.assertEqual(sum(coverage.values()), 186)
+        for cell in tables["procedure_coverage_by_region"]["cells"]:
+            if cell["region"] and cell["status"] and not cell["suppressed"]:
+                self.assertEqual(cell["value"], coverage.get((cell["region"], cell["status"]), 0))
+                compared += 1
         self.assertGreater(compared, 100)
 
     def assert_rollups_equal_source(self):
@@ -198,6 +226,28 @@ class RollupsTest(StackTestCase):
         self.assertRegex(out, r"^rollups rebuilt: \d+ rows")
         self.assertEqual(self.stack.sql("SELECT * FROM rollups ORDER BY 1, 2, 3, 4, 5"), before)
         self.assertEqual(self.stack.kqe("rollups", "nonsense").returncode, 2)
+
+    def test_5b_two_aggregators_at_once_count_nothing_twice(self):
+        second = Process("aggregator2", [os.path.join(BIN, "kqe-aggregator")],
+                         self.stack.env(KQE_JOBS_BLOCK_MS=200, KQE_OUTBOX_GRACE_MS=200,
+                                        KQE_JOBS_BATCH=3, **self.aggregator_env),
+                         os.path.join(self.stack.logs, "aggregator2.log"))
+        try:
+            jobs = []
+            for i in range(4):
+                for k in range(3):
+                    self.submit(5, f"TWO-{i}-{k}", office_index=k)
+                jobs.append(self.report())
+            for job in jobs:
+                self.stack.wait_job(job, timeout=60)
+            self.quiet()
+        finally:
+            second.stop()
+        self.assert_rollups_equal_source()
+        self.assert_report_equals_sql(self.report_of(self.report()))
+        self.assertEqual(self.stack.sql_value(
+            "SELECT count(*) FROM reports WHERE job_id IN ("
+            + ",".join(f"'{j}'" for j in jobs) + ")"), str(len(jobs)))
 
     def test_5_recompute_is_for_the_aggregator_only(self):
         # The API's database role may not rewrite rollups, whoever it claims to be.

@@ -40,6 +40,10 @@ test_matches(void **state)
 	expect_route(EVHTTP_REQ_HEAD, "/v1/offices/x", "/v1/offices/{}", "x");
 	expect_route(EVHTTP_REQ_POST, "/v1/reports", "/v1/reports", NULL);
 	expect_route(EVHTTP_REQ_GET, "/v1/jobs/abc", "/v1/jobs/{}", "abc");
+	/* A parameter with a literal suffix in its segment; without the suffix, the bare route. */
+	expect_route(EVHTTP_REQ_GET, "/v1/reports/abc.html", "/v1/reports/{}.html", "abc");
+	expect_route(EVHTTP_REQ_GET, "/v1/reports/abc.htm", "/v1/reports/{}", "abc.htm");
+	expect_route(EVHTTP_REQ_GET, "/v1/reports/abc", "/v1/reports/{}", "abc");
 }
 
 static void
@@ -58,8 +62,10 @@ test_not_found_and_not_allowed(void **state)
 	}
 	assert_int_equal(router_match(EVHTTP_REQ_DELETE, "/v1/offices", params, &n, &allow), -2);
 	assert_int_equal(allow, EVHTTP_REQ_GET);
-	assert_int_equal(router_match(EVHTTP_REQ_GET, "/v1/reports", params, &n, &allow), -2);
-	assert_int_equal(allow, EVHTTP_REQ_POST);
+	assert_int_equal(router_match(EVHTTP_REQ_DELETE, "/v1/reports", params, &n, &allow), -2);
+	assert_int_equal(allow, EVHTTP_REQ_POST | EVHTTP_REQ_GET);
+	/* ".html" alone names no report: the bare route takes it, the handler answers 404. */
+	expect_route(EVHTTP_REQ_GET, "/v1/reports/.html", "/v1/reports/{}", ".html");
 	assert_int_equal(router_match(EVHTTP_REQ_POST, "/v1/reports/x", params, &n, &allow), -2);
 	assert_int_equal(allow, EVHTTP_REQ_GET);
 }

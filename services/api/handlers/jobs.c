@@ -7,7 +7,8 @@ static const struct db_stmt stmt_get = { "jobs_get",
 	" 'attempts', attempts, 'error', error, 'created_at', kqe_ts(created_at),"
 	" 'updated_at', kqe_ts(updated_at), 'started_at', kqe_ts(started_at),"
 	" 'finished_at', kqe_ts(finished_at), 'next_attempt_at', kqe_ts(next_attempt_at),"
-	" 'result', CASE WHEN result_id IS NULL THEN NULL ELSE '/v1/reports/' || result_id END"
+	" 'result', CASE WHEN result_id IS NOT NULL THEN '/v1/reports/' || result_id"
+	"  WHEN kind = 'ministry_batch' AND status = 'succeeded' THEN '/v1/reports?job_id=' || id END"
 	")::text FROM jobs WHERE id = $1" };
 
 void
