@@ -22,10 +22,12 @@
 #include "kqe/report_params.h"
 
 /* A failed job runs again only when the retry scheduler re-queued it. */
-static const struct db_stmt stmt_start = { "job_start",
+static const struct db_stmt stmt_start = {
+	"job_start",
 	"UPDATE jobs SET status = 'running', attempts = attempts + 1,"
 	" started_at = coalesce(started_at, now()), updated_at = now()"
-	" WHERE id = $1 AND status IN ('queued', 'running') RETURNING kind, params::text, attempts" };
+	" WHERE id = $1 AND status IN ('queued', 'running') RETURNING kind, params::text, attempts"
+};
 static const struct db_stmt stmt_lock = { "job_lock",
 	"SELECT status FROM jobs WHERE id = $1 FOR UPDATE" };
 static const struct db_stmt stmt_offices = { "report_offices",
@@ -247,8 +249,8 @@ build_one(struct db *db, const char *job_id, const struct report_params *p,
 	PQclear(res);
 
 	json_t *params = params_json(p);
-	json_t *content = json_pack("{s:s,s:s,s:O,s:O,s:O}", "scope", p->scope, "period",
-	    p->period, "params", params, "watermark", watermark, "tables", tables);
+	json_t *content = json_pack("{s:s,s:s,s:O,s:O,s:O}", "scope", p->scope, "period", p->period,
+	    "params", params, "watermark", watermark, "tables", tables);
 	char hash[72];
 	content_hash(content, hash);
 	json_decref(content);

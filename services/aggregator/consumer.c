@@ -232,7 +232,8 @@ aggregator_run(struct aggregator *a)
 			last_relay = now;
 			/* Dirty offices without an event (seeds, SQL deletes, a lost event) too. */
 			if (jobs_requeue_due(a->db) < 0 ||
-			    outbox_relay(a->db, a->redis, a->cfg->outbox_grace_ms, RELAY_BATCH) < 0 ||
+			    outbox_relay(a->db, a->redis, a->cfg->outbox_grace_ms, RELAY_BATCH) <
+			        0 ||
 			    rollups_refresh(a->db, NULL, 0) < 0)
 				rc = -1;
 			if (now - last_housekeeping >= HOUSEKEEPING_INTERVAL_NS) {

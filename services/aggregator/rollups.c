@@ -84,7 +84,7 @@ rollups_refresh(struct db *db, const char *const *offices, size_t n)
 	PQclear(res);
 	if (done > 0)
 		log_info(NULL, "rollups recomputed",
-		    json_pack("{s:i,s:f}", "offices", done,
-		        "ms", (double)(now_ns() - started) / 1e6));
+		    json_pack(
+		        "{s:i,s:f}", "offices", done, "ms", (double)(now_ns() - started) / 1e6));
 	return rc == 0 ? done : -1;
 }

@@ -28,8 +28,10 @@
 #include "kqe/report_params.h"
 
 /* $1 region (NULL: both), $2 year (NULL), $3 cycle (NULL): scope and period. */
-static const struct db_stmt stmt_offices = { "stats_offices",
-	"SELECT id, region, kind FROM offices WHERE ($1::text IS NULL OR region = $1) ORDER BY id" };
+static const struct db_stmt stmt_offices = {
+	"stats_offices",
+	"SELECT id, region, kind FROM offices WHERE ($1::text IS NULL OR region = $1) ORDER BY id"
+};
 static const struct db_stmt stmt_rollups = { "stats_rollups",
 	"SELECT r.office_id, r.dimension, r.category, sum(r.n)::bigint"
 	" FROM rollups r JOIN offices o ON o.id = r.office_id"
@@ -47,8 +49,8 @@ static const struct db_stmt stmt_structure = { "stats_structure",
 static const char *const regions[] = { "LVR", "LWL", NULL };
 static const char *const age_groups[] = { "unter_3", "3_bis_unter_6", "6_bis_unter_9",
 	"9_bis_unter_12", "12_bis_unter_14", "14_bis_unter_16", "16_bis_unter_18", NULL };
-static const char *const facts[] = { "direct_impression", "several_professionals",
-	"child_involved", NULL };
+static const char *const facts[] = { "direct_impression", "several_professionals", "child_involved",
+	NULL };
 static const char *const yes_no[] = { "yes", "no", NULL };
 static const char *const coverage[] = { "completed", "in_progress", "due", "overdue", NULL };
 static const char *const indicators[] = { "asd_staff_per_10k_under_18", "cases_per_fte",
@@ -72,8 +74,8 @@ struct spec {
 #define GROUPS (1u << BY_REGION | 1u << BY_KIND)
 
 static const struct spec specs[] = {
-	{ "case_results", "Fallanalysen nach Ergebnis der Gefährdungseinschätzung", M_COUNT,
-	    GROUPS, "result", "result", codelist_assessment_result_values, true, false },
+	{ "case_results", "Fallanalysen nach Ergebnis der Gefährdungseinschätzung", M_COUNT, GROUPS,
+	    "result", "result", codelist_assessment_result_values, true, false },
 	{ "case_forms", "Fallanalysen mit Kindeswohlgefährdung nach Art der Gefährdung", M_COUNT,
 	    GROUPS, "form", "form", codelist_endangerment_form_values, false, false },
 	{ "case_age_groups", "Fallanalysen nach Alter des Kindes", M_COUNT, GROUPS, "age_group",
@@ -94,10 +96,10 @@ static const struct spec specs[] = {
 	    1u << BY_QUALITY_DIMENSION, "rating:", NULL, NULL, false, false },
 	{ "topic_themes", "Qualitätsentwicklungsthemen nach Thema", M_COUNT, GROUPS, "topic_theme",
 	    "theme", codelist_learning_theme_values, true, false },
-	{ "topic_status", "Qualitätsentwicklungsthemen nach Stand", M_COUNT, GROUPS,
-	    "topic_status", "status", codelist_topic_status_values, true, false },
-	{ "procedure_coverage", "Jugendämter nach Stand des Qualitätsverfahrens im Zyklus",
-	    M_COUNT, GROUPS, "procedure_status", "status", coverage, true, true },
+	{ "topic_status", "Qualitätsentwicklungsthemen nach Stand", M_COUNT, GROUPS, "topic_status",
+	    "status", codelist_topic_status_values, true, false },
+	{ "procedure_coverage", "Jugendämter nach Stand des Qualitätsverfahrens im Zyklus", M_COUNT,
+	    GROUPS, "procedure_status", "status", coverage, true, true },
 	{ "structure_indicators", "Strukturindikatoren: Quartile und Median über die Jugendämter",
 	    M_QUANTILES, GROUPS, NULL, "indicator", indicators, false, false },
 };
@@ -154,8 +156,8 @@ office_of(const struct input *in, const char *id)
 
 /* The group row of an office, or of a rollup dimension (quality dimensions). */
 static int
-row_of(const struct input *in, enum grouping by, int office, const char *dimension,
-    const char *prefix)
+row_of(
+    const struct input *in, enum grouping by, int office, const char *dimension, const char *prefix)
 {
 	if (by == BY_REGION)
 		return index_of(in->scope_regions, PQgetvalue(in->offices, office, 1));
@@ -318,15 +320,16 @@ count_table(const struct input *in, const struct spec *s, enum grouping by)
 {
 	const char *const *rows = group_codes(in, by);
 	struct matrix m = { PQntuples(in->offices), count_of(rows), count_of(s->codes), NULL };
-	matrix_fill(&m, in, s->measure == M_COUNT && strcmp(s->dimension, "procedure_status") == 0
-	                        ? in->coverage
-	                        : in->counts,
+	matrix_fill(&m, in,
+	    s->measure == M_COUNT && strcmp(s->dimension, "procedure_status") == 0 ? in->coverage
+	                                                                           : in->counts,
 	    by, s->dimension, s->codes);
 	bool col_totals = by != BY_QUALITY_DIMENSION;
 	struct counted ct;
 	json_t *table = NULL;
 	if (counted_build(&ct, &m, s->exclusive, col_totals, in->rules) != 0) {
-		log_error(NULL, "disclosure control refused a table", json_pack("{s:s}", "table", s->id));
+		log_error(
+		    NULL, "disclosure control refused a table", json_pack("{s:s}", "table", s->id));
 		goto out;
 	}
 	table = table_new(s, by, "count");
@@ -334,9 +337,9 @@ count_table(const struct input *in, const struct spec *s, enum grouping by)
 	const char *g = grouping_name[by];
 	for (size_t r = 0; r < m.rows; r++)
 		for (size_t c = 0; c < m.cols; c++)
-			json_array_append_new(cells, count_cell(cell_new(g, rows[r], s->column,
-			                                            s->codes[c]),
-			                                 &ct.cells[r * m.cols + c]));
+			json_array_append_new(
+			    cells, count_cell(cell_new(g, rows[r], s->column, s->codes[c]),
+			               &ct.cells[r * m.cols + c]));
 	/* Totals: the summed-over dimension is null. */
 	if (s->exclusive)
 		for (size_t r = 0; r < m.rows; r++)
@@ -344,8 +347,9 @@ count_table(const struct input *in, const struct spec *s, enum grouping by)
 			    count_cell(cell_new(g, rows[r], s->column, NULL), &ct.row_totals[r]));
 	if (by == BY_REGION) {
 		for (size_t c = 0; c < m.cols; c++)
-			json_array_append_new(cells,
-			    count_cell(cell_new(g, NULL, s->column, s->codes[c]), &ct.col_totals[c]));
+			json_array_append_new(
+			    cells, count_cell(cell_new(g, NULL, s->column, s->codes[c]),
+			               &ct.col_totals[c]));
 		if (s->exclusive)
 			json_array_append_new(
 			    cells, count_cell(cell_new(g, NULL, s->column, NULL), &ct.t.grand));
@@ -363,8 +367,8 @@ share_cell(json_t *cell, const struct sdc_cell *yes, const struct sdc_cell *no)
 	long long answered = yes->value + no->value;
 	if (reason == NULL && answered == 0)
 		return cell_finish(cell, json_null(), NULL); /* nothing answered: no share */
-	return cell_finish(cell,
-	    json_real(round_to(100.0 * (double)yes->value / (double)answered, 1)), reason);
+	return cell_finish(
+	    cell, json_real(round_to(100.0 * (double)yes->value / (double)answered, 1)), reason);
 }
 
 /*
@@ -385,12 +389,13 @@ share_table(const struct input *in, const struct spec *s, enum grouping by)
 		struct counted ct;
 		int rc = counted_build(&ct, &m, true, true, in->rules);
 		for (size_t r = 0; rc == 0 && r < m.rows; r++)
-			json_array_append_new(cells,
-			    share_cell(cell_new(g, rows[r], s->column, s->codes[f]),
-			        &ct.cells[r * 2], &ct.cells[r * 2 + 1]));
+			json_array_append_new(
+			    cells, share_cell(cell_new(g, rows[r], s->column, s->codes[f]),
+			               &ct.cells[r * 2], &ct.cells[r * 2 + 1]));
 		if (rc == 0 && by == BY_REGION)
-			json_array_append_new(cells, share_cell(cell_new(g, NULL, s->column, s->codes[f]),
-			                                 &ct.col_totals[0], &ct.col_totals[1]));
+			json_array_append_new(
+			    cells, share_cell(cell_new(g, NULL, s->column, s->codes[f]),
+			               &ct.col_totals[0], &ct.col_totals[1]));
 		counted_free(&ct);
 		free(m.v);
 		if (rc != 0) {
@@ -475,8 +480,8 @@ median_cell(const struct input *in, json_t *cell, struct point *p, size_t n)
 
 /* Points of one group row (-1: all) of a numeric rollup dimension. */
 static size_t
-points_of(const struct input *in, enum grouping by, const char *dimension, int row,
-    struct point **out)
+points_of(
+    const struct input *in, enum grouping by, const char *dimension, int row, struct point **out)
 {
 	size_t n = 0;
 	*out = NULL;
@@ -541,8 +546,8 @@ percentile(const double *v, size_t n, double q)
  * maximum is published: the extremes are single offices' values.
  */
 static void
-quantile_cells(const struct input *in, json_t *cells, enum grouping by, const char *group,
-    int row, const char *indicator)
+quantile_cells(const struct input *in, json_t *cells, enum grouping by, const char *group, int row,
+    const char *indicator)
 {
 	size_t n = 0;
 	double *v = xcalloc((size_t)PQntuples(in->structure) + 1, sizeof(double));
@@ -632,7 +637,7 @@ stats_tables(
 		for (int by = BY_REGION; by <= BY_QUALITY_DIMENSION; by++) {
 			if (!(s->groupings & (1u << by)))
 				continue;
-			json_t *t = s->measure == M_COUNT ? count_table(&in, s, (enum grouping)by)
+			json_t *t = s->measure == M_COUNT   ? count_table(&in, s, (enum grouping)by)
 			            : s->measure == M_SHARE ? share_table(&in, s, (enum grouping)by)
 			            : s->measure == M_MEDIAN
 			                ? median_table(&in, s, (enum grouping)by)

@@ -164,6 +164,16 @@ struct layout {
 	json_t *cols; /* array of column codes (JSON null: the total) */
 };
 
+/* Appends s (NULL: JSON null) to array unless it is there already. */
+static void
+add_once(json_t *array, const char *s)
+{
+	for (size_t k = 0; k < json_array_size(array); k++)
+		if (same(json_string_value(json_array_get(array, k)), s))
+			return;
+	json_array_append_new(array, s ? json_string(s) : json_null());
+}
+
 static bool
 same_row(const struct layout *l, const json_t *a, const json_t *b)
 {
@@ -190,18 +200,14 @@ layout_build(struct layout *l, const json_t *table)
 	l->cols = json_array();
 	json_array_foreach(json_object_get(table, "cells"), i, cell)
 	{
-		size_t k;
-		json_t *seen;
 		bool found = false;
-		json_array_foreach(l->rows, k, seen) found = found || same_row(l, seen, cell);
+		for (size_t k = 0; !found && k < json_array_size(l->rows); k++)
+			found = same_row(l, json_array_get(l->rows, k), cell);
 		if (!found)
 			json_array_append(l->rows, cell);
 		const char *col = l->ndims > 1 ? dim_value(cell, l->dims[l->ndims - 1]) : NULL;
-		found = false;
-		json_array_foreach(l->cols, k, seen) found =
-		    found || same(json_string_value(seen), col);
-		if (!found && (l->ndims > 1 || json_array_size(l->cols) == 0))
-			json_array_append_new(l->cols, col ? json_string(col) : json_null());
+		if (l->ndims > 1 || json_array_size(l->cols) == 0)
+			add_once(l->cols, col);
 	}
 }
 
@@ -319,8 +325,8 @@ bar_chart(struct evbuffer *b, const struct bar *bars, size_t n, const char *titl
 		               : 0;
 		char f[48];
 		figure(f, sizeof(f), bars[i].cell);
-		evbuffer_add_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", LABEL_W - 6,
-		    y + BAR_H - 4);
+		evbuffer_add_printf(
+		    b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", LABEL_W - 6, y + BAR_H - 4);
 		/* The label area holds some 44 characters; the table below has the full label. */
 		char shown[sizeof(bars[i].label) + 4];
 		snprintf(shown, sizeof(shown), "%s", bars[i].label);
@@ -349,11 +355,14 @@ distribution_chart(struct evbuffer *b, const struct layout *l, const json_t *tab
 {
 	size_t i, n = 0;
 	json_t *row, *col;
-	struct bar *bars = xcalloc(json_array_size(l->rows) + json_array_size(l->cols) + 1,
-	    sizeof(*bars));
+	struct bar *bars =
+	    xcalloc(json_array_size(l->rows) + json_array_size(l->cols) + 1, sizeof(*bars));
 	const json_t *total_row = NULL;
-	json_array_foreach(l->rows, i, row) if (l->ndims == 2 &&
-	                                        dim_value(row, l->dims[0]) == NULL) total_row = row;
+	json_array_foreach(l->rows, i, row)
+	{
+		if (l->ndims == 2 && dim_value(row, l->dims[0]) == NULL)
+			total_row = row;
+	}
 	if (total_row != NULL) {
 		json_array_foreach(l->cols, i, col)
 		{
@@ -409,17 +418,9 @@ box_plots(struct evbuffer *b, const struct layout *l, const json_t *table)
 	json_t *indicators = json_array(), *groups = json_array();
 	json_array_foreach(l->rows, i, row)
 	{
-		const char *ind = dim_value(row, "indicator");
-		const char *grp = dim_value(row, group_dim);
-		bool seen = false;
-		json_t *x;
-		json_array_foreach(indicators, k, x) seen = seen || same(json_string_value(x), ind);
-		if (!seen && ind)
-			json_array_append_new(indicators, json_string(ind));
-		seen = false;
-		json_array_foreach(groups, k, x) seen = seen || same(json_string_value(x), grp);
-		if (!seen)
-			json_array_append_new(groups, grp ? json_string(grp) : json_null());
+		if (dim_value(row, "indicator") != NULL)
+			add_once(indicators, dim_value(row, "indicator"));
+		add_once(groups, dim_value(row, group_dim));
 	}
 	json_t *ind;
 	json_array_foreach(indicators, i, ind)
@@ -481,7 +482,8 @@ box_plots(struct evbuffer *b, const struct layout *l, const json_t *table)
 	json_decref(groups);
 }
 
-/* A table's title with the grouping of its rows: the same statistic appears per region and per kind. */
+/* A table's title with the grouping of its rows: the same statistic appears per region and per
+ * kind. */
 static void
 table_title(struct evbuffer *b, const json_t *table)
 {

@@ -220,8 +220,8 @@ add_own_figures(struct request *r, json_t *report)
 		return -1;
 	}
 	json_object_set_new(report, "own",
-	    json_pack("{s:s,s:o}", "office_id", r->principal.office_id, "figures",
-	        pg_json(res, 0, 0)));
+	    json_pack(
+	        "{s:s,s:o}", "office_id", r->principal.office_id, "figures", pg_json(res, 0, 0)));
 	PQclear(res);
 	return 0;
 }
@@ -284,9 +284,8 @@ reports_list(struct request *r)
 	list_params_parse(r, 2, &lp, errors);
 	const char *after_at = lp.after ? json_string_value(json_array_get(lp.after, 0)) : NULL;
 	const char *after_id = lp.after ? json_string_value(json_array_get(lp.after, 1)) : NULL;
-	if (lp.after != NULL &&
-	    (after_at == NULL || !timestamp_valid(after_at) || after_id == NULL ||
-	        !uuid_valid(after_id)))
+	if (lp.after != NULL && (after_at == NULL || !timestamp_valid(after_at) ||
+	                            after_id == NULL || !uuid_valid(after_id)))
 		error_at_parameter(
 		    errors, "cursor", "invalid_cursor", "is not a cursor this list issued");
 	const char *since = query_get(r, "updated_since");
