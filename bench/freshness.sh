@@ -10,42 +10,11 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-# shellcheck source=../scripts/lib/stack.sh
-source scripts/lib/stack.sh
-stack_install_deps
-
+# shellcheck source=lib.sh
+source bench/lib.sh
 rounds=${KQE_BENCH_ROUNDS:-10}
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKQE_SANITIZE=OFF >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/kqe-bench.XXXXXX")
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	stack_redis_stop "$work/redis" >/dev/null 2>&1 || true
-	stack_pg_stop "$work/pg" >/dev/null 2>&1 || true
-	stack_pg_destroy "$work/pg" >/dev/null 2>&1 || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-pgport=$(stack_free_port)
-redisport=$(stack_free_port)
-stack_pg_start "$work/pg" "$pgport" 2>/dev/null
-stack_redis_start "$work/redis" "$redisport" 2>/dev/null
-export KQE_DATABASE_URL KQE_DATABASE_ADMIN_URL KQE_LOG_LEVEL=warn
-export KQE_REDIS_URL=redis://127.0.0.1:$redisport/0
-export KQE_PSEUDONYM_KEY KQE_DATA_KEYS
-KQE_PSEUDONYM_KEY=$(openssl rand -base64 32)
-KQE_DATA_KEYS=k1:$(openssl rand -base64 32)
-KQE_DATABASE_ADMIN_URL=$(stack_pg_url "$pgport")
-KQE_DATABASE_URL=postgresql://kqe_service@127.0.0.1:$pgport/postgres
-build/bin/kqe migrate >/dev/null 2>&1
-build/bin/kqe seed --demo >/dev/null 2>&1
-admin=$(build/bin/kqe token create --name bench --role admin 2>/dev/null | sed -n 's/^token: //p')
-office=$(build/bin/kqe token create --name bench-office --role office_staff --office demo-lvr-001 \
-	2>/dev/null | sed -n 's/^token: //p')
+admin=$(bench_token admin)
+office=$(bench_token office_staff --office demo-lvr-001)
 procedure=$(psql -XAtq "$KQE_DATABASE_ADMIN_URL" -c \
 	"SELECT id FROM procedures WHERE office_id = 'demo-lvr-001' AND cycle = '2023-2028'
 	 AND NOT out_of_cycle")
