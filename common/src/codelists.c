@@ -226,6 +226,8 @@ LISTS(DEFINE_LIST)
 #define LIST_POINTER(name, de, en) &name##_list,
 const struct codelist *const codelists[] = { LISTS(LIST_POINTER) };
 const size_t codelists_count = ARRAY_LEN(codelists);
+#define LIST_ID(name, de, en) #name,
+const char *const codelist_ids[] = { LISTS(LIST_ID) NULL };
 
 /* Parallel to codelists[]: struct codelist has no room for them (its shape is the API's). */
 #define LIST_VALUES(name, de, en) codelist_##name##_values,

@@ -208,6 +208,20 @@ pseudonymizer_free(struct pseudonymizer *p)
 }
 
 void
+pseudonymizer_derive(const struct pseudonymizer *p, const char *label, unsigned char out[32])
+{
+	static const char prefix[] = "kqe-derive:";
+	size_t mdlen = 0;
+	EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(p->mac);
+	if (ctx == NULL || mac_init(p, ctx) != 0 ||
+	    EVP_MAC_update(ctx, (const unsigned char *)prefix, strlen(prefix)) != 1 ||
+	    EVP_MAC_update(ctx, (const unsigned char *)label, strlen(label)) != 1 ||
+	    EVP_MAC_final(ctx, out, &mdlen, 32) != 1 || mdlen != 32)
+		fail_fatal("HMAC-SHA256");
+	EVP_MAC_CTX_free(ctx);
+}
+
+void
 pseudonym(const struct pseudonymizer *p, const char *office_id, const char *reference,
     char out[PSEUDONYM_LEN + 1])
 {

@@ -34,14 +34,39 @@ parse_period(const char *s, int *first, int *last)
 	return -1;
 }
 
-static const char *
-check_period(const json_t *v)
+bool
+period_valid(const char *s)
 {
 	int first, last;
-	if (parse_period(json_string_value(v), &first, &last) != 0)
+	return s != NULL && parse_period(s, &first, &last) == 0;
+}
+
+const char *
+period_check(const json_t *v)
+{
+	if (!period_valid(json_string_value(v)))
 		return "must be a year YYYY (2000-2100) or a five-year cycle YYYY-YYYY starting "
 		       "2023, 2028, ...";
 	return NULL;
+}
+
+bool
+cycle_canonical(const char *s, char out[10])
+{
+	int first, last;
+	char full[16];
+	if (s == NULL || strlen(s) > 9)
+		return false;
+	if (strlen(s) == 4) {
+		if (sscanf(s, "%4d", &first) != 1)
+			return false;
+		snprintf(full, sizeof(full), "%d-%d", first, first + CYCLE_YEARS);
+		s = full;
+	}
+	if (strlen(s) != 9 || parse_period(s, &first, &last) != 0)
+		return false;
+	memcpy(out, s, 10);
+	return true;
 }
 
 static const struct field_spec report_fields[] = {
@@ -51,7 +76,7 @@ static const struct field_spec report_fields[] = {
 	    .required = true,
 	    .min = 4,
 	    .max = 9,
-	    .check = check_period },
+	    .check = period_check },
 	{ .name = "region", .type = FIELD_ENUM, .values = regions },
 };
 

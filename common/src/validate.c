@@ -298,7 +298,8 @@ validate_ratings(const json_t *v, const struct field_spec *f, const char *ptr, j
 }
 
 static size_t
-validate_value(const json_t *v, const struct field_spec *f, const char *ptr, json_t *errors)
+validate_value(
+    const json_t *v, const struct field_spec *f, const char *ptr, bool creating, json_t *errors)
 {
 	char msg[160];
 
@@ -379,7 +380,7 @@ validate_value(const json_t *v, const struct field_spec *f, const char *ptr, jso
 	case FIELD_RATINGS:
 		return validate_ratings(v, f, ptr, errors);
 	case FIELD_OBJECT:
-		return validate_object(v, f->fields, f->nfields, ptr, errors);
+		return validate_fields(v, f->fields, f->nfields, ptr, creating, errors);
 	case FIELD_BOOLEAN:
 		break;
 	}
@@ -397,6 +398,13 @@ size_t
 validate_object(const json_t *obj, const struct field_spec *specs, size_t nspecs,
     const char *pointer, json_t *errors)
 {
+	return validate_fields(obj, specs, nspecs, pointer, true, errors);
+}
+
+size_t
+validate_fields(const json_t *obj, const struct field_spec *specs, size_t nspecs,
+    const char *pointer, bool creating, json_t *errors)
+{
 	char ptr[256];
 	size_t bad = 0;
 
@@ -410,13 +418,19 @@ validate_object(const json_t *obj, const struct field_spec *specs, size_t nspecs
 		snprintf(ptr, sizeof(ptr), "%s", pointer);
 		pointer_append(ptr, sizeof(ptr), f->name);
 		if (v == NULL) {
-			if (f->required) {
+			if (f->required && (creating ? !f->update_only : !f->immutable)) {
 				error_at_pointer(errors, ptr, "required", "is required");
 				bad++;
 			}
 			continue;
 		}
-		bad += validate_value(v, f, ptr, errors);
+		if (creating && f->update_only) {
+			error_at_pointer(
+			    errors, ptr, "forbidden", "can only be set on an existing record");
+			bad++;
+			continue;
+		}
+		bad += validate_value(v, f, ptr, creating, errors);
 	}
 	const char *key;
 	const json_t *v;

@@ -10,12 +10,13 @@
 #include "http.h"
 #include "jwt.h"
 #include "kqe/log.h"
-#include "router.h"
+#include "links.h"
 
 #define R(role) (1u << (role))
 #define ALL_ROLES                                                                                  \
 	(R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD) | R(ROLE_INSTITUTE) | R(ROLE_ADVISOR) |        \
 	    R(ROLE_MINISTRY) | R(ROLE_ADMIN))
+#define OFFICE_ROLES (R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD))
 
 /* The permission table. Default deny: a role not listed may not. */
 static const struct {
@@ -23,27 +24,33 @@ static const struct {
 	unsigned roles;
 } permissions[PERM_COUNT] = {
 	[PERM_PUBLIC] = { "public", ALL_ROLES | R(ROLE_NONE) },
+	/* Who am I: role, binding, permissions. */
+	[PERM_SELF_READ] = { "self.read", ALL_ROLES },
+	/* A signed link to a download the caller may make itself (links.h). */
+	[PERM_LINKS_CREATE] = { "links.create", ALL_ROLES },
 	[PERM_OFFICES_READ] = { "offices.read", ALL_ROLES },
 	[PERM_REPORTS_CREATE] = { "reports.create",
 	    R(ROLE_ADVISOR) | R(ROLE_MINISTRY) | R(ROLE_ADMIN) },
 	[PERM_REPORTS_READ] = { "reports.read", ALL_ROLES },
 	[PERM_JOBS_READ] = { "jobs.read", R(ROLE_ADVISOR) | R(ROLE_MINISTRY) | R(ROLE_ADMIN) },
-	/* Advisors and the ministry: only the cycle status view (the handler enforces it). */
-	[PERM_PROCEDURES_READ] = { "procedures.read", ALL_ROLES },
-	[PERM_PROCEDURES_WRITE] = { "procedures.write",
-	    R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD) | R(ROLE_INSTITUTE) | R(ROLE_ADMIN) },
+	/* Which offices are due, overdue, in progress or done in a cycle: ids and a status. */
+	[PERM_CYCLES_READ] = { "cycles.read", ALL_ROLES },
+	/* Procedures themselves: never the advisors or the ministry (they see cycles.read). */
+	[PERM_PROCEDURES_READ] = { "procedures.read",
+	    OFFICE_ROLES | R(ROLE_INSTITUTE) | R(ROLE_ADMIN) },
+	/* A procedure is opened by its office (or by operations for it). */
+	[PERM_PROCEDURES_CREATE] = { "procedures.create", OFFICE_ROLES | R(ROLE_ADMIN) },
+	[PERM_PROCEDURES_UPDATE] = { "procedures.update",
+	    OFFICE_ROLES | R(ROLE_INSTITUTE) | R(ROLE_ADMIN) },
 	[PERM_AUDIT_READ] = { "audit.read", R(ROLE_ADMIN) },
 	[PERM_CODELISTS_READ] = { "codelists.read", ALL_ROLES },
 	/* Case-level data: never the advisors or the ministry. */
-	[PERM_CASES_READ] = { "cases.read",
-	    R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD) | R(ROLE_INSTITUTE) | R(ROLE_ADMIN) },
+	[PERM_CASES_READ] = { "cases.read", OFFICE_ROLES | R(ROLE_INSTITUTE) | R(ROLE_ADMIN) },
+	[PERM_CASES_WRITE] = { "cases.write", OFFICE_ROLES | R(ROLE_INSTITUTE) },
 	/* An office's own figures beside aggregated peers: the office itself, and admin. */
-	[PERM_BENCHMARK_READ] = { "benchmark.read",
-	    R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD) | R(ROLE_ADMIN) },
-	/* All reports of a year for the Ministry's batch pull. */
+	[PERM_BENCHMARK_READ] = { "benchmark.read", OFFICE_ROLES | R(ROLE_ADMIN) },
+	/* All reports of a period for the Ministry's batch pull. */
 	[PERM_BATCHES_CREATE] = { "batches.create", R(ROLE_MINISTRY) | R(ROLE_ADMIN) },
-	[PERM_CASES_WRITE] = { "cases.write",
-	    R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD) | R(ROLE_INSTITUTE) },
 };
 
 bool
@@ -52,28 +59,26 @@ auth_allows(const struct principal *p, enum permission perm)
 	return perm < PERM_COUNT && (permissions[perm].roles & R(p->role)) != 0;
 }
 
-void
-auth_print_permissions(FILE *out)
+const char *
+auth_permission_name(enum permission perm)
 {
-	fprintf(out, "| route | permission |");
-	for (int role = ROLE_OFFICE_STAFF; role <= ROLE_ADMIN; role++)
-		fprintf(out, " %s |", role_name((enum role)role));
-	fprintf(out, "\n|---|---|");
-	for (int role = ROLE_OFFICE_STAFF; role <= ROLE_ADMIN; role++)
-		fprintf(out, ":-:|");
-	fprintf(out, "\n");
-	for (int i = 0; i < routes_count; i++) {
-		const char *method = routes[i].method == EVHTTP_REQ_POST    ? "POST"
-		                     : routes[i].method == EVHTTP_REQ_PATCH ? "PATCH"
-		                     : routes[i].method == EVHTTP_REQ_PUT   ? "PUT"
-		                                                            : "GET";
-		fprintf(out, "| `%s %s` | %s |", method, routes[i].pattern,
-		    permissions[routes[i].permission].name);
-		for (int role = ROLE_OFFICE_STAFF; role <= ROLE_ADMIN; role++)
-			fprintf(out, " %s |",
-			    permissions[routes[i].permission].roles & R(role) ? "yes" : "–");
-		fprintf(out, "\n");
-	}
+	return perm < PERM_COUNT ? permissions[perm].name : "none";
+}
+
+bool
+auth_role_has(enum role role, enum permission perm)
+{
+	return perm < PERM_COUNT && (permissions[perm].roles & R(role)) != 0;
+}
+
+json_t *
+auth_permissions_of(enum role role)
+{
+	json_t *names = json_array();
+	for (int perm = PERM_PUBLIC + 1; perm < PERM_COUNT; perm++)
+		if (auth_role_has(role, (enum permission)perm))
+			json_array_append_new(names, json_string(permissions[perm].name));
+	return names;
 }
 
 static const struct db_stmt stmt_token = { "auth_token",
@@ -154,11 +159,11 @@ identify_api_key(struct request *r, const char *token)
  * instance shares it. If Redis cannot answer, requests are let through (a
  * rate limit must not turn a Redis outage into an API outage).
  */
-static int
-rate_limited(struct request *r)
+int
+auth_rate_limit(struct request *r)
 {
 	long limit = r->worker->cfg->rate_limit_per_minute;
-	if (limit == 0)
+	if (limit == 0 || r->principal.role == ROLE_NONE)
 		return 0;
 	time_t now = time(NULL);
 	char key[128];
@@ -173,13 +178,37 @@ rate_limited(struct request *r)
 	freeReplyObject(rep);
 	if (count == 1 && (rep = redis_cmd(r->worker->redis, "EXPIRE %s 120", key)) != NULL)
 		freeReplyObject(rep);
+	r->rate.limit = limit;
+	r->rate.remaining = count < limit ? limit - (long)count : 0;
+	r->rate.reset = 60 - (long)(now % 60);
 	if (count <= limit)
 		return 0;
 	char retry[16];
-	snprintf(retry, sizeof(retry), "%ld", 60 - (long)(now % 60));
+	snprintf(retry, sizeof(retry), "%ld", r->rate.reset);
 	reply_header(r, "Retry-After", retry);
 	reply_problem(r, 429, "Too many requests for this token; try again later.", NULL);
-	return 1;
+	return -1;
+}
+
+/* A signed download link stands in for the token, for the one download it names. */
+static int
+identify_link(struct request *r)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(r->req);
+	if (!(r->route->flags & ROUTE_DOWNLOAD) ||
+	    (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD)) {
+		reply_unauthorized(
+		    r, "invalid_request", "A download link is valid only for its download.");
+		return -1;
+	}
+	if (link_verify(r->worker->link_key, r->link, r->link_signed, time(NULL), &r->principal) !=
+	    0) {
+		memset(&r->principal, 0, sizeof(r->principal));
+		reply_unauthorized(
+		    r, "invalid_token", "The download link is not valid or has expired.");
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -192,6 +221,8 @@ auth_identify(struct request *r)
 
 	const char *h =
 	    evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
+	if (h == NULL && r->link != NULL)
+		return identify_link(r);
 	if (h == NULL) {
 		reply_unauthorized(r, NULL, "This resource needs a bearer token.");
 		return -1;
@@ -203,11 +234,8 @@ auth_identify(struct request *r)
 	const char *token = h + 7;
 	while (*token == ' ')
 		token++;
-	if (well_formed_api_key(token)) {
-		if (identify_api_key(r, token) != 0)
-			return -1;
-		return rate_limited(r) ? -1 : 0;
-	}
+	if (well_formed_api_key(token))
+		return identify_api_key(r, token);
 	if (r->worker->jwks != NULL && jwt_shaped(token)) {
 		const char *why;
 		if (jwt_verify(r->worker->jwks, r->worker->cfg, token, time(NULL), &r->principal,
@@ -216,7 +244,7 @@ auth_identify(struct request *r)
 			reply_unauthorized(r, "invalid_token", "The token is not valid.");
 			return -1;
 		}
-		return rate_limited(r) ? -1 : 0;
+		return 0;
 	}
 	reply_unauthorized(r, "invalid_token", "The token is not known.");
 	return -1;

@@ -6,39 +6,32 @@
  *
  * Bearer tokens: opaque API keys "kqe_<43 base64url chars>" (32 random bytes),
  * looked up by SHA-256 in api_tokens, or JWTs from the identity provider
- * (jwt.c). Then a per-principal rate limit applies.
+ * (jwt.c). Then a per-principal rate limit applies (auth_rate_limit).
  */
 #ifndef KQE_API_AUTH_H
 #define KQE_API_AUTH_H
 
 #include <stdbool.h>
-#include <stdio.h>
 
 #include "server.h"
 
-enum permission {
-	PERM_PUBLIC, /* health, readiness, metrics: no token needed */
-	PERM_OFFICES_READ,
-	PERM_REPORTS_CREATE,
-	PERM_REPORTS_READ,
-	PERM_JOBS_READ,
-	PERM_PROCEDURES_READ,
-	PERM_PROCEDURES_WRITE,
-	PERM_AUDIT_READ,
-	PERM_CODELISTS_READ,
-	PERM_CASES_READ,
-	PERM_CASES_WRITE,
-	PERM_BENCHMARK_READ,
-	PERM_BATCHES_CREATE,
-	PERM_COUNT
-};
-
-/* Fills r->principal. Returns 0, or -1 after answering (401, 503). */
-int auth_identify(struct request *r);
+/* Fills r->principal from the Authorization header. 0, or -1 after answering (401, 503). */
+int auth_identify(struct request *r) KQE_MUSTCHECK;
 
 bool auth_allows(const struct principal *p, enum permission perm);
 
-/* Prints the permission table as Markdown (kqe-api --permissions; docs/security.md). */
-void auth_print_permissions(FILE *out);
+/* The permission's name ("cases.read") and whether role holds it (for --permissions). */
+const char *auth_permission_name(enum permission perm);
+bool auth_role_has(enum role role, enum permission perm);
+
+/* A new array of the names of the permissions role holds. */
+json_t *auth_permissions_of(enum role role);
+
+/*
+ * Counts the request against the caller's limit per minute (shared by every
+ * instance through Redis) and fills r->rate. 0, or -1 after answering 429.
+ * If Redis does not answer, the request is let through and r->rate stays unknown.
+ */
+int auth_rate_limit(struct request *r) KQE_MUSTCHECK;
 
 #endif

@@ -7,14 +7,21 @@
 #include <sys/queue.h>
 
 #include <event2/buffer.h>
+#include <openssl/evp.h>
 
 #include "kqe/cursor.h"
 #include "kqe/log.h"
 #include "kqe/problem.h"
 #include "kqe/validate.h"
-#include "idempotency.h"
-#include "metrics.h"
-#include "router.h"
+
+json_t *
+request_own(struct request *r, json_t *v)
+{
+	if (r->owned == NULL)
+		r->owned = json_array();
+	json_array_append_new(r->owned, v);
+	return v;
+}
 
 void
 reply_header(struct request *r, const char *name, const char *value)
@@ -22,62 +29,18 @@ reply_header(struct request *r, const char *name, const char *value)
 	evhttp_add_header(evhttp_request_get_output_headers(r->req), name, value);
 }
 
-static void
-reply_buffer(struct request *r, int status, const char *content_type, struct evbuffer *body)
+void
+reply_bytes(struct request *r, int status, const char *content_type, const char *data, size_t len)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
-	size_t bytes = evbuffer_get_length(body);
-
-	if (r->replied) {
+	if (r->resp.status != 0) {
 		/* A handler bug: answering twice would corrupt the connection. */
 		log_error(r->id, "second reply suppressed", json_pack("{s:i}", "status", status));
 		return;
 	}
-	r->replied = true;
-	if (r->replay_status != 0 && status == 200) {
-		status = r->replay_status;
-		evhttp_add_header(out, "Idempotency-Replayed", "true");
-	}
-	r->status = status;
-	evhttp_remove_header(out, "Content-Type");
-	evhttp_add_header(out, "Content-Type", content_type);
-	evhttp_add_header(out, "X-Request-Id", r->id);
-	/* Answers may hold personal data: no cache (browser, proxy) may keep them. */
-	evhttp_add_header(out, "Cache-Control", "no-store");
-	const char *origin = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Origin");
-	if (origin != NULL && cors_origin_allowed(r->worker->cfg, origin)) {
-		evhttp_add_header(out, "Access-Control-Allow-Origin", origin);
-		evhttp_add_header(out, "Access-Control-Expose-Headers",
-		    "Location, Link, ETag, X-Request-Id, Retry-After, WWW-Authenticate");
-		evhttp_add_header(out, "Vary", "Origin");
-	}
-	if (r->worker->draining)
-		evhttp_add_header(out, "Connection", "close");
-	/*
-	 * Record the Idempotency-Key outcome before the answer leaves: a client
-	 * retrying at once must find it recorded, not still reserved.
-	 */
-	if (r->idempotency_key != NULL)
-		idempotency_finish(r,
-		    r->idempotency_keep_body ? (const char *)evbuffer_pullup(body, -1) : NULL,
-		    bytes);
-	evhttp_send_reply(r->req, status, http_reason(status), body);
-
-	uint64_t dur = now_ns() - r->start_ns;
-	metrics_observe(r->route_index, status, dur);
-	log_info(r->id, "request",
-	    json_pack("{s:s,s:s,s:i,s:f,s:I}", "method", r->method, "route",
-	        r->route ? r->route->pattern : "unmatched", "status", status, "duration_ms",
-	        (double)dur / 1e6, "bytes", (json_int_t)bytes));
-}
-
-void
-reply_bytes(struct request *r, int status, const char *content_type, const char *data, size_t len)
-{
-	struct evbuffer *buf = evbuffer_new();
-	evbuffer_add(buf, data, len);
-	reply_buffer(r, status, content_type, buf);
-	evbuffer_free(buf);
+	r->resp.status = status;
+	r->resp.content_type = content_type;
+	r->resp.body = evbuffer_new();
+	evbuffer_add(r->resp.body, data, len);
 }
 
 static void
@@ -93,16 +56,40 @@ reply_json_typed(struct request *r, int status, const char *type, json_t *body)
 void
 reply_json(struct request *r, int status, json_t *body)
 {
-	reply_json_typed(r, status, "application/json; charset=utf-8", body);
+	reply_json_typed(r, status, MEDIA_JSON, body);
+}
+
+void
+reply_resource(struct request *r, int status, json_t *body)
+{
+	char etag[32];
+	snprintf(etag, sizeof(etag), "\"v%lld\"",
+	    (long long)json_integer_value(json_object_get(body, "version")));
+	reply_header(r, "ETag", etag);
+	reply_json(r, status, body);
+}
+
+void
+reply_problem_with(struct request *r, int status, const char *detail, json_t *members)
+{
+	json_t *p = problem_new(status, detail, r->id);
+	if (members != NULL)
+		json_object_update_missing(p, members);
+	json_decref(members);
+	reply_json_typed(r, status, MEDIA_PROBLEM, p);
 }
 
 void
 reply_problem(struct request *r, int status, const char *detail, json_t *errors)
 {
-	json_t *p = problem_new(status, detail, r->id);
-	if (errors != NULL)
-		json_object_set_new(p, "errors", errors);
-	reply_json_typed(r, status, "application/problem+json; charset=utf-8", p);
+	reply_problem_with(
+	    r, status, detail, errors != NULL ? json_pack("{s:o}", "errors", errors) : NULL);
+}
+
+void
+reply_not_found(struct request *r)
+{
+	reply_problem(r, 404, "No such resource.", NULL);
 }
 
 void
@@ -118,72 +105,12 @@ reply_db_error(struct request *r)
 	reply_problem(r, 500, "An internal error occurred; it has been logged.", NULL);
 }
 
-void
-query_parse(struct request *r, const char *const *allowed, json_t *errors)
-{
-	const char *q = r->query_override != NULL
-	                    ? r->query_override
-	                    : evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
-	struct evkeyval *kv;
-
-	TAILQ_INIT(&r->query);
-	r->query_parsed = true;
-	if (q != NULL && evhttp_parse_query_str(q, &r->query) != 0) {
-		error_at_parameter(errors, "", "malformed", "the query string cannot be decoded");
-		return;
-	}
-	TAILQ_FOREACH(kv, &r->query, next)
-	{
-		const char *const *a;
-		for (a = allowed; *a != NULL; a++)
-			if (strcmp(*a, kv->key) == 0)
-				break;
-		if (*a == NULL) {
-			error_at_parameter(errors, kv->key, "unknown_parameter",
-			    "is not a parameter of this route");
-			continue;
-		}
-		for (struct evkeyval *prev = TAILQ_FIRST(&r->query); prev != kv;
-		     prev = TAILQ_NEXT(prev, next))
-			if (strcmp(prev->key, kv->key) == 0) {
-				error_at_parameter(errors, kv->key, "duplicate_parameter",
-				    "may be given only once");
-				break;
-			}
-	}
-}
-
-int
-reply_query_errors(struct request *r, json_t *errors)
-{
-	if (json_array_size(errors) == 0) {
-		json_decref(errors);
-		return 0;
-	}
-	reply_problem(r, 400, "The query has invalid parameters.", errors);
-	return -1;
-}
-
-int
-query_accept(struct request *r, const char *const *allowed)
-{
-	json_t *errors = json_array();
-	query_parse(r, allowed, errors);
-	return reply_query_errors(r, errors);
-}
-
 const char *
 query_get(const struct request *r, const char *name)
 {
 	if (!r->query_parsed)
 		return NULL;
 	return evhttp_find_header(&r->query, name);
-}
-
-const char *
-nullable(const char *s)
-{
-	return s != NULL && *s != '\0' ? s : NULL;
 }
 
 static int
@@ -235,15 +162,13 @@ request_json(struct request *r)
 	json_t *body =
 	    json_loadb((const char *)evbuffer_pullup(in, -1), len, JSON_REJECT_DUPLICATES, &err);
 	if (body == NULL) {
-		json_t *errors = json_array();
-		const char *code = json_error_code(&err) == json_error_invalid_utf8 ? "invalid_utf8"
-		                   : json_error_code(&err) == json_error_duplicate_key
-		                       ? "duplicate_key"
-		                       : "syntax";
-		json_array_append_new(
-		    errors, json_pack("{s:s,s:s,s:I,s:I}", "code", code, "message", err.text,
-		                "line", (json_int_t)err.line, "column", (json_int_t)err.column));
-		reply_problem(r, 400, "The body is not valid JSON.", errors);
+		enum json_error_code ec = json_error_code(&err);
+		const char *code = ec == json_error_invalid_utf8    ? "invalid_utf8"
+		                   : ec == json_error_duplicate_key ? "duplicate_key"
+		                                                    : "syntax";
+		reply_problem(r, 400, "The body is not valid JSON.",
+		    json_pack("[{s:s,s:s,s:I,s:I}]", "code", code, "message", err.text, "line",
+		        (json_int_t)err.line, "column", (json_int_t)err.column));
 		return NULL;
 	}
 	if (json_depth(body, (int)cfg->json_max_depth + 1) > cfg->json_max_depth) {
@@ -263,221 +188,24 @@ request_json(struct request *r)
 	return body;
 }
 
-void
-list_params_parse(struct request *r, size_t nkeys, struct list_params *lp, json_t *errors)
+int
+if_match_version(struct request *r, long *version)
 {
-	const char *limit = query_get(r, "limit");
-	const char *cursor = query_get(r, "cursor");
-
-	lp->limit = LIST_DEFAULT_LIMIT;
-	lp->after = NULL;
-	const char *format = query_get(r, "format");
-	const char *dialect = query_get(r, "dialect");
-	const char *accept = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Accept");
-	int csv = format != NULL ? strcmp(format, "csv") == 0
-	                         : accept != NULL && strncasecmp(accept, "text/csv", 8) == 0;
-	if (format != NULL && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
-		error_at_parameter(errors, "format", "enum", "must be json or csv");
-	if (dialect != NULL && strcmp(dialect, "excel") != 0 && strcmp(dialect, "rfc4180") != 0)
-		error_at_parameter(errors, "dialect", "enum", "must be rfc4180 or excel");
-	else if (dialect != NULL && !csv)
-		error_at_parameter(errors, "dialect", "forbidden", "applies to format=csv only");
-	r->list_format = !csv                                               ? LIST_JSON
-	                 : dialect != NULL && strcmp(dialect, "excel") == 0 ? LIST_CSV_EXCEL
-	                                                                    : LIST_CSV;
-	if (limit != NULL) {
-		char *end;
-		long n = strtol(limit, &end, 10);
-		if (*limit == '\0' || *end != '\0' || n < 1 || n > LIST_MAX_LIMIT) {
-			error_at_parameter(
-			    errors, "limit", "range", "must be an integer from 1 to 500");
-		} else {
-			lp->limit = n;
-		}
+	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req), "If-Match");
+	if (h == NULL) {
+		reply_problem(r, 428, "Send If-Match with the ETag of your last read.", NULL);
+		return -1;
 	}
-	if (cursor != NULL) {
-		lp->after = cursor_decode(cursor, nkeys);
-		if (lp->after == NULL)
-			error_at_parameter(
-			    errors, "cursor", "invalid_cursor", "is not a cursor this list issued");
+	const char *p = h;
+	if (strncmp(p, "W/", 2) == 0)
+		p += 2;
+	char *end;
+	if (strncmp(p, "\"v", 2) != 0 || (*version = strtol(p + 2, &end, 10)) < 1 ||
+	    strcmp(end, "\"") != 0) {
+		reply_problem(r, 412, "If-Match does not match the resource's current ETag.", NULL);
+		return -1;
 	}
-}
-
-void
-list_params_free(struct list_params *lp)
-{
-	json_decref(lp->after);
-	lp->after = NULL;
-}
-
-/* Flattens a value into "a.b" columns: objects by key, arrays joined with "|". */
-static void
-flatten(const char *prefix, const json_t *v, json_t *row)
-{
-	if (json_is_object(v)) {
-		const char *k;
-		json_t *child;
-		json_object_foreach((json_t *)v, k, child)
-		{
-			char *name = prefix[0] ? xasprintf("%s.%s", prefix, k) : xstrdup(k);
-			flatten(name, child, row);
-			free(name);
-		}
-		return;
-	}
-	if (json_is_array(v)) {
-		struct evbuffer *b = evbuffer_new();
-		size_t i;
-		json_t *e;
-		json_array_foreach(v, i, e)
-		{
-			char *t = json_is_string(e) ? xstrdup(json_string_value(e))
-			                            : json_dumps(e, JSON_ENCODE_ANY | JSON_COMPACT);
-			evbuffer_add_printf(b, "%s%s", i ? "|" : "", t);
-			free(t);
-		}
-		evbuffer_add(b, "", 1);
-		json_object_set_new(row, prefix, json_string((const char *)evbuffer_pullup(b, -1)));
-		evbuffer_free(b);
-		return;
-	}
-	json_object_set(row, prefix, (json_t *)v);
-}
-
-static void
-csv_cell(struct evbuffer *out, const json_t *v, int excel)
-{
-	char buf[64];
-	const char *text = "";
-
-	if (json_is_string(v)) {
-		text = json_string_value(v);
-	} else if (json_is_integer(v)) {
-		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		text = buf;
-	} else if (json_is_real(v)) {
-		snprintf(buf, sizeof(buf), "%.15g", json_real_value(v));
-		if (excel) /* decimal comma for German spreadsheets */
-			for (char *p = buf; *p; p++)
-				if (*p == '.')
-					*p = ',';
-		text = buf;
-	} else if (json_is_boolean(v)) {
-		text = json_is_true(v) ? "true" : "false";
-	}
-	/* Spreadsheets run cells starting with these as formulas (CSV injection). */
-	int formula =
-	    excel && json_is_string(v) && strchr("=+-@\t\r", text[0]) != NULL && text[0] != '\0';
-	int quote = formula || strpbrk(text, excel ? ";\"\r\n" : ",\"\r\n") != NULL;
-	if (!quote) {
-		evbuffer_add(out, text, strlen(text));
-		return;
-	}
-	evbuffer_add(out, "\"", 1);
-	if (formula)
-		evbuffer_add(out, "'", 1);
-	for (const char *p = text; *p; p++) {
-		if (*p == '"')
-			evbuffer_add(out, "\"", 1);
-		evbuffer_add(out, p, 1);
-	}
-	evbuffer_add(out, "\"", 1);
-}
-
-/* items (taken over) as CSV: header from the union of columns in first-seen order. */
-static void
-reply_csv(struct request *r, json_t *items)
-{
-	int excel = r->list_format == LIST_CSV_EXCEL;
-	const char *sep = excel ? ";" : ",";
-	json_t *rows = json_array(), *columns = json_array(), *seen = json_object();
-	size_t i;
-	json_t *item;
-	json_array_foreach(items, i, item)
-	{
-		json_t *row = json_object();
-		flatten("", item, row);
-		const char *k;
-		json_t *v;
-		json_object_foreach(row, k, v) if (json_object_get(seen, k) == NULL)
-		{
-			json_object_set_new(seen, k, json_true());
-			json_array_append_new(columns, json_string(k));
-		}
-		json_array_append_new(rows, row);
-	}
-	struct evbuffer *out = evbuffer_new();
-	if (excel)
-		evbuffer_add(out, "\xef\xbb\xbf", 3); /* BOM: Excel then reads UTF-8 */
-	json_t *c;
-	json_array_foreach(columns, i, c)
-	{
-		if (i)
-			evbuffer_add(out, sep, 1);
-		csv_cell(out, c, excel);
-	}
-	evbuffer_add(out, "\r\n", 2);
-	json_t *row;
-	json_array_foreach(rows, i, row)
-	{
-		size_t j;
-		json_array_foreach(columns, j, c)
-		{
-			if (j)
-				evbuffer_add(out, sep, 1);
-			csv_cell(out, json_object_get(row, json_string_value(c)), excel);
-		}
-		evbuffer_add(out, "\r\n", 2);
-	}
-	size_t len = evbuffer_get_length(out);
-	reply_header(r, "Content-Disposition", "attachment; filename=\"export.csv\"");
-	reply_bytes(r, 200, "text/csv; charset=utf-8; header=present",
-	    (const char *)evbuffer_pullup(out, -1), len);
-	evbuffer_free(out);
-	json_decref(rows);
-	json_decref(columns);
-	json_decref(seen);
-	json_decref(items);
-}
-
-void
-reply_list(struct request *r, json_t *items, json_t *next_keys)
-{
-	char *cursor = NULL;
-	if (next_keys != NULL) {
-		cursor = cursor_encode(next_keys);
-		json_decref(next_keys);
-
-		/* Link: the same path and filters, with the new cursor. */
-		struct evbuffer *link = evbuffer_new();
-		struct evkeyval *kv;
-		char sep = '?';
-		evbuffer_add_printf(
-		    link, "<%s", evhttp_uri_get_path(evhttp_request_get_evhttp_uri(r->req)));
-		TAILQ_FOREACH(kv, &r->query, next)
-		{
-			if (strcmp(kv->key, "cursor") == 0)
-				continue;
-			char *v = evhttp_encode_uri(kv->value);
-			evbuffer_add_printf(link, "%c%s=%s", sep, kv->key, v);
-			free(v);
-			sep = '&';
-		}
-		evbuffer_add_printf(link, "%ccursor=%s>; rel=\"next\"", sep, cursor);
-		evbuffer_add(link, "", 1);
-		reply_header(r, "Link", (const char *)evbuffer_pullup(link, -1));
-		evbuffer_free(link);
-	}
-	if (r->list_format != LIST_JSON) {
-		free(cursor);
-		reply_csv(r, items);
-		return;
-	}
-	json_t *body = json_object();
-	json_object_set_new(body, "items", items);
-	json_object_set_new(body, "next_cursor", cursor ? json_string(cursor) : json_null());
-	free(cursor);
-	reply_json(r, 200, body);
+	return 0;
 }
 
 bool
@@ -505,46 +233,6 @@ etag_listed(const char *h, const char *etag)
 	return false;
 }
 
-void
-reply_resource(struct request *r, int status, json_t *body)
-{
-	char etag[32];
-	snprintf(etag, sizeof(etag), "\"v%lld\"",
-	    (long long)json_integer_value(json_object_get(body, "version")));
-	reply_header(r, "ETag", etag);
-	/* 304 only answers a read: a write has happened and must say so. */
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(r->req);
-	if (status == 200 && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD) &&
-	    etag_listed(
-	        evhttp_find_header(evhttp_request_get_input_headers(r->req), "If-None-Match"),
-	        etag)) {
-		json_decref(body);
-		reply_bytes(r, 304, "application/json; charset=utf-8", "", 0);
-		return;
-	}
-	reply_json(r, status, body);
-}
-
-int
-if_match_version(struct request *r, long *version)
-{
-	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req), "If-Match");
-	if (h == NULL) {
-		reply_problem(r, 428, "Send If-Match with the ETag of your last read.", NULL);
-		return -1;
-	}
-	const char *p = h;
-	if (strncmp(p, "W/", 2) == 0)
-		p += 2;
-	char *end;
-	if (strncmp(p, "\"v", 2) != 0 || (*version = strtol(p + 2, &end, 10)) < 1 ||
-	    strcmp(end, "\"") != 0) {
-		reply_problem(r, 412, "If-Match does not match the resource's current ETag.", NULL);
-		return -1;
-	}
-	return 0;
-}
-
 bool
 cors_origin_allowed(const struct config *cfg, const char *origin)
 {
@@ -565,6 +253,48 @@ cors_origin_allowed(const struct config *cfg, const char *origin)
 	return false;
 }
 
+/* The q of one media range's parameters ("; q=0.5"); 1 when absent. */
+static double
+media_q(const char *params, size_t len)
+{
+	for (const char *p = params; p < params + len; p++) {
+		if ((*p == 'q' || *p == 'Q') && p[1] == '=' &&
+		    (p == params || p[-1] == ';' || p[-1] == ' ' || p[-1] == '\t'))
+			return strtod(p + 2, NULL);
+	}
+	return 1.0;
+}
+
+bool
+accept_allows(const char *accept, const char *media)
+{
+	if (accept == NULL)
+		return true;
+	size_t type_len = strcspn(media, "/");
+	int best = -1; /* specificity of the best match: 0 * / *, 1 type/ *, 2 exact */
+	double q = 0;
+	for (const char *p = accept; *p;) {
+		p += strspn(p, " \t,");
+		size_t len = strcspn(p, ","), range = strcspn(p, ";,");
+		while (range > 0 && (p[range - 1] == ' ' || p[range - 1] == '\t'))
+			range--;
+		int spec = -1;
+		if (range == 3 && strncmp(p, "*/*", 3) == 0)
+			spec = 0;
+		else if (range == type_len + 2 && strncasecmp(p, media, type_len + 1) == 0 &&
+		         p[type_len + 1] == '*')
+			spec = 1;
+		else if (range == strlen(media) && strncasecmp(p, media, range) == 0)
+			spec = 2;
+		if (spec > best) {
+			best = spec;
+			q = media_q(p + range, len - range);
+		}
+		p += len;
+	}
+	return best >= 0 && q > 0;
+}
+
 json_t *
 pg_json(const PGresult *res, int row, int col)
 {
@@ -577,8 +307,244 @@ pg_json(const PGresult *res, int row, int col)
 	return v;
 }
 
-void
-reply_not_found(struct request *r)
+/* Flattens a value into "a.b" columns: objects by key, arrays joined with "|". */
+static void
+flatten(const char *prefix, const json_t *v, json_t *row)
 {
-	reply_problem(r, 404, "No such resource.", NULL);
+	if (json_is_object(v)) {
+		const char *k;
+		json_t *child;
+		json_object_foreach((json_t *)v, k, child)
+		{
+			char *name = prefix[0] ? xasprintf("%s.%s", prefix, k) : xstrdup(k);
+			flatten(name, child, row);
+			free(name);
+		}
+		/* The object whole too, as JSON, for a column that names it (audit details). */
+		if (prefix[0]) {
+			char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+			json_object_set_new(row, prefix, json_string(text));
+			free(text);
+		}
+		return;
+	}
+	if (json_is_array(v)) {
+		struct evbuffer *b = evbuffer_new();
+		size_t i;
+		json_t *e;
+		json_array_foreach(v, i, e)
+		{
+			char *t = json_is_string(e) ? xstrdup(json_string_value(e))
+			                            : json_dumps(e, JSON_ENCODE_ANY | JSON_COMPACT);
+			evbuffer_add_printf(b, "%s%s", i ? "|" : "", t);
+			free(t);
+		}
+		evbuffer_add(b, "", 1);
+		json_object_set_new(row, prefix, json_string((const char *)evbuffer_pullup(b, -1)));
+		evbuffer_free(b);
+		return;
+	}
+	json_object_set(row, prefix, (json_t *)v);
+}
+
+static void
+csv_cell(struct evbuffer *out, const json_t *v, bool excel)
+{
+	char buf[64];
+	const char *text = "";
+
+	if (json_is_string(v)) {
+		text = json_string_value(v);
+	} else if (json_is_integer(v)) {
+		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		text = buf;
+	} else if (json_is_real(v)) {
+		snprintf(buf, sizeof(buf), "%.15g", json_real_value(v));
+		if (excel) /* decimal comma for German spreadsheets */
+			for (char *p = buf; *p; p++)
+				if (*p == '.')
+					*p = ',';
+		text = buf;
+	} else if (json_is_boolean(v)) {
+		text = json_is_true(v) ? "true" : "false";
+	}
+	/* Spreadsheets run cells starting with these as formulas (CSV injection). */
+	bool formula =
+	    excel && json_is_string(v) && text[0] != '\0' && strchr("=+-@\t\r", text[0]) != NULL;
+	bool quote = formula || strpbrk(text, excel ? ";\"\r\n" : ",\"\r\n") != NULL;
+	if (!quote) {
+		evbuffer_add(out, text, strlen(text));
+		return;
+	}
+	evbuffer_add(out, "\"", 1);
+	if (formula)
+		evbuffer_add(out, "'", 1);
+	for (const char *p = text; *p; p++) {
+		if (*p == '"')
+			evbuffer_add(out, "\"", 1);
+		evbuffer_add(out, p, 1);
+	}
+	evbuffer_add(out, "\"", 1);
+}
+
+/* items (taken over) as CSV with exactly these columns, in this order. */
+static void
+reply_csv(struct request *r, json_t *items, const char *const *columns, const char *filename)
+{
+	const char *sep = r->excel ? ";" : ",";
+	struct evbuffer *out = evbuffer_new();
+	json_t *name = json_string("");
+
+	if (r->excel)
+		evbuffer_add(out, "\xef\xbb\xbf", 3); /* BOM: Excel then reads UTF-8 */
+	for (size_t c = 0; columns[c] != NULL; c++) {
+		json_string_set(name, columns[c]);
+		if (c > 0)
+			evbuffer_add(out, sep, 1);
+		csv_cell(out, name, r->excel);
+	}
+	evbuffer_add(out, "\r\n", 2);
+	size_t i;
+	json_t *item;
+	json_array_foreach(items, i, item)
+	{
+		json_t *row = json_object();
+		flatten("", item, row);
+		for (size_t c = 0; columns[c] != NULL; c++) {
+			if (c > 0)
+				evbuffer_add(out, sep, 1);
+			csv_cell(out, json_object_get(row, columns[c]), r->excel);
+		}
+		evbuffer_add(out, "\r\n", 2);
+		json_decref(row);
+	}
+	char *disposition = xasprintf("attachment; filename=\"%s\"", filename);
+	reply_header(r, "Content-Disposition", disposition);
+	free(disposition);
+	size_t len = evbuffer_get_length(out);
+	reply_bytes(r, 200, "text/csv; charset=utf-8; header=present",
+	    (const char *)evbuffer_pullup(out, -1), len);
+	evbuffer_free(out);
+	json_decref(name);
+	json_decref(items);
+}
+
+void
+reply_list(struct request *r, json_t *items, json_t *next_keys, const char *const *columns,
+    const char *filename)
+{
+	char *cursor = NULL;
+	if (next_keys != NULL) {
+		cursor = cursor_encode(next_keys);
+		json_decref(next_keys);
+
+		/* Link: the same path and filters, with the new cursor. */
+		struct evbuffer *link = evbuffer_new();
+		struct evkeyval *kv;
+		char sep = '?';
+		evbuffer_add_printf(
+		    link, "<%s", evhttp_uri_get_path(evhttp_request_get_evhttp_uri(r->req)));
+		TAILQ_FOREACH(kv, &r->query, next)
+		{
+			if (strcmp(kv->key, "cursor") == 0)
+				continue;
+			char *v = evhttp_encode_uri(kv->value);
+			evbuffer_add_printf(link, "%c%s=%s", sep, kv->key, v);
+			free(v);
+			sep = '&';
+		}
+		evbuffer_add_printf(link, "%ccursor=%s>; rel=\"next\"", sep, cursor);
+		evbuffer_add(link, "", 1);
+		reply_header(r, "Link", (const char *)evbuffer_pullup(link, -1));
+		evbuffer_free(link);
+	}
+	if (r->route->flags & ROUTE_CSV) {
+		free(cursor);
+		reply_csv(r, items, columns, filename);
+		return;
+	}
+	json_t *body = json_pack("{s:o}", "items", items);
+	json_object_set_new(body, "next_cursor", cursor ? json_string(cursor) : json_null());
+	free(cursor);
+	reply_json(r, 200, body);
+}
+
+/* The strong ETag of a body that never changes for its URL: 16 hex digits of its SHA-256. */
+static void
+content_etag(struct evbuffer *body, char out[19])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	char hex[65];
+	EVP_Digest(
+	    evbuffer_pullup(body, -1), evbuffer_get_length(body), md, &mdlen, EVP_sha256(), NULL);
+	hex_encode(md, sizeof(md), hex);
+	snprintf(out, 19, "\"%.16s\"", hex);
+}
+
+/* RFC 9110 15.4.5: a 304 carries the validator and caching headers, no representation. */
+static void
+not_modified(struct request *r)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
+	static const char *const drop[] = { "Content-Type", "Content-Disposition",
+		"Content-Security-Policy", "X-Content-Type-Options", "Link" };
+	for (size_t i = 0; i < ARRAY_LEN(drop); i++)
+		evhttp_remove_header(out, drop[i]);
+	evbuffer_drain(r->resp.body, evbuffer_get_length(r->resp.body));
+	r->resp.status = 304;
+	r->resp.content_type = NULL;
+}
+
+void
+http_send(struct request *r)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
+	struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(r->req);
+	bool read = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
+
+	if (r->resp.body == NULL)
+		r->resp.body = evbuffer_new();
+	if (r->replay_status != 0 && r->resp.status == 200) {
+		r->resp.status = r->replay_status;
+		evhttp_add_header(out, "Idempotency-Replayed", "true");
+	}
+	if (read && r->resp.status == 200) {
+		char hashed[19];
+		const char *etag = evhttp_find_header(out, "ETag");
+		if (etag == NULL && r->route != NULL && (r->route->flags & ROUTE_ETAG)) {
+			content_etag(r->resp.body, hashed);
+			evhttp_add_header(out, "ETag", hashed);
+			etag = hashed;
+		}
+		if (etag != NULL && etag_listed(evhttp_find_header(in, "If-None-Match"), etag))
+			not_modified(r);
+	}
+	evhttp_remove_header(out, "Content-Type");
+	if (r->resp.content_type != NULL)
+		evhttp_add_header(out, "Content-Type", r->resp.content_type);
+	evhttp_add_header(out, "X-Request-Id", r->id);
+	/* Answers may hold personal data: no cache (browser, proxy) may keep them. */
+	evhttp_add_header(out, "Cache-Control", "no-store");
+	const char *origin = evhttp_find_header(in, "Origin");
+	if (origin != NULL && cors_origin_allowed(r->worker->cfg, origin)) {
+		evhttp_add_header(out, "Access-Control-Allow-Origin", origin);
+		evhttp_add_header(out, "Access-Control-Expose-Headers",
+		    "Location, Link, ETag, X-Request-Id, Retry-After, WWW-Authenticate, "
+		    "Idempotency-Replayed, Content-Disposition, RateLimit-Limit, "
+		    "RateLimit-Remaining, RateLimit-Reset");
+		evhttp_add_header(out, "Vary", "Origin");
+	}
+	if (r->worker->draining)
+		evhttp_add_header(out, "Connection", "close");
+	if (cmd == EVHTTP_REQ_HEAD && r->resp.status != 304) {
+		/* The GET's headers, its length included, and no body (RFC 9110 9.3.2). */
+		char length[24];
+		snprintf(length, sizeof(length), "%zu", evbuffer_get_length(r->resp.body));
+		evhttp_remove_header(out, "Content-Length");
+		evhttp_add_header(out, "Content-Length", length);
+		evbuffer_drain(r->resp.body, evbuffer_get_length(r->resp.body));
+	}
+	evhttp_send_reply(r->req, r->resp.status, http_reason(r->resp.status), r->resp.body);
 }

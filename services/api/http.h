@@ -1,45 +1,52 @@
 /*
  * http — the edge of kqe-api: reading a request (query parameters, JSON
- * body, limits) and answering it (JSON, problem+json, lists with keyset
- * cursors). Every answer goes through reply_buffer(), which adds the request
- * id, records metrics and writes the access log line, exactly once per request.
+ * body, If-Match) and building its answer (JSON, problem+json, CSV, lists
+ * with keyset cursors). The reply functions only record the answer in
+ * r->resp; the dispatcher (router.c) adds what every answer carries and
+ * sends it exactly once with http_send().
+ *
+ * Ownership: every reply function that takes a json_t takes it over.
  */
 #ifndef KQE_API_HTTP_H
 #define KQE_API_HTTP_H
 
 #include "server.h"
 
+#define MEDIA_JSON "application/json; charset=utf-8"
+#define MEDIA_PROBLEM "application/problem+json; charset=utf-8"
+
 /* Adds an output header. */
 void reply_header(struct request *r, const char *name, const char *value);
 
-/* Answers with body (takes ownership) as application/json. */
-void reply_json(struct request *r, int status, json_t *body);
-
-/* Answers RFC 9457 problem+json; errors (an array or NULL) is taken over. */
-void reply_problem(struct request *r, int status, const char *detail, json_t *errors);
-
-/* Answers with the given bytes and content type. */
+/* Answers with the given bytes and content type (a static string). */
 void reply_bytes(
     struct request *r, int status, const char *content_type, const char *data, size_t len);
 
-/* Maps a failed database call to 503 (unavailable, with Retry-After) or 500. */
-void reply_db_error(struct request *r);
+/* Answers with body (taken over) as application/json. */
+void reply_json(struct request *r, int status, json_t *body);
 
 /*
- * Parses the query string and checks every parameter is one of `allowed`
- * (NULL-terminated) and appears at most once, appending one entry per bad
- * parameter to errors. Handlers then check their own parameters, adding to
- * the same array, and answer with reply_query_errors().
+ * Answers with a versioned resource (body taken over): its "version" member
+ * makes the ETag "v<version>", which If-Match and If-None-Match compare.
  */
-void query_parse(struct request *r, const char *const *allowed, json_t *errors);
+void reply_resource(struct request *r, int status, json_t *body);
 
-/* If errors is non-empty answers 400 with them and returns -1; else frees errors, returns 0. */
-int reply_query_errors(struct request *r, json_t *errors) KQE_MUSTCHECK;
+/*
+ * Answers RFC 9457 problem+json with detail; errors (an array of
+ * {pointer|parameter, code, message}, or NULL) is taken over.
+ */
+void reply_problem(struct request *r, int status, const char *detail, json_t *errors);
 
-/* query_parse + reply_query_errors for routes whose only parameters are `allowed`. */
-int query_accept(struct request *r, const char *const *allowed) KQE_MUSTCHECK;
+/* reply_problem with extension members (an object, taken over), e.g. existing_id. */
+void reply_problem_with(struct request *r, int status, const char *detail, json_t *members);
 
-/* Value of a parsed query parameter or NULL. */
+/* 404: not there, or not the caller's — the same answer, so nothing leaks. */
+void reply_not_found(struct request *r);
+
+/* Maps a failed database call to 503 (unavailable, with Retry-After) or 500 (logged). */
+void reply_db_error(struct request *r);
+
+/* Value of a checked query parameter, or NULL if not given. */
 const char *query_get(const struct request *r, const char *name);
 
 /*
@@ -49,52 +56,6 @@ const char *query_get(const struct request *r, const char *name);
  */
 json_t *request_json(struct request *r);
 
-/* Keyset list parameters shared by every list route. */
-struct list_params {
-	long limit;
-	json_t *after; /* decoded cursor keys, or NULL for the first page */
-};
-
-#define LIST_DEFAULT_LIMIT 50
-#define LIST_MAX_LIMIT 500
-
-/* The query parameters every list accepts besides its own filters. */
-#define LIST_PARAMS "limit", "cursor", "format", "dialect"
-
-/*
- * Reads `limit`, `cursor` (a cursor of nkeys keys), and the export format
- * (`format=json|csv`, `dialect=rfc4180|excel`, or `Accept: text/csv`),
- * appending problems to errors. The caller answers 400 if errors is
- * non-empty. Free with list_params_free().
- */
-void list_params_parse(struct request *r, size_t nkeys, struct list_params *lp, json_t *errors);
-void list_params_free(struct list_params *lp);
-
-/*
- * Answers 200 {"items": items, "next_cursor": …}, or the items as CSV when
- * the list was asked for as CSV (RFC 4180, UTF-8; dialect=excel: ";",
- * decimal comma, BOM, cells that a spreadsheet would run as a formula
- * prefixed with '). next_keys (taken over, may be NULL) is the sort key of
- * the last item when more rows exist; then a Link rel="next" header repeats
- * the current query with the new cursor.
- */
-void reply_list(struct request *r, json_t *items, json_t *next_keys);
-
-/* Copies a NUL-terminated parameter string for use as a SQL text param ("" → NULL). */
-const char *nullable(const char *s);
-
-/*
- * True if an If-None-Match / If-Match header value lists etag or is "*"
- * (RFC 9110 13.1: comma-separated, W/ prefix ignored). header may be NULL.
- */
-bool etag_listed(const char *header, const char *etag);
-
-/*
- * Answers 200 with a versioned resource (body taken over; its "version"
- * member makes the ETag "\"v<version>\""), or 304 when If-None-Match has it.
- */
-void reply_resource(struct request *r, int status, json_t *body);
-
 /*
  * For writes that need If-Match: fills *version from an ETag "v<n>".
  * Answers 428 when the header is missing, 412 when it cannot match, and
@@ -102,13 +63,45 @@ void reply_resource(struct request *r, int status, json_t *body);
  */
 int if_match_version(struct request *r, long *version) KQE_MUSTCHECK;
 
+/*
+ * True if an If-None-Match / If-Match header value lists etag or is "*"
+ * (RFC 9110 13.1: comma-separated, W/ prefix ignored). header may be NULL.
+ */
+bool etag_listed(const char *header, const char *etag);
+
 /* True if origin is listed exactly in KQE_CORS_ORIGINS. */
 bool cors_origin_allowed(const struct config *cfg, const char *origin);
+
+/*
+ * True if an Accept header (NULL: anything) accepts media ("type/subtype"):
+ * the most specific matching range decides, and q=0 refuses (RFC 9110 12.5.1).
+ */
+bool accept_allows(const char *accept, const char *media);
 
 /* Parses the JSON text PostgreSQL built in (row, col) into a new value. */
 json_t *pg_json(const PGresult *res, int row, int col);
 
-/* Answers 404 for a resource id that does not exist (or is not the caller's). */
-void reply_not_found(struct request *r);
+#define LIST_DEFAULT_LIMIT 50
+#define LIST_MAX_LIMIT 500
+
+/*
+ * Answers one page of a list: 200 {"items": items, "next_cursor": …}, or on
+ * a CSV route the items as CSV with exactly the given columns (flattened
+ * member names such as "child.sex"; arrays joined with "|"), so that pages
+ * can be concatenated. next_keys (taken over, may be NULL) is the sort key
+ * of the last item when more rows exist: then a Link rel="next" header
+ * repeats the request's path and query with the new cursor.
+ */
+void reply_list(struct request *r, json_t *items, json_t *next_keys, const char *const *columns,
+    const char *filename);
+
+/*
+ * The last step of every request: when the answer to a GET or HEAD is 200
+ * and has an ETag (or the route is ROUTE_ETAG: then a hash of the body),
+ * If-None-Match turns it into a bare 304; then the headers every answer
+ * carries are added and it is sent (HEAD: the GET's headers with its
+ * Content-Length, no body).
+ */
+void http_send(struct request *r);
 
 #endif

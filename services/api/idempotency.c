@@ -7,10 +7,8 @@
 #include <event2/buffer.h>
 #include <openssl/evp.h>
 
-#include "auth.h"
 #include "http.h"
 #include "kqe/log.h"
-#include "router.h"
 
 #define KEY_MAX 200
 
@@ -61,46 +59,19 @@ request_hash(struct request *r, char out[65])
 	hex_encode(md, sizeof(md), out);
 }
 
-/* Answers with the resource at location as it is now, under the original status. */
-static void
-replay(struct request *r, int status, const char *location)
-{
-	char *params[ROUTE_MAX_PARAMS];
-	int nparams = 0;
-	unsigned allow;
-	int idx = router_match(EVHTTP_REQ_GET, location, params, &nparams, &allow);
-	if (idx < 0 || !auth_allows(&r->principal, routes[idx].permission)) {
-		while (nparams > 0)
-			free(params[--nparams]);
-		reply_problem(r, 409,
-		    "This Idempotency-Key was used before; its result is no longer "
-		    "readable with your role.",
-		    NULL);
-		return;
-	}
-	for (int i = 0; i < r->nparams; i++)
-		free(r->params[i]);
-	memcpy(r->params, params, sizeof(params));
-	r->nparams = nparams;
-	r->replay_status = status;
-	r->query_override = "";
-	reply_header(r, "Location", location);
-	routes[idx].handler(r);
-}
-
-int
-idempotency_begin(struct request *r)
+enum idempotency
+idempotency_begin(struct request *r, char *location, size_t size, int *replay_status)
 {
 	const char *key =
 	    evhttp_find_header(evhttp_request_get_input_headers(r->req), "Idempotency-Key");
 	char hash[65];
 
 	if (key == NULL || evhttp_request_get_command(r->req) != EVHTTP_REQ_POST)
-		return 0;
+		return IDEMPOTENCY_PROCEED;
 	if (!key_valid(key)) {
 		reply_problem(
 		    r, 400, "Idempotency-Key must be 1 to 200 visible ASCII characters.", NULL);
-		return 1;
+		return IDEMPOTENCY_ANSWERED;
 	}
 	request_hash(r, hash);
 	const char *params[] = { r->principal.actor, key, hash };
@@ -108,53 +79,59 @@ idempotency_begin(struct request *r)
 	PGresult *res = db_exec(db, &stmt_reserve, 3, params);
 	if (res == NULL) {
 		reply_db_error(r);
-		return 1;
+		return IDEMPOTENCY_ANSWERED;
 	}
 	int reserved = PQntuples(res) == 1;
 	PQclear(res);
 	if (reserved) {
 		r->idempotency_key = xstrdup(key);
-		return 0;
+		return IDEMPOTENCY_PROCEED;
 	}
 	res = db_exec(db, &stmt_lookup, 2, params);
 	if (res == NULL || PQntuples(res) == 0) {
 		PQclear(res);
 		reply_db_error(r);
-		return 1;
+		return IDEMPOTENCY_ANSWERED;
 	}
 	int same = strcmp(PQgetvalue(res, 0, 0), hash) == 0;
 	int status = atoi(PQgetvalue(res, 0, 1));
-	char location[256];
-	snprintf(location, sizeof(location), "%s", PQgetvalue(res, 0, 2));
-	char *stored = PQgetisnull(res, 0, 3) ? NULL : xstrdup(PQgetvalue(res, 0, 3));
-	PQclear(res);
+	enum idempotency outcome = IDEMPOTENCY_ANSWERED;
 	if (!same) {
 		reply_problem(
 		    r, 422, "This Idempotency-Key was used with a different request.", NULL);
 	} else if (status == 0) {
 		reply_problem(
 		    r, 409, "A request with this Idempotency-Key is still in progress.", NULL);
-	} else if (stored != NULL) {
+	} else if (!PQgetisnull(res, 0, 3)) {
 		/* An answer kept verbatim (no resource to re-read, no personal data). */
+		const char *stored = PQgetvalue(res, 0, 3);
 		reply_header(r, "Idempotency-Replayed", "true");
-		reply_bytes(r, status, "application/json; charset=utf-8", stored, strlen(stored));
+		reply_bytes(r, status, MEDIA_JSON, stored, strlen(stored));
 	} else {
-		replay(r, status, location);
+		snprintf(location, size, "%s", PQgetvalue(res, 0, 2));
+		*replay_status = status;
+		outcome = IDEMPOTENCY_REPLAY;
 	}
-	free(stored);
-	return 1;
+	PQclear(res);
+	return outcome;
 }
 
 void
-idempotency_finish(struct request *r, const char *body, size_t len)
+idempotency_finish(struct request *r)
 {
+	if (r->idempotency_key == NULL)
+		return;
 	const char *location =
 	    evhttp_find_header(evhttp_request_get_output_headers(r->req), "Location");
 	char status[8];
-	char *copy = body != NULL ? xstrndup(body, len) : NULL;
-	snprintf(status, sizeof(status), "%d", r->status);
+	char *copy = NULL;
+	if (r->idempotency_keep_body && r->resp.body != NULL)
+		copy = xstrndup((const char *)evbuffer_pullup(r->resp.body, -1),
+		    evbuffer_get_length(r->resp.body));
+	snprintf(status, sizeof(status), "%d", r->resp.status);
 	const char *params[] = { r->principal.actor, r->idempotency_key, status, location, copy };
-	int keep = r->status >= 200 && r->status < 300 && (location != NULL || copy != NULL);
+	int keep =
+	    r->resp.status >= 200 && r->resp.status < 300 && (location != NULL || copy != NULL);
 	PGresult *res =
 	    db_exec(r->worker->db, keep ? &stmt_record : &stmt_release, keep ? 5 : 2, params);
 	if (res == NULL)

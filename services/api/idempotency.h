@@ -16,19 +16,23 @@
 #ifndef KQE_API_IDEMPOTENCY_H
 #define KQE_API_IDEMPOTENCY_H
 
+#include <stddef.h>
+
 #include "server.h"
 
-/*
- * Returns 0 when the handler should run (r->idempotency_key set if a key was
- * reserved), 1 when the request was answered here (replay or problem).
- */
-int idempotency_begin(struct request *r) KQE_MUSTCHECK;
+enum idempotency {
+	IDEMPOTENCY_PROCEED, /* run the handler (r->idempotency_key set if a key was reserved) */
+	IDEMPOTENCY_ANSWERED, /* answered here: a verbatim replay or a problem */
+	IDEMPOTENCY_REPLAY, /* answer with the resource at *location under *status */
+};
+
+enum idempotency idempotency_begin(struct request *r, char *location, size_t size, int *status);
 
 /*
- * Called by the reply path just before the answer is sent (r->status set):
- * record the outcome (body: the answer to keep verbatim, or NULL) or release
- * the reservation. Frees r->idempotency_key.
+ * Called by the dispatcher once the answer is built, before it is sent:
+ * records the outcome (a 2xx with a Location, or a body the handler marked
+ * safe to keep) or releases the reservation. Frees r->idempotency_key.
  */
-void idempotency_finish(struct request *r, const char *body, size_t len);
+void idempotency_finish(struct request *r);
 
 #endif

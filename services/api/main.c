@@ -23,10 +23,11 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 
-#include "kqe/log.h"
-#include "auth.h"
 #include "jwt.h"
 #include "kqe/crypto.h"
+#include "kqe/log.h"
+#include "links.h"
+#include "metrics.h"
 #include "router.h"
 #include "server.h"
 
@@ -35,6 +36,7 @@ static SSL_CTX *tls; /* NULL: plain HTTP */
 static struct jwks *jwks; /* NULL: no JWTs */
 static struct pseudonymizer *pseudonymizer;
 static struct keyring *keyring;
+static unsigned char link_key[LINK_KEY_LEN]; /* signs download links */
 
 /* The keys for case data are required: kqe-api does not start without them. */
 static int
@@ -56,6 +58,7 @@ keys_init(void)
 		fprintf(stderr, "kqe-api: KQE_DATA_KEYS: %s\n", err);
 		return -1;
 	}
+	pseudonymizer_derive(pseudonymizer, "download-links", link_key);
 	return 0;
 }
 
@@ -180,6 +183,7 @@ worker_init(struct worker *w, int index, const struct sockaddr *sa, int salen)
 	w->jwks = jwks;
 	w->pseudonymizer = pseudonymizer;
 	w->keyring = keyring;
+	w->link_key = link_key;
 	w->db = db_new(cfg.database_url, cfg.statement_timeout_ms, "kqe-api");
 	w->redis = redis_new(cfg.redis_url, cfg.redis_timeout_ms);
 	return w->redis != NULL ? 0 : -1;
@@ -267,7 +271,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (argc > 1 && strcmp(argv[1], "--permissions") == 0) {
-		auth_print_permissions(stdout);
+		router_print_permissions(stdout);
 		return 0;
 	}
 	if (argc > 1) {
@@ -288,6 +292,7 @@ main(int argc, char **argv)
 
 	if (keys_init() != 0 || tls_init() != 0 || jwt_init() != 0)
 		return 2;
+	metrics_init(routes, routes_count);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 	evthread_use_pthreads();

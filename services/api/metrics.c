@@ -2,7 +2,17 @@
 
 #include <stdatomic.h>
 
-#include "router.h"
+#include <event2/http.h>
+
+static const struct route *routes;
+static int routes_count;
+
+void
+metrics_init(const struct route *table, int count)
+{
+	routes = table;
+	routes_count = count;
+}
 
 #define MAX_ROUTES 64
 static const int tracked_status[] = { 200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 409, 412,

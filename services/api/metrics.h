@@ -10,6 +10,11 @@
 
 #include <event2/buffer.h>
 
+#include "server.h"
+
+/* The route table the counters are kept for (labels: method and pattern); once, at start. */
+void metrics_init(const struct route *routes, int count);
+
 /* route_index -1 means "no route matched". */
 void metrics_observe(int route_index, int status, uint64_t duration_ns);
 

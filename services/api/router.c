@@ -1,52 +1,188 @@
 #include "router.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 
+#include "auth.h"
 #include "handlers.h"
-#include "idempotency.h"
 #include "http.h"
+#include "idempotency.h"
+#include "kqe/codelists.h"
 #include "kqe/log.h"
+#include "kqe/problem.h"
+#include "kqe/report_params.h"
+#include "kqe/validate.h"
+#include "links.h"
+#include "metrics.h"
+#include "pipeline.h"
 
+static void download_links_create(struct request *r);
+
+#define ROUTE(m, path, perm, fn, ...)                                                              \
+	{                                                                                          \
+		.method = (m), .pattern = (path), .permission = (perm), .handler = (fn),           \
+		__VA_ARGS__                                                                        \
+	}
+#define GET EVHTTP_REQ_GET
+#define POST EVHTTP_REQ_POST
+#define PUT EVHTTP_REQ_PUT
+#define PATCH EVHTTP_REQ_PATCH
+#define CSV "text/csv"
+#define LISTED ROUTE_LIST
+#define EXPORT (ROUTE_LIST | ROUTE_CSV | ROUTE_DOWNLOAD)
+#define WRITE (ROUTE_BODY | ROUTE_DRY_RUN)
+
+static const char *const regions[] = { "LVR", "LWL", NULL };
+static const char *const report_scopes[] = { "state", "region", NULL };
+static const char *const cycle_statuses[] = { "due", "overdue", "in_progress", "completed", "open",
+	NULL };
+
+#define OFFICE_FILTERS                                                                             \
+	{                                                                                          \
+		{ "region", QUERY_ENUM, regions },                                                 \
+		{                                                                                  \
+			"kind", QUERY_ENUM, codelist_office_kind_values                            \
+		}                                                                                  \
+	}
+#define REPORT_FILTERS                                                                             \
+	{                                                                                          \
+		{ "updated_since", QUERY_TIMESTAMP, NULL }, { "job_id", QUERY_UUID, NULL },        \
+		    { "period", QUERY_PERIOD, NULL },                                              \
+		{                                                                                  \
+			"scope", QUERY_ENUM, report_scopes                                         \
+		}                                                                                  \
+	}
+#define PROCEDURE_FILTERS                                                                          \
+	{                                                                                          \
+		{ "office_id", QUERY_SLUG, NULL },                                                 \
+		{                                                                                  \
+			"updated_since", QUERY_TIMESTAMP, NULL                                     \
+		}                                                                                  \
+	}
+#define CASE_FILTERS                                                                               \
+	{                                                                                          \
+		{ "office_id", QUERY_SLUG, NULL }, { "procedure_id", QUERY_UUID, NULL },           \
+		{                                                                                  \
+			"updated_since", QUERY_TIMESTAMP, NULL                                     \
+		}                                                                                  \
+	}
+#define TOPIC_FILTERS                                                                              \
+	{                                                                                          \
+		{ "office_id", QUERY_SLUG, NULL }, { "procedure_id", QUERY_UUID, NULL },           \
+		    { "status", QUERY_ENUM, codelist_topic_status_values },                        \
+		{                                                                                  \
+			"updated_since", QUERY_TIMESTAMP, NULL                                     \
+		}                                                                                  \
+	}
+#define AUDIT_FILTERS                                                                              \
+	{                                                                                          \
+		{ "office_id", QUERY_TEXT, NULL }, { "action", QUERY_TEXT, NULL },                 \
+		    { "actor", QUERY_TEXT, NULL },                                                 \
+		{                                                                                  \
+			"since", QUERY_TIMESTAMP, NULL                                             \
+		}                                                                                  \
+	}
+
+/*
+ * The route table: what each route is, declared once. The dispatcher below
+ * does every step but the handler; path_read, path_list, path_create and
+ * path_update are the pipeline's generic paths over the route's resource.
+ * A route with a literal after a parameter in the same segment ("{id}.html")
+ * comes before the bare one.
+ */
 const struct route routes[] = {
-	{ "/healthz", EVHTTP_REQ_GET, health_live, PERM_PUBLIC },
-	{ "/readyz", EVHTTP_REQ_GET, health_ready, PERM_PUBLIC },
-	{ "/metrics", EVHTTP_REQ_GET, health_metrics, PERM_PUBLIC },
-	{ "/openapi.json", EVHTTP_REQ_GET, spec_openapi, PERM_PUBLIC },
-	{ "/docs", EVHTTP_REQ_GET, spec_docs, PERM_PUBLIC },
-	{ "/v1/offices", EVHTTP_REQ_GET, offices_list, PERM_OFFICES_READ },
-	{ "/v1/offices/{}", EVHTTP_REQ_GET, offices_get, PERM_OFFICES_READ },
-	{ "/v1/offices/{}/benchmark", EVHTTP_REQ_GET, benchmark_get, PERM_BENCHMARK_READ },
-	{ "/v1/reports", EVHTTP_REQ_POST, reports_create, PERM_REPORTS_CREATE },
-	{ "/v1/reports", EVHTTP_REQ_GET, reports_list, PERM_REPORTS_READ },
-	{ "/v1/reports/{}.html", EVHTTP_REQ_GET, reports_html, PERM_REPORTS_READ },
-	{ "/v1/reports/{}", EVHTTP_REQ_GET, reports_get, PERM_REPORTS_READ },
-	{ "/v1/ministry-batches", EVHTTP_REQ_POST, ministry_batches_create, PERM_BATCHES_CREATE },
-	{ "/v1/jobs/{}", EVHTTP_REQ_GET, jobs_get, PERM_JOBS_READ },
-	{ "/v1/procedures", EVHTTP_REQ_GET, procedures_list, PERM_PROCEDURES_READ },
-	{ "/v1/procedures", EVHTTP_REQ_POST, procedures_create, PERM_PROCEDURES_WRITE },
-	{ "/v1/procedures/{}", EVHTTP_REQ_GET, procedures_get, PERM_PROCEDURES_READ },
-	{ "/v1/procedures/{}", EVHTTP_REQ_PATCH, procedures_patch, PERM_PROCEDURES_WRITE },
-	{ "/v1/audit", EVHTTP_REQ_GET, audit_list, PERM_AUDIT_READ },
-	{ "/v1/codelists", EVHTTP_REQ_GET, codelists_list, PERM_CODELISTS_READ },
-	{ "/v1/codelists/{}", EVHTTP_REQ_GET, codelists_get, PERM_CODELISTS_READ },
-	{ "/v1/case-analyses", EVHTTP_REQ_GET, case_analyses_list, PERM_CASES_READ },
-	{ "/v1/case-analyses", EVHTTP_REQ_POST, case_analyses_create, PERM_CASES_WRITE },
-	{ "/v1/case-analyses:batch", EVHTTP_REQ_POST, case_analyses_batch, PERM_CASES_WRITE },
-	{ "/v1/case-analyses/{}", EVHTTP_REQ_GET, case_analyses_get, PERM_CASES_READ },
-	{ "/v1/case-analyses/{}", EVHTTP_REQ_PATCH, case_analyses_patch, PERM_CASES_WRITE },
-	{ "/v1/structure-surveys", EVHTTP_REQ_GET, structure_surveys_list, PERM_CASES_READ },
-	{ "/v1/structure-surveys", EVHTTP_REQ_POST, structure_surveys_create, PERM_CASES_WRITE },
-	{ "/v1/structure-surveys/{}", EVHTTP_REQ_GET, structure_surveys_get, PERM_CASES_READ },
-	{ "/v1/structure-surveys/{}", EVHTTP_REQ_PUT, structure_surveys_put, PERM_CASES_WRITE },
-	{ "/v1/topics", EVHTTP_REQ_GET, topics_list, PERM_CASES_READ },
-	{ "/v1/topics", EVHTTP_REQ_POST, topics_create, PERM_CASES_WRITE },
-	{ "/v1/topics/{}", EVHTTP_REQ_GET, topics_get, PERM_CASES_READ },
-	{ "/v1/topics/{}", EVHTTP_REQ_PATCH, topics_patch, PERM_CASES_WRITE },
+	ROUTE(GET, "/healthz", PERM_PUBLIC, health_live),
+	ROUTE(GET, "/readyz", PERM_PUBLIC, health_ready),
+	ROUTE(GET, "/metrics", PERM_PUBLIC, health_metrics, .media = "text/plain"),
+	ROUTE(GET, "/openapi.json", PERM_PUBLIC, spec_openapi),
+	ROUTE(GET, "/docs", PERM_PUBLIC, spec_docs, .media = "text/html"),
+	ROUTE(GET, "/v1/me", PERM_SELF_READ, me_get),
+	ROUTE(POST, "/v1/download-links", PERM_LINKS_CREATE, download_links_create,
+	    .flags = ROUTE_BODY),
+	ROUTE(GET, "/v1/offices", PERM_OFFICES_READ, path_list, .query = OFFICE_FILTERS,
+	    .flags = LISTED, .resource = &offices_resource),
+	ROUTE(GET, "/v1/offices.csv", PERM_OFFICES_READ, path_list, .query = OFFICE_FILTERS,
+	    .flags = EXPORT, .resource = &offices_resource, .media = CSV),
+	ROUTE(GET, "/v1/offices/{id}", PERM_OFFICES_READ, path_read, .params = { PARAM_SLUG },
+	    .resource = &offices_resource),
+	ROUTE(GET, "/v1/offices/{id}/benchmark", PERM_BENCHMARK_READ, benchmark_get,
+	    .params = { PARAM_SLUG }),
+	ROUTE(GET, "/v1/cycles/{cycle}/offices", PERM_CYCLES_READ, cycle_offices,
+	    .params = { PARAM_CYCLE }, .query = { { "status", QUERY_ENUM, cycle_statuses } }),
+	ROUTE(POST, "/v1/reports", PERM_REPORTS_CREATE, reports_create, .flags = ROUTE_BODY),
+	ROUTE(GET, "/v1/reports", PERM_REPORTS_READ, path_list, .query = REPORT_FILTERS,
+	    .flags = LISTED, .resource = &reports_resource),
+	ROUTE(GET, "/v1/reports.csv", PERM_REPORTS_READ, path_list, .query = REPORT_FILTERS,
+	    .flags = EXPORT, .resource = &reports_resource, .media = CSV),
+	ROUTE(GET, "/v1/reports/{id}.html", PERM_REPORTS_READ, reports_html,
+	    .params = { PARAM_UUID }, .flags = ROUTE_ETAG | ROUTE_DOWNLOAD, .media = "text/html"),
+	ROUTE(GET, "/v1/reports/{id}.csv", PERM_REPORTS_READ, reports_csv, .params = { PARAM_UUID },
+	    .flags = ROUTE_ETAG | ROUTE_CSV | ROUTE_DOWNLOAD, .media = CSV),
+	ROUTE(GET, "/v1/reports/{id}", PERM_REPORTS_READ, reports_get, .params = { PARAM_UUID },
+	    .flags = ROUTE_ETAG),
+	ROUTE(GET, "/v1/report-periods", PERM_REPORTS_READ, report_periods),
+	ROUTE(POST, "/v1/ministry-batches", PERM_BATCHES_CREATE, ministry_batches_create,
+	    .flags = ROUTE_BODY),
+	ROUTE(GET, "/v1/jobs/{id}", PERM_JOBS_READ, path_read, .params = { PARAM_UUID },
+	    .resource = &jobs_resource),
+	ROUTE(GET, "/v1/procedures", PERM_PROCEDURES_READ, path_list, .query = PROCEDURE_FILTERS,
+	    .flags = LISTED, .resource = &procedures_resource),
+	ROUTE(GET, "/v1/procedures.csv", PERM_PROCEDURES_READ, path_list,
+	    .query = PROCEDURE_FILTERS, .flags = EXPORT, .resource = &procedures_resource,
+	    .media = CSV),
+	ROUTE(POST, "/v1/procedures", PERM_PROCEDURES_CREATE, path_create, .flags = WRITE,
+	    .resource = &procedures_resource),
+	ROUTE(GET, "/v1/procedures/{id}", PERM_PROCEDURES_READ, path_read, .params = { PARAM_UUID },
+	    .resource = &procedures_resource),
+	ROUTE(PATCH, "/v1/procedures/{id}", PERM_PROCEDURES_UPDATE, path_update,
+	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &procedures_resource),
+	ROUTE(GET, "/v1/case-analyses", PERM_CASES_READ, path_list, .query = CASE_FILTERS,
+	    .flags = LISTED, .resource = &case_analyses_resource),
+	ROUTE(GET, "/v1/case-analyses.csv", PERM_CASES_READ, path_list, .query = CASE_FILTERS,
+	    .flags = EXPORT, .resource = &case_analyses_resource, .media = CSV),
+	ROUTE(POST, "/v1/case-analyses", PERM_CASES_WRITE, path_create, .flags = WRITE,
+	    .resource = &case_analyses_resource),
+	ROUTE(POST, "/v1/case-analyses:batch", PERM_CASES_WRITE, case_analyses_batch,
+	    .query = { { "atomic", QUERY_BOOL, NULL } }, .flags = WRITE,
+	    .resource = &case_analyses_resource),
+	ROUTE(GET, "/v1/case-analyses/{id}", PERM_CASES_READ, path_read, .params = { PARAM_UUID },
+	    .resource = &case_analyses_resource),
+	ROUTE(PATCH, "/v1/case-analyses/{id}", PERM_CASES_WRITE, path_update,
+	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &case_analyses_resource),
+	ROUTE(GET, "/v1/structure-surveys", PERM_CASES_READ, path_list, .query = CASE_FILTERS,
+	    .flags = LISTED, .resource = &structure_surveys_resource),
+	ROUTE(GET, "/v1/structure-surveys.csv", PERM_CASES_READ, path_list, .query = CASE_FILTERS,
+	    .flags = EXPORT, .resource = &structure_surveys_resource, .media = CSV),
+	ROUTE(POST, "/v1/structure-surveys", PERM_CASES_WRITE, path_create, .flags = WRITE,
+	    .resource = &structure_surveys_resource),
+	ROUTE(GET, "/v1/structure-surveys/{id}", PERM_CASES_READ, path_read,
+	    .params = { PARAM_UUID }, .resource = &structure_surveys_resource),
+	ROUTE(PUT, "/v1/structure-surveys/{id}", PERM_CASES_WRITE, path_update,
+	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &structure_surveys_resource),
+	ROUTE(GET, "/v1/topics", PERM_CASES_READ, path_list, .query = TOPIC_FILTERS,
+	    .flags = LISTED, .resource = &topics_resource),
+	ROUTE(GET, "/v1/topics.csv", PERM_CASES_READ, path_list, .query = TOPIC_FILTERS,
+	    .flags = EXPORT, .resource = &topics_resource, .media = CSV),
+	ROUTE(POST, "/v1/topics", PERM_CASES_WRITE, path_create, .flags = WRITE,
+	    .resource = &topics_resource),
+	ROUTE(GET, "/v1/topics/{id}", PERM_CASES_READ, path_read, .params = { PARAM_UUID },
+	    .resource = &topics_resource),
+	ROUTE(PATCH, "/v1/topics/{id}", PERM_CASES_WRITE, path_update, .params = { PARAM_UUID },
+	    .flags = WRITE, .resource = &topics_resource),
+	ROUTE(GET, "/v1/audit", PERM_AUDIT_READ, path_list, .query = AUDIT_FILTERS, .flags = LISTED,
+	    .resource = &audit_resource),
+	ROUTE(GET, "/v1/audit.csv", PERM_AUDIT_READ, path_list, .query = AUDIT_FILTERS,
+	    .flags = EXPORT, .resource = &audit_resource, .media = CSV),
+	ROUTE(GET, "/v1/codelists", PERM_CODELISTS_READ, codelists_list,
+	    .query = { { "list", QUERY_ENUM, codelist_ids } }, .flags = ROUTE_ETAG),
+	ROUTE(GET, "/v1/codelists/{id}", PERM_CODELISTS_READ, codelists_get,
+	    .params = { PARAM_NAME }, .flags = ROUTE_ETAG),
 };
 const int routes_count = (int)ARRAY_LEN(routes);
 
@@ -73,9 +209,9 @@ method_name(enum evhttp_cmd_type cmd)
 }
 
 /*
- * Matches one pattern against a path; fills params for "{}" segments. A "{}"
- * followed by a literal in the same segment ("{}.html") takes the segment
- * up to that suffix; routes with a suffix come before the bare "{}" route.
+ * Matches one pattern against a path; fills params for "{name}" segments. A
+ * "{name}" followed by a literal in the same segment ("{id}.html") takes the
+ * segment up to that suffix.
  */
 static int
 match(const char *pattern, const char *path, char **params, int *nparams)
@@ -84,11 +220,12 @@ match(const char *pattern, const char *path, char **params, int *nparams)
 	const char *p = pattern, *s = path;
 
 	while (*p && *s) {
-		if (p[0] == '{' && p[1] == '}') {
+		if (*p == '{') {
+			p += strcspn(p, "}") + 1;
 			size_t len = strcspn(s, "/");
-			size_t suffix = strcspn(p + 2, "/");
+			size_t suffix = strcspn(p, "/");
 			if (suffix > 0) {
-				if (len <= suffix || strncmp(s + len - suffix, p + 2, suffix) != 0)
+				if (len <= suffix || strncmp(s + len - suffix, p, suffix) != 0)
 					goto fail;
 				len -= suffix;
 			}
@@ -96,7 +233,6 @@ match(const char *pattern, const char *path, char **params, int *nparams)
 				goto fail;
 			params[n++] = xstrndup(s, len);
 			s += len;
-			p += 2;
 		} else if (*p == *s) {
 			p++;
 			s++;
@@ -124,7 +260,7 @@ router_match(
 
 	*allow = 0;
 	*nparams = 0;
-	/* HEAD is answered like GET; evhttp leaves the body out. */
+	/* HEAD is answered like GET; http_send() leaves the body out. */
 	if (method == EVHTTP_REQ_HEAD)
 		method = EVHTTP_REQ_GET;
 	for (int i = 0; i < routes_count; i++) {
@@ -140,6 +276,40 @@ router_match(
 		}
 	}
 	return path_known ? -2 : -1;
+}
+
+/* Checks each path parameter by its kind and puts it in canonical form; false: 404. */
+static bool
+canonical_params(struct request *r)
+{
+	for (int i = 0; i < r->nparams; i++) {
+		char *v = r->params[i], cycle[10];
+		size_t n = strlen(v);
+		switch (r->route->params[i]) {
+		case PARAM_UUID:
+			if (!uuid_valid(v))
+				return false;
+			for (char *c = v; *c; c++)
+				*c = (char)tolower((unsigned char)*c);
+			break;
+		case PARAM_SLUG:
+			if (!slug_id_valid(v))
+				return false;
+			break;
+		case PARAM_NAME:
+			if (n == 0 || n > 64 ||
+			    strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_") != n)
+				return false;
+			break;
+		case PARAM_CYCLE:
+			if (!cycle_canonical(v, cycle))
+				return false;
+			free(v);
+			r->params[i] = xstrdup(cycle);
+			break;
+		}
+	}
+	return true;
 }
 
 static void
@@ -216,7 +386,7 @@ answer_options(struct request *r, unsigned allow)
 		    "X-Request-Id");
 		reply_header(r, "Access-Control-Max-Age", "600");
 	}
-	reply_bytes(r, 204, "application/json; charset=utf-8", "", 0);
+	reply_bytes(r, 204, NULL, "", 0);
 }
 
 static void
@@ -229,66 +399,251 @@ reply_not_allowed(struct request *r, unsigned allow)
 	reply_problem(r, 405, detail, NULL);
 }
 
+/*
+ * A download link is the last query parameter, "link=<token>": keep the
+ * token, what it signs (the URI before it) and the query without it.
+ */
+static void
+split_link(struct request *r)
+{
+	const char *uri = evhttp_request_get_uri(r->req);
+	const char *q = strchr(uri, '?');
+	if (q == NULL)
+		return;
+	const char *last = strrchr(q, '&');
+	if (last == NULL)
+		last = q;
+	if (strncmp(last + 1, "link=", 5) != 0)
+		return;
+	size_t head = (size_t)(last - uri);
+	r->link_buf = xasprintf("%.*s%c%s", (int)head, uri, '\0', last + 6);
+	r->link_signed = r->link_buf;
+	r->link = r->link_buf + head + 1;
+	const char *query = strchr(r->link_signed, '?');
+	r->query_text = query != NULL ? query + 1 : NULL;
+}
+
+/* Answers with the resource at location under the first answer's status. */
+static void
+replay(struct request *r, const char *location, int status)
+{
+	const struct route *route = r->route;
+	char *params[ROUTE_MAX_PARAMS];
+	int nparams = 0;
+	unsigned allow;
+	int idx = router_match(EVHTTP_REQ_GET, location, params, &nparams, &allow);
+	if (idx < 0 || !auth_allows(&r->principal, routes[idx].permission)) {
+		while (nparams > 0)
+			free(params[--nparams]);
+		reply_problem(r, 409,
+		    "This Idempotency-Key was used before; its result is no longer readable with "
+		    "your role.",
+		    NULL);
+		return;
+	}
+	for (int i = 0; i < r->nparams; i++)
+		free(r->params[i]);
+	memcpy(r->params, params, sizeof(params));
+	r->nparams = nparams;
+	r->route = &routes[idx];
+	evhttp_clear_headers(&r->query); /* the GET has no query */
+	r->replay_status = status;
+	reply_header(r, "Location", location);
+	if (canonical_params(r))
+		r->route->handler(r);
+	else
+		reply_not_found(r);
+	r->route = route;
+}
+
+/* Every step before the handler, then the handler. */
+static void
+dispatch(struct request *r)
+{
+	struct worker *w = r->worker;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(r->req);
+	unsigned allow;
+
+	if (w->draining) {
+		reply_header(r, "Retry-After", "1");
+		reply_problem(r, 503, "The server is shutting down.", NULL);
+		return;
+	}
+	if ((long)header_bytes(r->req) > w->cfg->max_header_bytes) {
+		reply_header(r, "Connection", "close");
+		reply_problem(r, 431, "The request headers are too large.", NULL);
+		return;
+	}
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(r->req));
+	size_t decoded_len = 0;
+	char *decoded = evhttp_uridecode(path ? path : "/", 0, &decoded_len);
+	if (decoded != NULL && strlen(decoded) != decoded_len)
+		decoded[0] = '\0'; /* %00 in the path: a NUL would cut an id short; none has one */
+	int idx = router_match(cmd, decoded, r->params, &r->nparams, &allow);
+	free(decoded);
+	if (idx == -1) {
+		reply_problem(r, 404, "There is no resource at this path.", NULL);
+		return;
+	}
+	if (idx == -2) {
+		if (cmd == EVHTTP_REQ_OPTIONS)
+			answer_options(r, allow);
+		else
+			reply_not_allowed(r, allow);
+		return;
+	}
+	r->route = &routes[idx];
+	r->route_index = idx;
+	if (!canonical_params(r)) {
+		reply_not_found(r);
+		return;
+	}
+	const char *media = r->route->media != NULL ? r->route->media : "application/json";
+	if (!accept_allows(
+	        evhttp_find_header(evhttp_request_get_input_headers(r->req), "Accept"), media)) {
+		char detail[128];
+		snprintf(detail, sizeof(detail), "This resource is available as %s only.", media);
+		reply_problem(r, 406, detail, NULL);
+		return;
+	}
+	split_link(r);
+	if (auth_identify(r) != 0 || auth_rate_limit(r) != 0)
+		return;
+	if (!auth_allows(&r->principal, r->route->permission)) {
+		reply_problem(r, 403, "Your role may not do this.", NULL);
+		return;
+	}
+	if (query_check(r) != 0)
+		return;
+	if ((r->route->flags & ROUTE_BODY) && (r->body = request_json(r)) == NULL)
+		return;
+	char location[256];
+	int status = 0;
+	switch (idempotency_begin(r, location, sizeof(location), &status)) {
+	case IDEMPOTENCY_ANSWERED:
+		return;
+	case IDEMPOTENCY_REPLAY:
+		replay(r, location, status);
+		return;
+	case IDEMPOTENCY_PROCEED:
+		break;
+	}
+	r->route->handler(r);
+}
+
 void
 router_dispatch_cb(struct evhttp_request *req, void *arg)
 {
-	struct worker *w = arg;
-	struct request r = { .req = req, .worker = w, .route_index = -1, .start_ns = now_ns() };
-	unsigned allow;
+	struct request r = { .req = req, .worker = arg, .route_index = -1, .start_ns = now_ns() };
 
 	r.method = method_name(evhttp_request_get_command(req));
 	set_request_id(&r);
-	if (w->draining) {
-		reply_header(&r, "Retry-After", "1");
-		reply_problem(&r, 503, "The server is shutting down.", NULL);
-		return;
-	}
-	if ((long)header_bytes(req) > w->cfg->max_header_bytes) {
-		reply_header(&r, "Connection", "close");
-		reply_problem(&r, 431, "The request headers are too large.", NULL);
-		return;
-	}
-	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-	size_t decoded_len = 0;
-	char *decoded = evhttp_uridecode(path ? path : "/", 0, &decoded_len);
-	if (decoded != NULL && strlen(decoded) != decoded_len) {
-		/* %00 in the path: a NUL would cut the id short; no resource has one. */
-		decoded[0] = '\0';
-	}
-	int idx =
-	    router_match(evhttp_request_get_command(req), decoded, r.params, &r.nparams, &allow);
-	free(decoded);
-	if (idx == -1) {
-		reply_problem(&r, 404, "There is no resource at this path.", NULL);
-		goto out;
-	}
-	if (idx == -2 && evhttp_request_get_command(req) == EVHTTP_REQ_OPTIONS) {
-		answer_options(&r, allow);
-		goto out;
-	}
-	if (idx == -2) {
-		reply_not_allowed(&r, allow);
-		goto out;
-	}
-	r.route = &routes[idx];
-	r.route_index = idx;
-	if (auth_identify(&r) != 0)
-		goto out;
-	if (!auth_allows(&r.principal, r.route->permission)) {
-		reply_problem(&r, 403, "Your role may not do this.", NULL);
-		goto out;
-	}
-	if (idempotency_begin(&r) != 0)
-		goto out;
-	r.route->handler(&r); /* its answer records the Idempotency-Key outcome (http.c) */
-	if (!r.replied) {
-		log_error(
-		    r.id, "handler did not answer", json_pack("{s:s}", "route", r.route->pattern));
+	dispatch(&r);
+	if (r.resp.status == 0) {
+		log_error(r.id, "handler did not answer",
+		    json_pack("{s:s}", "route", r.route ? r.route->pattern : "none"));
 		reply_problem(&r, 500, "An internal error occurred; it has been logged.", NULL);
 	}
-out:
+	idempotency_finish(&r);
+	if (r.rate.limit > 0) {
+		char v[24];
+		const long values[] = { r.rate.limit, r.rate.remaining, r.rate.reset };
+		const char *names[] = { "RateLimit-Limit", "RateLimit-Remaining",
+			"RateLimit-Reset" };
+		for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+			snprintf(v, sizeof(v), "%ld", values[i]);
+			reply_header(&r, names[i], v);
+		}
+	}
+	size_t bytes = evbuffer_get_length(r.resp.body);
+	http_send(&r);
+	uint64_t dur = now_ns() - r.start_ns;
+	metrics_observe(r.route_index, r.resp.status, dur);
+	log_info(r.id, "request",
+	    json_pack("{s:s,s:s,s:i,s:f,s:I}", "method", r.method, "route",
+	        r.route ? r.route->pattern : "unmatched", "status", r.resp.status, "duration_ms",
+	        (double)dur / 1e6, "bytes", (json_int_t)bytes));
+
 	for (int i = 0; i < r.nparams; i++)
 		free(r.params[i]);
 	if (r.query_parsed)
 		evhttp_clear_headers(&r.query);
+	json_decref(r.body);
+	json_decref(r.after);
+	json_decref(r.owned);
+	free(r.link_buf);
+	free(r.idempotency_key);
+	if (r.resp.body != NULL)
+		evbuffer_free(r.resp.body);
+}
+
+void
+router_print_permissions(FILE *out)
+{
+	fprintf(out, "| route | permission |");
+	for (int role = ROLE_OFFICE_STAFF; role <= ROLE_ADMIN; role++)
+		fprintf(out, " %s |", role_name((enum role)role));
+	fprintf(out, "\n|---|---|");
+	for (int role = ROLE_OFFICE_STAFF; role <= ROLE_ADMIN; role++)
+		fprintf(out, ":-:|");
+	fprintf(out, "\n");
+	for (int i = 0; i < routes_count; i++) {
+		fprintf(out, "| `%s %s` | %s |", method_name(routes[i].method), routes[i].pattern,
+		    auth_permission_name(routes[i].permission));
+		for (int role = ROLE_OFFICE_STAFF; role <= ROLE_ADMIN; role++)
+			fprintf(out, " %s |",
+			    auth_role_has((enum role)role, routes[i].permission) ? "yes" : "–");
+		fprintf(out, "\n");
+	}
+}
+
+static const struct field_spec link_fields[] = {
+	{ .name = "href", .type = FIELD_STRING, .required = true, .min = 1, .max = 2000 },
+};
+
+/*
+ * POST /v1/download-links {"href": "/v1/reports/…​.html"} — a link to one
+ * download the caller may make, valid for LINK_TTL_S seconds, that a browser
+ * can follow without the bearer token (links.h). Here and not in a handler
+ * file: only the router knows which routes are downloads.
+ */
+static void
+download_links_create(struct request *r)
+{
+	json_t *errors = request_own(r, json_array());
+	validate_object(r->body, link_fields, ARRAY_LEN(link_fields), "", errors);
+	const char *href = json_text(json_object_get(r->body, "href"));
+	char *params[ROUTE_MAX_PARAMS], *path = NULL;
+	int nparams = 0, idx = -1;
+	unsigned allow;
+	/* What a browser sends back unchanged: no spaces, no fragment, no link of its own. */
+	if (json_array_size(errors) == 0 && href[0] == '/' && strstr(href, "link=") == NULL &&
+	    strspn(href, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	                 "-._~/?&=%:,+") == strlen(href)) {
+		path = evhttp_uridecode(href, 0, NULL);
+		path[strcspn(path, "?#")] = '\0';
+		idx = router_match(EVHTTP_REQ_GET, path, params, &nparams, &allow);
+		while (nparams > 0)
+			free(params[--nparams]);
+		free(path);
+	}
+	if (json_array_size(errors) == 0 &&
+	    (idx < 0 || !(routes[idx].flags & ROUTE_DOWNLOAD) ||
+	        !auth_allows(&r->principal, routes[idx].permission)))
+		error_at_pointer(errors, "/href", "not_found",
+		    "is not a download of yours (a report's .html or .csv, or a list's .csv)");
+	if (json_array_size(errors) > 0) {
+		reply_problem(
+		    r, 422, "The download link request has invalid fields.", json_incref(errors));
+		return;
+	}
+	time_t expires = time(NULL) + LINK_TTL_S;
+	char *token = link_sign(r->worker->link_key, href, &r->principal, expires);
+	char *link = xasprintf("%s%clink=%s", href, strchr(href, '?') ? '&' : '?', token);
+	char at[32];
+	struct tm tm;
+	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&expires, &tm));
+	reply_json(r, 200, json_pack("{s:s,s:s}", "href", link, "expires_at", at));
+	free(token);
+	free(link);
 }

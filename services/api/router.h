@@ -1,37 +1,40 @@
 /*
- * router — the one table of routes. Every route names its path pattern
- * ("{}" matches one segment), its method, its handler and the permission a
- * caller needs. The dispatcher decides the caller's identity, answers 404 for
- * unknown paths, 405 (with Allow) for a known path with another method, and
- * checks limits before any handler runs.
+ * router — the one table of routes and the dispatcher that runs every
+ * request through the same steps (docs/architecture.md walks one through):
+ *
+ *   request id → draining / header limit → route (404, 405 with Allow,
+ *   OPTIONS and CORS preflight) → path parameters by kind (404) → Accept
+ *   (406) → identity (401, 503) → rate limit (429) → permission (403) →
+ *   query (400) → body (415, 413, 400, 422) → Idempotency-Key (replay,
+ *   409, 422) → handler → conditional GET (304) → idempotency record →
+ *   headers every answer carries → send (HEAD without body) → metrics and
+ *   access log → everything the request owned is released.
+ *
+ * It sits on top of every other module of kqe-api; none of them includes it.
  */
 #ifndef KQE_API_ROUTER_H
 #define KQE_API_ROUTER_H
 
-#include "auth.h"
+#include <stdio.h>
+
 #include "server.h"
-
-typedef void (*handler_fn)(struct request *r);
-
-struct route {
-	const char *pattern;
-	enum evhttp_cmd_type method;
-	handler_fn handler;
-	enum permission permission;
-};
 
 extern const struct route routes[];
 extern const int routes_count;
 
 /*
  * Finds the route for method+path. Returns its index (and fills params with
- * new strings for "{}" segments) or -1 if no pattern matches, -2 if a pattern
- * matches but not the method; then *allow gets the allowed methods' mask.
+ * new strings for "{…}" segments, as they are in the path) or -1 if no
+ * pattern matches, -2 if a pattern matches but not the method; then *allow
+ * gets the allowed methods' mask.
  */
 int router_match(
     enum evhttp_cmd_type method, const char *path, char **params, int *nparams, unsigned *allow);
 
 /* The evhttp generic callback; arg is the struct worker. */
 void router_dispatch_cb(struct evhttp_request *req, void *arg);
+
+/* Prints the route table with permissions as Markdown (kqe-api --permissions). */
+void router_print_permissions(FILE *out);
 
 #endif

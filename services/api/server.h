@@ -1,12 +1,23 @@
 /*
- * server — the types every part of kqe-api shares: a worker (one thread with
- * its own event_base, evhttp, database and Redis connection) and a request
- * context that lives for the duration of one handler call.
+ * server — the types every part of kqe-api shares, and nothing else: a worker
+ * (one thread with its own event_base, evhttp, database and Redis
+ * connection), a route (what the route table declares about one method and
+ * path) and a request (what the pipeline knows about one request while it is
+ * answered). Every other file of kqe-api includes this header; it includes
+ * none of them, so the modules import downwards only:
+ *
+ *     server.h  ←  http  ←  auth, jwt, idempotency, metrics, links, pipeline
+ *               ←  handlers/<resource>.c  ←  router (table + dispatcher)  ←  main
  *
  * Threading: evhttp is not thread-safe, so nothing here is shared between
- * workers except the read-only configuration and the atomic metrics.
- * Handlers run synchronously on their worker's loop; a slow query stalls only
- * that worker (bounded by statement_timeout), never another one.
+ * workers except the read-only configuration, the key material and the
+ * atomic metrics. Handlers run synchronously on their worker's loop; a slow
+ * query stalls only that worker (bounded by statement_timeout).
+ *
+ * Memory: a request owns its path and query parameters, its parsed body, its
+ * answer and whatever a handler hands it with request_own(); the dispatcher
+ * releases all of it when the answer has been sent. A handler frees nothing
+ * it did not allocate itself.
  */
 #ifndef KQE_API_SERVER_H
 #define KQE_API_SERVER_H
@@ -24,6 +35,11 @@
 #include "kqe/principal.h"
 #include "kqe/redis.h"
 
+struct jwks;
+struct pseudonymizer;
+struct keyring;
+struct resource;
+
 struct worker {
 	int index;
 	const struct config *cfg;
@@ -35,15 +51,98 @@ struct worker {
 	const struct jwks *jwks; /* NULL: JWTs are not accepted */
 	const struct pseudonymizer *pseudonymizer; /* case references → pseudonyms */
 	const struct keyring *keyring; /* free text at rest */
+	const unsigned char *link_key; /* signs download links (32 bytes) */
 	bool draining;
 };
 
-struct route;
-struct jwks;
-struct pseudonymizer;
-struct keyring;
+/*
+ * Permissions: every route names one; auth.c holds the one table of which
+ * roles have each (default deny).
+ */
+enum permission {
+	PERM_PUBLIC, /* health, readiness, metrics, the contract: no token needed */
+	PERM_SELF_READ,
+	PERM_LINKS_CREATE,
+	PERM_OFFICES_READ,
+	PERM_REPORTS_CREATE,
+	PERM_REPORTS_READ,
+	PERM_JOBS_READ,
+	PERM_CYCLES_READ,
+	PERM_PROCEDURES_READ,
+	PERM_PROCEDURES_CREATE,
+	PERM_PROCEDURES_UPDATE,
+	PERM_AUDIT_READ,
+	PERM_CODELISTS_READ,
+	PERM_CASES_READ,
+	PERM_CASES_WRITE,
+	PERM_BENCHMARK_READ,
+	PERM_BATCHES_CREATE,
+	PERM_COUNT
+};
 
-#define ROUTE_MAX_PARAMS 4
+/*
+ * What a path parameter is. The router checks it before anything else runs
+ * (anything else is a 404, never a database error) and hands the handler its
+ * canonical form: a UUID in lower case, a cycle "2023" as "2023-2028".
+ */
+enum param_kind {
+	PARAM_UUID,
+	PARAM_SLUG, /* an office or institute id */
+	PARAM_NAME, /* a code list id: [a-z0-9_], up to 64 */
+	PARAM_CYCLE, /* a five-year § 8 cycle */
+};
+
+/* What a query parameter is; the pipeline checks every one before the handler runs. */
+enum query_kind {
+	QUERY_UUID, /* lower-cased */
+	QUERY_SLUG,
+	QUERY_TIMESTAMP, /* RFC 3339 or YYYY-MM-DD */
+	QUERY_BOOL, /* true | false */
+	QUERY_ENUM, /* one of values[] */
+	QUERY_TEXT, /* 1–100 characters of UTF-8 */
+	QUERY_PERIOD, /* a year YYYY or a five-year cycle YYYY-YYYY */
+};
+
+struct query_param {
+	const char *name;
+	enum query_kind kind;
+	const char *const *values; /* QUERY_ENUM: NULL-terminated */
+};
+
+struct request;
+typedef void (*handler_fn)(struct request *r);
+
+#define ROUTE_MAX_PARAMS 2
+#define ROUTE_MAX_QUERY 8
+
+/* Route flags. */
+enum {
+	ROUTE_BODY = 1 << 0, /* reads a JSON object body (415/413/400/422 before the handler) */
+	ROUTE_LIST = 1 << 1, /* keyset list: limit, cursor */
+	ROUTE_CSV = 1 << 2, /* answers text/csv: dialect; a download link may sign it */
+	ROUTE_DRY_RUN = 1 << 3, /* takes ?dry_run=true */
+	ROUTE_ETAG = 1 << 4, /* immutable or static content: ETag is a hash of the body */
+	ROUTE_DOWNLOAD = 1 << 5, /* a file a browser downloads: a download link may sign it */
+};
+
+struct route {
+	enum evhttp_cmd_type method;
+	const char *pattern; /* as in the OpenAPI: "/v1/case-analyses/{id}" */
+	enum permission permission;
+	handler_fn handler;
+	enum param_kind params[ROUTE_MAX_PARAMS]; /* one per "{…}" in pattern */
+	struct query_param query[ROUTE_MAX_QUERY]; /* the route's own; name NULL ends */
+	unsigned flags;
+	const struct resource *resource; /* the pipeline's read/list/write paths use it */
+	const char *media; /* what it answers; NULL: application/json */
+};
+
+/* The answer, built by the reply functions (http.h) and sent once by the dispatcher. */
+struct response {
+	int status; /* 0: not answered yet */
+	const char *content_type; /* static */
+	struct evbuffer *body;
+};
 
 struct request {
 	struct evhttp_request *req;
@@ -52,19 +151,36 @@ struct request {
 	int route_index;
 	const char *method; /* "GET", "POST", … */
 	char id[72];
-	char *params[ROUTE_MAX_PARAMS]; /* decoded path parameters, owned */
+	char *params[ROUTE_MAX_PARAMS]; /* canonical path parameters, owned */
 	int nparams;
-	struct evkeyvalq query;
+	/*
+	 * A download link ("…&link=<token>" as the last parameter): the token,
+	 * what it signs (the URI before it) and the query without it, all in
+	 * link_buf (owned). NULL when the request carries none.
+	 */
+	char *link_buf;
+	const char *link, *link_signed, *query_text;
+	struct evkeyvalq query; /* parsed and checked query parameters */
 	bool query_parsed;
+	json_t *body; /* the parsed body of a ROUTE_BODY route, owned */
+	long limit; /* ROUTE_LIST: ?limit= */
+	json_t
+	    *after; /* ROUTE_LIST: the decoded ?cursor= (its sort keys), owned; NULL: first page */
+	bool dry_run; /* ROUTE_DRY_RUN: ?dry_run=true */
+	bool excel; /* ROUTE_CSV: ?dialect=excel */
 	struct principal principal; /* decided in exactly one place: auth_identify() */
+	struct {
+		long limit, remaining, reset; /* limit 0: not known (Redis did not answer) */
+	} rate;
 	uint64_t start_ns;
-	bool replied;
-	int status; /* of the answer, once replied */
+	struct response resp;
 	char *idempotency_key; /* reserved Idempotency-Key, owned; NULL if none */
 	bool idempotency_keep_body; /* the answer holds no personal data: store it for replay */
 	int replay_status; /* a replay answers 200s under this status instead */
-	const char *query_override; /* parse this instead of the URI's query ("" = none) */
-	enum { LIST_JSON, LIST_CSV, LIST_CSV_EXCEL } list_format; /* how reply_list answers */
+	json_t *owned; /* released with the request (request_own) */
 };
+
+/* The request owns v from now on (released when the request ends); returns v. */
+json_t *request_own(struct request *r, json_t *v);
 
 #endif

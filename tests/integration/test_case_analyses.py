@@ -112,8 +112,15 @@ class CaseAnalysesTest(StackTestCase):
         r = self.stack.post("/v1/case-analyses?dry_run=true", valid(self.proc, reference="AZ-dry"),
                             token=self.tok["office"])
         self.assertEqual(r.status, 200, r)
-        self.assertEqual(r.json(), {"valid": True, "would": "create"})
+        would = r.json()  # the record as it would be stored; nothing is kept
+        self.assertNotIn("case_reference", would)
+        self.assertRegex(would["case_pseudonym"], r"^[0-9a-f]{64}$")
+        self.assertEqual((would["findings"], would["version"]), (FINDINGS, 1))
+        self.assertIsNone(r.header("Location"))
+        self.assertIsNone(r.header("ETag"))
         self.assertEqual(self.state(), before)
+        self.assertProblem(self.stack.get(f"/v1/case-analyses/{would['id']}",
+                                          token=self.tok["office"]), 404)
 
     def test_isolation_between_offices_and_roles(self):
         c = self.create(valid(self.proc, reference="AZ-iso")).json()
@@ -154,7 +161,7 @@ class CaseAnalysesTest(StackTestCase):
                for i in range(5)]
         seen, cursor = [], None
         while True:
-            q = f"/v1/case-analyses?procedure={self.proc}&limit=2"
+            q = f"/v1/case-analyses?procedure_id={self.proc}&limit=2"
             r = self.stack.get(q + (f"&cursor={cursor}" if cursor else ""), token=self.tok["office"])
             self.assertEqual(r.status, 200, r)
             seen += [c["id"] for c in r.json()["items"]]
@@ -282,18 +289,36 @@ class CaseAnalysisUpdateTest(StackTestCase):
 
     def test_update_rules_and_preconditions_change_nothing(self):
         path = self.create("UPD-2")
+        self.other_proc = self.stack.sql_value(
+            f"SELECT id FROM procedures WHERE office_id = '{self.office}' AND id <> '{self.proc}'"
+            " LIMIT 1") or "00000000-0000-4000-8000-000000000000"
         before = self.row(path)
         cases = [
             ({"result": "hilfebedarf_ohne_gefaehrdung"}, '"v1"', 422,
              [{"pointer": "/endangerment_forms", "code": "forbidden"}]),
             ({"case_reference": "other"}, '"v1"', 422,
              [{"pointer": "/case_reference", "code": "immutable"}]),
-            ({"procedure_id": self.proc}, '"v1"', 422,
+            ({"procedure_id": self.other_proc}, '"v1"', 422,
+             [{"pointer": "/procedure_id", "code": "immutable"}]),
+            ({"procedure_id": "not-a-uuid"}, '"v1"', 422,
              [{"pointer": "/procedure_id", "code": "immutable"}]),
             ({"child": {"birth_month": "1990-01"}}, '"v1"', 422,
              [{"pointer": "/child/birth_month", "code": "range"}]),
-            ({"selection": None}, '"v1"', 422, [{"pointer": "/selection", "code": "required"}]),
-            ({"locked": True}, '"v1"', 422, [{"pointer": "/locked", "code": "forbidden"}]),
+            # A merge patch's null removes a member: only where the field may be null.
+            ({"selection": None}, '"v1"', 422, [{"pointer": "/selection", "code": "type"}]),
+            ({"closed_month": None}, '"v1"', 422, [{"pointer": "/closed_month", "code": "type"}]),
+            ({"closed_month": [1.5]}, '"v1"', 422,
+             [{"pointer": "/closed_month", "code": "type"}]),
+            ({"child": None}, '"v1"', 422, [{"pointer": "/child", "code": "type"}]),
+            ({"child": {"sex": None, "name": None}}, '"v1"', 422,
+             [{"pointer": "/child/sex", "code": "type"},
+              {"pointer": "/child/name", "code": "unknown_field"}]),
+            ({"nickname": None}, '"v1"', 422, [{"pointer": "/nickname", "code": "unknown_field"}]),
+            ({"process": 7}, '"v1"', 422, [{"pointer": "/process", "code": "type"}]),
+            ({"learning_themes": "documentation"}, '"v1"', 422,
+             [{"pointer": "/learning_themes", "code": "type"}]),
+            # Only the office lead locks (a role that may not: 403, not 422).
+            ({"locked": True}, '"v1"', 403, None),
             ({"result": "latente_gefaehrdung"}, None, 428, None),
             ({"result": "latente_gefaehrdung"}, '"v7"', 412, None),
         ]
@@ -304,8 +329,9 @@ class CaseAnalysisUpdateTest(StackTestCase):
 
     def test_office_lead_locks_and_a_locked_analysis_is_read_only(self):
         path = self.create("UPD-3")
-        self.assertProblem(self.patch(path, {"locked": False}, '"v1"', token=self.lead), 422,
-                           errors=[{"pointer": "/locked", "code": "enum"}])
+        # Nothing to change: answered with the record as it is, version unchanged.
+        same = self.patch(path, {"locked": False}, '"v1"', token=self.lead)
+        self.assertEqual((same.status, same.header("ETag")), (200, '"v1"'), same)
         r = self.patch(path, {"locked": True}, '"v1"', token=self.lead)
         self.assertEqual(r.status, 200, r)
         self.assertTrue(r.json()["locked"])

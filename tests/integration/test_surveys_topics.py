@@ -172,11 +172,12 @@ class SurveysTopicsTest(StackTestCase):
                  if k not in ("id", "office_id", "version", "created_at", "updated_at")}
         again["procedure_id"] = proc.upper()
         u = self.send("PUT", path, again, etag='"v2"')
-        self.assertEqual((u.status, u.json()["version"]), (200, 3), u)
+        # It changes nothing, so nothing is written: the same version, no audit entry.
+        self.assertEqual((u.status, u.json()["version"], u.header("ETag")), (200, 2, '"v2"'), u)
         updates = self.audit("structure_survey.update", s["id"])
-        self.assertEqual(len(updates), 2)
+        self.assertEqual(len(updates), 1)
         self.assertIn('"asd_staff_fte"', updates[0][2])
-        self.assertEqual(self.office_events(), events + 3)
+        self.assertEqual(self.office_events(), events + 2)
 
     def test_second_survey_for_a_procedure_is_409_naming_the_first(self):
         proc = self.new_procedure()
@@ -195,7 +196,9 @@ class SurveysTopicsTest(StackTestCase):
         proc = self.new_procedure()
         before = self.state()
         r = self.send("POST", "/v1/structure-surveys?dry_run=true", survey(proc))
-        self.assertEqual((r.status, r.json()), (200, {"valid": True, "would": "create"}), r)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((r.json()["procedure_id"], r.json()["version"]), (proc, 1))
+        self.assertIsNone(r.header("Location"))
         r = self.send("POST", "/v1/structure-surveys?dry_run=true", survey(proc, asd_staff_fte=-1))
         self.assertProblem(r, 422, errors=[{"pointer": "/asd_staff_fte", "code": "range"}])
         self.assertProblem(self.send("POST", "/v1/structure-surveys?dry_run=yes", survey(proc)),
@@ -228,7 +231,7 @@ class SurveysTopicsTest(StackTestCase):
         other_id = self.create_survey(survey(other), token="other_office").json()["id"]
         seen, cursor = [], None
         while True:
-            q = f"/v1/structure-surveys?office={self.office}&limit=2"
+            q = f"/v1/structure-surveys?office_id={self.office}&limit=2"
             r = self.send("GET", q + (f"&cursor={cursor}" if cursor else ""))
             self.assertEqual(r.status, 200, r)
             seen += [s["id"] for s in r.json()["items"]]
@@ -239,12 +242,12 @@ class SurveysTopicsTest(StackTestCase):
         self.assertTrue(set(ids) <= set(seen))
         self.assertNotIn(other_id, seen)
         self.assertEqual(len(seen), len(set(seen)))
-        one = self.send("GET", f"/v1/structure-surveys?procedure={procs[1]}").json()["items"]
+        one = self.send("GET", f"/v1/structure-surveys?procedure_id={procs[1]}").json()["items"]
         self.assertEqual([s["id"] for s in one], [ids[1]])
         # Another office sees only its own, whatever it filters by.
         mine = self.send("GET", "/v1/structure-surveys?limit=500", token="other_office").json()
         self.assertEqual({s["office_id"] for s in mine["items"]}, {self.other_office})
-        foreign = self.send("GET", f"/v1/structure-surveys?office={self.office}",
+        foreign = self.send("GET", f"/v1/structure-surveys?office_id={self.office}",
                             token="other_office").json()
         self.assertEqual(foreign["items"], [])
         self.assertEqual(self.send("GET", f"/v1/structure-surveys?updated_since={future()}")
@@ -342,7 +345,7 @@ class SurveysTopicsTest(StackTestCase):
         self.assertEqual(self.state(), before)
         self.assertEqual(self.send("PATCH", upath, {"status": "dropped"}, etag='"v1"').status, 200)
         self.assertEqual(self.audit("topic.status", u["id"])[0][2],
-                         '{"to": "dropped", "from": "identified", "fields": []}')
+                         '{"to": "dropped", "from": "identified", "fields": ["status"]}')
         v = self.create_topic(topic(self.proc, status="in_progress")).json()
         vpath = f"/v1/topics/{v['id']}"
         body = self.assertProblem(self.send("PATCH", vpath, {"status": "identified"},
@@ -373,17 +376,17 @@ class SurveysTopicsTest(StackTestCase):
         proc = self.new_procedure()
         a = self.create_topic(topic(proc)).json()
         b = self.create_topic(topic(proc, status="in_progress")).json()
-        items = self.send("GET", f"/v1/topics?procedure={proc}").json()["items"]
+        items = self.send("GET", f"/v1/topics?procedure_id={proc}").json()["items"]
         self.assertEqual([i["id"] for i in items], [a["id"], b["id"]])
         self.assertEqual(items[0]["description"], DESCRIPTION)
-        items = self.send("GET", f"/v1/topics?procedure={proc}&status=in_progress").json()["items"]
+        items = self.send("GET", f"/v1/topics?procedure_id={proc}&status=in_progress").json()["items"]
         self.assertEqual([i["id"] for i in items], [b["id"]])
-        admin = self.send("GET", f"/v1/topics?procedure={proc}", token="admin").json()["items"]
+        admin = self.send("GET", f"/v1/topics?procedure_id={proc}", token="admin").json()["items"]
         self.assertEqual([i["description"] for i in admin], [None, None])
-        self.assertEqual(self.send("GET", f"/v1/topics?procedure={proc}",
+        self.assertEqual(self.send("GET", f"/v1/topics?procedure_id={proc}",
                                    token="other_office").json()["items"], [])
-        page = self.send("GET", f"/v1/topics?procedure={proc}&limit=1").json()
-        nxt = self.send("GET", f"/v1/topics?procedure={proc}&limit=1&cursor={page['next_cursor']}")
+        page = self.send("GET", f"/v1/topics?procedure_id={proc}&limit=1").json()
+        nxt = self.send("GET", f"/v1/topics?procedure_id={proc}&limit=1&cursor={page['next_cursor']}")
         self.assertEqual([i["id"] for i in nxt.json()["items"]], [b["id"]])
         self.assertEqual(self.send("GET", f"/v1/topics?updated_since={future()}").json()["items"],
                          [])
@@ -447,11 +450,11 @@ class SurveysTopicsTest(StackTestCase):
 
     def test_unknown_query_parameters_are_400(self):
         cases = [("GET", "/v1/structure-surveys?status=x", "status", "unknown_parameter"),
-                 ("GET", "/v1/structure-surveys?procedure=12", "procedure", "format"),
+                 ("GET", "/v1/structure-surveys?procedure_id=12", "procedure_id", "format"),
                  ("GET", "/v1/structure-surveys?updated_since=gestern", "updated_since",
                   "format"),
                  ("GET", "/v1/topics?status=done", "status", "enum"),
-                 ("GET", "/v1/topics?office=Not_An_Id", "office", "format"),
+                 ("GET", "/v1/topics?office_id=Not_An_Id", "office_id", "format"),
                  ("GET", "/v1/topics?limit=501", "limit", "range"),
                  ("GET", "/v1/topics?cursor=abc", "cursor", "invalid_cursor"),
                  ("GET", f"/v1/topics/{UNKNOWN}?fields=all", "fields", "unknown_parameter"),

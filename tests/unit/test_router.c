@@ -36,14 +36,14 @@ test_matches(void **state)
 	(void)state;
 	expect_route(EVHTTP_REQ_GET, "/healthz", "/healthz", NULL);
 	expect_route(EVHTTP_REQ_GET, "/v1/offices", "/v1/offices", NULL);
-	expect_route(EVHTTP_REQ_GET, "/v1/offices/demo-lvr-001", "/v1/offices/{}", "demo-lvr-001");
-	expect_route(EVHTTP_REQ_HEAD, "/v1/offices/x", "/v1/offices/{}", "x");
+	expect_route(EVHTTP_REQ_GET, "/v1/offices/demo-lvr-001", "/v1/offices/{id}", "demo-lvr-001");
+	expect_route(EVHTTP_REQ_HEAD, "/v1/offices/x", "/v1/offices/{id}", "x");
 	expect_route(EVHTTP_REQ_POST, "/v1/reports", "/v1/reports", NULL);
-	expect_route(EVHTTP_REQ_GET, "/v1/jobs/abc", "/v1/jobs/{}", "abc");
+	expect_route(EVHTTP_REQ_GET, "/v1/jobs/abc", "/v1/jobs/{id}", "abc");
 	/* A parameter with a literal suffix in its segment; without the suffix, the bare route. */
-	expect_route(EVHTTP_REQ_GET, "/v1/reports/abc.html", "/v1/reports/{}.html", "abc");
-	expect_route(EVHTTP_REQ_GET, "/v1/reports/abc.htm", "/v1/reports/{}", "abc.htm");
-	expect_route(EVHTTP_REQ_GET, "/v1/reports/abc", "/v1/reports/{}", "abc");
+	expect_route(EVHTTP_REQ_GET, "/v1/reports/abc.html", "/v1/reports/{id}.html", "abc");
+	expect_route(EVHTTP_REQ_GET, "/v1/reports/abc.htm", "/v1/reports/{id}", "abc.htm");
+	expect_route(EVHTTP_REQ_GET, "/v1/reports/abc", "/v1/reports/{id}", "abc");
 }
 
 static void
@@ -65,7 +65,7 @@ test_not_found_and_not_allowed(void **state)
 	assert_int_equal(router_match(EVHTTP_REQ_DELETE, "/v1/reports", params, &n, &allow), -2);
 	assert_int_equal(allow, EVHTTP_REQ_POST | EVHTTP_REQ_GET);
 	/* ".html" alone names no report: the bare route takes it, the handler answers 404. */
-	expect_route(EVHTTP_REQ_GET, "/v1/reports/.html", "/v1/reports/{}", ".html");
+	expect_route(EVHTTP_REQ_GET, "/v1/reports/.html", "/v1/reports/{id}", ".html");
 	assert_int_equal(router_match(EVHTTP_REQ_POST, "/v1/reports/x", params, &n, &allow), -2);
 	assert_int_equal(allow, EVHTTP_REQ_GET);
 }

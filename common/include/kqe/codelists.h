@@ -40,6 +40,8 @@ struct codelist {
 /* All lists, in the stable order GET /v1/codelists serves them. */
 extern const struct codelist *const codelists[];
 extern const size_t codelists_count;
+/* Their ids, in the same order, NULL-terminated. */
+extern const char *const codelist_ids[];
 
 /* The list with this id, or NULL (also for id == NULL). */
 const struct codelist *codelist_find(const char *id);

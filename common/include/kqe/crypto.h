@@ -44,6 +44,13 @@ struct pseudonymizer *pseudonymizer_new(const char *key_b64, char *err, size_t e
 void pseudonymizer_free(struct pseudonymizer *p);
 
 /*
+ * Derives a 32-byte key for another purpose from the pseudonym key (HMAC-
+ * SHA256 of "kqe-derive:" label), so a new secret needs no new setting and
+ * is the same on every instance. Never the pseudonym key itself.
+ */
+void pseudonymizer_derive(const struct pseudonymizer *p, const char *label, unsigned char out[32]);
+
+/*
  * Writes the pseudonym of (office_id, reference) into out: lowercase hex of
  * HMAC-SHA256(key, office_id ‖ 0x1f ‖ reference), always 64 digits + NUL.
  * The unit separator 0x1f keeps the pair unambiguous: ("ab", "c") and

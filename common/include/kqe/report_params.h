@@ -8,6 +8,7 @@
 #define KQE_REPORT_PARAMS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "kqe/util.h"
 
@@ -17,6 +18,18 @@ struct report_params {
 	char period[16];
 	int first_year, last_year; /* calendar years the period touches */
 };
+
+/* True if s is a year YYYY (2000-2100) or a five-year cycle YYYY-YYYY starting 2023, 2028, … */
+bool period_valid(const char *s);
+
+/* A field_spec check for a period; NULL if fine, else the message. */
+const char *period_check(const json_t *v);
+
+/*
+ * A five-year § 8 cycle named as "YYYY-YYYY" or by its start year "YYYY":
+ * writes the canonical "YYYY-YYYY" into out and returns true, or false.
+ */
+bool cycle_canonical(const char *s, char out[10]);
 
 /* Appends every problem of a request body to errors; returns how many. */
 size_t report_params_validate(const json_t *body, json_t *errors);

@@ -7,7 +7,8 @@
  * same error array.
  *
  * Error codes: required, unknown_field, type, enum, range, length, format,
- * duplicate (a code listed twice in an array).
+ * duplicate (a code listed twice in an array), forbidden (a field this
+ * operation may not set).
  */
 #ifndef KQE_VALIDATE_H
 #define KQE_VALIDATE_H
@@ -35,6 +36,14 @@ struct field_spec {
 	enum field_type type;
 	bool required;
 	bool nullable;
+	/*
+	 * Set when the record is created and never changed: an update may leave
+	 * it out or repeat the current value (the caller compares; see
+	 * services/api/pipeline.c), so it is not required when updating.
+	 */
+	bool immutable;
+	/* A state only an update sets (e.g. locked): refused, and not required, when creating. */
+	bool update_only;
 	long long min, max; /* 0, 0 = unbounded */
 	const char *const *values; /* FIELD_ENUM, _CODES, _RATINGS: NULL-terminated codes */
 	const struct field_spec *fields; /* FIELD_OBJECT */
@@ -46,10 +55,15 @@ struct field_spec {
 /*
  * Validates obj against specs. pointer is the JSON pointer of obj ("" for the
  * document root). Appends errors to `errors` (a JSON array). Returns the
- * number of errors appended.
+ * number of errors appended. validate_object checks a document being
+ * created; validate_fields with creating false checks the whole document of
+ * an update, where immutable fields are not required and update_only fields
+ * are allowed (error code "forbidden" for an update_only field on create).
  */
 size_t validate_object(const json_t *obj, const struct field_spec *specs, size_t nspecs,
     const char *pointer, json_t *errors);
+size_t validate_fields(const json_t *obj, const struct field_spec *specs, size_t nspecs,
+    const char *pointer, bool creating, json_t *errors);
 
 /* Depth of nested arrays/objects (a scalar is 0). Stops counting past limit. */
 int json_depth(const json_t *v, int limit);

@@ -10,13 +10,9 @@
 #include "kqe/outbox.h"
 #include "metrics.h"
 
-static const char *const no_params[] = { NULL };
-
 void
 health_live(struct request *r)
 {
-	if (query_accept(r, no_params) != 0)
-		return;
 	reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
 }
 
@@ -26,8 +22,6 @@ health_ready(struct request *r)
 	int version;
 	char detail[128];
 
-	if (query_accept(r, no_params) != 0)
-		return;
 	if (migrate_current(r->worker->db, &version) != 0) {
 		reply_header(r, "Retry-After", "5");
 		reply_problem(r, 503, "The database is not reachable.", NULL);
@@ -47,8 +41,6 @@ health_ready(struct request *r)
 void
 health_metrics(struct request *r)
 {
-	if (query_accept(r, no_params) != 0)
-		return;
 	struct evbuffer *buf = evbuffer_new();
 	metrics_render(buf);
 	evbuffer_add_printf(buf,

@@ -2,8 +2,9 @@
  * Reports: POST /v1/reports queues a build_report job and POST
  * /v1/ministry-batches a ministry_batch job (202 + Location of the job);
  * GET /v1/reports lists snapshots (updated_since for the Ministry's pull),
- * GET /v1/reports/{id} serves one as JSON or CSV and GET
- * /v1/reports/{id}.html as the publishable report.
+ * GET /v1/reports/{id} serves one as JSON, …/{id}.csv as CSV and
+ * …/{id}.html as the publishable report; GET /v1/report-periods says which
+ * periods have data.
  *
  * Visibility (docs/security.md): every report holds disclosure-controlled
  * figures only, so ministry, institutes and offices read them all; an
@@ -18,25 +19,25 @@
 #include "handlers.h"
 #include "http.h"
 #include "kqe/log.h"
-#include "kqe/outbox.h"
-#include "kqe/problem.h"
-#include "kqe/validate.h"
 #include "kqe/report_params.h"
 #include "report_html.h"
 
 /* $1 the advisor's region (NULL: not an advisor): what it may read. */
 #define REPORT_VISIBLE " ($1::text IS NULL OR scope = 'state' OR params->>'region' = $1)"
+#define REPORT_HEAD                                                                                \
+	"'id', id, 'job_id', job_id, 'scope', scope, 'region', params->>'region',"                 \
+	" 'period', period, 'params', params"
 
 static const struct db_stmt stmt_get = { "reports_get",
-	"SELECT json_build_object('id', id, 'job_id', job_id, 'scope', scope, 'period', period,"
-	" 'params', params, 'watermark', watermark, 'generated_at', kqe_ts(generated_at),"
-	" 'content_hash', content_hash, 'tables', tables)::text FROM reports"
-	" WHERE id = $2 AND" REPORT_VISIBLE };
+	"SELECT '', json_build_object(" REPORT_HEAD ", 'watermark', watermark,"
+	" 'generated_at', kqe_ts(generated_at), 'content_hash', content_hash,"
+	" 'tables', tables)::text FROM reports WHERE" REPORT_VISIBLE " AND id = $2" };
+/* $1 region, $2 updated_since, $3 job_id, $4 period, $5 scope, $6 $7 cursor, $8 limit */
 static const struct db_stmt stmt_list = { "reports_list",
-	"SELECT kqe_ts(generated_at), id, json_build_object('id', id, 'job_id', job_id,"
-	" 'scope', scope, 'period', period, 'params', params, 'generated_at',"
-	" kqe_ts(generated_at), 'content_hash', content_hash, 'href', '/v1/reports/' || id,"
-	" 'html', '/v1/reports/' || id || '.html')::text FROM reports WHERE" REPORT_VISIBLE
+	"SELECT kqe_ts(generated_at), id, '', json_build_object(" REPORT_HEAD ","
+	" 'generated_at', kqe_ts(generated_at), 'content_hash', content_hash,"
+	" 'href', '/v1/reports/' || id, 'html', '/v1/reports/' || id || '.html',"
+	" 'csv', '/v1/reports/' || id || '.csv')::text FROM reports WHERE" REPORT_VISIBLE
 	" AND ($2::timestamptz IS NULL OR generated_at >= $2)"
 	" AND ($3::uuid IS NULL OR job_id = $3) AND ($4::text IS NULL OR period = $4)"
 	" AND ($5::text IS NULL OR scope = $5)"
@@ -50,29 +51,39 @@ static const struct db_stmt stmt_own = { "reports_own",
 	" AND ($2::int IS NULL OR year = $2) AND ($3::text IS NULL OR cycle = $3)"
 	" GROUP BY 1, 2) r" };
 
-static const char *
-advisor_region(const struct request *r)
-{
-	return r->principal.role == ROLE_ADVISOR ? r->principal.region : NULL;
-}
+static const char *const list_columns[] = { "id", "job_id", "scope", "region", "period",
+	"generated_at", "content_hash", "href", "html", "csv", NULL };
 
-/* Queues a job of kind with params (JSON text): job, outbox event and audit entry at once. */
+const struct resource reports_resource = {
+	.name = "report",
+	.title = "report",
+	.collection = "/v1/reports",
+	.scope = SCOPE_REGION,
+	.get = &stmt_get,
+	.list = &stmt_list,
+	.keys = { KEY_TIMESTAMP, KEY_UUID },
+	.nkeys = 2,
+	.csv_columns = list_columns,
+};
+
+/* Queues a job of kind with the request body as its parameters: job, outbox event, audit. */
 static void
-queue_job(struct request *r, const char *kind, const char *action, const char *params)
+queue_job(struct request *r, const char *kind, const char *action)
 {
 	struct outbox_event ev;
 	struct db *db = r->worker->db;
-	if (db_begin_as(db, &r->principal) != 0 || outbox_add_job(db, kind, params, &ev) != 0 ||
+	char *params = json_dumps(r->body, JSON_COMPACT | JSON_SORT_KEYS);
+	int rc =
+	    db_begin_as(db, &r->principal) != 0 || outbox_add_job(db, kind, params, &ev) != 0 ||
 	    audit_append(db, &r->principal, action, "job", ev.job_id, NULL, r->id, NULL) != 0 ||
-	    db_commit(db) != 0) {
+	    db_commit(db) != 0;
+	free(params);
+	if (rc != 0) {
 		db_rollback(db);
 		reply_db_error(r);
 		return;
 	}
-	/* Committed: from here on the job exists whatever happens to Redis. */
-	if (outbox_publish(db, r->worker->redis, &ev) != 0)
-		log_warn(r->id, "job not published; the outbox relay will",
-		    json_pack("{s:s}", "job_id", ev.job_id));
+	publish(r, &ev); /* committed: the job exists whatever happens to Redis */
 	char location[64];
 	snprintf(location, sizeof(location), "/v1/jobs/%s", ev.job_id);
 	reply_header(r, "Location", location);
@@ -84,51 +95,29 @@ queue_job(struct request *r, const char *kind, const char *action, const char *p
 void
 reports_create(struct request *r)
 {
-	static const char *const allowed[] = { NULL };
-	if (query_accept(r, allowed) != 0)
-		return;
-	json_t *body = request_json(r);
-	if (body == NULL)
-		return;
 	json_t *errors = json_array();
-	report_params_validate(body, errors);
-	if (json_array_size(errors) > 0) {
-		json_decref(body);
+	if (report_params_validate(r->body, errors) > 0) {
 		reply_problem(r, 422, "The report request has invalid fields.", errors);
 		return;
 	}
 	json_decref(errors);
-	char *params = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(body);
-	queue_job(r, "build_report", "report.request", params);
-	free(params);
+	queue_job(r, "build_report", "report.request");
 }
 
 static const struct field_spec batch_fields[] = {
-	{ .name = "year", .type = FIELD_INTEGER, .required = true, .min = 2000, .max = 2100 },
+	{ .name = "period", .type = FIELD_STRING, .required = true, .check = period_check },
 };
 
 void
 ministry_batches_create(struct request *r)
 {
-	static const char *const allowed[] = { NULL };
-	if (query_accept(r, allowed) != 0)
-		return;
-	json_t *body = request_json(r);
-	if (body == NULL)
-		return;
 	json_t *errors = json_array();
-	validate_object(body, batch_fields, ARRAY_LEN(batch_fields), "", errors);
-	if (json_array_size(errors) > 0) {
-		json_decref(body);
+	if (validate_object(r->body, batch_fields, ARRAY_LEN(batch_fields), "", errors) > 0) {
 		reply_problem(r, 422, "The batch request has invalid fields.", errors);
 		return;
 	}
 	json_decref(errors);
-	char *params = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(body);
-	queue_job(r, "ministry_batch", "report.batch", params);
-	free(params);
+	queue_job(r, "ministry_batch", "report.batch");
 }
 
 /*
@@ -175,28 +164,19 @@ report_rows(const json_t *report)
 	return rows;
 }
 
-/* The report r->params[0] as the caller may see it, or NULL after answering. */
+/* The report of the path as the caller may see it (owned by the request), or NULL after answering.
+ */
 static json_t *
-report_load(struct request *r, const char *id)
+report_load(struct request *r)
 {
-	if (!uuid_valid(id)) {
-		reply_not_found(r);
-		return NULL;
-	}
-	const char *params[] = { advisor_region(r), id };
-	PGresult *res = db_exec(r->worker->db, &stmt_get, 2, params);
-	if (res == NULL) {
+	char office[65];
+	int failed;
+	json_t *report = read_one(r, &reports_resource, r->params[0], office, &failed);
+	if (failed)
 		reply_db_error(r);
-		return NULL;
-	}
-	if (PQntuples(res) == 0) {
-		PQclear(res); /* another region's report is as if it did not exist */
-		reply_not_found(r);
-		return NULL;
-	}
-	json_t *report = pg_json(res, 0, 0);
-	PQclear(res);
-	return report;
+	else if (report == NULL)
+		reply_not_found(r); /* another region's report is as if it did not exist */
+	return report != NULL ? request_own(r, report) : NULL;
 }
 
 /* Adds "own": the calling office's unsuppressed figures for the report's period. 0 or -1. */
@@ -229,42 +209,36 @@ add_own_figures(struct request *r, json_t *report)
 void
 reports_get(struct request *r)
 {
-	static const char *const allowed[] = { "format", "dialect", NULL };
-	struct list_params lp;
-	json_t *errors = json_array();
-
-	query_parse(r, allowed, errors);
-	list_params_parse(r, 1, &lp, errors); /* reads format and dialect (and Accept) */
-	list_params_free(&lp);
-	if (reply_query_errors(r, errors) != 0)
-		return;
-	json_t *report = report_load(r, r->params[0]);
+	json_t *report = report_load(r);
 	if (report == NULL)
 		return;
-	if (r->list_format != LIST_JSON) {
-		reply_list(r, report_rows(report), NULL);
-		json_decref(report);
-		return;
-	}
 	if (role_is_office(r->principal.role) && add_own_figures(r, report) != 0) {
-		json_decref(report);
 		reply_db_error(r);
 		return;
 	}
-	reply_json(r, 200, report);
+	reply_json(r, 200, json_incref(report));
+}
+
+void
+reports_csv(struct request *r)
+{
+	static const char *const columns[] = { "table", "title", "dimension_1", "value_1",
+		"dimension_2", "value_2", "dimension_3", "value_3", "figure", NULL };
+	json_t *report = report_load(r);
+	if (report == NULL)
+		return;
+	char filename[64];
+	snprintf(filename, sizeof(filename), "report-%s.csv", r->params[0]);
+	reply_list(r, report_rows(report), NULL, columns, filename);
 }
 
 void
 reports_html(struct request *r)
 {
-	static const char *const allowed[] = { NULL };
-	if (query_accept(r, allowed) != 0)
-		return;
-	json_t *report = report_load(r, r->params[0]);
+	json_t *report = report_load(r);
 	if (report == NULL)
 		return;
 	char *html = report_html(report);
-	json_decref(report);
 	/* Nothing to run, nothing to fetch: the document is self-contained. */
 	reply_header(r, "Content-Security-Policy",
 	    "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
@@ -272,63 +246,34 @@ reports_html(struct request *r)
 	free(html);
 }
 
-void
-reports_list(struct request *r)
-{
-	static const char *const allowed[] = { LIST_PARAMS, "updated_since", "job_id", "period",
-		"scope", NULL };
-	struct list_params lp;
-	json_t *errors = json_array();
+/*
+ * Which periods have data, per kind of data, and which date places a record
+ * in a year (docs/api-conventions.md "Report periods"): case analyses by the
+ * month the § 8a assessment closed, topics by the day they were identified
+ * (Europe/Berlin), structure surveys by their reference date; a cycle holds
+ * the records of its procedures. Read from the rollups the reports are built
+ * from, so a period listed here is one a report has figures for.
+ */
+static const struct db_stmt stmt_periods = { "report_periods",
+	"SELECT kind, basis, coalesce(json_agg(period ORDER BY period)"
+	" FILTER (WHERE length(period) = 4), '[]')::text,"
+	" coalesce(json_agg(period ORDER BY period) FILTER (WHERE length(period) = 9), '[]')::text"
+	" FROM kqe_report_periods() GROUP BY kind, basis ORDER BY kind" };
 
-	query_parse(r, allowed, errors);
-	list_params_parse(r, 2, &lp, errors);
-	const char *after_at = lp.after ? json_string_value(json_array_get(lp.after, 0)) : NULL;
-	const char *after_id = lp.after ? json_string_value(json_array_get(lp.after, 1)) : NULL;
-	if (lp.after != NULL && (after_at == NULL || !timestamp_valid(after_at) ||
-	                            after_id == NULL || !uuid_valid(after_id)))
-		error_at_parameter(
-		    errors, "cursor", "invalid_cursor", "is not a cursor this list issued");
-	const char *since = query_get(r, "updated_since");
-	if (since != NULL && !timestamp_valid(since))
-		error_at_parameter(errors, "updated_since", "format",
-		    "must be an RFC 3339 timestamp or a date YYYY-MM-DD");
-	const char *job = query_get(r, "job_id");
-	if (job != NULL && !uuid_valid(job))
-		error_at_parameter(errors, "job_id", "format", "must be a UUID");
-	const char *scope = query_get(r, "scope");
-	if (scope != NULL && strcmp(scope, "state") != 0 && strcmp(scope, "region") != 0)
-		error_at_parameter(errors, "scope", "enum", "must be one of: state, region");
-	const char *period = query_get(r, "period");
-	if (period != NULL) {
-		json_t *probe = json_pack("{s:s,s:s}", "scope", "state", "period", period);
-		struct report_params p;
-		if (report_params_parse(probe, &p) != 0)
-			error_at_parameter(errors, "period", "format",
-			    "must be a year YYYY or a five-year cycle YYYY-YYYY starting 2023, 2028, ...");
-		json_decref(probe);
-	}
-	if (reply_query_errors(r, errors) != 0) {
-		list_params_free(&lp);
-		return;
-	}
-	char limit[24];
-	snprintf(limit, sizeof(limit), "%ld", lp.limit + 1);
-	const char *params[] = { advisor_region(r), since, job, period, scope, after_at, after_id,
-		limit };
-	PGresult *res = db_exec(r->worker->db, &stmt_list, 8, params);
-	list_params_free(&lp);
+void
+report_periods(struct request *r)
+{
+	PGresult *res = db_exec(r->worker->db, &stmt_periods, 0, NULL);
 	if (res == NULL) {
 		reply_db_error(r);
 		return;
 	}
-	int n = PQntuples(res);
-	int shown = n > lp.limit ? (int)lp.limit : n;
 	json_t *items = json_array();
-	for (int i = 0; i < shown; i++)
-		json_array_append_new(items, pg_json(res, i, 2));
-	json_t *next = n > lp.limit ? json_pack("[s,s]", PQgetvalue(res, shown - 1, 0),
-	                                  PQgetvalue(res, shown - 1, 1))
-	                            : NULL;
+	for (int i = 0; i < PQntuples(res); i++)
+		json_array_append_new(
+		    items, json_pack("{s:s,s:s,s:o,s:o}", "kind", PQgetvalue(res, i, 0),
+		               "date_basis", PQgetvalue(res, i, 1), "years", pg_json(res, i, 2),
+		               "cycles", pg_json(res, i, 3)));
 	PQclear(res);
-	reply_list(r, items, next);
+	reply_json(r, 200, json_pack("{s:o}", "items", items));
 }

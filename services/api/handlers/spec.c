@@ -27,16 +27,7 @@ static void
 reply_static(struct request *r, const char *content_type, const unsigned char *data, size_t len,
     const char *etag, bool html)
 {
-	static const char *const no_params[] = { NULL };
-	if (query_accept(r, no_params) != 0)
-		return;
 	reply_header(r, "ETag", etag);
-	if (etag_listed(
-	        evhttp_find_header(evhttp_request_get_input_headers(r->req), "If-None-Match"),
-	        etag)) {
-		reply_bytes(r, 304, content_type, "", 0);
-		return;
-	}
 	if (html) {
 		/* No script, no external resource: the page needs nothing but its inline style. */
 		reply_header(r, "Content-Security-Policy",

@@ -1,0 +1,176 @@
+/*
+ * pipeline — the one read path, the one list path and the one write path of
+ * kqe-api. A resource describes itself once (struct resource: its SQL, how
+ * it renders, its writable fields and its domain steps); routes point at
+ * the generic handlers below, which do everything that is not the domain:
+ *
+ *   read    scope → SELECT as the caller → 404 → audit (outside the office)
+ *           → ETag → answer
+ *   list    filters, keyset cursor → SELECT as the caller → audit → JSON or
+ *           CSV with the resource's fixed columns, Link to the next page
+ *   write   validate the document → check its references → domain step →
+ *           audit → office_changed → read back → commit → publish → answer
+ *           (201 + Location for a create, 200 for an update; ?dry_run=true
+ *           answers the same representation and keeps nothing)
+ *
+ * SQL conventions, so the generic paths can bind parameters:
+ *   - scope parameters come first: SCOPE_OFFICE binds $1 the caller's office
+ *     (office roles, else NULL) and $2 its institute (institutes, else
+ *     NULL); SCOPE_REGION binds $1 the advisor's region (else NULL);
+ *     SCOPE_NONE binds nothing. Row-level security applies the same scope
+ *     again in PostgreSQL whenever the resource reads as_caller.
+ *   - get:   scope…, id                         → office_id, representation
+ *   - list:  scope…, the route's query filters in declared order, the cursor
+ *            keys, limit                        → keys…, office_id, representation
+ *   - lock:  scope…, id  (… FOR UPDATE)         → office_id, version,
+ *            representation, then columns of the resource's own
+ *   Representations are JSON text built by PostgreSQL; render() turns one
+ *   into the answer (decrypting free text for those who may read it).
+ */
+#ifndef KQE_API_PIPELINE_H
+#define KQE_API_PIPELINE_H
+
+#include "kqe/outbox.h"
+#include "kqe/validate.h"
+#include "server.h"
+
+enum scope {
+	SCOPE_NONE,
+	SCOPE_OFFICE, /* $1 office, $2 institute */
+	SCOPE_REGION, /* $1 advisor region */
+};
+
+enum key_kind { KEY_TEXT, KEY_UUID, KEY_TIMESTAMP, KEY_INTEGER };
+
+/* A field of the document that names another record the caller must be able to use. */
+struct reference {
+	const char *field; /* a top-level member */
+	const struct db_stmt *stmt; /* scope…, value → a row if it may be used, else none */
+	enum scope scope;
+	const char *message; /* the 422 message, e.g. "is not a procedure of yours" */
+};
+
+#define WRITE_MAX_REFS 2
+
+/* One write in progress: what the domain step reads and fills in. */
+struct write {
+	struct request *r;
+	const struct resource *res;
+	json_t *doc; /* the whole validated document (create: the body; PATCH: current ⊕ patch) */
+	json_t *current; /* update: the representation before, rendered; NULL on create */
+	PGresult *row; /* update: the locked row (the resource's own columns from 3 on) */
+	PGresult *refs[WRITE_MAX_REFS]; /* the row each reference found (NULL if absent) */
+	json_t *errors; /* 422 entries: the step appends with error_at() */
+	const char *prefix; /* pointer prefix of the document ("" or "/items/N") */
+	char id[37]; /* the record; a create step sets it */
+	char office[65]; /* the office whose data it is; a create step sets it */
+	const char *action; /* audit action; default "<name>.create" or "<name>.update" */
+	json_t *details; /* audit details (no personal data); the step may add to it */
+	/* A refusal other than invalid fields (write_refuse), e.g. a 409. */
+	int refusal;
+	char refusal_detail[256];
+	const char *refusal_pointer, *refusal_code;
+	json_t *refusal_members; /* extension members of the problem, e.g. existing_id */
+	char location[128]; /* a Location for the refusal (the record it conflicts with) */
+};
+
+struct resource {
+	const char *name; /* audit resource and action prefix: "case_analysis" */
+	const char *title; /* in problem details: "case analysis" */
+	const char *collection; /* "/v1/case-analyses": Location is collection/id */
+	enum scope scope;
+	bool as_caller; /* reads run as the caller (BEGIN + principal: RLS applies) */
+	bool audited; /* reads and lists by anyone outside the owning office are audited */
+	const struct db_stmt *get, *list, *lock;
+	enum key_kind keys[2]; /* the list's sort key, nkeys of them */
+	int nkeys;
+	const char *const *csv_columns; /* NULL-terminated */
+	/* The representation from PostgreSQL's JSON to the answer; takes rep. NULL: as is. */
+	json_t *(*render)(struct request *r, json_t *rep);
+
+	/* Writes: the writable document and the domain. */
+	const struct field_spec *fields;
+	size_t nfields;
+	/*
+	 * Cross-field rules; pure. They see the document with every member that
+	 * failed its field spec replaced by null, so a rule judges only values
+	 * that are absent (left out) or valid, and skips null ones.
+	 */
+	void (*rules)(const json_t *doc, const char *prefix, json_t *errors);
+	struct reference refs[WRITE_MAX_REFS];
+	/*
+	 * The domain steps, inside the caller's transaction, after the document
+	 * passed its fields, rules and references: check what only the domain
+	 * knows (errors or write_refuse), then INSERT / UPDATE. Return 0, or -1
+	 * when the database failed. An update must change the row (version + 1).
+	 */
+	int (*create)(struct write *w);
+	int (*update)(struct write *w);
+};
+
+/*
+ * Parses and checks the query against the route's declared parameters (and
+ * limit/cursor of lists, dialect of CSV routes, dry_run of writes that take
+ * it): unknown, repeated or malformed parameters are one 400 naming each.
+ * Returns 0, or -1 after answering.
+ */
+int query_check(struct request *r) KQE_MUSTCHECK;
+
+/* The generic handlers routes point at. */
+void path_read(struct request *r);
+void path_list(struct request *r);
+void path_create(struct request *r);
+void path_update(struct request *r);
+
+/* What became of one create, for handlers that write several records (batches). */
+enum write_outcome {
+	WRITE_DONE,
+	WRITE_INVALID,
+	WRITE_REFUSED,
+	WRITE_FAILED,
+	WRITE_UNCHANGED, /* an update whose document equals the current one: nothing to write */
+};
+
+/*
+ * Validates doc (taken over) and runs the create step inside the open
+ * transaction, with error pointers under prefix. Nothing is committed. Call
+ * write_release() afterwards.
+ */
+enum write_outcome write_create_one(struct request *r, const struct resource *res, json_t *doc,
+    const char *prefix, struct write *w);
+void write_release(struct write *w);
+
+/* The step refuses the write: status (409, 403), detail, and for batches pointer + code. */
+void write_refuse(
+    struct write *w, int status, const char *pointer, const char *code, const char *detail);
+
+/* Appends an error at w->prefix + pointer. */
+void write_error(struct write *w, const char *pointer, const char *code, const char *message);
+
+/* The value of a member of the document, current representation or a reference row. */
+const char *doc_text(const struct write *w, const char *name);
+const char *ref_value(const struct write *w, int ref, int col);
+const char *row_value(const struct write *w, int col);
+
+/* The scope parameters of the caller (see above); returns how many were written. */
+int scope_params(const struct request *r, enum scope scope, const char **params);
+
+/*
+ * Reads one record as the caller through res->get (scope and id), inside
+ * the caller's open transaction or as a plain statement. Returns the
+ * rendered representation (a new reference) and the owning office, NULL if
+ * it is not there or not the caller's (*failed 0), or NULL with *failed 1.
+ */
+json_t *read_one(
+    struct request *r, const struct resource *res, const char *id, char office[65], int *failed);
+
+/* Inside the write's transaction: the office_changed event the aggregator recomputes from. */
+int office_changed(struct db *db, const char *office, struct outbox_event *ev) KQE_MUSTCHECK;
+
+/* After commit: publishes the event; a failure is left to the outbox relay. */
+void publish(struct request *r, const struct outbox_event *ev);
+
+/* The string value of v, or NULL if v is not a string. */
+const char *json_text(const json_t *v);
+
+#endif
