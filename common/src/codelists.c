@@ -3,7 +3,8 @@
  * X(code, label_de, label_en); DEFINE_LIST expands it twice, into the
  * struct code table and into the NULL-terminated values array the validators
  * use, so the two cannot drift. LISTS() names every list once and fixes the
- * order in which GET /v1/codelists serves them (PRODUCT.md module order).
+ * order in which GET /v1/codelists serves them (module order, as in
+ * docs/domain.md).
  *
  * Codes of the official § 8a statistics are German-derived (ASCII
  * transliterations: "ae" for "ä"); labels are proper German.

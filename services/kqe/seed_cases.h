@@ -1,5 +1,5 @@
 /*
- * seed_cases — the § 8 submissions of the demo state (PRODUCT.md, modules
+ * seed_cases — the § 8 submissions of the demo state (docs/domain.md, modules
  * 3–5): case analyses (Fallanalysen), structural-quality surveys and
  * quality-development topics for the demo procedures, each as far as the
  * procedure's phase has got. Steps of kqe seed --demo: seed.c owns the step

@@ -1,9 +1,11 @@
 """GET /v1/codelists and /v1/codelists/{id}: every label served, filters, ETag, every role."""
 
 import hashlib
+import os
+import re
 import unittest
 
-from harness import StackTestCase
+from harness import REPO, StackTestCase
 
 LISTS = ["office_kind", "region", "procedure_phase", "selection", "sex", "parents_age_group",
          "reporter", "assessment_result", "endangerment_form", "quality_dimension", "rating",
@@ -167,6 +169,19 @@ class CodelistsTest(StackTestCase):
                 self.assertProblem(r, 401, detail="This resource needs a bearer token.")
                 self.assertEqual(r.header("WWW-Authenticate"), 'Bearer realm="kqe"')
                 self.assertProblem(self.stack.get(path, token="kqe_" + "A" * 43), 401)
+
+    def test_domain_doc_lists_every_served_code_in_order(self):
+        served = {l["id"]: [c["code"] for c in l["codes"]]
+                  for l in self.get_ok("/v1/codelists").json()["items"]}
+        with open(os.path.join(REPO, "docs/domain.md"), encoding="utf-8") as f:
+            section = f.read().split("\n## Code lists\n", 1)[1].split("\n## ", 1)[0]
+        documented = {}
+        for line in section.splitlines():
+            if line.startswith("| `"):
+                cells = [c.strip() for c in line.strip().strip("|").split("|")]
+                documented[cells[0].strip("`")] = re.findall(r"`([^`]+)`", cells[-1])
+        self.assertEqual(list(documented), list(served))
+        self.assertEqual(documented, served)
 
     def test_other_methods_are_405(self):
         r = self.stack.post("/v1/codelists", {"id": "x"})

@@ -1,4 +1,4 @@
-/* codelists: shape of every list, the codes PRODUCT.md names, labels, lookups. */
+/* codelists: shape of every list, the codes docs/domain.md lists, labels, lookups. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -114,13 +114,16 @@ test_named_value_arrays(void **state)
 	};
 	assert_int_equal(ARRAY_LEN(named), codelists_count);
 	for (size_t i = 0; i < ARRAY_LEN(named); i++) {
-		/* Also the serving order: PRODUCT.md module order. */
+		/* Also the serving order: module order, as docs/domain.md lists them. */
 		assert_string_equal(codelists[i]->id, named[i].id);
 		assert_ptr_equal(codelist_values(codelist_find(named[i].id)), named[i].values);
 	}
 }
 
-/* The codes exactly as PRODUCT.md writes them, in its order (phases: the procedure's). */
+/*
+ * The codes exactly as docs/domain.md lists them ("Code lists"), in its order
+ * (phases: the procedure's).
+ */
 static void
 expect_codes(const char *id, const char *const *want, size_t n)
 {
@@ -128,7 +131,7 @@ expect_codes(const char *id, const char *const *want, size_t n)
 	if (l == NULL)
 		fail_msg("no list %s", id);
 	if (l->count != n)
-		fail_msg("%s has %zu codes, PRODUCT.md names %zu", id, l->count, n);
+		fail_msg("%s has %zu codes, docs/domain.md lists %zu", id, l->count, n);
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(l->codes[i].code, want[i]) != 0)
 			fail_msg("%s[%zu] is %s, expected %s", id, i, l->codes[i].code, want[i]);
@@ -141,7 +144,7 @@ expect_codes(const char *id, const char *const *want, size_t n)
 	} while (0)
 
 static void
-test_codes_and_counts_of_product_md(void **state)
+test_codes_and_counts_of_domain_doc(void **state)
 {
 	(void)state;
 	EXPECT("office_kind", "kreisfreie_stadt", "kreis", "kreisangehoerige_stadt");
@@ -178,7 +181,7 @@ test_codes_and_counts_of_product_md(void **state)
 	EXPECT("role", "office_staff", "office_lead", "institute", "advisor", "ministry", "admin");
 	assert_int_equal(codelists_count, 17);
 
-	/* The counts PRODUCT.md states in words. */
+	/* The list sizes once more, as numbers (docs/domain.md, "Code lists"). */
 	assert_int_equal(codelist_find("assessment_result")->count, 4);
 	assert_int_equal(codelist_find("endangerment_form")->count, 4);
 	assert_int_equal(codelist_find("reporter")->count, 13);
@@ -337,7 +340,7 @@ main(void)
 		cmocka_unit_test(test_every_list_is_well_formed),
 		cmocka_unit_test(test_values_are_the_codes_in_order_null_terminated),
 		cmocka_unit_test(test_named_value_arrays),
-		cmocka_unit_test(test_codes_and_counts_of_product_md),
+		cmocka_unit_test(test_codes_and_counts_of_domain_doc),
 		cmocka_unit_test(test_roles_are_the_principal_roles),
 		cmocka_unit_test(test_german_labels),
 		cmocka_unit_test(test_rating_scale),

@@ -1,5 +1,5 @@
 /*
- * codelists — every code list of the domain (PRODUCT.md, modules 1–7) with a
+ * codelists — every code list of the domain (docs/domain.md, modules 1–7) with a
  * German and an English label per code, as static data. GET /v1/codelists
  * serves them so frontends never hard-code a label, and the request
  * validators take their FIELD_ENUM values from here, so a code exists in
