@@ -6,11 +6,12 @@
  * (including HMAC keyed with a public key) and every other algorithm are
  * refused before any key is touched. The signature is checked with OpenSSL's
  * EVP_DigestVerify; then iss, aud, exp and nbf (with leeway) and the role
- * claims. The keys are loaded once at start and shared read-only by workers.
+ * claims. A key set is immutable once parsed and shared read-only by workers.
  */
 #ifndef KQE_API_JWT_H
 #define KQE_API_JWT_H
 
+#include <stddef.h>
 #include <time.h>
 
 #include "kqe/config.h"
@@ -18,13 +19,32 @@
 
 struct jwks;
 
-/* Loads the JWKS file. NULL with a message in err if it cannot be used. */
+/*
+ * Parses a JWKS document (RFC 7517) from buf: its RSA (>= 2048 bit) and P-256
+ * signing keys. NULL with a message in err if it cannot be used. The file and
+ * the URL share this parser.
+ */
+struct jwks *jwks_parse(const char *buf, size_t len, char *err, size_t errlen);
+/* Reads the JWKS file and parses it (jwks_parse); err names the path. */
 struct jwks *jwks_load(const char *path, char *err, size_t errlen);
+/* Number of usable signing keys in the set. */
+int jwks_count(const struct jwks *keys);
+/*
+ * A key set is reference-counted so that a refreshed set can replace it while
+ * workers still verify with it: jwks_parse/jwks_load return one reference,
+ * jwks_ref adds one, jwks_free drops one and frees the set with the last.
+ */
+struct jwks *jwks_ref(struct jwks *keys);
 void jwks_free(struct jwks *keys);
+
+/* jwt_verify's result when the token names a kid that keys does not hold. */
+#define JWT_UNKNOWN_KID (-2)
 
 /*
  * Verifies token and fills p. Returns 0, or -1 with *why set to a short
- * static reason (for logs; never includes the token).
+ * static reason (for logs; never includes the token), or JWT_UNKNOWN_KID
+ * (also with *why) when the token's kid is in no key of the set: a newer set
+ * from the identity provider may hold it. keys may be NULL (no keys yet).
  */
 int jwt_verify(const struct jwks *keys, const struct config *cfg, const char *token, time_t now,
     struct principal *p, const char **why) KQE_MUSTCHECK;
