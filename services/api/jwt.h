@@ -2,11 +2,12 @@
  * jwt — verification of JSON Web Tokens from the state's identity provider.
  *
  * Only RS256 and ES256 are accepted, and only with a key of the matching type
- * from the configured JWKS file, chosen by the token's kid: "none", HMAC
+ * from the configured JWKS (file or URL), chosen by the token's kid: "none", HMAC
  * (including HMAC keyed with a public key) and every other algorithm are
  * refused before any key is touched. The signature is checked with OpenSSL's
  * EVP_DigestVerify; then iss, aud, exp and nbf (with leeway) and the role
- * claims. A key set is immutable once parsed and shared read-only by workers.
+ * claims. A key set is immutable once parsed and shared read-only by workers;
+ * a refresh from the identity provider swaps in a new set (jwks_source).
  */
 #ifndef KQE_API_JWT_H
 #define KQE_API_JWT_H
@@ -48,6 +49,40 @@ void jwks_free(struct jwks *keys);
  */
 int jwt_verify(const struct jwks *keys, const struct config *cfg, const char *token, time_t now,
     struct principal *p, const char **why) KQE_MUSTCHECK;
+
+/*
+ * Where the keys come from: a JWKS file (KQE_JWKS_FILE, read once at start) or
+ * the identity provider's JWKS endpoint (KQE_JWKS_URL, fetched over HTTPS with
+ * libcurl by a background thread, refreshed per Cache-Control max-age and on an
+ * unknown kid; see jwks_source.c). Shared by all workers; thread-safe.
+ */
+struct jwks_source;
+
+/* An unknown kid: how long a request waits for the refresh, how often one may be asked for. */
+#define JWKS_KID_WAIT_MS 2000
+#define JWKS_KID_COOLDOWN_S 30
+
+/*
+ * Creates the source cfg describes. NULL with err[0] == '\0' when neither
+ * KQE_JWKS_FILE nor KQE_JWKS_URL is set (no JWTs); NULL with a message naming
+ * the variable in err when the settings cannot be used. With a URL the first
+ * fetch runs in the background: the source is returned even if it fails.
+ * curl_global_init must have been called.
+ */
+struct jwks_source *jwks_source_new(const struct config *cfg, char *err, size_t errlen);
+
+/*
+ * jwt_verify with the source's current keys (held by reference while in
+ * use). For a token whose kid the keys lack, a URL source asks for a refresh
+ * and waits for it (at most JWKS_KID_WAIT_MS), once per JWKS_KID_COOLDOWN_S
+ * process-wide; during the cool-down such tokens fail at once. Returns 0 or -1
+ * with *why set as jwt_verify does.
+ */
+int jwks_source_verify(struct jwks_source *src, const struct config *cfg, const char *token,
+    time_t now, struct principal *p, const char **why) KQE_MUSTCHECK;
+
+/* Stops the refresh thread (aborting a fetch under way) and frees everything. */
+void jwks_source_free(struct jwks_source *src);
 
 /* True if the token has the shape header.payload.signature. */
 int jwt_shaped(const char *token);

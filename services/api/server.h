@@ -32,14 +32,14 @@ struct worker {
 	struct evhttp_bound_socket *bound;
 	struct db *db;
 	struct redis *redis;
-	const struct jwks *jwks; /* NULL: JWTs are not accepted */
+	struct jwks_source *jwks; /* NULL: JWTs are not accepted */
 	const struct pseudonymizer *pseudonymizer; /* case references → pseudonyms */
 	const struct keyring *keyring; /* free text at rest */
 	bool draining;
 };
 
 struct route;
-struct jwks;
+struct jwks_source;
 struct pseudonymizer;
 struct keyring;
 
