@@ -280,8 +280,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 
-	/* Before any thread: curl_global_init is not thread-safe (docs/design.md). */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	/* Before any thread: not every libcurl build has a thread-safe global init. */
+	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) {
 		fprintf(stderr, "kqe-api: cannot initialise libcurl\n");
 		return 1;
 	}
