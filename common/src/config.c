@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum config_type { TYPE_STRING, TYPE_INT, TYPE_LOG_LEVEL };
 
@@ -42,10 +43,14 @@ static const struct config_var vars[] = {
 	    "AES-256-GCM keys for free text, id:base64key[,id:base64key...]; newest id encrypts" },
 	{ "KQE_JWKS_FILE", TYPE_STRING, "-", 0, 0, CONFIG_API, OFF(jwks_file),
 	    "JWKS file with the identity provider's public keys (RS256/ES256); - = no JWTs" },
+	{ "KQE_JWKS_URL", TYPE_STRING, "-", 0, 0, CONFIG_API, OFF(jwks_url),
+	    "https:// JWKS endpoint of the identity provider, fetched and cached (not with KQE_JWKS_FILE); - = none" },
+	{ "KQE_JWKS_CA_FILE", TYPE_STRING, "-", 0, 0, CONFIG_API, OFF(jwks_ca_file),
+	    "PEM CA bundle trusted for KQE_JWKS_URL instead of the system CA store; - = system store" },
 	{ "KQE_JWT_ISSUER", TYPE_STRING, "-", 0, 0, CONFIG_API, OFF(jwt_issuer),
-	    "required iss of JWTs (needed with KQE_JWKS_FILE)" },
+	    "required iss of JWTs (needed with KQE_JWKS_FILE or KQE_JWKS_URL)" },
 	{ "KQE_JWT_AUDIENCE", TYPE_STRING, "-", 0, 0, CONFIG_API, OFF(jwt_audience),
-	    "required aud of JWTs (needed with KQE_JWKS_FILE)" },
+	    "required aud of JWTs (needed with KQE_JWKS_FILE or KQE_JWKS_URL)" },
 	{ "KQE_JWT_LEEWAY_S", TYPE_INT, "60", 0, 600, CONFIG_API, OFF(jwt_leeway_s),
 	    "clock skew allowed when checking exp and nbf, in seconds" },
 	{ "KQE_JWT_ROLE_CLAIM", TYPE_STRING, "kqe_role", 0, 0, CONFIG_API, OFF(jwt_role_claim),
@@ -151,6 +156,35 @@ set_value(
 	return -1;
 }
 
+/*
+ * Checks that involve more than one variable, or more than a value's type: where
+ * the identity provider's keys come from. Returns -1 with err naming the variable.
+ */
+static int
+check_jwks(const struct config *cfg, struct config_error *err)
+{
+	int have_file = strcmp(cfg->jwks_file, "-") != 0,
+	    have_url = strcmp(cfg->jwks_url, "-") != 0;
+	if (have_file && have_url) {
+		snprintf(err->message, sizeof(err->message),
+		    "KQE_JWKS_FILE and KQE_JWKS_URL: set only one of them");
+		return -1;
+	}
+	/* Only HTTPS: keys fetched in the clear could be replaced by anyone on the path. */
+	if (have_url && (strncasecmp(cfg->jwks_url, "https://", 8) != 0 ||
+	                    cfg->jwks_url[8] == '\0' || strchr("/?#", cfg->jwks_url[8]) != NULL)) {
+		snprintf(err->message, sizeof(err->message),
+		    "KQE_JWKS_URL: \"%.60s\" is not an https:// URL", cfg->jwks_url);
+		return -1;
+	}
+	if (!have_url && strcmp(cfg->jwks_ca_file, "-") != 0) {
+		snprintf(err->message, sizeof(err->message),
+		    "KQE_JWKS_CA_FILE: only used with KQE_JWKS_URL, which is not set");
+		return -1;
+	}
+	return 0;
+}
+
 int
 config_load_from(struct config *cfg, unsigned user, const char *(*getenv_fn)(const char *),
     struct config_error *err)
@@ -165,6 +199,10 @@ config_load_from(struct config *cfg, unsigned user, const char *(*getenv_fn)(con
 			config_free(cfg);
 			return -1;
 		}
+	}
+	if (check_jwks(cfg, err) != 0) {
+		config_free(cfg);
+		return -1;
 	}
 	return 0;
 }

@@ -118,7 +118,7 @@ stack__timeout() {
 # missing and we can neither be root nor use sudo, or if apt fails.
 stack_install_deps() {
     local pkgs=(build-essential cmake pkg-config libevent-dev libpq-dev
-        libjansson-dev libssl-dev libhiredis-dev libjwt-dev libcmocka-dev
+        libjansson-dev libssl-dev libhiredis-dev libjwt-dev libcmocka-dev libcurl4-openssl-dev
         postgresql redis-server python3 python3-yaml curl openssl)
     local missing=() pkg status log
     local -a asroot=()

@@ -238,8 +238,8 @@ auth_identify(struct request *r)
 		return identify_api_key(r, token);
 	if (r->worker->jwks != NULL && jwt_shaped(token)) {
 		const char *why;
-		if (jwt_verify(r->worker->jwks, r->worker->cfg, token, time(NULL), &r->principal,
-		        &why) != 0) {
+		if (jwks_source_verify(r->worker->jwks, r->worker->cfg, token, time(NULL),
+		        &r->principal, &why) != 0) {
 			log_info(r->id, "jwt refused", json_pack("{s:s}", "reason", why));
 			reply_unauthorized(r, "invalid_token", "The token is not valid.");
 			return -1;

@@ -1,5 +1,7 @@
 #include "jwt.h"
 
+#include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 
 #define JWT_MAX_PART 8192
 #define JWKS_MAX_KEYS 32
+#define JWKS_MAX_BYTES (1024 * 1024)
 
 enum key_type { KEY_RSA, KEY_EC_P256 };
 
@@ -28,6 +31,7 @@ struct jwk {
 struct jwks {
 	struct jwk keys[JWKS_MAX_KEYS];
 	int count;
+	atomic_uint refs; /* jwks_ref / jwks_free */
 };
 
 static BIGNUM *
@@ -105,21 +109,22 @@ ec_key(const json_t *jwk)
 }
 
 struct jwks *
-jwks_load(const char *path, char *err, size_t errlen)
+jwks_parse(const char *buf, size_t len, char *err, size_t errlen)
 {
 	json_error_t jerr;
-	json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	struct jwks *ks = xcalloc(1, sizeof(*ks));
 	const json_t *keys = json_object_get(doc, "keys");
 	size_t i;
 	const json_t *jwk;
 
+	atomic_init(&ks->refs, 1);
 	if (doc == NULL) {
-		snprintf(err, errlen, "cannot read \"%s\": %s", path, jerr.text);
+		snprintf(err, errlen, "not JSON: %s (line %d)", jerr.text, jerr.line);
 		goto fail;
 	}
 	if (!json_is_array(keys)) {
-		snprintf(err, errlen, "\"%s\" has no \"keys\" array", path);
+		snprintf(err, errlen, "no \"keys\" array");
 		goto fail;
 	}
 	json_array_foreach(keys, i, jwk)
@@ -152,7 +157,7 @@ jwks_load(const char *path, char *err, size_t errlen)
 		ks->count++;
 	}
 	if (ks->count == 0) {
-		snprintf(err, errlen, "\"%s\" holds no RSA or P-256 signing key", path);
+		snprintf(err, errlen, "holds no RSA or P-256 signing key");
 		goto fail;
 	}
 	json_decref(doc);
@@ -163,10 +168,55 @@ fail:
 	return NULL;
 }
 
+struct jwks *
+jwks_load(const char *path, char *err, size_t errlen)
+{
+	char why[200];
+	FILE *f = fopen(path, "rb");
+	if (f == NULL) {
+		snprintf(err, errlen, "cannot read \"%s\": %s", path, strerror(errno));
+		return NULL;
+	}
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+	do {
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 8192;
+			buf = xrealloc(buf, cap);
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+	} while (n > 0 && len <= JWKS_MAX_BYTES);
+	int failed = ferror(f);
+	fclose(f);
+	struct jwks *ks = NULL;
+	if (failed)
+		snprintf(err, errlen, "cannot read \"%s\"", path);
+	else if (len > JWKS_MAX_BYTES)
+		snprintf(err, errlen, "\"%s\" is larger than %d bytes", path, JWKS_MAX_BYTES);
+	else if ((ks = jwks_parse(buf, len, why, sizeof(why))) == NULL)
+		snprintf(err, errlen, "\"%s\": %s", path, why);
+	free(buf);
+	return ks;
+}
+
+int
+jwks_count(const struct jwks *ks)
+{
+	return ks->count;
+}
+
+struct jwks *
+jwks_ref(struct jwks *ks)
+{
+	atomic_fetch_add_explicit(&ks->refs, 1, memory_order_relaxed);
+	return ks;
+}
+
 void
 jwks_free(struct jwks *ks)
 {
-	if (ks == NULL)
+	if (ks == NULL || atomic_fetch_sub_explicit(&ks->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	for (int i = 0; i < ks->count; i++)
 		EVP_PKEY_free(ks->keys[i].pkey);
@@ -202,7 +252,7 @@ select_key(const struct jwks *ks, enum key_type type, const char *kid)
 {
 	const struct jwk *found = NULL;
 	int candidates = 0;
-	for (int i = 0; i < ks->count; i++) {
+	for (int i = 0; ks != NULL && i < ks->count; i++) {
 		if (ks->keys[i].type != type)
 			continue;
 		if (kid != NULL && strcmp(ks->keys[i].kid, kid) == 0)
@@ -212,6 +262,15 @@ select_key(const struct jwks *ks, enum key_type type, const char *kid)
 	}
 	/* Without a kid only an unambiguous key may be used. */
 	return kid == NULL && candidates == 1 ? found : NULL;
+}
+
+static int
+has_kid(const struct jwks *ks, const char *kid)
+{
+	for (int i = 0; ks != NULL && i < ks->count; i++)
+		if (strcmp(ks->keys[i].kid, kid) == 0)
+			return 1;
+	return 0;
 }
 
 /* ES256 signatures are r || s (32 bytes each); OpenSSL wants DER. */
@@ -344,10 +403,15 @@ jwt_verify(const struct jwks *ks, const struct config *cfg, const char *token, t
 		*why = "unsupported critical header";
 		goto out;
 	}
-	const struct jwk *key =
-	    select_key(ks, type, json_string_value(json_object_get(header, "kid")));
+	const char *kid = json_string_value(json_object_get(header, "kid"));
+	const struct jwk *key = select_key(ks, type, kid);
 	if (key == NULL) {
-		*why = "no matching key";
+		if (kid != NULL && !has_kid(ks, kid)) {
+			*why = "unknown kid";
+			rc = JWT_UNKNOWN_KID;
+		} else {
+			*why = "no matching key";
+		}
 		goto out;
 	}
 	size_t siglen;

@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <curl/curl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -33,7 +34,7 @@
 
 static struct config cfg;
 static SSL_CTX *tls; /* NULL: plain HTTP */
-static struct jwks *jwks; /* NULL: no JWTs */
+static struct jwks_source *jwks; /* NULL: no JWTs */
 static struct pseudonymizer *pseudonymizer;
 static struct keyring *keyring;
 static unsigned char link_key[LINK_KEY_LEN]; /* signs download links */
@@ -98,21 +99,14 @@ fail:
 	return -1;
 }
 
-/* Loads the identity provider's keys; issuer and audience are then required. */
+/* The identity provider's keys (file or URL); issuer and audience are then required. */
 static int
 jwt_init(void)
 {
-	char err[256];
-	if (strcmp(cfg.jwks_file, "-") == 0)
-		return 0;
-	if (strcmp(cfg.jwt_issuer, "-") == 0 || strcmp(cfg.jwt_audience, "-") == 0) {
-		fprintf(stderr, "kqe-api: KQE_JWT_ISSUER and KQE_JWT_AUDIENCE must be set with "
-		                "KQE_JWKS_FILE\n");
-		return -1;
-	}
-	jwks = jwks_load(cfg.jwks_file, err, sizeof(err));
-	if (jwks == NULL) {
-		fprintf(stderr, "kqe-api: KQE_JWKS_FILE: %s\n", err);
+	char err[512];
+	jwks = jwks_source_new(&cfg, err, sizeof(err));
+	if (jwks == NULL && err[0] != '\0') {
+		fprintf(stderr, "kqe-api: %s\n", err);
 		return -1;
 	}
 	return 0;
@@ -290,8 +284,15 @@ main(int argc, char **argv)
 		return 2;
 	}
 
-	if (keys_init() != 0 || tls_init() != 0 || jwt_init() != 0)
+	/* Before any thread: not every libcurl build has a thread-safe global init. */
+	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) {
+		fprintf(stderr, "kqe-api: cannot initialise libcurl\n");
+		return 1;
+	}
+	if (keys_init() != 0 || tls_init() != 0 || jwt_init() != 0) {
+		curl_global_cleanup();
 		return 2;
+	}
 	metrics_init(routes, routes_count);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
@@ -346,9 +347,10 @@ out:
 	free(threads);
 	config_free(&cfg);
 	SSL_CTX_free(tls);
-	jwks_free(jwks);
+	jwks_source_free(jwks);
 	pseudonymizer_free(pseudonymizer);
 	keyring_free(keyring);
+	curl_global_cleanup(); /* after jwks_source_free joined the fetch thread */
 	libevent_global_shutdown();
 	return rc;
 }

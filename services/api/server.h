@@ -10,8 +10,8 @@
  *               ←  handlers/<resource>.c  ←  router (table + dispatcher)  ←  main
  *
  * Threading: evhttp is not thread-safe, so nothing here is shared between
- * workers except the read-only configuration, the key material and the
- * atomic metrics. Handlers run synchronously on their worker's loop; a slow
+ * workers except the read-only configuration, the key material, the JWKS
+ * source (thread-safe, jwt.h) and the atomic metrics. Handlers run synchronously on their worker's loop; a slow
  * query stalls only that worker (bounded by statement_timeout).
  *
  * Memory: a request owns its path and query parameters, its parsed body, its
@@ -35,7 +35,7 @@
 #include "kqe/principal.h"
 #include "kqe/redis.h"
 
-struct jwks;
+struct jwks_source;
 struct pseudonymizer;
 struct keyring;
 struct resource;
@@ -48,7 +48,7 @@ struct worker {
 	struct evhttp_bound_socket *bound;
 	struct db *db;
 	struct redis *redis;
-	const struct jwks *jwks; /* NULL: JWTs are not accepted */
+	struct jwks_source *jwks; /* NULL: JWTs are not accepted */
 	const struct pseudonymizer *pseudonymizer; /* case references → pseudonyms */
 	const struct keyring *keyring; /* free text at rest */
 	const unsigned char *link_key; /* signs download links (32 bytes) */

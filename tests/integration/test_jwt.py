@@ -1,15 +1,24 @@
-"""JWTs from the identity provider: RS256 and ES256 accepted, every forgery refused."""
+"""JWTs from the identity provider: RS256 and ES256 accepted, every forgery refused.
+
+Keys come from a JWKS file (JwtTest) or from the identity provider's JWKS endpoint
+(JwksUrlTest: a real HTTPS server on loopback with a certificate from a CA made here).
+"""
 
 import base64
+import concurrent.futures
 import hashlib
 import hmac
+import http.server
 import json
 import os
+import ssl
 import subprocess
+import threading
 import time
 import unittest
+import uuid
 
-from harness import BIN, StackTestCase
+from harness import BIN, StackTestCase, wait_until
 
 ISSUER = "https://idp.test.nrw/realms/kqe"
 AUDIENCE = "kqe-api"
@@ -53,17 +62,25 @@ class Keys:
     def path(self, name):
         return os.path.join(self.dir, name)
 
-    def jwks(self):
-        modulus = openssl("rsa", "-in", self.rsa, "-noout", "-modulus").decode()
+    @staticmethod
+    def rsa_jwk(path, kid, use="sig"):
+        modulus = openssl("rsa", "-in", path, "-noout", "-modulus").decode()
         n = bytes.fromhex(modulus.strip().split("=", 1)[1])
-        point = openssl("pkey", "-in", self.ec, "-pubout", "-outform", "DER")[-65:]
+        jwk = {"kty": "RSA", "kid": kid, "use": use, "n": b64(n), "e": "AQAB"}
+        if use == "sig":
+            jwk["alg"] = "RS256"
+        return jwk
+
+    @staticmethod
+    def ec_jwk(path, kid):
+        point = openssl("pkey", "-in", path, "-pubout", "-outform", "DER")[-65:]
         assert point[0] == 4
-        return {"keys": [
-            {"kty": "RSA", "kid": "rsa-1", "use": "sig", "alg": "RS256", "n": b64(n), "e": "AQAB"},
-            {"kty": "EC", "kid": "ec-1", "use": "sig", "crv": "P-256",
-             "x": b64(point[1:33]), "y": b64(point[33:])},
-            {"kty": "RSA", "kid": "enc-1", "use": "enc", "n": b64(n), "e": "AQAB"},
-        ]}
+        return {"kty": "EC", "kid": kid, "use": "sig", "crv": "P-256",
+                "x": b64(point[1:33]), "y": b64(point[33:])}
+
+    def jwks(self):
+        return {"keys": [self.rsa_jwk(self.rsa, "rsa-1"), self.ec_jwk(self.ec, "ec-1"),
+                         self.rsa_jwk(self.rsa, "enc-1", use="enc")]}
 
     def sign(self, header, claims, key=None):
         signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
@@ -199,6 +216,313 @@ class JwtTest(StackTestCase):
                                    text=True, timeout=10)
                 self.assertEqual(r.returncode, 2, r)
                 self.assertIn(name, r.stderr)
+
+
+# --- keys from the identity provider's JWKS endpoint --------------------------------------
+
+IDP_PATH = "/realms/kqe/protocol/openid-connect/certs"
+
+
+def make_ca(directory, name):
+    """A self-signed CA (certificate, key) for a private PKI."""
+    cert, key = os.path.join(directory, f"{name}.pem"), os.path.join(directory, f"{name}.key")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", "1", "-subj", f"/CN={name}", "-keyout", key, "-out", cert)
+    return cert, key
+
+
+def make_server_certificate(directory, ca, name):
+    """A certificate for 127.0.0.1 signed by ca; returns (certificate, key)."""
+    ca_cert, ca_key = ca
+    cert, key = os.path.join(directory, f"{name}.pem"), os.path.join(directory, f"{name}.key")
+    csr, ext = os.path.join(directory, f"{name}.csr"), os.path.join(directory, f"{name}.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n")
+    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", csr)
+    openssl("x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-set_serial",
+            str(uuid.uuid4().int >> 64), "-days", "1", "-extfile", ext, "-out", cert)
+    return cert, key
+
+
+class IdentityProvider:
+    """The JWKS endpoint of an identity provider: Python's http.server over TLS on a free
+    loopback port. Counts the requests for the JWKS, serves whatever keys a test sets, and
+    fails on demand (mode)."""
+
+    MODES = ("ok", "fail", "garbage", "huge", "redirect-http")
+
+    def __init__(self, cert, key):
+        self.lock = threading.Lock()
+        self.reset()
+        idp = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                with idp.lock:
+                    if self.path == IDP_PATH:
+                        idp._requests += 1
+                    mode, doc, cache_control = idp.mode, idp.document, idp.cache_control
+                if self.path != IDP_PATH:
+                    return self.answer(404, b"{}")
+                if mode == "fail":
+                    return self.answer(503, b"Service Unavailable")
+                if mode == "garbage":
+                    return self.answer(200, b"<html>login</html>")
+                if mode == "redirect-http":
+                    self.send_response(302)
+                    self.send_header("Location", f"http://127.0.0.1:{idp.port}{IDP_PATH}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
+                if mode == "huge":  # no Content-Length: only the stream shows the size
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    try:
+                        self.wfile.write(b'{"keys": [' + b" " * (2 * 1024 * 1024))
+                    except OSError:
+                        pass  # kqe-api hung up, as it should
+                    return None
+                extra = {"Cache-Control": cache_control} if cache_control else {}
+                return self.answer(200, json.dumps(doc).encode(), **extra)
+
+            def answer(self, status, body, **headers):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.url = f"https://127.0.0.1:{self.port}{IDP_PATH}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def reset(self):
+        with self.lock:
+            self.mode = "ok"
+            self.document = {"keys": []}
+            self.cache_control = None
+            self._requests = 0
+
+    def serve(self, document=None, mode=None, cache_control=None):
+        with self.lock:
+            if document is not None:
+                self.document = document
+            if mode is not None:
+                assert mode in self.MODES, mode
+                self.mode = mode
+            if cache_control is not None:
+                self.cache_control = cache_control
+
+    @property
+    def requests(self):
+        with self.lock:
+            return self._requests
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class JwksUrlTest(StackTestCase):
+    """KQE_JWKS_URL: keys fetched over HTTPS, cached, refreshed on rotation, rate-limited."""
+
+    start_api = False
+    default_role = "admin"  # an API key, which works whatever the identity provider does
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        try:
+            d = cls.stack.workdir
+            cls.keys = Keys(d)
+            cls.ca = make_ca(d, "idp-ca")
+            cls.other_ca = make_ca(d, "other-ca")
+            cls.idp = IdentityProvider(*make_server_certificate(d, cls.ca, "idp"))
+        except BaseException:
+            cls.stack.teardown()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.idp.stop()
+        super().tearDownClass()
+
+    def setUp(self):
+        self.idp.reset()
+        self.idp.serve({"keys": [Keys.rsa_jwk(self.keys.rsa, "rsa-1"),
+                                 Keys.ec_jwk(self.keys.ec, "ec-1")]})
+
+    def tearDown(self):
+        if self.stack.api is not None:
+            self.assertEqual(self.stack.stop_api(), 0)
+
+    # --- helpers ---------------------------------------------------------------------
+    def start(self, **env):
+        """Starts kqe-api with keys from the identity provider; waits until it is ready."""
+        self.log_start = len(self.stack.log_lines()) if os.path.exists(
+            os.path.join(self.stack.logs, "api.log")) else 0
+        settings = {"KQE_JWKS_URL": self.idp.url, "KQE_JWKS_CA_FILE": self.ca[0],
+                    "KQE_JWT_ISSUER": ISSUER, "KQE_JWT_AUDIENCE": AUDIENCE}
+        settings.update(env)
+        self.stack.start_api(**settings)
+
+    def log(self):
+        """The log lines of the kqe-api started last."""
+        return self.stack.log_lines()[self.log_start:]
+
+    def wait_log(self, msg, what=None, **fields):
+        def found():
+            for line in self.log():
+                if line.get("msg") == msg and all(line.get(k) == v for k, v in fields.items()):
+                    return line
+            return None
+        return wait_until(found, timeout=30, what=what or f"log line {msg!r} {fields}")
+
+    def token(self, kid="rsa-1", key=None, alg="RS256", **claims):
+        now = int(time.time())
+        c = {"iss": ISSUER, "aud": AUDIENCE, "sub": "user-4711", "iat": now, "exp": now + 300,
+             "kqe_role": "ministry"}
+        c.update(claims)
+        return self.keys.sign({"alg": alg, "typ": "JWT", "kid": kid}, c, key=key)
+
+    def status(self, token):
+        return self.stack.get("/v1/offices", token=token).status
+
+    # --- tests -----------------------------------------------------------------------
+    def test_tokens_verify_with_keys_from_the_url(self):
+        self.idp.serve(cache_control="public, max-age=5")
+        self.start()
+        fetched = self.wait_log("jwks fetched")
+        self.assertEqual(fetched["level"], "info")
+        self.assertEqual(fetched["keys"], 2)
+        self.assertEqual(fetched["host"], "127.0.0.1")
+        self.assertEqual(fetched["next_refresh_s"], 60)  # max-age=5 clamped to the minimum
+        self.assertEqual(self.status(self.token()), 200)
+        self.assertEqual(self.status(self.token(kid="ec-1", alg="ES256")), 200)
+        self.assertEqual(self.status(self.token(key=self.keys.rsa_other)), 401)  # forged
+        self.assertEqual(self.status(self.token(iss="https://evil.example")), 401)
+        self.assertEqual(self.idp.requests, 1)  # cached: one fetch served all of them
+
+    def test_key_rotation_is_picked_up_without_a_restart(self):
+        self.idp.serve(cache_control="max-age=3600")
+        self.start()
+        self.assertEqual(self.wait_log("jwks fetched")["next_refresh_s"], 3600)
+        self.assertEqual(self.status(self.token()), 200)
+        before = self.idp.requests
+        # The identity provider rotates: rsa-1 is retired, rsa-2 signs new tokens.
+        self.idp.serve({"keys": [Keys.rsa_jwk(self.keys.rsa_other, "rsa-2"),
+                                 Keys.ec_jwk(self.keys.ec, "ec-1")]})
+        self.assertEqual(self.status(self.token(kid="rsa-2", key=self.keys.rsa_other)), 200)
+        self.assertEqual(self.idp.requests, before + 1)
+        self.wait_log("jwks fetched", trigger="unknown kid", keys=2)
+        self.assertEqual(self.status(self.token(kid="rsa-2", key=self.keys.rsa_other)), 200)
+        self.assertEqual(self.status(self.token(kid="ec-1", alg="ES256")), 200)
+        self.assertEqual(self.status(self.token()), 401)  # the retired key no longer verifies
+        self.assertEqual(self.stack.get("/v1/offices").status, 200)  # the API key, as ever
+
+    def test_a_burst_of_unknown_kids_fetches_at_most_once(self):
+        self.start()
+        self.wait_log("jwks fetched")
+        before = self.idp.requests
+        tokens = [self.token(kid=f"random-{uuid.uuid4().hex}") for _ in range(40)]
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(self.status, tokens))
+        self.assertEqual(statuses, [401] * len(tokens))
+        # The first unknown kid asked for one refresh; all others fell in the cool-down.
+        wait_until(lambda: self.idp.requests >= before + 1, what="the refresh")
+        self.assertEqual(self.status(self.token(kid=f"random-{uuid.uuid4().hex}")), 401)
+        self.assertEqual(self.idp.requests, before + 1)
+        self.assertEqual(self.status(self.token()), 200)  # the known keys are unaffected
+        refused = [l for l in self.log() if l.get("msg") == "jwt refused"]
+        self.assertEqual({l["reason"] for l in refused}, {"unknown kid"})
+
+    def test_idp_down_at_start_then_back(self):
+        self.idp.serve(mode="fail")
+        self.start()  # ready although the identity provider is down
+        failed = self.wait_log("jwks fetch failed")
+        self.assertEqual(failed["level"], "error")
+        self.assertEqual(failed["host"], "127.0.0.1")
+        self.assertEqual(failed["reason"], "HTTP status 503")
+        self.assertGreater(failed["retry_in_s"], 0)
+        self.assertFalse(failed["have_keys"])
+        token = self.token()
+        self.assertEqual(self.status(token), 401)
+        self.wait_log("jwt refused", reason="no keys from the identity provider yet")
+        self.assertEqual(self.stack.get("/v1/offices").status, 200)  # API keys keep working
+        self.assertEqual(self.stack.get("/readyz", token=None).status, 200)
+        # Back: the retries pick the keys up without a restart.
+        self.idp.serve(mode="ok")
+        wait_until(lambda: self.status(self.token()) == 200, timeout=90,
+                   what="JWTs accepted after the identity provider came back")
+        recovered = self.wait_log("jwks fetched after failures")
+        self.assertTrue(recovered["recovered"])
+        self.assertGreaterEqual(recovered["failed_attempts"], 1)
+        with open(os.path.join(self.stack.logs, "api.log")) as f:
+            text = f.read()
+        for part in token.split("."):
+            self.assertNotIn(part, text)
+
+    def test_unusable_answers_are_refused_with_one_error_line_each(self):
+        cases = {"garbage": "not a JWKS: ", "huge": "response larger than 1048576 bytes",
+                 "redirect-http": 'Protocol "http" not supported'}
+        for mode, reason in cases.items():
+            with self.subTest(mode=mode):
+                self.idp.serve(mode=mode)
+                self.start()
+                failed = self.wait_log("jwks fetch failed")
+                self.assertEqual(failed["level"], "error")
+                self.assertIn(reason, failed["reason"])
+                self.assertEqual(self.status(self.token()), 401)
+                self.assertEqual(self.stack.stop_api(), 0)
+
+    def test_a_certificate_from_another_ca_is_refused(self):
+        self.start(KQE_JWKS_CA_FILE=self.other_ca[0])
+        failed = self.wait_log("jwks fetch failed")
+        self.assertEqual(failed["level"], "error")
+        self.assertIn("certificate", failed["reason"])
+        self.assertEqual(self.idp.requests, 0)  # no request was sent over the untrusted TLS
+        self.assertEqual(self.status(self.token()), 401)
+
+    def test_bad_url_settings_exit_2_naming_the_variable(self):
+        url = {"KQE_JWT_ISSUER": ISSUER, "KQE_JWT_AUDIENCE": AUDIENCE}
+        jwks_path = self.keys.path("url-test-jwks.json")
+        with open(jwks_path, "w") as f:
+            json.dump(self.keys.jwks(), f)
+        cases = [
+            ({"KQE_JWKS_URL": f"http://127.0.0.1:{self.idp.port}{IDP_PATH}", **url},
+             ["KQE_JWKS_URL"]),
+            ({"KQE_JWKS_URL": "ftp://127.0.0.1/certs", **url}, ["KQE_JWKS_URL"]),
+            ({"KQE_JWKS_URL": "https://", **url}, ["KQE_JWKS_URL"]),
+            ({"KQE_JWKS_URL": self.idp.url, "KQE_JWKS_FILE": jwks_path, **url},
+             ["KQE_JWKS_FILE", "KQE_JWKS_URL"]),
+            ({"KQE_JWKS_URL": self.idp.url, "KQE_JWT_AUDIENCE": AUDIENCE}, ["KQE_JWT_ISSUER"]),
+            ({"KQE_JWKS_URL": self.idp.url, "KQE_JWKS_CA_FILE": "/nonexistent.pem", **url},
+             ["KQE_JWKS_CA_FILE"]),
+            ({"KQE_JWKS_FILE": jwks_path, "KQE_JWKS_CA_FILE": self.ca[0], **url},
+             ["KQE_JWKS_CA_FILE"]),
+        ]
+        for extra, names in cases:
+            with self.subTest(extra=extra):
+                env = self.stack.env(KQE_HTTP_PORT=0, **extra)
+                r = subprocess.run([os.path.join(BIN, "kqe-api")], env=env, capture_output=True,
+                                   text=True, timeout=10)
+                self.assertEqual(r.returncode, 2, r)
+                for name in names:
+                    self.assertIn(name, r.stderr)
+        self.assertEqual(self.idp.requests, 0)
 
 
 if __name__ == "__main__":

@@ -94,6 +94,69 @@ test_variables_of_other_programs_are_ignored(void **state)
 	assert_int_equal(config_load_from(&cfg, CONFIG_AGGREGATOR, fake_env, &err), -1);
 }
 
+/* Two variables at once, for the checks that involve more than one. */
+static const char *pair_env[4];
+
+static const char *
+pair_get(const char *name)
+{
+	for (int i = 0; i < 4; i += 2)
+		if (pair_env[i] != NULL && strcmp(name, pair_env[i]) == 0)
+			return pair_env[i + 1];
+	return NULL;
+}
+
+static void
+test_jwks_sources(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *env[4];
+		int ok;
+		const char *named; /* in the message when refused */
+	} jwks_cases[] = {
+		{ { "KQE_JWKS_URL",
+		      "https://idp.example/realms/kqe/protocol/openid-connect/certs" },
+		    1, NULL },
+		{ { "KQE_JWKS_URL", "HTTPS://idp.example/certs" }, 1, NULL },
+		{ { "KQE_JWKS_URL", "http://idp.example/certs" }, 0, "KQE_JWKS_URL" },
+		{ { "KQE_JWKS_URL", "file:///etc/jwks.json" }, 0, "KQE_JWKS_URL" },
+		{ { "KQE_JWKS_URL", "https://" }, 0, "KQE_JWKS_URL" },
+		{ { "KQE_JWKS_URL", "https:///certs" }, 0, "KQE_JWKS_URL" },
+		{ { "KQE_JWKS_URL", "idp.example/certs" }, 0, "KQE_JWKS_URL" },
+		{ { "KQE_JWKS_URL", "https://idp.example/certs", "KQE_JWKS_FILE",
+		      "/etc/jwks.json" },
+		    0, "KQE_JWKS_FILE and KQE_JWKS_URL" },
+		{ { "KQE_JWKS_URL", "https://idp.example/certs", "KQE_JWKS_CA_FILE",
+		      "/etc/ca.pem" },
+		    1, NULL },
+		{ { "KQE_JWKS_FILE", "/etc/jwks.json", "KQE_JWKS_CA_FILE", "/etc/ca.pem" }, 0,
+		    "KQE_JWKS_CA_FILE" },
+	};
+	for (size_t i = 0; i < sizeof(jwks_cases) / sizeof(jwks_cases[0]); i++) {
+		struct config cfg;
+		struct config_error err = { { 0 } };
+		memcpy(pair_env, jwks_cases[i].env, sizeof(pair_env));
+		int rc = config_load_from(&cfg, CONFIG_API, pair_get, &err);
+		if (jwks_cases[i].ok) {
+			assert_int_equal(rc, 0);
+			assert_string_equal(cfg.jwks_url, jwks_cases[i].env[1]);
+			config_free(&cfg);
+		} else {
+			assert_int_equal(rc, -1);
+			assert_non_null(strstr(err.message, jwks_cases[i].named));
+		}
+	}
+	/* kqe-aggregator does not read them: their defaults pass. */
+	pair_env[0] = "KQE_JWKS_URL";
+	pair_env[1] = "http://idp.example/certs";
+	pair_env[2] = NULL;
+	struct config cfg;
+	struct config_error err;
+	assert_int_equal(config_load_from(&cfg, CONFIG_AGGREGATOR, pair_get, &err), 0);
+	config_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -101,6 +164,7 @@ main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_variables_of_other_programs_are_ignored),
+		cmocka_unit_test(test_jwks_sources),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,8 @@ struct config {
 	char *pseudonym_key;
 	char *data_keys;
 	char *jwks_file;
+	char *jwks_url;
+	char *jwks_ca_file;
 	char *jwt_issuer;
 	char *jwt_audience;
 	long jwt_leeway_s;
