@@ -1,6 +1,6 @@
 /*
  * build_report — runs a report job (build_report: one report; ministry_batch:
- * every report of a year) and stores the reports with the job's success in
+ * every report of a period) and stores the reports with the job's success in
  * one transaction, so a crash leaves either no report and a re-runnable job,
  * or all of them.
  *
@@ -183,17 +183,18 @@ transient(struct db *db, const char *job_id)
 	return JOB_RETRY;
 }
 
-/* The reports a job builds: one for build_report, every report of a year for ministry_batch. */
+/*
+ * The reports a job builds: one for build_report, every report of a period
+ * (the state's and both regions') for ministry_batch.
+ */
 static size_t
 job_reports(const char *kind, const json_t *params, struct report_params *out, size_t max)
 {
 	if (strcmp(kind, "build_report") == 0)
 		return report_params_parse(params, &out[0]) == 0 ? 1 : 0;
-	const json_t *year = json_object_get(params, "year");
-	if (strcmp(kind, "ministry_batch") != 0 || !json_is_integer(year) || max < 3)
+	const char *period = json_string_value(json_object_get(params, "period"));
+	if (strcmp(kind, "ministry_batch") != 0 || !period_valid(period) || max < 3)
 		return 0;
-	char period[8];
-	snprintf(period, sizeof(period), "%d", (int)json_integer_value(year));
 	json_t *bodies[] = { json_pack("{s:s,s:s}", "scope", "state", "period", period),
 		json_pack("{s:s,s:s,s:s}", "scope", "region", "region", "LVR", "period", period),
 		json_pack("{s:s,s:s,s:s}", "scope", "region", "region", "LWL", "period", period) };

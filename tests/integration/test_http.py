@@ -91,7 +91,7 @@ class HttpEdgeTest(StackTestCase):
     def test_metrics_count_requests_by_route_and_status(self):
         self.stack.get("/v1/offices/does-not-exist")
         text = self.stack.get("/metrics").body.decode()
-        self.assertIn('kqe_http_requests_total{method="GET",route="/v1/offices/{}",status="404"}',
+        self.assertIn('kqe_http_requests_total{method="GET",route="/v1/offices/{id}",status="404"}',
                       text)
         self.assertIn("kqe_http_request_duration_seconds_bucket", text)
         self.assertIn("kqe_redis_up 1", text)

@@ -72,7 +72,7 @@ class ProceduresTest(StackTestCase):
             ("office", {"cycle": CYCLE, "due_date": "2027-02-30"}, 422,
              [{"pointer": "/due_date", "code": "format"}]),
             ("office", {"cycle": CYCLE, "phase": "completed"}, 422,
-             [{"pointer": "/phase", "code": "unknown_field"}]),
+             [{"pointer": "/phase", "code": "forbidden"}]),
             ("admin", {"cycle": "2028-2033"}, 422, [{"pointer": "/office_id", "code": "required"}]),
             ("admin", {"cycle": "2028-2033", "office_id": "demo-xyz-999"}, 422,
              [{"pointer": "/office_id", "code": "not_found"}]),
@@ -138,15 +138,21 @@ class ProceduresTest(StackTestCase):
         # The assigned institute moves the phase but cannot reassign.
         r = self.patch(path, {"phase": "case_selection"}, '"v2"', token="institute")
         self.assertEqual(r.status, 200, r)
+        # A role that may not do something gets 403, and nothing changes.
         r = self.patch(path, {"institute_id": None}, '"v3"', token="institute")
-        self.assertProblem(r, 422, errors=[{"pointer": "/institute_id", "code": "forbidden"}])
+        self.assertProblem(r, 403, detail="An institute cannot reassign a procedure.")
+        self.assertEqual(self.stack.get(path, token=self.tok["office"]).json()["version"], 3)
 
     def test_dry_run_and_updated_since(self):
         count = "SELECT count(*) FROM procedures"
         before = self.stack.sql_value(count)
         r = self.stack.post("/v1/procedures?dry_run=true", {"cycle": CYCLE, "out_of_cycle": True},
                             token=self.tok["office"])
-        self.assertEqual((r.status, r.json()), (200, {"valid": True, "would": "create"}))
+        self.assertEqual(r.status, 200, r)
+        would = r.json()  # the procedure as it would be: nothing is kept
+        self.assertEqual((would["cycle"], would["phase"], would["out_of_cycle"]),
+                         (CYCLE, "planned", True))
+        self.assertIsNone(r.header("Location"))
         self.assertEqual(self.stack.sql_value(count), before)
         path = self.new_procedure().header("Location")
         r = self.stack.request("PATCH", path + "?dry_run=true", body={"phase": "case_selection"},
@@ -175,8 +181,9 @@ class ProceduresTest(StackTestCase):
         self.assertEqual(r.status, 200)
 
     def test_cycle_status_view_for_ministry_and_advisor(self):
-        r = self.stack.get(f"/v1/procedures?cycle={CYCLE}", token=self.tok["ministry"])
+        r = self.stack.get(f"/v1/cycles/{CYCLE}/offices", token=self.tok["ministry"])
         self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["cycle"], CYCLE)
         items = r.json()["items"]
         self.assertEqual(len(items), 186)
         self.assertTrue(all(set(i) == {"office_id", "status"} for i in items))
@@ -185,29 +192,29 @@ class ProceduresTest(StackTestCase):
             " WHEN due_date < current_date THEN 'overdue' ELSE 'in_progress' END"
             f" FROM procedures WHERE cycle = '{CYCLE}' AND NOT out_of_cycle")}
         self.assertEqual({i["office_id"]: i["status"] for i in items}, expected)
-        # The issue's own example: the cycle named by its start year.
-        short = self.stack.get("/v1/procedures?cycle=2023&status=due", token=self.tok["ministry"])
+        # A cycle may be named by its start year.
+        short = self.stack.get("/v1/cycles/2023/offices?status=due", token=self.tok["ministry"])
         self.assertEqual(short.status, 200, short)
         self.assertEqual(short.json()["cycle"], CYCLE)
         # Next cycle: nobody has a procedure yet except those opened by the tests.
-        due = self.stack.get("/v1/procedures?cycle=2028-2033&status=due",
+        due = self.stack.get("/v1/cycles/2028-2033/offices?status=due",
                              token=self.tok["advisor"]).json()["items"]
         self.assertTrue(all(i["office_id"].startswith("demo-lwl-") for i in due))
         self.assertGreaterEqual(len(due), 90)
         self.assertTrue(all(i["status"] == "due" for i in due))
-        for path, errors in [("/v1/procedures?status=due", [{"parameter": "cycle",
-                                                             "code": "required"}]),
-                             ("/v1/procedures?cycle=2024&status=due",
-                              [{"parameter": "cycle", "code": "format"}]),
-                             (f"/v1/procedures?cycle={CYCLE}&status=late",
-                              [{"parameter": "status", "code": "enum"}]),
-                             (f"/v1/procedures?cycle={CYCLE}&limit=5",
-                              [{"parameter": "limit", "code": "unknown_parameter"}])]:
+        for path, status, errors in [
+                ("/v1/cycles/2024/offices", 404, None),
+                ("/v1/cycles/2024-2029/offices", 404, None),
+                (f"/v1/cycles/{CYCLE}/offices?status=late", 400,
+                 [{"parameter": "status", "code": "enum"}]),
+                (f"/v1/cycles/{CYCLE}/offices?limit=5", 400,
+                 [{"parameter": "limit", "code": "unknown_parameter"}])]:
             with self.subTest(path=path):
-                self.assertProblem(self.stack.get(path, token=self.tok["ministry"]), 400,
+                self.assertProblem(self.stack.get(path, token=self.tok["ministry"]), status,
                                    errors=errors)
+        # The procedures themselves are not theirs to read.
         self.assertProblem(self.stack.get("/v1/procedures", token=self.tok["ministry"]), 403)
-
+        self.assertProblem(self.stack.get("/v1/procedures", token=self.tok["advisor"]), 403)
 
 if __name__ == "__main__":
     unittest.main()

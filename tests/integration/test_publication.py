@@ -51,7 +51,8 @@ class PublicationTest(StackTestCase):
             "institute": s.token("institute", institute=s.sql_value(
                 "SELECT id FROM institutes ORDER BY id LIMIT 1"))[0],
         }
-        r = s.post("/v1/ministry-batches", {"year": YEAR}, token=cls.tok["ministry"])
+        r = s.post("/v1/ministry-batches", {"period": str(YEAR)},
+                   token=cls.tok["ministry"])
         assert r.status == 202, r
         cls.batch = r.json()["id"]
         s.wait_job(cls.batch, timeout=60)
@@ -86,10 +87,14 @@ class PublicationTest(StackTestCase):
     def test_b_bad_batch_requests_change_nothing(self):
         before = self.state()
         cases = [
-            ({}, [{"pointer": "/year", "code": "required"}]),
-            ({"year": "2024"}, [{"pointer": "/year", "code": "type"}]),
-            ({"year": 1999}, [{"pointer": "/year", "code": "range"}]),
-            ({"year": 2024, "scope": "state"}, [{"pointer": "/scope", "code": "unknown_field"}]),
+            ({}, [{"pointer": "/period", "code": "required"}]),
+            ({"period": 2024}, [{"pointer": "/period", "code": "type"}]),
+            ({"period": "1999"}, [{"pointer": "/period", "code": "format"}]),
+            ({"period": "2024-2029"}, [{"pointer": "/period", "code": "format"}]),
+            ({"year": 2024}, [{"pointer": "/period", "code": "required"},
+                              {"pointer": "/year", "code": "unknown_field"}]),
+            ({"period": "2024", "scope": "state"},
+             [{"pointer": "/scope", "code": "unknown_field"}]),
         ]
         for body, errors in cases:
             with self.subTest(body=body):
@@ -97,7 +102,7 @@ class PublicationTest(StackTestCase):
                                                    token=self.tok["ministry"]), 422,
                                    errors=errors)
         for who in ("advisor_lvr", "office"):
-            self.assertEqual(self.stack.post("/v1/ministry-batches", {"year": 2024},
+            self.assertEqual(self.stack.post("/v1/ministry-batches", {"period": "2024"},
                                              token=self.tok[who]).status, 403)
         self.assertEqual(self.state(), before)
 

@@ -84,7 +84,7 @@ class StatisticsTest(StackTestCase):
     def test_report_as_csv_uses_the_official_symbols(self):
         import csv, io
         rep = self.report({"scope": "region", "region": "LWL", "period": "2019"})
-        r = self.stack.get(f"/v1/reports/{rep['id']}?format=csv&dialect=excel")
+        r = self.stack.get(f"/v1/reports/{rep['id']}.csv?dialect=excel")
         self.assertEqual(r.status, 200, r)
         rows = list(csv.DictReader(io.StringIO(r.body[3:].decode()), delimiter=";"))
         cells = [c for t in rep["tables"] for c in t["cells"]]

@@ -432,7 +432,8 @@ class SurveysTopicsTest(StackTestCase):
         before = self.state()
         cases = [("POST", "/v1/structure-surveys", survey(done), None),
                  ("POST", "/v1/topics", topic(done), None),
-                 ("PUT", f"/v1/structure-surveys/{s['id']}", survey(proc), '"v1"'),
+                 ("PUT", f"/v1/structure-surveys/{s['id']}", survey(proc, asd_staff_fte=1),
+                  '"v1"'),
                  ("PATCH", f"/v1/topics/{t['id']}", {"priority": "low"}, '"v1"'),
                  ("PATCH", f"/v1/topics/{t['id']}", {"status": "in_progress",
                                                      "description": "neu"}, '"v1"')]
