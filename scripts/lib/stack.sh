@@ -10,7 +10,7 @@
 #     checkout (scripts/run) or in a fresh /tmp/kqe-*.XXXXXX (scripts/test, bench/);
 #   - root: the servers run as the system user "kqe" (made on first use) through runuser; data
 #     in /var/lib/kqe/run-<hash of the checkout path> (scripts/run) or /tmp/kqe-*.XXXXXX,
-#     owned by kqe. Nothing of the server's lives in the checkout.
+#     owned by kqe. None of the servers' files lives in the checkout.
 # Redis could run as root, but runs the same way. Both listen on 127.0.0.1 only. PostgreSQL
 # has no unix socket: every URL is TCP, so neither /var/run/postgresql (not ours) nor the
 # 107-byte limit on socket paths gets in the way. Logs: postgres.log, redis.log in the data dir.
