@@ -92,27 +92,28 @@ stack_wait_http() {
 	done
 }
 
+# stack__pg PROGRAM ARG... — run one of PostgreSQL's server programs (not on PATH in Debian).
+stack__pg() { as_server_user "$(pg_config --bindir)/$1" "${@:2}"; }
+
 # stack_pg_start DIR PORT [NAME=VALUE...] — start the cluster in DIR (initdb first if there is
 # none) on 127.0.0.1:PORT with the given settings; nothing to do if it runs already.
 # Superuser postgres, no password (trust): see stack_pg_url.
 stack_pg_start() {
-	local dir=$1 port=$2 bin opts setting
+	local dir=$1 port=$2 opts setting
 	shift 2
-	bin=$(pg_config --bindir) || return 1
-	if as_server_user "$bin/pg_ctl" status -D "$dir" >/dev/null 2>&1; then
+	if stack__pg pg_ctl status -D "$dir" >/dev/null 2>&1; then
 		stack__say "postgres already running ($dir)"
 		return 0
 	fi
 	if [ ! -f "$dir/PG_VERSION" ]; then
-		as_server_user "$bin/initdb" -D "$dir" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
+		stack__pg initdb -D "$dir" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
 			--no-instructions >/dev/null || return 1
 	fi
 	# Settings go on the command line (pg_ctl hands them to a shell), so postgresql.conf stays
 	# initdb's and a new port or setting needs no editing.
 	opts="-h 127.0.0.1 -p $port -k ''"
 	for setting in "$@"; do opts+=" -c $setting"; done
-	if ! as_server_user "$bin/pg_ctl" start -D "$dir" -l "$dir/postgres.log" -w -t 60 \
-		-o "$opts" >/dev/null; then
+	if ! stack__pg pg_ctl start -D "$dir" -l "$dir/postgres.log" -w -t 60 -o "$opts" >/dev/null; then
 		tail -n 20 "$dir/postgres.log" >&2
 		return 1
 	fi
@@ -121,23 +122,17 @@ stack_pg_start() {
 
 # stack_pg_stop DIR — fast shutdown; nothing to do if it is not running.
 stack_pg_stop() {
-	local bin
 	[ -d "$1" ] || return 0
-	bin=$(pg_config --bindir) || return 1
-	as_server_user "$bin/pg_ctl" status -D "$1" >/dev/null 2>&1 || return 0
-	as_server_user "$bin/pg_ctl" stop -D "$1" -m fast -w -t 60 >/dev/null || return 1
+	stack__pg pg_ctl status -D "$1" >/dev/null 2>&1 || return 0
+	stack__pg pg_ctl stop -D "$1" -m fast -w -t 60 >/dev/null || return 1
 	stack__say "postgres stopped ($1)"
 }
 
 # stack_pg_destroy DIR — stop the cluster and delete DIR.
-stack_pg_destroy() {
-	stack_pg_stop "$1" && rm -rf -- "$1"
-}
+stack_pg_destroy() { stack_pg_stop "$1" && rm -rf -- "$1"; }
 
 # stack_pg_url PORT [DBNAME] — the superuser's URL (database postgres unless DBNAME).
-stack_pg_url() {
-	echo "postgresql://postgres@127.0.0.1:$1/${2:-postgres}"
-}
+stack_pg_url() { echo "postgresql://postgres@127.0.0.1:$1/${2:-postgres}"; }
 
 # stack__redis_pid DIR — the pid of DIR's running redis-server (whose working dir is DIR).
 stack__redis_pid() {
