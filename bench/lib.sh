@@ -1,7 +1,8 @@
 # bench/lib.sh — what every benchmark needs first; source it from the repository root.
 # Builds RelWithDebInfo (no sanitizers) into build/, starts a throw-away PostgreSQL (durable
-# settings) and Redis under $work, exports the kqe environment, migrates and loads the demo
-# state. Processes appended to pids=() are killed and everything is removed on exit.
+# settings) and Redis under $work (a /tmp/kqe-bench.* of scripts/lib/stack.sh), exports the kqe
+# environment, migrates and loads the demo state. Processes appended to pids=() are killed and
+# everything is removed on exit.
 # shellcheck shell=bash
 # shellcheck source=../scripts/lib/stack.sh
 source scripts/lib/stack.sh
@@ -10,13 +11,12 @@ stack_install_deps "$@"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKQE_SANITIZE=OFF >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/kqe-bench.XXXXXX")
+work=$(stack_tmpdir bench)
 pids=()
 bench_cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	stack_redis_stop "$work/redis" >/dev/null 2>&1 || true
-	stack_pg_stop "$work/pg" >/dev/null 2>&1 || true
 	stack_pg_destroy "$work/pg" >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
