@@ -170,9 +170,9 @@ static const char *const demo_phases[] = { "planned", "case_selection", "case_an
  */
 static const struct db_stmt stmt_procedure_insert = { "seed_procedure_insert",
 	"INSERT INTO procedures (id, office_id, cycle, institute_id, phase, due_date)"
-	" VALUES (md5('demo-procedure:' || $1 || ':1')::uuid, $1, $2, $3, $4,"
+	" VALUES (" DEMO_UUID_SQL("'demo-procedure:' || $1 || ':1'") ", $1, $2, $3, $4,"
 	" DATE '2024-01-01' + $5::integer)"
-	" ON CONFLICT (id) DO NOTHING" };
+	" ON CONFLICT DO NOTHING" };
 
 static int
 seed_procedures(struct demo_seed *s, char *summary, size_t size)

@@ -275,7 +275,7 @@ check_codes(const char *list, const struct weighted *w, size_t n, char *summary,
 
 /* ---- ids, months ---- */
 
-/* md5('demo-<kind>:' || office || ':' || n)::uuid, as PostgreSQL writes it. */
+/* DEMO_UUID_SQL('demo-<kind>:' || office || ':' || n), as PostgreSQL writes it. */
 static int
 demo_uuid(const char *kind, const char *office, long n, char out[37])
 {
@@ -287,6 +287,8 @@ demo_uuid(const char *kind, const char *office, long n, char out[37])
 	if (w < 0 || (size_t)w >= sizeof(name) ||
 	    EVP_Digest(name, (size_t)w, md, &len, EVP_md5(), NULL) != 1 || len != 16)
 		return -1;
+	md[6] = (unsigned char)((md[6] & 0x0f) | 0x80); /* version 8 */
+	md[8] = (unsigned char)((md[8] & 0x3f) | 0x80); /* variant 10 */
 	hex_encode(md, 16, hex);
 	snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
 	return 0;
@@ -305,7 +307,7 @@ month_date(long month, long day, char out[11])
 static const struct db_stmt stmt_procedures = { "seed_demo_procedures",
 	"SELECT p.id::text, p.office_id, p.phase, coalesce(o.population_under_18, 0)"
 	" FROM procedures p JOIN offices o ON o.id = p.office_id"
-	" WHERE p.cycle = $1 AND p.id = md5('demo-procedure:' || p.office_id || ':1')::uuid"
+	" WHERE p.cycle = $1 AND p.id = " DEMO_UUID_SQL("'demo-procedure:' || p.office_id || ':1'")
 	" ORDER BY p.office_id" };
 
 /* Index of phase in the procedure's order, or -1. */

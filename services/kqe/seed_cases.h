@@ -7,7 +7,7 @@
  * write.
  *
  * Every row is a function of the step's fixed seed, the office and the row's
- * number only, and its id is md5('demo-<kind>:' || office || ':' || n)::uuid,
+ * number only, and its id is DEMO_UUID_SQL('demo-<kind>:' || office || ':' || n),
  * so a second run finds the same rows (ON CONFLICT DO NOTHING) and a
  * procedure that moved on later only gains rows. Free text is made of
  * phrase lists, marked "(synthetisch)" and encrypted as kqe-api does it.
@@ -21,6 +21,17 @@
 #include "kqe/crypto.h"
 #include "kqe/db.h"
 #include "kqe/util.h"
+
+/*
+ * The demo's ids as SQL: md5('demo-<kind>:' || <office> || ':' || <n>) made an
+ * RFC 9562 UUID of version 8 ("custom": a name-based id of our own) with the
+ * variant bits 10, as strict UUID validators want; seed_cases.c computes the
+ * same in C (demo_uuid).
+ */
+#define DEMO_UUID_SQL(name)                                                                             \
+	"(SELECT (substr(h, 1, 12) || '8' || substr(h, 14, 3)"                                          \
+	" || substr('89ab', ('x' || substr(h, 17, 1))::bit(4)::int % 4 + 1, 1) || substr(h, 18))::uuid" \
+	" FROM md5(" name ") AS h)"
 
 /* The cycle of the demo procedures (one per office, number 1). */
 #define DEMO_CYCLE "2023-2028"

@@ -74,7 +74,10 @@ class PublicationTest(StackTestCase):
         self.assertEqual(job["result"], f"/v1/reports?job_id={self.batch}")
         self.assertEqual(set(self.reports), {("state", None), ("region", "LVR"),
                                              ("region", "LWL")})
-        for item in self.reports.values():
+        for (scope, region), item in self.reports.items():
+            # Defect g: a region report names its region at the top, as the request did.
+            self.assertEqual(item["region"], region)
+            self.assertEqual(self.get(item["href"]).json()["region"], region)
             self.assertEqual(item["period"], str(YEAR))
             self.assertEqual(item["href"], f"/v1/reports/{item['id']}")
             self.assertEqual(item["html"], f"/v1/reports/{item['id']}.html")
