@@ -23,6 +23,16 @@ request_own(struct request *r, json_t *v)
 	return v;
 }
 
+const char *
+request_own_string(struct request *r, char *s)
+{
+	if (s == NULL)
+		return NULL;
+	json_t *v = request_own(r, json_string(s));
+	free(s);
+	return json_string_value(v);
+}
+
 void
 reply_header(struct request *r, const char *name, const char *value)
 {

@@ -7,6 +7,7 @@
 #include <sys/queue.h>
 
 #include "http.h"
+#include "kqe/crypto.h"
 #include "kqe/cursor.h"
 #include "kqe/log.h"
 #include "kqe/problem.h"
@@ -95,6 +96,21 @@ reply_representation(struct request *r, int status, json_t *rep)
 		reply_resource(r, status, rep);
 	else
 		reply_json(r, status, rep);
+}
+
+PGresult *
+query_as_caller(
+    struct request *r, const struct db_stmt *stmt, int nparams, const char *const *params)
+{
+	struct db *db = r->worker->db;
+	PGresult *res = NULL;
+	if (db_begin_as(db, &r->principal) != 0 ||
+	    (res = db_exec(db, stmt, nparams, params)) == NULL || db_commit(db) != 0) {
+		PQclear(res);
+		fail(r);
+		return NULL;
+	}
+	return res;
 }
 
 int
@@ -251,6 +267,67 @@ doc_text(const struct write *w, const char *name)
 	return v;
 }
 
+int
+write_conflict(struct write *w, const struct db_stmt *stmt, int nparams, const char *const *params,
+    const char *pointer, const char *detail)
+{
+	PGresult *res = db_exec(w->r->worker->db, stmt, nparams, params);
+	if (res == NULL)
+		return -1;
+	const char *existing = PQntuples(res) ? PQgetvalue(res, 0, 0) : "";
+	snprintf(w->location, sizeof(w->location), "%s/%s", w->res->collection, existing);
+	w->refusal_members = json_pack("{s:s}", "existing_id", existing);
+	PQclear(res);
+	write_refuse(w, 409, pointer, "conflict", detail);
+	return 0;
+}
+
+const char *
+write_encrypted(struct write *w, const char *field)
+{
+	const json_t *text = json_object_get(w->doc, field);
+	if (!json_is_string(text) || json_string_length(text) == 0)
+		return NULL;
+	char aad[160];
+	snprintf(aad, sizeof(aad), "%s:%s:%s", w->res->name, w->id, field);
+	/* json_string_length: the text may hold \u0000, which strlen would cut at. */
+	return request_own_string(
+	    w->r, keyring_encrypt(w->r->worker->keyring, json_string_value(text),
+	              json_string_length(text), aad));
+}
+
+json_t *
+free_text(struct request *r, const char *resource, const json_t *rep, const char *field,
+    const json_t *envelope)
+{
+	const char *id = json_string_value(json_object_get(rep, "id"));
+	if (!json_is_string(envelope) || id == NULL ||
+	    !(role_is_office(r->principal.role) || r->principal.role == ROLE_INSTITUTE))
+		return json_null();
+	char aad[160];
+	size_t len;
+	snprintf(aad, sizeof(aad), "%s:%s:%s", resource, id, field);
+	char *text = keyring_decrypt(r->worker->keyring, json_string_value(envelope), aad, &len);
+	if (text == NULL) {
+		log_error(r->id, "free text cannot be decrypted",
+		    json_pack("{s:s,s:s,s:s}", "resource", resource, "id", id, "field", field));
+		return json_null();
+	}
+	json_t *v = json_stringn(text, len);
+	free(text);
+	return v != NULL ? v : json_null();
+}
+
+bool
+write_refused_by_procedure(struct write *w, const char *detail)
+{
+	snprintf(w->office, sizeof(w->office), "%s", ref_value(w, 0, 0));
+	if (strcmp(ref_value(w, 0, 2), "completed") != 0)
+		return false;
+	write_refuse(w, 409, "/procedure_id", "completed", detail);
+	return true;
+}
+
 const char *
 ref_value(const struct write *w, int ref, int col)
 {
@@ -337,7 +414,7 @@ valid_part(const json_t *doc, const struct field_spec *specs, size_t n, const ch
 		if (v == NULL)
 			continue;
 		json_object_set_new(out, specs[i].name,
-		    !bad                                        ? json_incref(v)
+		    !bad ? json_incref(v)
 		    : specs[i].type == FIELD_OBJECT && json_is_object(v)
 		        ? valid_part(v, specs[i].fields, specs[i].nfields, ptr, errors)
 		        : json_null());

@@ -52,6 +52,17 @@ struct reference {
 
 #define WRITE_MAX_REFS 2
 
+/*
+ * The reference every record of a § 8 procedure has: procedure_id must name a
+ * procedure of the caller's (its office's, or assigned to its institute). Its
+ * row: office_id, cycle, phase (locked FOR SHARE). handlers/procedures.c.
+ */
+extern const struct db_stmt procedure_of_caller;
+#define PROCEDURE_REFERENCE                                                                        \
+	{                                                                                          \
+		"procedure_id", &procedure_of_caller, SCOPE_OFFICE, "is not a procedure of yours"  \
+	}
+
 /* One write in progress: what the domain step reads and fills in. */
 struct write {
 	struct request *r;
@@ -116,6 +127,15 @@ struct resource {
  */
 int query_check(struct request *r) KQE_MUSTCHECK;
 
+/*
+ * What every resource of an office's own data shares: scoped to the caller's
+ * office or institute, read as the caller (RLS), audited when read from
+ * outside the office, listed by update time. n, t, c: name, title, collection.
+ */
+#define OFFICE_DATA(n, t, c)                                                                       \
+	.name = (n), .title = (t), .collection = (c), .scope = SCOPE_OFFICE, .as_caller = true,    \
+	.audited = true, .keys = { KEY_TIMESTAMP, KEY_UUID }, .nkeys = 2
+
 /* The generic handlers routes point at. */
 void path_read(struct request *r);
 void path_list(struct request *r);
@@ -144,6 +164,38 @@ void write_release(struct write *w);
 void write_refuse(
     struct write *w, int status, const char *pointer, const char *code, const char *detail);
 
+/*
+ * The step refuses the write as a duplicate of an existing record: runs stmt
+ * (params, its first column is the existing record's id) and answers 409 with
+ * detail, Location and existing_id naming that record. 0, or -1 if the
+ * database failed.
+ */
+int write_conflict(struct write *w, const struct db_stmt *stmt, int nparams,
+    const char *const *params, const char *pointer, const char *detail) KQE_MUSTCHECK;
+
+/*
+ * For a record of a procedure (PROCEDURE_REFERENCE first in refs): takes
+ * the office from the procedure and refuses the write (409, detail) when the
+ * procedure is completed. True if refused.
+ */
+bool write_refused_by_procedure(struct write *w, const char *detail);
+
+/*
+ * Free text at rest: the text member field of the document encrypted for
+ * this record (AES-256-GCM under the current key, associated data
+ * "<resource>:<id>:<field>", so a ciphertext cannot be moved to another
+ * record or field), owned by the request; NULL if absent, null or empty.
+ */
+const char *write_encrypted(struct write *w, const char *field);
+
+/*
+ * The same back to text (a new reference) for those who may read it — the
+ * owning office and the procedure's institute — else null; null too (and a
+ * log line naming the record) if it cannot be decrypted.
+ */
+json_t *free_text(struct request *r, const char *resource, const json_t *rep, const char *field,
+    const json_t *envelope);
+
 /* Appends an error at w->prefix + pointer. */
 void write_error(struct write *w, const char *pointer, const char *code, const char *message);
 
@@ -163,6 +215,13 @@ int scope_params(const struct request *r, enum scope scope, const char **params)
  */
 json_t *read_one(
     struct request *r, const struct resource *res, const char *id, char office[65], int *failed);
+
+/*
+ * One statement as the caller (BEGIN, principal, the statement, COMMIT):
+ * a new result, or NULL after answering the database error.
+ */
+PGresult *query_as_caller(struct request *r, const struct db_stmt *stmt, int nparams,
+    const char *const *params) KQE_MUSTCHECK;
 
 /* Inside the write's transaction: the office_changed event the aggregator recomputes from. */
 int office_changed(struct db *db, const char *office, struct outbox_event *ev) KQE_MUSTCHECK;

@@ -11,8 +11,8 @@
  *
  * Threading: evhttp is not thread-safe, so nothing here is shared between
  * workers except the read-only configuration, the key material, the JWKS
- * source (thread-safe, jwt.h) and the atomic metrics. Handlers run synchronously on their worker's loop; a slow
- * query stalls only that worker (bounded by statement_timeout).
+ * source (thread-safe, jwt.h) and the atomic metrics. Handlers run synchronously on their worker's
+ * loop; a slow query stalls only that worker (bounded by statement_timeout).
  *
  * Memory: a request owns its path and query parameters, its parsed body, its
  * answer and whatever a handler hands it with request_own(); the dispatcher
@@ -182,5 +182,8 @@ struct request {
 
 /* The request owns v from now on (released when the request ends); returns v. */
 json_t *request_own(struct request *r, json_t *v);
+
+/* The same for a string from malloc (NULL stays NULL): freed now, a copy lives on. */
+const char *request_own_string(struct request *r, char *s);
 
 #endif

@@ -52,6 +52,14 @@ struct field_spec {
 	const char *(*check)(const json_t *value);
 };
 
+/* Shorthands for the specs most documents are made of. */
+#define FIELD_SPEC_CODE(n, codes)                                                                  \
+	{ .name = (n), .type = FIELD_ENUM, .required = true, .values = (codes) }
+#define FIELD_SPEC_FLAG(n) { .name = (n), .type = FIELD_BOOLEAN, .nullable = true }
+#define FIELD_SPEC_OBJECT(n, specs, req)                                                           \
+	{ .name = (n), .type = FIELD_OBJECT, .required = (req), .nullable = !(req),                \
+		.fields = (specs), .nfields = ARRAY_LEN(specs) }
+
 /*
  * Validates obj against specs. pointer is the JSON pointer of obj ("" for the
  * document root). Appends errors to `errors` (a JSON array). Returns the

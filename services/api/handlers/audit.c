@@ -14,8 +14,7 @@ static const struct db_stmt stmt_list = { "audit_list",
 static const char *const csv_columns[] = { "id", "at", "actor", "role", "office_id", "action",
 	"resource", "resource_id", "request_id", "details", "prev_hash", "hash", NULL };
 
-const struct resource audit_resource = {
-	.name = "audit",
+const struct resource audit_resource = { .name = "audit",
 	.title = "audit entry",
 	.collection = "/v1/audit",
 	.scope = SCOPE_NONE,
@@ -23,5 +22,4 @@ const struct resource audit_resource = {
 	.list = &stmt_list,
 	.keys = { KEY_INTEGER },
 	.nkeys = 1,
-	.csv_columns = csv_columns,
-};
+	.csv_columns = csv_columns };

@@ -38,15 +38,9 @@ benchmark_get(struct request *r)
 	char min[16];
 	snprintf(min, sizeof(min), "%ld", r->worker->cfg->sdc_min_offices);
 	const char *params[] = { office, min };
-	struct db *db = r->worker->db;
-	PGresult *res = NULL;
-	if (db_begin_as(db, &r->principal) != 0 ||
-	    (res = db_exec(db, &stmt_benchmark, 2, params)) == NULL || db_commit(db) != 0) {
-		PQclear(res);
-		db_rollback(db);
-		reply_db_error(r);
+	PGresult *res = query_as_caller(r, &stmt_benchmark, 2, params);
+	if (res == NULL)
 		return;
-	}
 	if (PQntuples(res) == 0) {
 		PQclear(res);
 		reply_not_found(r);

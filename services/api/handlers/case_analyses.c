@@ -22,7 +22,7 @@
 #define FINDINGS_MAX 20000 /* characters */
 
 static const struct field_spec child_fields[] = {
-	{ .name = "sex", .type = FIELD_ENUM, .required = true, .values = codelist_sex_values },
+	FIELD_SPEC_CODE("sex", codelist_sex_values),
 	{ .name = "birth_month", .type = FIELD_MONTH, .required = true },
 };
 
@@ -33,14 +33,14 @@ static const struct field_spec process_fields[] = {
 	    .min = 0,
 	    .max = 3650 },
 	{ .name = "direct_impression", .type = FIELD_BOOLEAN, .required = true },
-	{ .name = "several_professionals", .type = FIELD_BOOLEAN, .nullable = true },
-	{ .name = "child_involved", .type = FIELD_BOOLEAN, .nullable = true },
-	{ .name = "parents_involved", .type = FIELD_BOOLEAN, .nullable = true },
-	{ .name = "insofa_consulted", .type = FIELD_BOOLEAN, .nullable = true },
-	{ .name = "family_court_called", .type = FIELD_BOOLEAN, .nullable = true },
-	{ .name = "taken_into_care", .type = FIELD_BOOLEAN, .nullable = true },
-	{ .name = "services_before", .type = FIELD_BOOLEAN, .nullable = true },
-	{ .name = "services_after", .type = FIELD_BOOLEAN, .nullable = true },
+	FIELD_SPEC_FLAG("several_professionals"),
+	FIELD_SPEC_FLAG("child_involved"),
+	FIELD_SPEC_FLAG("parents_involved"),
+	FIELD_SPEC_FLAG("insofa_consulted"),
+	FIELD_SPEC_FLAG("family_court_called"),
+	FIELD_SPEC_FLAG("taken_into_care"),
+	FIELD_SPEC_FLAG("services_before"),
+	FIELD_SPEC_FLAG("services_after"),
 };
 
 static const struct field_spec fields[] = {
@@ -52,37 +52,17 @@ static const struct field_spec fields[] = {
 	    .immutable = true,
 	    .min = 1,
 	    .max = 100 },
-	{ .name = "selection",
-	    .type = FIELD_ENUM,
-	    .required = true,
-	    .values = codelist_selection_values },
+	FIELD_SPEC_CODE("selection", codelist_selection_values),
 	{ .name = "closed_month", .type = FIELD_MONTH, .required = true },
-	{ .name = "child",
-	    .type = FIELD_OBJECT,
-	    .required = true,
-	    .fields = child_fields,
-	    .nfields = ARRAY_LEN(child_fields) },
-	{ .name = "parents_age_group",
-	    .type = FIELD_ENUM,
-	    .required = true,
-	    .values = codelist_parents_age_group_values },
-	{ .name = "reported_by",
-	    .type = FIELD_ENUM,
-	    .required = true,
-	    .values = codelist_reporter_values },
-	{ .name = "result",
-	    .type = FIELD_ENUM,
-	    .required = true,
-	    .values = codelist_assessment_result_values },
+	FIELD_SPEC_OBJECT("child", child_fields, true),
+	FIELD_SPEC_CODE("parents_age_group", codelist_parents_age_group_values),
+	FIELD_SPEC_CODE("reported_by", codelist_reporter_values),
+	FIELD_SPEC_CODE("result", codelist_assessment_result_values),
 	{ .name = "endangerment_forms",
 	    .type = FIELD_CODES,
 	    .values = codelist_endangerment_form_values,
 	    .max = 4 },
-	{ .name = "process",
-	    .type = FIELD_OBJECT,
-	    .required = true,
-	    .fields = process_fields,
-	    .nfields = ARRAY_LEN(process_fields) },
+	FIELD_SPEC_OBJECT("process", process_fields, true),
 	{ .name = "ratings",
 	    .type = FIELD_RATINGS,
 	    .values = codelist_quality_dimension_values,
@@ -155,10 +135,6 @@ static const struct field_spec fields[] = {
 #define COLUMN_EXPR(column, expr) expr ", "
 #define COLUMN_SET(column, expr) column " = " expr ", "
 
-static const struct db_stmt stmt_procedure = { "case_procedure",
-	"SELECT p.office_id, p.cycle, p.phase FROM procedures p"
-	" WHERE ($1::text IS NULL OR p.office_id = $1) AND ($2::text IS NULL OR p.institute_id = $2)"
-	" AND p.id = $3::uuid FOR SHARE" };
 static const struct db_stmt stmt_get = { "case_get",
 	"SELECT c.office_id, " CASE_JSON CASE_FROM CASE_SCOPE " AND c.id = $3::uuid" };
 /* scope, $3 office_id, $4 procedure_id, $5 updated_since, $6 $7 cursor, $8 limit */
@@ -214,7 +190,8 @@ check_rules(const json_t *doc, const char *prefix, json_t *errors)
 	if (b > c)
 		error_at_pointer(errors, ptr, "range", "must not be after the closing month");
 	else if (c - b >= 18 * 12)
-		error_at_pointer(errors, ptr, "range", "the child must be under 18 in the closing month");
+		error_at_pointer(
+		    errors, ptr, "range", "the child must be under 18 in the closing month");
 }
 
 /*
@@ -239,23 +216,6 @@ check_window(struct write *w, const char *cycle)
 		    "its last year) and not in the future");
 }
 
-/* The findings of the document encrypted for this record (owned by the request), or NULL. */
-static const char *
-findings_encrypted(struct write *w)
-{
-	const json_t *findings = json_object_get(w->doc, "findings");
-	if (!json_is_string(findings) || json_string_length(findings) == 0)
-		return NULL;
-	char aad[96];
-	snprintf(aad, sizeof(aad), "case_analysis:%s:findings", w->id);
-	/* json_string_length: the text may hold \u0000, which strlen would cut at. */
-	char *env = keyring_encrypt(
-	    w->r->worker->keyring, json_string_value(findings), json_string_length(findings), aad);
-	json_t *owned = request_own(w->r, json_string(env));
-	free(env);
-	return json_string_value(owned);
-}
-
 /* The document as the INSERT/UPDATE reads it: without the file number and the free text. */
 static const char *
 stored_document(struct write *w)
@@ -263,54 +223,35 @@ stored_document(struct write *w)
 	json_t *doc = json_deep_copy(w->doc);
 	json_object_del(doc, "case_reference");
 	json_object_del(doc, "findings");
-	char *text = json_dumps(doc, JSON_COMPACT);
+	const char *text = request_own_string(w->r, json_dumps(doc, JSON_COMPACT));
 	json_decref(doc);
-	json_t *owned = request_own(w->r, json_string(text));
-	free(text);
-	return json_string_value(owned);
-}
-
-/* A second case analysis of the same file number in one office: 409 naming the first. */
-static int
-refuse_duplicate(struct write *w, const char *pseudo)
-{
-	const char *params[] = { w->office, pseudo };
-	PGresult *res = db_exec(w->r->worker->db, &stmt_existing, 2, params);
-	if (res == NULL)
-		return -1;
-	const char *existing = PQntuples(res) ? PQgetvalue(res, 0, 0) : "";
-	snprintf(w->location, sizeof(w->location), "/v1/case-analyses/%s", existing);
-	w->refusal_members = json_pack("{s:s}", "existing_id", existing);
-	PQclear(res);
-	write_refuse(w, 409, "/case_reference", "conflict",
-	    "This office already has a case analysis for this case reference.");
-	return 0;
+	return text;
 }
 
 static int
 case_create(struct write *w)
 {
 	char pseudo[PSEUDONYM_LEN + 1];
-	snprintf(w->office, sizeof(w->office), "%s", ref_value(w, 0, 0));
+	if (write_refused_by_procedure(
+	        w, "The procedure is completed; it takes no more case analyses."))
+		return 0;
 	check_window(w, ref_value(w, 0, 1));
 	if (json_array_size(w->errors) > 0)
 		return 0;
-	if (strcmp(ref_value(w, 0, 2), "completed") == 0) {
-		write_refuse(w, 409, "/procedure_id", "completed",
-		    "The procedure is completed; it takes no more case analyses.");
-		return 0;
-	}
 	/* The file number becomes a pseudonym here and goes no further. */
 	pseudonym(w->r->worker->pseudonymizer, w->office, doc_text(w, "case_reference"), pseudo);
 	uuid_v4(w->id);
 	const char *params[] = { w->id, doc_text(w, "procedure_id"), w->office, pseudo,
-		stored_document(w), findings_encrypted(w) };
+		stored_document(w), write_encrypted(w, "findings") };
 	PGresult *res = db_exec(w->r->worker->db, &stmt_insert, 6, params);
 	if (res == NULL)
 		return -1;
 	int inserted = PQntuples(res);
 	PQclear(res);
-	return inserted ? 0 : refuse_duplicate(w, pseudo);
+	const char *existing[] = { w->office, pseudo };
+	return inserted ? 0
+	                : write_conflict(w, &stmt_existing, 2, existing, "/case_reference",
+	                      "This office already has a case analysis for this case reference.");
 }
 
 static int
@@ -334,37 +275,20 @@ case_update(struct write *w)
 		return 0;
 	if (locks)
 		w->action = "case_analysis.lock";
-	const char *params[] = { w->id, stored_document(w), findings_encrypted(w),
+	const char *params[] = { w->id, stored_document(w), write_encrypted(w, "findings"),
 		locks ? "true" : "false" };
 	PGresult *res = db_exec(w->r->worker->db, &stmt_update, 4, params);
 	PQclear(res);
 	return res != NULL ? 0 : -1;
 }
 
-/* Replaces findings_enc by the decrypted findings (or null where the caller may not read them). */
+/* Replaces findings_enc by the findings, for those who may read them. Takes c. */
 static json_t *
 render(struct request *r, json_t *c)
 {
-	const char *env = json_string_value(json_object_get(c, "findings_enc"));
-	json_t *findings = json_null();
-	/* Free text only for the owning office and the procedure's institute. */
-	if (env != NULL &&
-	    (role_is_office(r->principal.role) || r->principal.role == ROLE_INSTITUTE)) {
-		char aad[96];
-		size_t len;
-		snprintf(aad, sizeof(aad), "case_analysis:%s:findings",
-		    json_string_value(json_object_get(c, "id")));
-		char *text = keyring_decrypt(r->worker->keyring, env, aad, &len);
-		if (text != NULL) {
-			findings = json_stringn(text, len);
-			free(text);
-		} else {
-			log_error(r->id, "findings cannot be decrypted",
-			    json_pack("{s:O}", "case_analysis", json_object_get(c, "id")));
-		}
-	}
+	json_object_set_new(c, "findings",
+	    free_text(r, "case_analysis", c, "findings", json_object_get(c, "findings_enc")));
 	json_object_del(c, "findings_enc");
-	json_object_set_new(c, "findings", findings ? findings : json_null());
 	return c;
 }
 
@@ -381,28 +305,11 @@ static const char *const csv_columns[] = { "id", "procedure_id", "office_id", "c
 	"ratings.case_transfer", "learning_themes", "findings", "locked", "version", "created_at",
 	"updated_at", NULL };
 
-const struct resource case_analyses_resource = {
-	.name = "case_analysis",
-	.title = "case analysis",
-	.collection = "/v1/case-analyses",
-	.scope = SCOPE_OFFICE,
-	.as_caller = true,
-	.audited = true,
-	.get = &stmt_get,
-	.list = &stmt_list,
-	.lock = &stmt_lock,
-	.keys = { KEY_TIMESTAMP, KEY_UUID },
-	.nkeys = 2,
-	.csv_columns = csv_columns,
-	.render = render,
-	.fields = fields,
-	.nfields = ARRAY_LEN(fields),
-	.rules = check_rules,
-	.refs = { { "procedure_id", &stmt_procedure, SCOPE_OFFICE,
-	    "is not a procedure of yours" } },
-	.create = case_create,
-	.update = case_update,
-};
+const struct resource case_analyses_resource = { OFFICE_DATA("case_analysis", "case analysis",
+	                                             "/v1/case-analyses"),
+	.get = &stmt_get, .list = &stmt_list, .lock = &stmt_lock, .csv_columns = csv_columns,
+	.render = render, .fields = fields, .nfields = ARRAY_LEN(fields), .rules = check_rules,
+	.refs = { PROCEDURE_REFERENCE }, .create = case_create, .update = case_update };
 
 #define BATCH_MAX 1000
 

@@ -10,10 +10,8 @@ static const struct db_stmt stmt_get = { "jobs_get",
 	"  WHEN kind = 'ministry_batch' AND status = 'succeeded' THEN '/v1/reports?job_id=' || id END"
 	")::text FROM jobs WHERE id = $1" };
 
-const struct resource jobs_resource = {
-	.name = "job",
+const struct resource jobs_resource = { .name = "job",
 	.title = "job",
 	.collection = "/v1/jobs",
 	.scope = SCOPE_NONE,
-	.get = &stmt_get,
-};
+	.get = &stmt_get };

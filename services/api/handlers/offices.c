@@ -22,8 +22,7 @@ static const struct db_stmt stmt_list = { "offices_list",
 static const char *const csv_columns[] = { "id", "name", "kind", "region", "population_under_18",
 	"synthetic", "version", "created_at", "updated_at", NULL };
 
-const struct resource offices_resource = {
-	.name = "office",
+const struct resource offices_resource = { .name = "office",
 	.title = "office",
 	.collection = "/v1/offices",
 	.scope = SCOPE_NONE,
@@ -31,5 +30,4 @@ const struct resource offices_resource = {
 	.list = &stmt_list,
 	.keys = { KEY_TEXT },
 	.nkeys = 1,
-	.csv_columns = csv_columns,
-};
+	.csv_columns = csv_columns };

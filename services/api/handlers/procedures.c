@@ -50,6 +50,9 @@ static const struct db_stmt stmt_in_cycle = {
 static const struct db_stmt stmt_update = { "procedures_update",
 	"UPDATE procedures SET phase = $2, institute_id = $3, due_date = $4::date,"
 	" version = version + 1, updated_at = now() WHERE id = $1::uuid" };
+const struct db_stmt procedure_of_caller = { "procedure_of_caller",
+	"SELECT office_id, cycle, phase FROM procedures WHERE" PROCEDURE_SCOPE
+	" AND id = $3::uuid FOR SHARE" };
 static const struct db_stmt stmt_office_exists = { "procedures_office_exists",
 	"SELECT 1 FROM offices WHERE id = $1" };
 static const struct db_stmt stmt_institute_exists = { "procedures_institute_exists",
@@ -123,15 +126,9 @@ procedure_create(struct write *w)
 		return 0;
 	}
 	PQclear(res);
-	if ((res = db_exec(w->r->worker->db, &stmt_in_cycle, 2, params)) == NULL)
-		return -1;
-	snprintf(w->location, sizeof(w->location), "/v1/procedures/%s",
-	    PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
-	PQclear(res);
-	write_refuse(w, 409, "/cycle", "conflict",
+	return write_conflict(w, &stmt_in_cycle, 2, params, "/cycle",
 	    "This office already has its procedure of this cycle (see Location); further "
 	    "procedures are out of cycle (out_of_cycle: true).");
-	return 0;
 }
 
 /* Phases move one step forward; an institute may not reassign the procedure. */
@@ -175,26 +172,13 @@ procedure_update(struct write *w)
 static const char *const csv_columns[] = { "id", "office_id", "cycle", "out_of_cycle",
 	"institute_id", "phase", "due_date", "version", "created_at", "updated_at", NULL };
 
-const struct resource procedures_resource = {
-	.name = "procedure",
-	.title = "procedure",
-	.collection = "/v1/procedures",
-	.scope = SCOPE_OFFICE,
-	.as_caller = true,
-	.audited = true,
-	.get = &stmt_get,
-	.list = &stmt_list,
-	.lock = &stmt_lock,
-	.keys = { KEY_TIMESTAMP, KEY_UUID },
-	.nkeys = 2,
-	.csv_columns = csv_columns,
-	.fields = fields,
-	.nfields = ARRAY_LEN(fields),
+const struct resource procedures_resource = { OFFICE_DATA(
+	                                          "procedure", "procedure", "/v1/procedures"),
+	.get = &stmt_get, .list = &stmt_list, .lock = &stmt_lock, .csv_columns = csv_columns,
+	.fields = fields, .nfields = ARRAY_LEN(fields),
 	.refs = { { "office_id", &stmt_office_exists, SCOPE_NONE, "does not exist" },
 	    { "institute_id", &stmt_institute_exists, SCOPE_NONE, "does not exist" } },
-	.create = procedure_create,
-	.update = procedure_update,
-};
+	.create = procedure_create, .update = procedure_update };
 
 static const struct db_stmt stmt_status = { "procedures_status",
 	"SELECT office_id, status FROM kqe_procedure_status($1, current_date)"
@@ -210,16 +194,10 @@ static const struct db_stmt stmt_status = { "procedures_status",
 void
 cycle_offices(struct request *r)
 {
-	struct db *db = r->worker->db;
-	PGresult *res = NULL;
 	const char *params[] = { r->params[0], query_get(r, "status") };
-	if (db_begin_as(db, &r->principal) != 0 ||
-	    (res = db_exec(db, &stmt_status, 2, params)) == NULL || db_commit(db) != 0) {
-		PQclear(res);
-		db_rollback(db);
-		reply_db_error(r);
+	PGresult *res = query_as_caller(r, &stmt_status, 2, params);
+	if (res == NULL)
 		return;
-	}
 	json_t *items = json_array();
 	for (int i = 0; i < PQntuples(res); i++)
 		json_array_append_new(

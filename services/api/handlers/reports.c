@@ -54,8 +54,7 @@ static const struct db_stmt stmt_own = { "reports_own",
 static const char *const list_columns[] = { "id", "job_id", "scope", "region", "period",
 	"generated_at", "content_hash", "href", "html", "csv", NULL };
 
-const struct resource reports_resource = {
-	.name = "report",
+const struct resource reports_resource = { .name = "report",
 	.title = "report",
 	.collection = "/v1/reports",
 	.scope = SCOPE_REGION,
@@ -63,8 +62,7 @@ const struct resource reports_resource = {
 	.list = &stmt_list,
 	.keys = { KEY_TIMESTAMP, KEY_UUID },
 	.nkeys = 2,
-	.csv_columns = list_columns,
-};
+	.csv_columns = list_columns };
 
 /* Queues a job of kind with the request body as its parameters: job, outbox event, audit. */
 static void
@@ -179,7 +177,8 @@ report_load(struct request *r)
 	return report != NULL ? request_own(r, report) : NULL;
 }
 
-/* Adds "own": the calling office's unsuppressed figures for the report's period. 0 or -1. */
+/* Adds "own": the calling office's unsuppressed figures for the report's period. 0, or -1 after
+ * answering. */
 static int
 add_own_figures(struct request *r, json_t *report)
 {
@@ -191,14 +190,9 @@ add_own_figures(struct request *r, json_t *report)
 	int is_year = p.first_year == p.last_year;
 	const char *params[] = { r->principal.office_id, is_year ? year : NULL,
 		is_year ? NULL : p.period };
-	struct db *db = r->worker->db;
-	PGresult *res = NULL;
-	if (db_begin_as(db, &r->principal) != 0 ||
-	    (res = db_exec(db, &stmt_own, 3, params)) == NULL || db_commit(db) != 0) {
-		PQclear(res);
-		db_rollback(db);
+	PGresult *res = query_as_caller(r, &stmt_own, 3, params);
+	if (res == NULL)
 		return -1;
-	}
 	json_object_set_new(report, "own",
 	    json_pack(
 	        "{s:s,s:o}", "office_id", r->principal.office_id, "figures", pg_json(res, 0, 0)));
@@ -212,10 +206,8 @@ reports_get(struct request *r)
 	json_t *report = report_load(r);
 	if (report == NULL)
 		return;
-	if (role_is_office(r->principal.role) && add_own_figures(r, report) != 0) {
-		reply_db_error(r);
+	if (role_is_office(r->principal.role) && add_own_figures(r, report) != 0)
 		return;
-	}
 	reply_json(r, 200, json_incref(report));
 }
 

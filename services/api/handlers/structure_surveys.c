@@ -18,10 +18,10 @@
 
 /* Cooperation agreements (Kooperationsvereinbarungen) the office has in place. */
 static const struct field_spec cooperation_fields[] = {
-	{ .name = "police", .type = FIELD_BOOLEAN, .nullable = true },
-	{ .name = "health", .type = FIELD_BOOLEAN, .nullable = true },
-	{ .name = "schools", .type = FIELD_BOOLEAN, .nullable = true },
-	{ .name = "family_court", .type = FIELD_BOOLEAN, .nullable = true },
+	FIELD_SPEC_FLAG("police"),
+	FIELD_SPEC_FLAG("health"),
+	FIELD_SPEC_FLAG("schools"),
+	FIELD_SPEC_FLAG("family_court"),
 };
 
 /*
@@ -59,7 +59,7 @@ static const struct field_spec fields[] = {
 	/* Its last revision; only with a written procedure, not after reference_date. */
 	{ .name = "written_8a_last_revised", .type = FIELD_DATE, .nullable = true },
 	/* 24/7 on-call service (Rufbereitschaft). */
-	{ .name = "on_call_24_7", .type = FIELD_BOOLEAN, .nullable = true },
+	FIELD_SPEC_FLAG("on_call_24_7"),
 	/* § 8a (4) SGB VIII agreements with providers, 0..10000 agreements. */
 	{ .name = "agreements_8a4_count",
 	    .type = FIELD_INTEGER,
@@ -73,7 +73,7 @@ static const struct field_spec fields[] = {
 	    .min = 0,
 	    .max = 1000 },
 	/* Regular external supervision for ASD staff. */
-	{ .name = "supervision", .type = FIELD_BOOLEAN, .nullable = true },
+	FIELD_SPEC_FLAG("supervision"),
 	/* Training per FTE in the last 12 months, 0..1000 hours/FTE. */
 	{ .name = "training_hours_per_fte",
 	    .type = FIELD_NUMBER,
@@ -81,14 +81,10 @@ static const struct field_spec fields[] = {
 	    .min = 0,
 	    .max = 1000 },
 	/* A standard risk-assessment instrument is used. */
-	{ .name = "standard_risk_instrument", .type = FIELD_BOOLEAN, .nullable = true },
-	{ .name = "cooperation",
-	    .type = FIELD_OBJECT,
-	    .nullable = true,
-	    .fields = cooperation_fields,
-	    .nfields = ARRAY_LEN(cooperation_fields) },
+	FIELD_SPEC_FLAG("standard_risk_instrument"),
+	FIELD_SPEC_OBJECT("cooperation", cooperation_fields, false),
 	/* A complaint procedure children know about. */
-	{ .name = "child_complaint_procedure", .type = FIELD_BOOLEAN, .nullable = true },
+	FIELD_SPEC_FLAG("child_complaint_procedure"),
 };
 
 /* Everything but the body, and the body as stored; render() makes one object of them. */
@@ -102,10 +98,6 @@ static const struct field_spec fields[] = {
 	" ($1::text IS NULL OR s.office_id = $1) AND ($2::text IS NULL OR p.institute_id = $2)"
 #define SURVEY_FROM " FROM structure_surveys s JOIN procedures p ON p.id = s.procedure_id WHERE"
 
-static const struct db_stmt stmt_procedure = { "survey_procedure",
-	"SELECT p.office_id, p.phase FROM procedures p"
-	" WHERE ($1::text IS NULL OR p.office_id = $1) AND ($2::text IS NULL OR p.institute_id = $2)"
-	" AND p.id = $3::uuid FOR SHARE" };
 static const struct db_stmt stmt_get = { "survey_get",
 	"SELECT s.office_id, " SURVEY_JSON SURVEY_FROM SURVEY_SCOPE " AND s.id = $3::uuid" };
 /* scope, $3 office_id, $4 procedure_id, $5 updated_since, $6 $7 cursor, $8 limit */
@@ -146,8 +138,8 @@ check_rules(const json_t *doc, const char *prefix, json_t *errors)
 	if (revised == NULL)
 		return;
 	if (json_is_false(json_object_get(doc, "written_8a_procedure")))
-		error_at_pointer(errors, ptr, "forbidden",
-		    "is only allowed when written_8a_procedure is true");
+		error_at_pointer(
+		    errors, ptr, "forbidden", "is only allowed when written_8a_procedure is true");
 	else if (reference != NULL && strcmp(revised, reference) > 0)
 		error_at_pointer(errors, ptr, "range", "must not be after reference_date");
 }
@@ -183,39 +175,17 @@ static const char *
 stored_document(struct write *w)
 {
 	json_t *normal = normalise(w->doc);
-	char *text = json_dumps(normal, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	const char *text =
+	    request_own_string(w->r, json_dumps(normal, JSON_COMPACT | JSON_PRESERVE_ORDER));
 	json_decref(normal);
-	json_t *owned = request_own(w->r, json_string(text));
-	free(text);
-	return json_string_value(owned);
-}
-
-/* The procedure has its survey already: 409 naming it. */
-static int
-refuse_duplicate(struct write *w)
-{
-	const char *params[] = { doc_text(w, "procedure_id") };
-	PGresult *res = db_exec(w->r->worker->db, &stmt_existing, 1, params);
-	if (res == NULL)
-		return -1;
-	const char *existing = PQntuples(res) ? PQgetvalue(res, 0, 0) : "";
-	snprintf(w->location, sizeof(w->location), "/v1/structure-surveys/%s", existing);
-	w->refusal_members = json_pack("{s:s}", "existing_id", existing);
-	PQclear(res);
-	write_refuse(w, 409, "/procedure_id", "conflict",
-	    "This procedure has its structure survey already (see Location); change it with PUT.");
-	return 0;
+	return text;
 }
 
 static int
 survey_create(struct write *w)
 {
-	snprintf(w->office, sizeof(w->office), "%s", ref_value(w, 0, 0));
-	if (strcmp(ref_value(w, 0, 1), "completed") == 0) {
-		write_refuse(w, 409, "/procedure_id", "completed",
-		    "The procedure is completed; it takes no survey.");
+	if (write_refused_by_procedure(w, "The procedure is completed; it takes no survey."))
 		return 0;
-	}
 	uuid_v4(w->id);
 	const char *params[] = { w->id, doc_text(w, "procedure_id"), w->office,
 		stored_document(w) };
@@ -224,7 +194,10 @@ survey_create(struct write *w)
 		return -1;
 	int inserted = PQntuples(res);
 	PQclear(res);
-	return inserted ? 0 : refuse_duplicate(w);
+	return inserted ? 0
+	                : write_conflict(w, &stmt_existing, 1, params + 1, "/procedure_id",
+	                      "This procedure has its structure survey already (see Location); "
+	                      "change it with PUT.");
 }
 
 static int
@@ -269,24 +242,8 @@ static const char *const csv_columns[] = { "id", "procedure_id", "office_id", "r
 	"created_at", "updated_at", NULL };
 
 const struct resource structure_surveys_resource = {
-	.name = "structure_survey",
-	.title = "structure survey",
-	.collection = "/v1/structure-surveys",
-	.scope = SCOPE_OFFICE,
-	.as_caller = true,
-	.audited = true,
-	.get = &stmt_get,
-	.list = &stmt_list,
-	.lock = &stmt_lock,
-	.keys = { KEY_TIMESTAMP, KEY_UUID },
-	.nkeys = 2,
-	.csv_columns = csv_columns,
-	.render = render,
-	.fields = fields,
-	.nfields = ARRAY_LEN(fields),
-	.rules = check_rules,
-	.refs = { { "procedure_id", &stmt_procedure, SCOPE_OFFICE,
-	    "is not a procedure of yours" } },
-	.create = survey_create,
-	.update = survey_update,
+	OFFICE_DATA("structure_survey", "structure survey", "/v1/structure-surveys"),
+	.get = &stmt_get, .list = &stmt_list, .lock = &stmt_lock, .csv_columns = csv_columns,
+	.render = render, .fields = fields, .nfields = ARRAY_LEN(fields), .rules = check_rules,
+	.refs = { PROCEDURE_REFERENCE }, .create = survey_create, .update = survey_update
 };

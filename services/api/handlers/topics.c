@@ -21,14 +21,8 @@
 
 static const struct field_spec fields[] = {
 	{ .name = "procedure_id", .type = FIELD_UUID, .required = true, .immutable = true },
-	{ .name = "theme",
-	    .type = FIELD_ENUM,
-	    .required = true,
-	    .values = codelist_learning_theme_values },
-	{ .name = "priority",
-	    .type = FIELD_ENUM,
-	    .required = true,
-	    .values = codelist_topic_priority_values },
+	FIELD_SPEC_CODE("theme", codelist_learning_theme_values),
+	FIELD_SPEC_CODE("priority", codelist_topic_priority_values),
 	{ .name = "description",
 	    .type = FIELD_STRING,
 	    .nullable = true,
@@ -74,10 +68,6 @@ next_statuses(const char *from)
 	" ($1::text IS NULL OR t.office_id = $1) AND ($2::text IS NULL OR p.institute_id = $2)"
 #define TOPIC_FROM " FROM topics t JOIN procedures p ON p.id = t.procedure_id WHERE"
 
-static const struct db_stmt stmt_procedure = { "topic_procedure",
-	"SELECT p.office_id, p.phase FROM procedures p"
-	" WHERE ($1::text IS NULL OR p.office_id = $1) AND ($2::text IS NULL OR p.institute_id = $2)"
-	" AND p.id = $3::uuid FOR SHARE" };
 static const struct db_stmt stmt_get = { "topic_get",
 	"SELECT t.office_id, " TOPIC_JSON TOPIC_FROM TOPIC_SCOPE " AND t.id = $3::uuid" };
 /* scope, $3 office_id, $4 procedure_id, $5 status, $6 updated_since, $7 $8 cursor, $9 limit */
@@ -101,44 +91,17 @@ static const struct db_stmt stmt_update = { "topic_update",
 	" follow_up_date = $6::date, version = version + 1, updated_at = now()"
 	" WHERE id = $1::uuid" };
 
-static void
-description_aad(const char *id, char *aad, size_t size)
-{
-	snprintf(aad, size, "topic:%s:description", id);
-}
-
-/* The description of the document encrypted for this topic (owned by the request), or NULL. */
-static const char *
-description_encrypted(struct write *w)
-{
-	const json_t *d = json_object_get(w->doc, "description");
-	if (!json_is_string(d))
-		return NULL;
-	char aad[96];
-	description_aad(w->id, aad, sizeof(aad));
-	/* json_string_length: the text may hold \u0000, which strlen would cut at. */
-	char *env = keyring_encrypt(
-	    w->r->worker->keyring, json_string_value(d), json_string_length(d), aad);
-	json_t *owned = request_own(w->r, json_string(env));
-	free(env);
-	return json_string_value(owned);
-}
-
 static int
 topic_create(struct write *w)
 {
-	snprintf(w->office, sizeof(w->office), "%s", ref_value(w, 0, 0));
-	if (strcmp(ref_value(w, 0, 1), "completed") == 0) {
-		write_refuse(w, 409, "/procedure_id", "completed",
-		    "The procedure is completed; it takes no more topics.");
+	if (write_refused_by_procedure(w, "The procedure is completed; it takes no more topics."))
 		return 0;
-	}
 	uuid_v4(w->id);
 	const char *status = doc_text(w, "status") ? doc_text(w, "status") : "identified";
 	json_object_set_new(w->details, "status", json_string(status));
 	const char *params[] = { w->id, doc_text(w, "procedure_id"), w->office,
-		doc_text(w, "theme"), doc_text(w, "priority"), status, description_encrypted(w),
-		doc_text(w, "follow_up_date") };
+		doc_text(w, "theme"), doc_text(w, "priority"), status,
+		write_encrypted(w, "description"), doc_text(w, "follow_up_date") };
 	PGresult *res = db_exec(w->r->worker->db, &stmt_insert, 8, params);
 	PQclear(res);
 	return res != NULL ? 0 : -1;
@@ -203,32 +166,10 @@ topic_update(struct write *w)
 		json_object_set_new(w->details, "to", json_string(to));
 	}
 	const char *params[] = { w->id, doc_text(w, "theme"), doc_text(w, "priority"), to,
-		description_encrypted(w), doc_text(w, "follow_up_date") };
+		write_encrypted(w, "description"), doc_text(w, "follow_up_date") };
 	PGresult *res = db_exec(w->r->worker->db, &stmt_update, 6, params);
 	PQclear(res);
 	return res != NULL ? 0 : -1;
-}
-
-/* The decrypted description (a new reference), or null where the caller may not read it. */
-static json_t *
-description(struct request *r, const json_t *t, const json_t *env)
-{
-	/* Free text only for the owning office and the procedure's institute. */
-	if (!json_is_string(env) ||
-	    !(role_is_office(r->principal.role) || r->principal.role == ROLE_INSTITUTE))
-		return json_null();
-	char aad[96];
-	size_t len;
-	description_aad(json_string_value(json_object_get(t, "id")), aad, sizeof(aad));
-	char *text = keyring_decrypt(r->worker->keyring, json_string_value(env), aad, &len);
-	if (text == NULL) {
-		log_error(r->id, "topic description cannot be decrypted",
-		    json_pack("{s:O}", "topic", json_object_get(t, "id")));
-		return json_null();
-	}
-	json_t *v = json_stringn(text, len);
-	free(text);
-	return v ? v : json_null();
 }
 
 /* The representation: description_enc becomes description, in place. Takes ownership of t. */
@@ -241,7 +182,8 @@ render(struct request *r, json_t *t)
 	json_object_foreach(t, key, v)
 	{
 		if (strcmp(key, "description_enc") == 0)
-			json_object_set_new(out, "description", description(r, t, v));
+			json_object_set_new(
+			    out, "description", free_text(r, "topic", t, "description", v));
 		else
 			json_object_set(out, key, v);
 	}
@@ -252,24 +194,7 @@ render(struct request *r, json_t *t)
 static const char *const csv_columns[] = { "id", "procedure_id", "office_id", "theme", "priority",
 	"status", "description", "follow_up_date", "version", "created_at", "updated_at", NULL };
 
-const struct resource topics_resource = {
-	.name = "topic",
-	.title = "topic",
-	.collection = "/v1/topics",
-	.scope = SCOPE_OFFICE,
-	.as_caller = true,
-	.audited = true,
-	.get = &stmt_get,
-	.list = &stmt_list,
-	.lock = &stmt_lock,
-	.keys = { KEY_TIMESTAMP, KEY_UUID },
-	.nkeys = 2,
-	.csv_columns = csv_columns,
-	.render = render,
-	.fields = fields,
-	.nfields = ARRAY_LEN(fields),
-	.refs = { { "procedure_id", &stmt_procedure, SCOPE_OFFICE,
-	    "is not a procedure of yours" } },
-	.create = topic_create,
-	.update = topic_update,
-};
+const struct resource topics_resource = { OFFICE_DATA("topic", "topic", "/v1/topics"),
+	.get = &stmt_get, .list = &stmt_list, .lock = &stmt_lock, .csv_columns = csv_columns,
+	.render = render, .fields = fields, .nfields = ARRAY_LEN(fields),
+	.refs = { PROCEDURE_REFERENCE }, .create = topic_create, .update = topic_update };
