@@ -16,7 +16,7 @@ CREATE TABLE offices (
 
 CREATE INDEX offices_region_id ON offices (region, id);
 
--- RFC 3339 UTC text for timestamps in API answers (API.md "Dates").
+-- RFC 3339 UTC text for timestamps in API answers (docs/api-conventions.md, Dates).
 CREATE FUNCTION kqe_ts(t timestamptz) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     RETURN to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');

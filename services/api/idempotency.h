@@ -1,14 +1,15 @@
 /*
- * idempotency — Idempotency-Key for every POST (API.md), in the request path
- * rather than in each handler.
+ * idempotency — Idempotency-Key for every POST (docs/api-conventions.md), in
+ * the request path rather than in each handler.
  *
  * Before the handler: the key is reserved for (caller, key) together with a
  * hash of the request (method, path, query, body). The same key again with
  * the same request replays the first outcome; with another request it is a
  * 422; while the first is still running, a 409. After the handler: a 2xx
- * answer with a Location is recorded (status and Location only — never a
- * body, which may hold decrypted free text); anything else releases the key
- * so the client may retry. A replay answers with the resource at Location as
+ * answer with a Location is recorded (status and Location only — not the
+ * body, which may hold decrypted free text; a handler keeps a body verbatim
+ * only where it holds no personal data, as batch summaries); anything else
+ * releases the key so the client may retry. A replay answers with the resource at Location as
  * it is now, under the original status, with "Idempotency-Replayed: true".
  * Keys expire after 24 hours; a reservation older than a minute whose
  * request never finished (process died) may be taken over.

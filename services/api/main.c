@@ -253,6 +253,49 @@ raise_fd_limit(void)
 	}
 }
 
+/*
+ * Binds every worker's listener (port 0: the kernel picks one, the others
+ * share it), runs the workers until SIGTERM or SIGINT, then drains them.
+ * Returns the exit status.
+ */
+static int
+serve(struct worker *workers, int n, struct sockaddr_storage *ss, int salen, sigset_t *stop)
+{
+	for (int i = 0; i < n; i++) {
+		if (worker_init(&workers[i], i, (struct sockaddr *)ss, salen) != 0) {
+			log_write(LOG_FATAL, NULL, "cannot listen",
+			    json_pack("{s:s,s:i,s:s}", "addr", cfg.http_addr, "port",
+			        (int)cfg.http_port, "error", strerror(errno)));
+			return 1;
+		}
+		if (i == 0) {
+			evutil_socket_t fd = evhttp_bound_socket_get_fd(workers[0].bound);
+			socklen_t len = sizeof(*ss);
+			getsockname(fd, (struct sockaddr *)ss, &len);
+			salen = (int)len;
+		}
+	}
+	int port = ntohs(ss->ss_family == AF_INET6 ? ((struct sockaddr_in6 *)ss)->sin6_port
+	                                           : ((struct sockaddr_in *)ss)->sin_port);
+	log_info(NULL, "listening",
+	    json_pack("{s:s,s:i,s:i,s:s,s:b}", "addr", cfg.http_addr, "port", port, "threads", n,
+	        "version", KQE_VERSION, "tls", tls != NULL));
+	pthread_t *threads = xcalloc((size_t)n, sizeof(*threads));
+	for (int i = 0; i < n; i++)
+		pthread_create(&threads[i], NULL, worker_run, &workers[i]);
+	int sig = 0;
+	sigwait(stop, &sig);
+	log_info(NULL, "shutting down",
+	    json_pack("{s:s}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+	for (int i = 0; i < n; i++)
+		event_base_once(workers[i].base, -1, EV_TIMEOUT, worker_stop_cb, &workers[i], NULL);
+	for (int i = 0; i < n; i++)
+		pthread_join(threads[i], NULL);
+	free(threads);
+	log_info(NULL, "stopped", NULL);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -305,46 +348,10 @@ main(int argc, char **argv)
 
 	int n = (int)cfg.api_threads;
 	struct worker *workers = xcalloc((size_t)n, sizeof(*workers));
-	pthread_t *threads = xcalloc((size_t)n, sizeof(*threads));
-	int rc = 1;
-	for (int i = 0; i < n; i++) {
-		if (worker_init(&workers[i], i, (struct sockaddr *)&ss, salen) != 0) {
-			log_write(LOG_FATAL, NULL, "cannot listen",
-			    json_pack("{s:s,s:i,s:s}", "addr", cfg.http_addr, "port",
-			        (int)cfg.http_port, "error", strerror(errno)));
-			goto out;
-		}
-		if (i == 0) {
-			/* With port 0 the kernel picked one: the other workers share it. */
-			evutil_socket_t fd = evhttp_bound_socket_get_fd(workers[0].bound);
-			socklen_t len = sizeof(ss);
-			getsockname(fd, (struct sockaddr *)&ss, &len);
-			salen = (int)len;
-		}
-	}
-	int port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-	                                          : ((struct sockaddr_in *)&ss)->sin_port);
-	log_info(NULL, "listening",
-	    json_pack("{s:s,s:i,s:i,s:s,s:b}", "addr", cfg.http_addr, "port", port, "threads", n,
-	        "version", KQE_VERSION, "tls", tls != NULL));
-	for (int i = 0; i < n; i++)
-		pthread_create(&threads[i], NULL, worker_run, &workers[i]);
-
-	int sig = 0;
-	sigwait(&stop, &sig);
-	log_info(NULL, "shutting down",
-	    json_pack("{s:s}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
-	for (int i = 0; i < n; i++)
-		event_base_once(workers[i].base, -1, EV_TIMEOUT, worker_stop_cb, &workers[i], NULL);
-	for (int i = 0; i < n; i++)
-		pthread_join(threads[i], NULL);
-	log_info(NULL, "stopped", NULL);
-	rc = 0;
-out:
+	int rc = serve(workers, n, &ss, salen, &stop);
 	for (int i = 0; i < n; i++)
 		worker_free(&workers[i]);
 	free(workers);
-	free(threads);
 	config_free(&cfg);
 	SSL_CTX_free(tls);
 	jwks_source_free(jwks);

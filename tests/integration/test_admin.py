@@ -92,6 +92,17 @@ class AdminTest(StackTestCase):
         self.assertEqual(applied[0], 0)  # the second found nothing left to do
         self.assertGreater(applied[1], 0)
 
+    def test_a_comment_only_edit_of_a_migration_is_accepted(self):
+        # 0001 as it was before its comment stopped citing a file outside the repository.
+        current = self.stack.sql_value("SELECT checksum FROM schema_migrations WHERE version = 1")
+        self.stack.sql("UPDATE schema_migrations SET checksum = 'fd5d25aaf502d134760c7b5c6ef3cd0f"
+                       "0b9e7999ad7664e39087b9f73777a0fd' WHERE version = 1")
+        try:
+            r = self.stack.kqe("migrate")
+            self.assertEqual(r.returncode, 0, r.stderr)
+        finally:
+            self.stack.sql(f"UPDATE schema_migrations SET checksum = '{current}' WHERE version = 1")
+
     def test_changed_applied_migration_is_refused(self):
         self.stack.sql("UPDATE schema_migrations SET checksum = 'x' WHERE version = 1")
         try:
@@ -151,6 +162,16 @@ class DocsTest(unittest.TestCase):
         table = run("kqe-api", "--permissions").stdout
         with open(os.path.join(REPO, "docs/security.md"), encoding="utf-8") as f:
             self.assertIn(table, f.read())
+
+    def test_readme_lists_every_route_of_the_route_table_and_no_other(self):
+        table = run("kqe-api", "--permissions").stdout
+        routes = [line.split("`")[1] for line in table.splitlines() if line.startswith("| `")]
+        with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
+            readme = f.read()
+        api = readme[readme.index("## API"):readme.index("## Configuration")]
+        listed = [line.split("`")[1] for line in api.splitlines() if line.startswith("| `")]
+        self.assertEqual(sorted(listed), sorted(routes))
+        self.assertEqual(len(listed), len(set(listed)))
 
 
 if __name__ == "__main__":
