@@ -567,9 +567,15 @@ method_section(struct evbuffer *b, const json_t *report)
 	    "<tr><th scope=\"row\">\u2013</th><td>genau null</td></tr>"
 	    "<tr><th scope=\"row\">x</th><td>Tabellenfach gesperrt, weil Aussage nicht sinnvoll"
 	    "</td></tr></tbody></table>"
-	    "<h3>Datengrundlage</h3><p>Fallanalysen und Qualitätsentwicklungsthemen der "
-	    "Verfahren nach § 8 Landeskinderschutzgesetz NRW. Eine Fallanalyse zählt im Jahr "
-	    "ihres Abschlussmonats und im Zyklus ihres Verfahrens. Stand der Eingaben: %lld "
+	    "<h3>Datengrundlage</h3><p>Fallanalysen, Strukturerhebungen und "
+	    "Qualitätsentwicklungsthemen der Verfahren nach § 8 Landeskinderschutzgesetz NRW. "
+	    "Welches Datum eine Angabe einem Berichtsjahr zuordnet:</p><ul>"
+	    "<li><b>Fallanalysen:</b> der Monat, in dem die Gefährdungseinschätzung nach § 8a "
+	    "SGB VIII abgeschlossen wurde (Abschlussmonat).</li>"
+	    "<li><b>Qualitätsentwicklungsthemen:</b> der Tag, an dem das Thema erfasst wurde.</li>"
+	    "<li><b>Strukturerhebungen:</b> der Stichtag der Erhebung; je Jugendamt zählt die "
+	    "jüngste Erhebung des Zeitraums.</li></ul><p>Ein Zyklus (z. B. 2023–2028) umfasst "
+	    "die Angaben der Verfahren dieses Zyklus. Stand der Eingaben: %lld "
 	    "Fallanalysen, letzte Änderung ",
 	    (long long)json_integer_value(json_object_get(wm, "case_analyses")));
 	esc(b, json_string_value(json_object_get(wm, "case_analyses_updated_at")));

@@ -195,7 +195,10 @@ class PublicationTest(StackTestCase):
         self.assertIn("default-src 'none'", r.header("Content-Security-Policy"))
         html = r.body.decode()
         for needle in ('<html lang="de">', 'id="inhalt"', 'id="methodik"', "<svg",
-                       "@page{size:A4", "Methodische Hinweise", "Nordrhein-Westfalen"):
+                       "@page{size:A4", "Methodische Hinweise", "Nordrhein-Westfalen",
+                       # which date places a record in a year, per kind of data
+                       "Abschlussmonat", "der Tag, an dem das Thema erfasst wurde",
+                       "der Stichtag der Erhebung"):
             self.assertIn(needle, html)
         self.assertNotIn("<script", html)
         rep = self.get(item["href"]).json()
