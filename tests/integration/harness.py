@@ -327,6 +327,12 @@ class Stack:
         rows = self.sql(query)
         return rows[0][0] if rows else None
 
+    def open_procedure(self):
+        """(id, office, institute) of an open demo procedure assigned to an institute."""
+        return self.sql("SELECT id, office_id, institute_id FROM procedures"
+                        " WHERE phase <> 'completed' AND institute_id IS NOT NULL"
+                        " AND NOT out_of_cycle ORDER BY id LIMIT 1")[0]
+
     def wait_job(self, job_id, status="succeeded", timeout=15):
         return wait_until(
             lambda: self.sql_value(f"SELECT status FROM jobs WHERE id = '{job_id}'") == status,

@@ -35,9 +35,7 @@ class CaseAnalysesTest(StackTestCase):
         super().setUpClass()
         s = cls.stack
         # An office whose procedure is open and assigned to an institute, and another office.
-        row = s.sql("SELECT id, office_id, institute_id FROM procedures WHERE phase <> 'completed'"
-                    " AND institute_id IS NOT NULL ORDER BY id LIMIT 1")[0]
-        cls.proc, cls.office, cls.institute = row
+        cls.proc, cls.office, cls.institute = s.open_procedure()
         cls.other_proc, cls.other_office = s.sql(
             "SELECT id, office_id FROM procedures WHERE phase <> 'completed'"
             f" AND office_id <> '{cls.office}' AND institute_id IS DISTINCT FROM '{cls.institute}'"
@@ -246,9 +244,7 @@ class CaseAnalysisUpdateTest(StackTestCase):
     def setUpClass(cls):
         super().setUpClass()
         s = cls.stack
-        cls.proc, cls.office, cls.institute = s.sql(
-            "SELECT id, office_id, institute_id FROM procedures WHERE phase <> 'completed'"
-            " AND institute_id IS NOT NULL ORDER BY id LIMIT 1")[0]
+        cls.proc, cls.office, cls.institute = s.open_procedure()
         cls.staff = s.token("office_staff", office=cls.office)[0]
         cls.lead = s.token("office_lead", office=cls.office)[0]
         cls.institute_token = s.token("institute", institute=cls.institute)[0]

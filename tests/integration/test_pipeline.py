@@ -29,9 +29,7 @@ class PipelineTest(StackTestCase):
     def setUpClass(cls):
         super().setUpClass()
         s = cls.stack
-        cls.proc, cls.office, cls.institute = s.sql(
-            "SELECT id, office_id, institute_id FROM procedures WHERE phase <> 'completed'"
-            " AND institute_id IS NOT NULL ORDER BY id LIMIT 1")[0]
+        cls.proc, cls.office, cls.institute = s.open_procedure()
         cls.tok = {
             "staff": s.token("office_staff", office=cls.office)[0],
             "lead": s.token("office_lead", office=cls.office)[0],

@@ -56,9 +56,7 @@ class SurveysTopicsTest(StackTestCase):
         s = cls.stack
         # An open demo procedure with an institute, and an open one of another office that
         # this institute does not co-run.
-        cls.proc, cls.office, cls.institute = s.sql(
-            "SELECT id, office_id, institute_id FROM procedures WHERE phase <> 'completed'"
-            " AND institute_id IS NOT NULL AND NOT out_of_cycle ORDER BY id LIMIT 1")[0]
+        cls.proc, cls.office, cls.institute = s.open_procedure()
         cls.other_proc, cls.other_office = s.sql(
             "SELECT id, office_id FROM procedures WHERE phase <> 'completed'"
             f" AND office_id <> '{cls.office}' AND institute_id IS DISTINCT FROM"
