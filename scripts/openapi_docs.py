@@ -556,8 +556,13 @@ class Renderer:
         if schemes:
             body.append("<h3>Authentifizierung / authentication</h3><ul>")
             for name, sch in schemes.items():
-                body.append(f"<li><strong>{_esc(name)}</strong> ({_esc(sch.get('type'))} "
-                            f"{_esc(sch.get('scheme', ''))}, {_esc(sch.get('bearerFormat', ''))}): "
+                if sch.get("type") == "apiKey":  # e.g. a signed link in the query
+                    kind = (f"{_esc(sch.get('in', ''))} parameter "
+                            f"<code>{_esc(sch.get('name', ''))}</code>")
+                else:
+                    kind = (f"{_esc(sch.get('type'))} {_esc(sch.get('scheme', ''))}, "
+                            f"{_esc(sch.get('bearerFormat', ''))}")
+                body.append(f"<li><strong>{_esc(name)}</strong> ({kind}): "
                             f"{_inline(sch.get('description', ''))}</li>")
             body.append("</ul>")
         servers = spec.get("servers", [])
