@@ -400,12 +400,17 @@ reply_not_allowed(struct request *r, unsigned allow)
 }
 
 /*
- * A download link is the last query parameter, "link=<token>": keep the
- * token, what it signs (the URI before it) and the query without it.
+ * A download link is the last query parameter, "link=<token>", of a download
+ * route requested without a token: keep the token, what it signs (the URI
+ * before it) and the query without it. Anywhere else "link" is a parameter
+ * like any other (and so unknown: 400).
  */
 static void
 split_link(struct request *r)
 {
+	if (!(r->route->flags & ROUTE_DOWNLOAD) ||
+	    evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization") != NULL)
+		return;
 	const char *uri = evhttp_request_get_uri(r->req);
 	const char *q = strchr(uri, '?');
 	if (q == NULL)

@@ -56,6 +56,22 @@ class IdempotencyTest(StackTestCase):
             "SELECT status, location FROM idempotency_keys WHERE key = 'case-key-1'"),
             [["201", first.header("Location")]])
 
+    def test_a_dry_run_keeps_nothing_not_even_its_key(self):
+        items = [valid(self.proc, reference=f"IDEM-DRY-{i}") for i in range(2)]
+        rows = self.count("case_analyses")
+        for path, body in (("/v1/case-analyses:batch?dry_run=true", {"items": items}),
+                           ("/v1/case-analyses?dry_run=true", items[0])):
+            with self.subTest(path=path):
+                r = self.post(path, body, "dry-key-" + path[-20:], token=self.office_token)
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual(self.stack.sql_value(
+                    f"SELECT count(*) FROM idempotency_keys WHERE key = 'dry-key-{path[-20:]}'"),
+                    "0")
+        self.assertEqual(self.count("case_analyses"), rows)
+        real = self.post("/v1/case-analyses:batch", {"items": items}, "dry-key-batch",
+                         token=self.office_token)
+        self.assertEqual((real.status, real.json()["created"]), (201, 2), real)
+
     def test_retried_batch_replays_its_summary(self):
         items = [valid(self.proc, reference=f"IDEM-B-{i}") for i in range(3)]
         rows = self.count("case_analyses")

@@ -241,11 +241,15 @@ class PipelineTest(StackTestCase):
             with self.subTest(href=href, who=who):
                 r = self.stack.post("/v1/download-links", {"href": href}, token=self.tok[who])
                 self.assertProblem(r, 422, errors=[{"pointer": "/href", "code": "not_found"}])
-        # A link is no token for anything else.
+        # A link is no token for anything else, and elsewhere "link" is an unknown parameter.
         signed = self.stack.post("/v1/download-links", {"href": "/v1/offices.csv"},
                                  token=self.tok["staff"]).json()["href"]
         self.assertProblem(self.stack.get(signed.replace("/v1/offices.csv", "/v1/offices"),
                                           token=None), 401)
+        for path in (signed.replace("/v1/offices.csv", "/v1/offices"), signed):
+            with self.subTest(path=path, with_token=True):
+                self.assertProblem(self.stack.get(path, token=self.tok["staff"]), 400,
+                                   errors=[{"parameter": "link", "code": "unknown_parameter"}])
 
     def test_report_periods_list_what_has_data_per_kind(self):
         def periods():

@@ -51,7 +51,7 @@ class ProceduresTest(StackTestCase):
                                         f" AND cycle = '{CYCLE}' AND NOT out_of_cycle")
         before = self.stack.sql_value("SELECT count(*) FROM procedures")
         r = self.stack.post("/v1/procedures", {"cycle": CYCLE}, token=self.tok["office"])
-        self.assertProblem(r, 409)
+        self.assertEqual(self.assertProblem(r, 409)["existing_id"], existing)
         self.assertEqual(r.header("Location"), f"/v1/procedures/{existing}")
         self.assertEqual(self.stack.sql_value("SELECT count(*) FROM procedures"), before)
 

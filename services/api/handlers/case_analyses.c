@@ -430,8 +430,11 @@ case_analyses_batch(struct request *r)
 	    (json_int_t)json_array_size(items), "created", (json_int_t)(keep ? ncreated : 0),
 	    "updated", (json_int_t)0, "rejected", (json_int_t)nrejected, "atomic", atomic,
 	    "dry_run", r->dry_run, "created_ids", ids, "rejected_items", rejected);
-	/* The summary is counts, ids and error codes only: safe to keep for a replay. */
-	r->idempotency_keep_body = true;
+	/*
+	 * The summary is counts, ids and error codes only: safe to keep for a replay.
+	 * A dry run keeps nothing, its key included, so the real batch may use it.
+	 */
+	r->idempotency_keep_body = !r->dry_run;
 	if (nrejected > 0 && (atomic || ncreated == 0))
 		reply_problem_with(r, 422,
 		    atomic ? "The batch was rejected whole; nothing was stored."
