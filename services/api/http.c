@@ -53,11 +53,17 @@ reply_bytes(struct request *r, int status, const char *content_type, const char 
 	evbuffer_add(r->resp.body, data, len);
 }
 
+char *
+json_answer_text(const json_t *body)
+{
+	/* 15 significant digits: 18.2 stays 18.2 instead of 18.199999999999999. */
+	return json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+}
+
 static void
 reply_json_typed(struct request *r, int status, const char *type, json_t *body)
 {
-	/* 15 significant digits: 18.2 stays 18.2 instead of 18.199999999999999. */
-	char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+	char *text = json_answer_text(body);
 	json_decref(body);
 	reply_bytes(r, status, type, text, strlen(text));
 	free(text);
@@ -425,9 +431,13 @@ csv_cell(struct evbuffer *out, const json_t *v, bool excel)
 	} else if (json_is_boolean(v)) {
 		text = json_is_true(v) ? "true" : "false";
 	}
-	/* Spreadsheets run cells starting with these as formulas (CSV injection). */
+	/*
+	 * Spreadsheets run text cells starting with these as formulas (CSV
+	 * injection), whichever dialect they were asked for: a plain RFC 4180
+	 * file is opened in a spreadsheet just as often. Numbers stay numbers.
+	 */
 	bool formula =
-	    excel && json_is_string(v) && text[0] != '\0' && strchr("=+-@\t\r", text[0]) != NULL;
+	    json_is_string(v) && text[0] != '\0' && strchr("=+-@\t\r", text[0]) != NULL;
 	bool quote = formula || strpbrk(text, excel ? ";\"\r\n" : ",\"\r\n") != NULL;
 	if (!quote) {
 		evbuffer_add(out, text, strlen(text));

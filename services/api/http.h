@@ -22,6 +22,9 @@ void reply_header(struct request *r, const char *name, const char *value);
 void reply_bytes(
     struct request *r, int status, const char *content_type, const char *data, size_t len);
 
+/* body as the JSON text every answer uses (malloc'd): what a replay sends again. */
+char *json_answer_text(const json_t *body);
+
 /* Answers with body (taken over) as application/json. */
 void reply_json(struct request *r, int status, json_t *body);
 

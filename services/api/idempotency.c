@@ -8,26 +8,31 @@
 #include <openssl/evp.h>
 
 #include "http.h"
-#include "kqe/log.h"
 
 #define KEY_MAX 200
 
-static const struct db_stmt stmt_reserve = { "idem_reserve",
+/*
+ * The lock is taken without waiting: a duplicate running concurrently is
+ * answered 409 at once instead of holding a connection until the first ends.
+ * A key row left committed with status 0 can only come from a version that
+ * reserved keys outside the write's transaction; it is taken over.
+ */
+static const struct db_stmt stmt_lock = { "idem_lock",
+	"SELECT pg_try_advisory_xact_lock(hashtextextended($1 || E'\\x1f' || $2, 7301))" };
+static const struct db_stmt stmt_claim = { "idem_claim",
 	"INSERT INTO idempotency_keys AS k (actor, key, request_hash, status)"
 	" VALUES ($1, $2, $3, 0)"
 	" ON CONFLICT (actor, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,"
-	" status = 0, location = NULL, created_at = now()"
-	" WHERE k.created_at < now() - interval '24 hours'"
-	" OR (k.status = 0 AND k.created_at < now() - interval '1 minute')"
+	" status = 0, location = NULL, body = NULL, created_at = now()"
+	" WHERE k.created_at < now() - interval '24 hours' OR k.status = 0"
 	" RETURNING 1" };
 static const struct db_stmt stmt_lookup = { "idem_lookup",
 	"SELECT request_hash, status, coalesce(location, ''), body FROM idempotency_keys"
-	" WHERE actor = $1 AND key = $2" };
+	" WHERE actor = $1 AND key = $2 AND status > 0"
+	" AND created_at >= now() - interval '24 hours'" };
 static const struct db_stmt stmt_record = { "idem_record",
 	"UPDATE idempotency_keys SET status = $3, location = $4, body = $5"
 	" WHERE actor = $1 AND key = $2" };
-static const struct db_stmt stmt_release = { "idem_release",
-	"DELETE FROM idempotency_keys WHERE actor = $1 AND key = $2 AND status = 0" };
 
 static int
 key_valid(const char *k)
@@ -64,7 +69,6 @@ idempotency_begin(struct request *r, char *location, size_t size, int *replay_st
 {
 	const char *key =
 	    evhttp_find_header(evhttp_request_get_input_headers(r->req), "Idempotency-Key");
-	char hash[65];
 
 	if (key == NULL || evhttp_request_get_command(r->req) != EVHTTP_REQ_POST)
 		return IDEMPOTENCY_PROCEED;
@@ -73,35 +77,25 @@ idempotency_begin(struct request *r, char *location, size_t size, int *replay_st
 		    r, 400, "Idempotency-Key must be 1 to 200 visible ASCII characters.", NULL);
 		return IDEMPOTENCY_ANSWERED;
 	}
-	request_hash(r, hash);
-	const char *params[] = { r->principal.actor, key, hash };
-	struct db *db = r->worker->db;
-	PGresult *res = db_exec(db, &stmt_reserve, 3, params);
+	if (r->idempotency_key == NULL) {
+		r->idempotency_key = xstrdup(key);
+		request_hash(r, r->idempotency_hash);
+	}
+	const char *params[] = { r->principal.actor, key };
+	PGresult *res = db_exec(r->worker->db, &stmt_lookup, 2, params);
 	if (res == NULL) {
 		reply_db_error(r);
 		return IDEMPOTENCY_ANSWERED;
 	}
-	int reserved = PQntuples(res) == 1;
-	PQclear(res);
-	if (reserved) {
-		r->idempotency_key = xstrdup(key);
+	if (PQntuples(res) == 0) {
+		PQclear(res);
 		return IDEMPOTENCY_PROCEED;
 	}
-	res = db_exec(db, &stmt_lookup, 2, params);
-	if (res == NULL || PQntuples(res) == 0) {
-		PQclear(res);
-		reply_db_error(r);
-		return IDEMPOTENCY_ANSWERED;
-	}
-	int same = strcmp(PQgetvalue(res, 0, 0), hash) == 0;
 	int status = atoi(PQgetvalue(res, 0, 1));
 	enum idempotency outcome = IDEMPOTENCY_ANSWERED;
-	if (!same) {
+	if (strcmp(PQgetvalue(res, 0, 0), r->idempotency_hash) != 0) {
 		reply_problem(
 		    r, 422, "This Idempotency-Key was used with a different request.", NULL);
-	} else if (status == 0) {
-		reply_problem(
-		    r, 409, "A request with this Idempotency-Key is still in progress.", NULL);
 	} else if (!PQgetisnull(res, 0, 3)) {
 		/* An answer kept verbatim (no resource to re-read, no personal data). */
 		const char *stored = PQgetvalue(res, 0, 3);
@@ -116,28 +110,37 @@ idempotency_begin(struct request *r, char *location, size_t size, int *replay_st
 	return outcome;
 }
 
-void
-idempotency_finish(struct request *r)
+int
+idempotency_claim(struct request *r)
 {
 	if (r->idempotency_key == NULL)
-		return;
-	const char *location =
-	    evhttp_find_header(evhttp_request_get_output_headers(r->req), "Location");
-	char status[8];
-	char *copy = NULL;
-	if (r->idempotency_keep_body && r->resp.body != NULL)
-		copy = xstrndup((const char *)evbuffer_pullup(r->resp.body, -1),
-		    evbuffer_get_length(r->resp.body));
-	snprintf(status, sizeof(status), "%d", r->resp.status);
-	const char *params[] = { r->principal.actor, r->idempotency_key, status, location, copy };
-	int keep =
-	    r->resp.status >= 200 && r->resp.status < 300 && (location != NULL || copy != NULL);
-	PGresult *res =
-	    db_exec(r->worker->db, keep ? &stmt_record : &stmt_release, keep ? 5 : 2, params);
+		return 0;
+	struct db *db = r->worker->db;
+	const char *params[] = { r->principal.actor, r->idempotency_key, r->idempotency_hash };
+	PGresult *res = db_exec(db, &stmt_lock, 2, params);
 	if (res == NULL)
-		log_warn(r->id, "idempotency key not recorded", NULL);
+		return -1;
+	bool locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);
-	free(copy);
-	free(r->idempotency_key);
-	r->idempotency_key = NULL;
+	if (locked) {
+		if ((res = db_exec(db, &stmt_claim, 3, params)) == NULL)
+			return -1;
+		locked = PQntuples(res) == 1;
+		PQclear(res);
+	}
+	r->idempotency_lost = !locked;
+	return locked ? 0 : 1;
+}
+
+int
+idempotency_record(struct request *r, int status, const char *location, const char *body)
+{
+	if (r->idempotency_key == NULL)
+		return 0;
+	char code[8];
+	snprintf(code, sizeof(code), "%d", status);
+	const char *params[] = { r->principal.actor, r->idempotency_key, code, location, body };
+	PGresult *res = db_exec(r->worker->db, &stmt_record, 5, params);
+	PQclear(res);
+	return res != NULL ? 0 : -1;
 }

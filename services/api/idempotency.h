@@ -2,17 +2,26 @@
  * idempotency — Idempotency-Key for every POST (docs/api-conventions.md), in
  * the request path rather than in each handler.
  *
- * Before the handler: the key is reserved for (caller, key) together with a
- * hash of the request (method, path, query, body). The same key again with
- * the same request replays the first outcome; with another request it is a
- * 422; while the first is still running, a 409. After the handler: a 2xx
- * answer with a Location is recorded (status and Location only — not the
- * body, which may hold decrypted free text; a handler keeps a body verbatim
- * only where it holds no personal data, as batch summaries); anything else
- * releases the key so the client may retry. A replay answers with the resource at Location as
- * it is now, under the original status, with "Idempotency-Replayed: true".
- * Keys expire after 24 hours; a reservation older than a minute whose
- * request never finished (process died) may be taken over.
+ * The key lives in the write's own transaction, so it can never outlive a
+ * write that did not happen:
+ *
+ *   dispatcher  idempotency_begin(): a committed key for (caller, key)
+ *               replays its outcome (same request: method, path, query and
+ *               body hash) or is a 422 (another request); none lets the
+ *               handler run.
+ *   handler     request_begin() (pipeline.c) calls idempotency_claim() right
+ *               after BEGIN: a transaction-scoped advisory lock on (caller,
+ *               key) — taken without waiting, so a concurrent duplicate is a
+ *               409 at once — and the key's row, inserted uncommitted.
+ *               request_commit() calls idempotency_record() just before
+ *               COMMIT with the status and Location (or, for answers without
+ *               personal data such as a batch summary, the body).
+ *
+ * A rollback — a refused write, a dry run, a failure, or the process killed
+ * mid-request (PostgreSQL aborts the dead connection's transaction) — takes
+ * the key with it: a retry runs at once. A replay answers with the resource
+ * at Location as it is now, under the original status, with
+ * "Idempotency-Replayed: true". Keys expire after 24 hours.
  */
 #ifndef KQE_API_IDEMPOTENCY_H
 #define KQE_API_IDEMPOTENCY_H
@@ -22,7 +31,7 @@
 #include "server.h"
 
 enum idempotency {
-	IDEMPOTENCY_PROCEED, /* run the handler (r->idempotency_key set if a key was reserved) */
+	IDEMPOTENCY_PROCEED, /* run the handler (r->idempotency_key set if a key was sent) */
 	IDEMPOTENCY_ANSWERED, /* answered here: a verbatim replay or a problem */
 	IDEMPOTENCY_REPLAY, /* answer with the resource at *location under *status */
 };
@@ -30,10 +39,14 @@ enum idempotency {
 enum idempotency idempotency_begin(struct request *r, char *location, size_t size, int *status);
 
 /*
- * Called by the dispatcher once the answer is built, before it is sent:
- * records the outcome (a 2xx with a Location, or a body the handler marked
- * safe to keep) or releases the reservation. Frees r->idempotency_key.
+ * In the request's open transaction: claims r->idempotency_key (no key: a
+ * no-op). 0 claimed; 1 another request holds or has just committed the key
+ * (r->idempotency_lost is set; the dispatcher answers after a rollback); -1
+ * the database failed.
  */
-void idempotency_finish(struct request *r);
+int idempotency_claim(struct request *r);
+
+/* In the same transaction, before COMMIT: the outcome a retry replays. 0 or -1. */
+int idempotency_record(struct request *r, int status, const char *location, const char *body);
 
 #endif

@@ -7,6 +7,7 @@
 #include <sys/queue.h>
 
 #include "http.h"
+#include "idempotency.h"
 #include "kqe/crypto.h"
 #include "kqe/cursor.h"
 #include "kqe/log.h"
@@ -96,6 +97,27 @@ reply_representation(struct request *r, int status, json_t *rep)
 		reply_resource(r, status, rep);
 	else
 		reply_json(r, status, rep);
+}
+
+int
+request_begin(struct request *r)
+{
+	struct db *db = r->worker->db;
+	int rc = db_begin_as(db, &r->principal) != 0 ? -1 : idempotency_claim(r);
+	if (rc != 0) {
+		db_rollback(db);
+		if (rc < 0)
+			reply_db_error(r);
+	}
+	return rc;
+}
+
+int
+request_commit(struct request *r, int status, const char *location, const char *body)
+{
+	if (idempotency_record(r, status, location, body) != 0)
+		return -1;
+	return db_commit(r->worker->db);
 }
 
 PGresult *
@@ -547,22 +569,22 @@ write_finish(struct write *w, int status, long version)
 		return;
 	}
 	json_t *rep;
+	char location[128] = "";
+	if (version == 0)
+		snprintf(location, sizeof(location), "%s/%s", res->collection, w->id);
 	if (office_changed(db, w->office, &ev) != 0 ||
 	    (rep = read_one(r, res, w->id, office, &failed)) == NULL) {
 		fail(r);
 		return;
 	}
-	if (db_commit(db) != 0) {
+	if (request_commit(r, status, version == 0 ? location : NULL, NULL) != 0) {
 		json_decref(rep);
 		fail(r);
 		return;
 	}
 	publish(r, &ev);
-	if (version == 0) {
-		char location[128];
-		snprintf(location, sizeof(location), "%s/%s", res->collection, w->id);
+	if (version == 0)
 		reply_header(r, "Location", location);
-	}
 	reply_resource(r, status, rep);
 }
 
@@ -570,10 +592,8 @@ void
 path_create(struct request *r)
 {
 	struct write w;
-	if (db_begin_as(r->worker->db, &r->principal) != 0) {
-		reply_db_error(r);
+	if (request_begin(r) != 0)
 		return;
-	}
 	enum write_outcome o =
 	    write_create_one(r, r->route->resource, json_incref(r->body), "", &w);
 	if (o == WRITE_DONE)

@@ -220,6 +220,22 @@ json_t *read_one(
  * One statement as the caller (BEGIN, principal, the statement, COMMIT):
  * a new result, or NULL after answering the database error.
  */
+/*
+ * The transaction of a write: BEGIN as the caller and claim the request's
+ * Idempotency-Key in it (idempotency.h). 0 to go on; otherwise the
+ * transaction is rolled back and the request is answered (a database
+ * failure), or left for the dispatcher to answer (the key is taken).
+ */
+int request_begin(struct request *r) KQE_MUSTCHECK;
+
+/*
+ * Records the outcome a retry with the same Idempotency-Key replays — status
+ * and Location, or body where the answer holds no personal data — and
+ * commits. -1 if either failed (the caller rolls back and answers 503).
+ */
+int request_commit(struct request *r, int status, const char *location, const char *body)
+    KQE_MUSTCHECK;
+
 PGresult *query_as_caller(struct request *r, const struct db_stmt *stmt, int nparams,
     const char *const *params) KQE_MUSTCHECK;
 

@@ -462,6 +462,18 @@ replay(struct request *r, const char *location, int status)
 	r->route = route;
 }
 
+/* A POST's Idempotency-Key already committed: its replay, or a problem. */
+static enum idempotency
+answer_idempotent(struct request *r)
+{
+	char location[256];
+	int status = 0;
+	enum idempotency outcome = idempotency_begin(r, location, sizeof(location), &status);
+	if (outcome == IDEMPOTENCY_REPLAY)
+		replay(r, location, status);
+	return outcome;
+}
+
 /* Every step before the handler, then the handler. */
 static void
 dispatch(struct request *r)
@@ -537,18 +549,17 @@ dispatch(struct request *r)
 		return;
 	if ((r->route->flags & ROUTE_BODY) && (r->body = request_json(r)) == NULL)
 		return;
-	char location[256];
-	int status = 0;
-	switch (idempotency_begin(r, location, sizeof(location), &status)) {
-	case IDEMPOTENCY_ANSWERED:
+	if (answer_idempotent(r) != IDEMPOTENCY_PROCEED)
 		return;
-	case IDEMPOTENCY_REPLAY:
-		replay(r, location, status);
-		return;
-	case IDEMPOTENCY_PROCEED:
-		break;
-	}
 	r->route->handler(r);
+	/*
+	 * The handler's transaction could not claim its Idempotency-Key: another
+	 * request holds it (still running) or has just committed it (replay).
+	 */
+	if (r->idempotency_lost && r->resp.status == 0 &&
+	    answer_idempotent(r) == IDEMPOTENCY_PROCEED)
+		reply_problem(
+		    r, 409, "A request with this Idempotency-Key is still in progress.", NULL);
 }
 
 void
@@ -566,7 +577,6 @@ router_dispatch_cb(struct evhttp_request *req, void *arg)
 		    json_pack("{s:s}", "route", r.route ? r.route->pattern : "none"));
 		reply_problem(&r, 500, "An internal error occurred; it has been logged.", NULL);
 	}
-	idempotency_finish(&r);
 	if (r.rate.limit > 0) {
 		char v[24];
 		const long values[] = { r.rate.limit, r.rate.remaining, r.rate.reset };

@@ -176,8 +176,9 @@ struct request {
 	} rate;
 	uint64_t start_ns;
 	struct response resp;
-	char *idempotency_key; /* reserved Idempotency-Key, owned; NULL if none */
-	bool idempotency_keep_body; /* the answer holds no personal data: store it for replay */
+	char *idempotency_key; /* the POST's Idempotency-Key, owned; NULL if none */
+	char idempotency_hash[65]; /* of method, URI and body: what "the same request" is */
+	bool idempotency_lost; /* another request holds or took the key: the dispatcher answers */
 	int replay_status; /* a replay answers 200s under this status instead */
 	json_t *owned; /* released with the request (request_own) */
 };

@@ -351,6 +351,30 @@ def psql(url, query):
     return [line.split("\t") for line in r.stdout.splitlines()]
 
 
+class SqlSession:
+    """A psql session kept open, to hold a transaction (and its locks) across requests."""
+
+    def __init__(self, url):
+        self.proc = subprocess.Popen(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", url],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def run(self, query):
+        """Runs query and waits until psql has answered it; its output lines."""
+        self.proc.stdin.write(query + "\n\\echo --done--\n")
+        self.proc.stdin.flush()
+        lines = []
+        while (line := self.proc.stdout.readline()) != "--done--\n":
+            if line == "":
+                raise AssertionError(f"psql ended while running: {query}")
+            lines.append(line.rstrip("\n"))
+        return lines
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+        self.proc.stdout.close()
+
+
 class StackTestCase(unittest.TestCase):
     """Base class: one Stack per test class, set up with migrations and kqe-api running."""
 

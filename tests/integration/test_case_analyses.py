@@ -1,6 +1,7 @@
 """Case analyses: validation, pseudonymisation, encryption at rest, conflicts, isolation."""
 
 import copy
+import json
 import subprocess
 import unittest
 
@@ -390,10 +391,18 @@ class CaseAnalysesBatchTest(StackTestCase):
         self.assertEqual([e["index"] for e in body["rejected_items"]], [17, 500, 999])
         self.assertEqual(len(body["created_ids"]), 997)
         self.assertEqual(self.count(), before + 997)
-        # One office_changed event for the whole batch, one audit entry.
-        self.assertEqual(self.stack.sql_value(
-            "SELECT jsonb_array_length(details->'ids') FROM audit_log"
-            " WHERE action = 'case_analysis.batch_create' ORDER BY id DESC LIMIT 1"), "997")
+        # One office_changed event for the whole batch, one audit entry for its office,
+        # carrying the office and every id, so the office's audit trail finds them.
+        row = self.stack.sql(
+            "SELECT office_id, details->'ids' FROM audit_log"
+            " WHERE action = 'case_analysis.batch_create' ORDER BY id DESC LIMIT 1")[0]
+        self.assertEqual(row[0], self.office)
+        self.assertEqual(sorted(json.loads(row[1])), sorted(body["created_ids"]))
+        trail = self.stack.get(f"/v1/audit?office_id={self.office}"
+                               "&action=case_analysis.batch_create&limit=100")
+        self.assertEqual(trail.status, 200, trail)
+        self.assertIn(sorted(body["created_ids"]),
+                      [sorted(e["details"]["ids"]) for e in trail.json()["items"]])
 
     def test_clean_batch_is_201_and_duplicates_within_a_batch_conflict(self):
         items = self.batch("CLEAN", n=3, bad=())

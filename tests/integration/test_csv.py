@@ -99,12 +99,41 @@ class CsvExportTest(StackTestCase):
         row = next(r for r in csv.DictReader(io.StringIO(plain.body.decode())) if r["id"] == cid)
         self.assertEqual(row["child.sex"], "weiblich")
         self.assertEqual(row["learning_themes"], "documentation|childs_voice")
-        self.assertEqual(row["findings"], body["findings"])  # RFC 4180 keeps text as is
+        self.assertEqual(row["findings"], "'" + body["findings"])  # not run as a formula
         excel = self.stack.get(f"/v1/case-analyses.csv?procedure_id={self.proc}&dialect=excel"
                                "&limit=500", token=self.token)
         row = next(r for r in csv.DictReader(io.StringIO(excel.body[3:].decode()), delimiter=";")
                    if r["id"] == cid)
-        self.assertEqual(row["findings"], "'" + body["findings"])  # not run as a formula
+        self.assertEqual(row["findings"], "'" + body["findings"])
+
+    def test_formula_cells_are_defused_in_both_dialects(self):
+        # Every text cell a spreadsheet would run as a formula starts with ' in plain
+        # RFC 4180 as in the excel dialect; other text and numbers stay as they are.
+        from test_case_analyses import valid
+        payloads = {"=1+1": True, "+1+1": True, "-1+1": True, "@SUM(A1:A2)": True,
+                    "\t=1+1": True, "\r=1+1": True, "=cmd|' /C calc'!A0": True,
+                    "Befund 1": False, "1+1": False, "'=quoted": False}
+        ids = {}
+        for n, (text, _) in enumerate(payloads.items()):
+            created = self.stack.post("/v1/case-analyses",
+                                      valid(self.proc, reference=f"CSV-F{n}", findings=text),
+                                      token=self.token)
+            self.assertEqual(created.status, 201, created)
+            ids[created.json()["id"]] = text
+        for dialect in ("rfc4180", "excel"):
+            r = self.stack.get(f"/v1/case-analyses.csv?procedure_id={self.proc}"
+                               f"&dialect={dialect}&limit=500", token=self.token)
+            self.assertEqual(r.status, 200, r)
+            text = r.body.decode("utf-8-sig")
+            rows = {row["id"]: row for row in csv.DictReader(
+                io.StringIO(text, newline=""), delimiter=";" if dialect == "excel" else ",")}
+            for cid, payload in ids.items():
+                with self.subTest(dialect=dialect, payload=payload):
+                    expected = "'" + payload if payloads[payload] else payload
+                    self.assertEqual(rows[cid]["findings"], expected)
+            # Days to first contact (a number) is never prefixed.
+            self.assertTrue(all(row["process.days_to_first_contact"].isdigit()
+                                for row in rows.values()))
 
     def test_every_list_has_its_csv(self):
         for path, first in [("/v1/procedures.csv", "id"), ("/v1/structure-surveys.csv", "id"),

@@ -1,8 +1,10 @@
 """Idempotency-Key on POST: replay, reuse with another body, release after failure."""
 
+import signal
+import threading
 import unittest
 
-from harness import StackTestCase
+from harness import SqlSession, StackTestCase, wait_until
 from test_case_analyses import valid
 
 REPORT = {"scope": "state", "period": "2024"}
@@ -93,6 +95,53 @@ class IdempotencyTest(StackTestCase):
         r = self.post("/v1/case-analyses", valid(self.proc, reference="IDEM-2"), "case-key-2",
                       token=self.office_token)
         self.assertEqual(r.status, 201, r)
+
+    def hold_procedure(self):
+        """A session holding the procedure's row: a case write waits for it, key claimed."""
+        hold = SqlSession(self.stack.db_url)
+        hold.run(f"BEGIN; SELECT 1 FROM procedures WHERE id = '{self.proc}' FOR UPDATE;")
+        return hold
+
+    def claimed_by(self):
+        """The backend holding an Idempotency-Key's claim (a transaction advisory lock)."""
+        return wait_until(lambda: self.stack.sql_value(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"),
+            what="a request claiming its key")
+
+    def test_a_key_is_free_as_soon_as_the_killed_apis_transaction_is_gone(self):
+        # The key is claimed in the write's own transaction: when the process dies
+        # mid-request, PostgreSQL aborts it, key and all, and the retry runs at once.
+        items = [valid(self.proc, reference=f"IDEM-KILL-{i}") for i in range(3)]
+        rows = self.count("case_analyses")
+        hold = self.hold_procedure()
+
+        def doomed():
+            try:
+                self.post("/v1/case-analyses:batch", {"items": items}, "kill-key",
+                          token=self.office_token)
+            except OSError:
+                pass  # the connection dies with the process
+
+        t = threading.Thread(target=doomed)
+        t.start()
+        backend = self.claimed_by()
+        try:
+            self.stack.stop_api(signal.SIGKILL)
+        finally:
+            hold.run("ROLLBACK;")
+            hold.close()
+            t.join()
+            self.stack.start_api()
+        wait_until(lambda: self.stack.sql_value(
+            f"SELECT count(*) FROM pg_stat_activity WHERE pid = {backend}") == "0",
+            what="the killed request's transaction to end")
+        self.assertEqual((self.count("case_analyses"), self.stack.sql_value(
+            "SELECT count(*) FROM idempotency_keys WHERE key = 'kill-key'")), (rows, "0"))
+        retry = self.post("/v1/case-analyses:batch", {"items": items}, "kill-key",
+                          token=self.office_token)
+        self.assertEqual((retry.status, retry.json()["created"]), (201, 3), retry)
+        self.assertIsNone(retry.header("Idempotency-Replayed"))
+        self.assertEqual(self.count("case_analyses"), rows + 3)
 
     def test_keys_belong_to_their_caller(self):
         a = self.post("/v1/reports", REPORT, "shared-key")

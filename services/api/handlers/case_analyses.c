@@ -345,36 +345,46 @@ batch_item(struct request *r, json_t *item, size_t i, json_t *created, json_t *r
 }
 
 /*
- * Commits what a batch created: one audit entry with the ids, one
- * office_changed per office touched (the aggregator recomputes each once).
+ * Commits what a batch created: per office touched one audit entry with the
+ * ids created there (so the office's audit trail finds them) and one
+ * office_changed event (the aggregator recomputes each office once).
  */
 static int
-batch_commit(struct request *r, json_t *created)
+batch_commit(struct request *r, json_t *created, int status, const json_t *summary)
 {
 	struct db *db = r->worker->db;
-	json_t *ids = request_own(r, json_array()), *offices = request_own(r, json_object());
+	json_t *offices = request_own(r, json_object());
 	size_t i;
 	json_t *c;
 	json_array_foreach(created, i, c)
 	{
+		const char *office = json_string_value(json_object_get(c, "office_id"));
+		json_t *ids = json_object_get(offices, office);
+		if (ids == NULL)
+			json_object_set_new(offices, office, ids = json_array());
 		json_array_append(ids, json_object_get(c, "id"));
-		json_object_set_new(
-		    offices, json_string_value(json_object_get(c, "office_id")), json_true());
 	}
-	json_t *details = request_own(r, json_pack("{s:O}", "ids", ids));
-	if (audit_append(db, &r->principal, "case_analysis.batch_create", "case_analysis", NULL,
-	        NULL, r->id, details) != 0)
-		return -1;
 	struct outbox_event *ev = xcalloc(json_object_size(offices), sizeof(*ev));
 	size_t n = 0;
 	const char *office;
-	json_t *v;
+	json_t *ids;
 	int rc = 0;
-	json_object_foreach(offices, office, v) if (rc == 0) rc =
-	    office_changed(db, office, &ev[n++]);
-	if (rc == 0 && (rc = db_commit(db)) == 0)
+	json_object_foreach(offices, office, ids)
+	{
+		json_t *details = json_pack("{s:O}", "ids", ids);
+		if (rc == 0)
+			rc = audit_append(db, &r->principal, "case_analysis.batch_create",
+			    "case_analysis", NULL, office, r->id, details);
+		json_decref(details);
+		if (rc == 0)
+			rc = office_changed(db, office, &ev[n++]);
+	}
+	/* The summary is counts, ids and error codes only: safe to keep for a replay. */
+	char *text = rc == 0 ? json_answer_text(summary) : NULL;
+	if (rc == 0 && (rc = request_commit(r, status, NULL, text)) == 0)
 		for (size_t k = 0; k < n; k++)
 			publish(r, &ev[k]);
+	free(text);
 	free(ev);
 	return rc;
 }
@@ -413,16 +423,17 @@ case_analyses_batch(struct request *r)
 	struct db *db = r->worker->db;
 	size_t i;
 	json_t *item;
-	if (db_begin_as(db, &r->principal) != 0)
-		goto fail;
-	json_array_foreach(items, i,
-	    item) if (batch_item(r, item, i, created, rejected) == WRITE_FAILED) goto fail;
+	if (request_begin(r) != 0)
+		return;
+	json_array_foreach(items, i, item) if (batch_item(r, item, i, created, rejected) ==
+	                                       WRITE_FAILED)
+	{
+		db_rollback(db);
+		reply_db_error(r);
+		return;
+	}
 	size_t ncreated = json_array_size(created), nrejected = json_array_size(rejected);
 	bool keep = ncreated > 0 && (!atomic || nrejected == 0) && !r->dry_run;
-	if (!keep)
-		db_rollback(db);
-	else if (batch_commit(r, created) != 0)
-		goto fail;
 	json_t *ids = json_array();
 	json_array_foreach(created, i, item) if (keep)
 	    json_array_append(ids, json_object_get(item, "id"));
@@ -430,20 +441,21 @@ case_analyses_batch(struct request *r)
 	    (json_int_t)json_array_size(items), "created", (json_int_t)(keep ? ncreated : 0),
 	    "updated", (json_int_t)0, "rejected", (json_int_t)nrejected, "atomic", atomic,
 	    "dry_run", r->dry_run, "created_ids", ids, "rejected_items", rejected);
-	/*
-	 * The summary is counts, ids and error codes only: safe to keep for a replay.
-	 * A dry run keeps nothing, its key included, so the real batch may use it.
-	 */
-	r->idempotency_keep_body = !r->dry_run;
+	int status = r->dry_run || nrejected > 0 ? 200 : 201;
+	/* Whatever is not kept rolls back, with its Idempotency-Key: a dry run's key stays free. */
+	if (!keep) {
+		db_rollback(db);
+	} else if (batch_commit(r, created, status, summary) != 0) {
+		json_decref(summary);
+		db_rollback(db);
+		reply_db_error(r);
+		return;
+	}
 	if (nrejected > 0 && (atomic || ncreated == 0))
 		reply_problem_with(r, 422,
 		    atomic ? "The batch was rejected whole; nothing was stored."
 		           : "No item of the batch was valid.",
 		    summary);
 	else
-		reply_json(r, r->dry_run || nrejected > 0 ? 200 : 201, summary);
-	return;
-fail:
-	db_rollback(db);
-	reply_db_error(r);
+		reply_json(r, status, summary);
 }

@@ -70,20 +70,24 @@ queue_job(struct request *r, const char *kind, const char *action)
 {
 	struct outbox_event ev;
 	struct db *db = r->worker->db;
+	char location[64];
+	if (request_begin(r) != 0)
+		return;
 	char *params = json_dumps(r->body, JSON_COMPACT | JSON_SORT_KEYS);
-	int rc =
-	    db_begin_as(db, &r->principal) != 0 || outbox_add_job(db, kind, params, &ev) != 0 ||
-	    audit_append(db, &r->principal, action, "job", ev.job_id, NULL, r->id, NULL) != 0 ||
-	    db_commit(db) != 0;
+	int rc = outbox_add_job(db, kind, params, &ev) != 0;
 	free(params);
+	if (rc == 0) {
+		snprintf(location, sizeof(location), "/v1/jobs/%s", ev.job_id);
+		rc = audit_append(db, &r->principal, action, "job", ev.job_id, NULL, r->id, NULL) !=
+		         0 ||
+		     request_commit(r, 202, location, NULL) != 0;
+	}
 	if (rc != 0) {
 		db_rollback(db);
 		reply_db_error(r);
 		return;
 	}
 	publish(r, &ev); /* committed: the job exists whatever happens to Redis */
-	char location[64];
-	snprintf(location, sizeof(location), "/v1/jobs/%s", ev.job_id);
 	reply_header(r, "Location", location);
 	reply_json(r, 202,
 	    json_pack("{s:s,s:s,s:s,s:s}", "id", ev.job_id, "kind", kind, "status", "queued",
