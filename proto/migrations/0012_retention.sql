@@ -147,8 +147,9 @@ CREATE FUNCTION kqe_topic_retention_date(p_updated_at timestamptz) RETURNS date
 CREATE FUNCTION kqe_retention_check(p_years integer) RETURNS date
     LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    IF NOT (kqe_ctx('role') = 'system'
-            OR (kqe_ctx('role') = 'admin' AND session_user <> 'kqe_service')) THEN
+    -- coalesce: without a role kqe_ctx() is NULL, and NOT NULL would let it pass.
+    IF NOT coalesce(kqe_ctx('role') = 'system'
+                    OR (kqe_ctx('role') = 'admin' AND session_user <> 'kqe_service'), false) THEN
         RAISE EXCEPTION 'retention is run by the aggregator or the kqe command only'
             USING ERRCODE = 'insufficient_privilege';
     END IF;
