@@ -49,7 +49,11 @@ one_office(struct db *db, const struct principal *p, const char *years, bool dry
 		db_rollback(db);
 		return 0;
 	}
-	return db_commit(db);
+	if (db_commit(db) != 0) {
+		db_rollback(db); /* a failed COMMIT leaves the handle in the transaction */
+		return -1;
+	}
+	return 0;
 }
 
 int
