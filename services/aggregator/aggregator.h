@@ -2,9 +2,9 @@
  * kqe-aggregator internals. consumer.c reads the job stream as one member of
  * the consumer group and dispatches entries; build_report.c computes a report
  * snapshot; rollups.c keeps per-office rollups current; stats.c builds
- * the statistical tables; retention.c deletes old case-level data on a timer. Everything runs on
- * one thread with blocking connections; several aggregator processes share the work through the
- * consumer group.
+ * the statistical tables; retention.c deletes old case-level data on a
+ * timer. Everything runs on one thread with blocking connections; several
+ * aggregator processes share the work through the consumer group.
  */
 #ifndef KQE_AGGREGATOR_H
 #define KQE_AGGREGATOR_H
