@@ -125,6 +125,12 @@ static const struct config_var vars[] = {
 	{ "KQE_OUTBOX_GRACE_MS", TYPE_INT, "2000", 0, 3600000, CONFIG_AGGREGATOR,
 	    OFF(outbox_grace_ms),
 	    "outbox rows older than this that the API did not publish are relayed to Redis" },
+	{ "KQE_RETENTION_YEARS", TYPE_INT, "0", 0, 100, CONFIG_AGGREGATOR | CONFIG_ADMIN,
+	    OFF(retention_years),
+	    "retention period of case-level data in years: what is dated before 1 January, this many years back, is deleted (docs/retention.md); 0 = keep (off)" },
+	{ "KQE_RETENTION_INTERVAL_S", TYPE_INT, "86400", 1, 604800, CONFIG_AGGREGATOR,
+	    OFF(retention_interval_s),
+	    "how often the aggregator runs retention (also once at start), in seconds" },
 };
 
 static int

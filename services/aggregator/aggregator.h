@@ -2,13 +2,15 @@
  * kqe-aggregator internals. consumer.c reads the job stream as one member of
  * the consumer group and dispatches entries; build_report.c computes a report
  * snapshot; rollups.c keeps per-office rollups current; stats.c builds
- * the statistical tables. Everything runs on one thread with blocking connections; several
+ * the statistical tables; retention.c deletes old case-level data on a
+ * timer. Everything runs on one thread with blocking connections; several
  * aggregator processes share the work through the consumer group.
  */
 #ifndef KQE_AGGREGATOR_H
 #define KQE_AGGREGATOR_H
 
 #include <signal.h>
+#include <stdint.h>
 
 #include "kqe/config.h"
 #include "kqe/db.h"
@@ -31,6 +33,7 @@ struct aggregator {
 	struct redis *redis;
 	char consumer[128];
 	volatile sig_atomic_t *stop;
+	uint64_t retention_next_ns; /* monotonic time the next retention run is due (0: now) */
 };
 
 /* Runs until *a->stop is set. Returns 0 on a clean stop. */
@@ -65,6 +68,15 @@ struct sdc_rules;
 /* Appends the disclosure-controlled statistical tables of a report to out. 0 or -1. */
 int stats_tables(struct db *db, const struct report_params *p, const struct sdc_rules *rules,
     json_t *out) KQE_MUSTCHECK;
+
+/* Logs whether retention is on, with its period and interval (once, at start). */
+void retention_announce(const struct config *cfg);
+
+/*
+ * Runs retention if it is on and due (at start, then every
+ * KQE_RETENTION_INTERVAL_S; sooner again after a failure). Needs no Redis.
+ */
+void retention_tick(struct aggregator *a);
 
 /* Re-enqueues failed jobs whose next attempt is due (through the outbox). Count or -1. */
 int jobs_requeue_due(struct db *db);

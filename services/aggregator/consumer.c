@@ -6,7 +6,8 @@
  * taken over with XAUTOCLAIM once idle longer than KQE_JOBS_VISIBILITY_MS.
  * Job processing is idempotent, so a second delivery changes nothing. The
  * loop also runs the outbox relay, which publishes events the API could not,
- * and catches up offices whose rollups are dirty without an event.
+ * catches up offices whose rollups are dirty without an event, and runs
+ * retention when it is due (retention.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,7 +215,12 @@ aggregator_run(struct aggregator *a)
 
 	/* A blocking XREADGROUP must not hit the client-side timeout first. */
 	redis_set_read_timeout(a->redis, a->cfg->jobs_block_ms + a->cfg->redis_timeout_ms);
+	retention_announce(a->cfg);
 	while (!*a->stop) {
+		/* Before anything that needs Redis: retention needs only PostgreSQL. */
+		retention_tick(a);
+		if (*a->stop)
+			break;
 		if (!group_ready) {
 			if (ensure_group(a) != 0) {
 				log_warn(NULL, "redis not reachable; retrying", NULL);

@@ -14,5 +14,6 @@ int cmd_seed(int argc, char **argv, const struct config *cfg);
 int cmd_token(int argc, char **argv, const struct config *cfg);
 int cmd_audit(int argc, char **argv, const struct config *cfg);
 int cmd_rollups(int argc, char **argv, const struct config *cfg);
+int cmd_retention(int argc, char **argv, const struct config *cfg);
 
 #endif

@@ -1,6 +1,6 @@
 /*
- * kqe — the admin command line: migrate, import, seed, token, audit. Operators and the
- * scripts use it; it talks to PostgreSQL as the owning role.
+ * kqe — the admin command line: migrate, import, seed, token, audit, rollups, retention.
+ * Operators and the scripts use it; it talks to PostgreSQL as the owning role.
  */
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +22,8 @@ static const struct {
 	{ "audit", cmd_audit, "audit verify               check the audit log's hash chain" },
 	{ "rollups", cmd_rollups,
 	    "rollups rebuild            recompute all rollups in one transaction" },
+	{ "retention", cmd_retention,
+	    "retention run [--dry-run]  delete case-level data older than KQE_RETENTION_YEARS" },
 };
 
 static void

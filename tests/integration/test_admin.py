@@ -15,7 +15,10 @@ API_VARS = ["KQE_HTTP_ADDR", "KQE_HTTP_PORT", "KQE_DATABASE_URL", "KQE_REDIS_URL
             "KQE_JWKS_CA_FILE"]
 AGGREGATOR_VARS = ["KQE_DATABASE_URL", "KQE_REDIS_URL", "KQE_LOG_LEVEL", "KQE_JOBS_BATCH",
                    "KQE_JOBS_BLOCK_MS", "KQE_JOBS_VISIBILITY_MS", "KQE_OUTBOX_GRACE_MS",
-                   "KQE_STATEMENT_TIMEOUT_MS", "KQE_REDIS_TIMEOUT_MS"]
+                   "KQE_STATEMENT_TIMEOUT_MS", "KQE_REDIS_TIMEOUT_MS", "KQE_RETENTION_YEARS",
+                   "KQE_RETENTION_INTERVAL_S"]
+ADMIN_VARS = ["KQE_DATABASE_ADMIN_URL", "KQE_REDIS_URL", "KQE_LOG_LEVEL", "KQE_PSEUDONYM_KEY",
+              "KQE_DATA_KEYS", "KQE_RETENTION_YEARS"]
 
 
 def run(binary, *args, env=None):
@@ -25,7 +28,8 @@ def run(binary, *args, env=None):
 
 class ConfigTest(unittest.TestCase):
     def test_help_lists_every_variable_with_its_default(self):
-        for binary, names in (("kqe-api", API_VARS), ("kqe-aggregator", AGGREGATOR_VARS)):
+        for binary, names in (("kqe-api", API_VARS), ("kqe-aggregator", AGGREGATOR_VARS),
+                              ("kqe", ADMIN_VARS)):
             r = run(binary, "--help")
             self.assertEqual(r.returncode, 0)
             for name in names:
@@ -45,7 +49,11 @@ class ConfigTest(unittest.TestCase):
                  ("kqe-api", "KQE_DATABASE_URL", ""),
                  ("kqe-aggregator", "KQE_JOBS_BATCH", "0"),
                  ("kqe-aggregator", "KQE_REDIS_URL", "http://x"),
-                 ("kqe", "KQE_LOG_LEVEL", "x")]
+                 ("kqe", "KQE_LOG_LEVEL", "x"),
+                 ("kqe-aggregator", "KQE_RETENTION_YEARS", "101"),
+                 ("kqe-aggregator", "KQE_RETENTION_YEARS", "10y"),
+                 ("kqe-aggregator", "KQE_RETENTION_INTERVAL_S", "0"),
+                 ("kqe", "KQE_RETENTION_YEARS", "-1")]
         for binary, name, value in cases:
             with self.subTest(binary=binary, name=name, value=value):
                 env = dict(os.environ, **{name: value})

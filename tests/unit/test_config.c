@@ -31,6 +31,12 @@ test_defaults(void **state)
 	assert_int_equal(cfg.max_body_bytes, 4194304);
 	assert_int_equal(cfg.log_level, LOG_INFO);
 	config_free(&cfg);
+	/* Retention deletes social data: off unless an operator sets a period. */
+	assert_int_equal(
+	    config_load_from(&cfg, CONFIG_AGGREGATOR | CONFIG_ADMIN, fake_env, &err), 0);
+	assert_int_equal(cfg.retention_years, 0);
+	assert_int_equal(cfg.retention_interval_s, 86400);
+	config_free(&cfg);
 }
 
 static const struct {
@@ -52,6 +58,15 @@ static const struct {
 	{ "KQE_LOG_LEVEL", "fatal", 0, 0 },
 	{ "KQE_LOG_LEVEL", "INFO", 0, 0 },
 	{ "KQE_DATABASE_URL", "", 0, 0 },
+	{ "KQE_RETENTION_YEARS", "0", 1, 0 },
+	{ "KQE_RETENTION_YEARS", "10", 1, 10 },
+	{ "KQE_RETENTION_YEARS", "100", 1, 100 },
+	{ "KQE_RETENTION_YEARS", "101", 0, 0 },
+	{ "KQE_RETENTION_YEARS", "-1", 0, 0 },
+	{ "KQE_RETENTION_YEARS", "ten", 0, 0 },
+	{ "KQE_RETENTION_INTERVAL_S", "1", 1, 1 },
+	{ "KQE_RETENTION_INTERVAL_S", "0", 0, 0 },
+	{ "KQE_RETENTION_INTERVAL_S", "604801", 0, 0 },
 };
 
 static void
@@ -76,6 +91,10 @@ test_values(void **state)
 			assert_int_equal(cfg.api_threads, cases[i].expect);
 		else if (strcmp(cases[i].name, "KQE_LOG_LEVEL") == 0)
 			assert_int_equal(cfg.log_level, cases[i].expect);
+		else if (strcmp(cases[i].name, "KQE_RETENTION_YEARS") == 0)
+			assert_int_equal(cfg.retention_years, cases[i].expect);
+		else if (strcmp(cases[i].name, "KQE_RETENTION_INTERVAL_S") == 0)
+			assert_int_equal(cfg.retention_interval_s, cases[i].expect);
 		config_free(&cfg);
 	}
 }

@@ -59,6 +59,8 @@ struct config {
 	char *tls_cert;
 	char *tls_key;
 	long rate_limit_per_minute;
+	long retention_years;
+	long retention_interval_s;
 };
 
 struct config_error {
