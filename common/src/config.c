@@ -92,7 +92,18 @@ static const struct config_var vars[] = {
 	{ "KQE_MAX_HEADER_BYTES", TYPE_INT, "16384", 1024, 1048576, CONFIG_API,
 	    OFF(max_header_bytes), "largest request header block accepted; larger answers 431" },
 	{ "KQE_HTTP_TIMEOUT_MS", TYPE_INT, "30000", 100, 3600000, CONFIG_API, OFF(http_timeout_ms),
-	    "read/write timeout of an HTTP connection" },
+	    "an HTTP connection idle (no byte in or out) this long is closed" },
+	{ "KQE_HTTP_REQUEST_READ_MS", TYPE_INT, "10000", 100, 3600000, CONFIG_API,
+	    OFF(request_read_ms),
+	    "a request's headers and body must arrive within this time from its first byte, "
+	    "however slowly they trickle in; else the connection is closed" },
+	{ "KQE_MAX_CONNECTIONS", TYPE_INT, "4096", 16, 1000000, CONFIG_API, OFF(max_connections),
+	    "open client connections per process (further ones are answered 503 and closed; "
+	    "kept below the descriptor limit)" },
+	{ "KQE_MAX_CONNECTIONS_PER_CLIENT", TYPE_INT, "256", 0, 1000000, CONFIG_API,
+	    OFF(max_connections_per_client),
+	    "open connections per client address (0 = no cap: behind a proxy all clients share "
+	    "its address)" },
 	{ "KQE_STATEMENT_TIMEOUT_MS", TYPE_INT, "5000", 0, 3600000, CONFIG_ALL,
 	    OFF(statement_timeout_ms),
 	    "server-side statement_timeout of the services' database sessions (0 = none)" },

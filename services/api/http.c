@@ -305,6 +305,53 @@ accept_allows(const char *accept, const char *media)
 	return best >= 0 && q > 0;
 }
 
+static bool
+is_token(const char *s)
+{
+	static const char extra[] = "!#$%&'*+-.^_`|~";
+	if (*s == '\0')
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		        (*s >= '0' && *s <= '9') || strchr(extra, *s) != NULL))
+			return false;
+	return true;
+}
+
+const char *
+http_framing_problem(const struct evkeyvalq *headers, int http_minor)
+{
+	const char *length = NULL, *coding = NULL;
+	int authorizations = 0;
+	bool host = false;
+	struct evkeyval *kv;
+	TAILQ_FOREACH(kv, headers, next)
+	{
+		if (!is_token(kv->key))
+			return "A header name is malformed.";
+		if (strcasecmp(kv->key, "Content-Length") == 0) {
+			if (length != NULL && strcmp(length, kv->value) != 0)
+				return "The request has two different Content-Length headers.";
+			length = kv->value;
+		} else if (strcasecmp(kv->key, "Transfer-Encoding") == 0) {
+			if (coding != NULL || strcasecmp(kv->value, "chunked") != 0)
+				return "Only Transfer-Encoding: chunked is understood.";
+			coding = kv->value;
+		} else if (strcasecmp(kv->key, "Authorization") == 0) {
+			authorizations++;
+		} else if (strcasecmp(kv->key, "Host") == 0) {
+			host = true;
+		}
+	}
+	if (length != NULL && coding != NULL)
+		return "A request may not have both Content-Length and Transfer-Encoding.";
+	if (authorizations > 1)
+		return "The request has more than one Authorization header.";
+	if (http_minor == 1 && !host)
+		return "An HTTP/1.1 request needs a Host header.";
+	return NULL;
+}
+
 json_t *
 pg_json(const PGresult *res, int row, int col)
 {

@@ -78,6 +78,17 @@ bool cors_origin_allowed(const struct config *cfg, const char *origin);
  */
 bool accept_allows(const char *accept, const char *media);
 
+/*
+ * Why the framing of a request cannot be trusted, or NULL (RFC 9112 3.2,
+ * 6.1, 6.3): a header name that is not a token (e.g. "Transfer-Encoding :"),
+ * two Content-Length values that differ, Transfer-Encoding with anything but
+ * exactly "chunked" or together with Content-Length, two Authorization
+ * headers, or an HTTP/1.1 request (http_minor 1) without Host. A proxy in
+ * front might read such a request differently than kqe (request smuggling),
+ * so it is answered 400 and the connection closed. Pure; static strings.
+ */
+const char *http_framing_problem(const struct evkeyvalq *headers, int http_minor);
+
 /* Parses the JSON text PostgreSQL built in (row, col) into a new value. */
 json_t *pg_json(const PGresult *res, int row, int col);
 

@@ -371,6 +371,16 @@ bind_role(const json_t *claims, const struct config *cfg, struct principal *p, c
 	return 0;
 }
 
+/* True if s holds no control character (C0, DEL, or C1 in UTF-8). */
+static bool
+printable(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+			return false;
+	return true;
+}
+
 int
 jwt_verify(const struct jwks *ks, const struct config *cfg, const char *token, time_t now,
     struct principal *p, const char **why)
@@ -439,7 +449,9 @@ jwt_verify(const struct jwks *ks, const struct config *cfg, const char *token, t
 	} else if (nbf != NULL && (!json_is_number(nbf) || (double)now + (double)cfg->jwt_leeway_s <
 	                                                       json_number_value(nbf))) {
 		*why = "not yet valid";
-	} else if (sub == NULL || *sub == '\0' || strlen(sub) > 60 || !utf8_valid(sub)) {
+	} else if (sub == NULL || *sub == '\0' || strlen(sub) > 60 || !utf8_valid(sub) ||
+	           !printable(sub)) {
+		/* It becomes the audit actor and goes into logs: no control characters. */
 		*why = "no subject";
 	} else if (bind_role(claims, cfg, p, why) == 0) {
 		snprintf(p->actor, sizeof(p->actor), "jwt:%s", sub);

@@ -29,6 +29,7 @@
 #include "kqe/log.h"
 #include "links.h"
 #include "metrics.h"
+#include "conn.h"
 #include "router.h"
 #include "server.h"
 
@@ -38,6 +39,7 @@ static struct jwks_source *jwks; /* NULL: no JWTs */
 static struct pseudonymizer *pseudonymizer;
 static struct keyring *keyring;
 static unsigned char link_key[LINK_KEY_LEN]; /* signs download links */
+static struct conn_shared *shared; /* connection counts of the process */
 
 /* The keys for case data are required: kqe-api does not start without them. */
 static int
@@ -112,22 +114,6 @@ jwt_init(void)
 	return 0;
 }
 
-/* evhttp asks for each new connection's bufferevent: a TLS one when HTTPS is on. */
-static struct bufferevent *
-tls_bufferevent_cb(struct event_base *base, void *arg)
-{
-	(void)arg;
-	SSL *ssl = SSL_new(tls);
-	if (ssl == NULL)
-		return NULL;
-	/* fd -1: evhttp sets the socket later (libevent requires it this way). */
-	struct bufferevent *bev = bufferevent_openssl_socket_new(
-	    base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
-		SSL_free(ssl);
-	return bev;
-}
-
 static void
 usage(FILE *out)
 {
@@ -154,6 +140,10 @@ worker_init(struct worker *w, int index, const struct sockaddr *sa, int salen)
 	w->bound = evhttp_bind_listener(w->http, l);
 	if (w->bound == NULL)
 		return -1;
+	/* Every connection passes the guard: deadlines, caps, the header block (conn.h). */
+	w->guard = conn_guard_new(w->base, shared, &cfg, tls);
+	conn_guard_listen(w->guard, l);
+	evhttp_set_bevcb(w->http, conn_guard_bevcb, w->guard);
 
 	/*
 	 * Our own limits are checked in the router and in request_json() so the
@@ -171,8 +161,6 @@ worker_init(struct worker *w, int index, const struct sockaddr *sa, int salen)
 	evhttp_set_default_content_type(w->http, "application/json; charset=utf-8");
 	evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_gencb(w->http, router_dispatch_cb, w);
-	if (tls != NULL)
-		evhttp_set_bevcb(w->http, tls_bufferevent_cb, NULL);
 
 	w->jwks = jwks;
 	w->pseudonymizer = pseudonymizer;
@@ -187,7 +175,8 @@ static void
 worker_free(struct worker *w)
 {
 	if (w->http != NULL)
-		evhttp_free(w->http);
+		evhttp_free(w->http); /* frees the connections first: their guard is still there */
+	conn_guard_free(w->guard);
 	if (w->base != NULL)
 		event_base_free(w->base);
 	db_free(w->db);
@@ -339,6 +328,7 @@ main(int argc, char **argv)
 	metrics_init(routes, routes_count);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
+	shared = conn_shared_new(&cfg);
 	evthread_use_pthreads();
 	sigset_t stop;
 	sigemptyset(&stop);
@@ -353,6 +343,7 @@ main(int argc, char **argv)
 		worker_free(&workers[i]);
 	free(workers);
 	config_free(&cfg);
+	conn_shared_free(shared);
 	SSL_CTX_free(tls);
 	jwks_source_free(jwks);
 	pseudonymizer_free(pseudonymizer);

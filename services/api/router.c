@@ -10,6 +10,7 @@
 #include <event2/buffer.h>
 
 #include "auth.h"
+#include "conn.h"
 #include "handlers.h"
 #include "http.h"
 #include "idempotency.h"
@@ -479,6 +480,20 @@ dispatch(struct request *r)
 		reply_problem(r, 431, "The request headers are too large.", NULL);
 		return;
 	}
+	struct conn *c = conn_of(w->guard, r->req);
+	const char *framing =
+	    http_framing_problem(evhttp_request_get_input_headers(r->req), conn_http_minor(c));
+	if (framing != NULL) {
+		reply_header(r, "Connection", "close");
+		reply_problem(r, 400, framing, NULL);
+		return;
+	}
+	if (conn_over_cap(c)) {
+		reply_header(r, "Connection", "close");
+		reply_header(r, "Retry-After", "1");
+		reply_problem(r, 503, "Too many connections are open; try again shortly.", NULL);
+		return;
+	}
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(r->req));
 	size_t decoded_len = 0;
 	char *decoded = evhttp_uridecode(path ? path : "/", 0, &decoded_len);
@@ -543,6 +558,8 @@ router_dispatch_cb(struct evhttp_request *req, void *arg)
 
 	r.method = method_name(evhttp_request_get_command(req));
 	set_request_id(&r);
+	struct conn *c = conn_of(r.worker->guard, req);
+	conn_request_read(c);
 	dispatch(&r);
 	if (r.resp.status == 0) {
 		log_error(r.id, "handler did not answer",
@@ -562,6 +579,7 @@ router_dispatch_cb(struct evhttp_request *req, void *arg)
 	}
 	size_t bytes = evbuffer_get_length(r.resp.body);
 	http_send(&r);
+	conn_request_answered(c);
 	uint64_t dur = now_ns() - r.start_ns;
 	metrics_observe(r.route_index, r.resp.status, dur);
 	log_info(r.id, "request",

@@ -36,6 +36,7 @@
 #include "kqe/redis.h"
 
 struct jwks_source;
+struct conn_guard;
 struct pseudonymizer;
 struct keyring;
 struct resource;
@@ -52,6 +53,7 @@ struct worker {
 	const struct pseudonymizer *pseudonymizer; /* case references → pseudonyms */
 	const struct keyring *keyring; /* free text at rest */
 	const unsigned char *link_key; /* signs download links (32 bytes) */
+	struct conn_guard *guard; /* deadlines and caps of this worker's connections */
 	bool draining;
 };
 

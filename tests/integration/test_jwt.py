@@ -175,6 +175,11 @@ class JwtTest(StackTestCase):
             "wrong audience": self.rs(aud="someone-else"),
             "wrong issuer": self.rs(iss="https://evil.example"),
             "no subject": self.rs(sub=None),
+            # The subject becomes the audit actor and goes into logs: no control characters.
+            "subject with a bell": self.rs(sub="user\u0007"),
+            "subject with a line break": self.rs(sub="user\nrole=admin"),
+            "subject with DEL": self.rs(sub="user\u007f"),
+            "subject with a C1 control": self.rs(sub="user\u0085"),
             "unknown role": self.rs(kqe_role="superuser"),
             "office role without office": self.rs(kqe_office=None),
             "advisor without region": self.rs(kqe_role="advisor", kqe_office=None),

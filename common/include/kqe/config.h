@@ -26,6 +26,9 @@ struct config {
 	long max_body_bytes;
 	long max_header_bytes;
 	long http_timeout_ms;
+	long request_read_ms;
+	long max_connections;
+	long max_connections_per_client;
 	long statement_timeout_ms;
 	long shutdown_timeout_ms;
 	long json_max_depth;

@@ -8,6 +8,7 @@
 #include "http.h"
 #include "kqe/migrate.h"
 #include "kqe/outbox.h"
+#include "conn.h"
 #include "metrics.h"
 
 void
@@ -45,8 +46,10 @@ health_metrics(struct request *r)
 	metrics_render(buf);
 	evbuffer_add_printf(buf,
 	    "# HELP kqe_api_threads Worker threads (one database connection each).\n"
-	    "# TYPE kqe_api_threads gauge\nkqe_api_threads %ld\n",
-	    r->worker->cfg->api_threads);
+	    "# TYPE kqe_api_threads gauge\nkqe_api_threads %ld\n"
+	    "# HELP kqe_http_connections_open Client connections open in this process.\n"
+	    "# TYPE kqe_http_connections_open gauge\nkqe_http_connections_open %ld\n",
+	    r->worker->cfg->api_threads, conn_guard_open(r->worker->guard));
 	redisReply *len = redis_cmd(r->worker->redis, "XLEN %s", JOBS_STREAM);
 	evbuffer_add_printf(buf,
 	    "# HELP kqe_redis_up Whether Redis answered this scrape.\n"
