@@ -102,11 +102,11 @@ reply_unauthorized(struct request *r, const char *error, const char *detail)
 	reply_problem(r, 401, detail, NULL);
 }
 
-static int
-well_formed_api_key(const char *t)
+bool
+auth_api_key_shaped(const char *t)
 {
 	if (strncmp(t, API_KEY_PREFIX, strlen(API_KEY_PREFIX)) != 0)
-		return 0;
+		return false;
 	t += strlen(API_KEY_PREFIX);
 	size_t n = strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
 	return n == API_KEY_CHARS && t[n] == '\0';
@@ -230,7 +230,7 @@ auth_identify(struct request *r)
 	const char *token = h + 7;
 	while (*token == ' ')
 		token++;
-	if (well_formed_api_key(token))
+	if (auth_api_key_shaped(token))
 		return identify_api_key(r, token);
 	if (r->worker->jwks != NULL && jwt_shaped(token)) {
 		const char *why;

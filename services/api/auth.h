@@ -18,6 +18,12 @@
 /* Fills r->principal from the Authorization header. 0, or -1 after answering (401, 503). */
 int auth_identify(struct request *r) KQE_MUSTCHECK;
 
+/*
+ * True if a bearer token has the shape of an API key, "kqe_" and 43
+ * base64url characters: only then is it looked up (else it may be a JWT).
+ */
+bool auth_api_key_shaped(const char *token);
+
 bool auth_allows(const struct principal *p, enum permission perm);
 
 /* The permission's name ("cases.read") and whether role holds it (for --permissions). */

@@ -43,15 +43,17 @@ token_char(char c)
 	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
-/* The request line ended: "… HTTP/1.1" tells the version. */
+/*
+ * The request line ended: "… HTTP/1.1" tells the version. Read off the
+ * line's end, not off kept: a request line longer than kept (a long query)
+ * is still HTTP/1.1 and still needs its Host.
+ */
 static void
 request_line(struct head_scan *s)
 {
-	size_t n = strlen(s->kept);
-	const char *tail = n >= 8 ? s->kept + n - 8 : "";
+	const char *tail = s->line >= 8 ? s->tail : "";
 	s->first_line = false;
-	if (s->line <= HEAD_LINE_KEPT && strncmp(tail, "HTTP/1.", 7) == 0 &&
-	    (tail[7] == '0' || tail[7] == '1'))
+	if (strncmp(tail, "HTTP/1.", 7) == 0 && (tail[7] == '0' || tail[7] == '1'))
 		s->minor = tail[7] - '0';
 }
 
@@ -121,6 +123,10 @@ head_scan_feed(struct head_scan *s, const char *p, size_t n, size_t limit, size_
 		if (c != '\n') {
 			if (s->line < HEAD_LINE_KEPT)
 				s->kept[s->line] = c;
+			if (s->first_line) {
+				memmove(s->tail, s->tail + 1, sizeof(s->tail) - 2);
+				s->tail[sizeof(s->tail) - 2] = c;
+			}
 			s->line++;
 			continue;
 		}

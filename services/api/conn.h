@@ -67,6 +67,7 @@ struct head_scan {
 	bool first_line; /* still in the request line */
 	bool seen_line; /* a non-empty line has ended */
 	char kept[HEAD_LINE_KEPT + 1]; /* the start of the current line */
+	char tail[9]; /* the request line's last 8 bytes, where its version is */
 	int minor; /* the x of HTTP/1.x in the request line, -1 if unknown */
 	char length[32]; /* the first Content-Length */
 	int authorizations;

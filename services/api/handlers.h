@@ -38,6 +38,19 @@ void reports_csv(struct request *r);
 void report_periods(struct request *r);
 void ministry_batches_create(struct request *r);
 
+/* The body of POST /v1/ministry-batches ({"period": …}): appends its errors, returns how many. */
+size_t ministry_batch_validate(const json_t *body, json_t *errors);
+
+/*
+ * A report (the JSON of GET /v1/reports/{id}, borrowed) as the rows of its
+ * CSV in long form, one per figure: table, title, dimension_N/value_N (a
+ * total: "insgesamt") and the figure with the symbols of German official
+ * statistics — "." suppressed, "–" exactly zero, "x" no figure makes sense.
+ * A new array; GET /v1/reports/{id}.csv writes it with report_csv_columns.
+ */
+json_t *report_rows(const json_t *report);
+extern const char *const report_csv_columns[];
+
 void case_analyses_batch(struct request *r);
 
 void codelists_list(struct request *r);

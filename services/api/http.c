@@ -454,21 +454,19 @@ csv_cell(struct evbuffer *out, const json_t *v, bool excel)
 	evbuffer_add(out, "\"", 1);
 }
 
-/* items (taken over) as CSV with exactly these columns, in this order. */
-static void
-reply_csv(struct request *r, json_t *items, const char *const *columns, const char *filename)
+void
+csv_write(struct evbuffer *out, const json_t *items, const char *const *columns, bool excel)
 {
-	const char *sep = r->excel ? ";" : ",";
-	struct evbuffer *out = evbuffer_new();
+	const char *sep = excel ? ";" : ",";
 	json_t *name = json_string("");
 
-	if (r->excel)
+	if (excel)
 		evbuffer_add(out, "\xef\xbb\xbf", 3); /* BOM: Excel then reads UTF-8 */
 	for (size_t c = 0; columns[c] != NULL; c++) {
 		json_string_set(name, columns[c]);
 		if (c > 0)
 			evbuffer_add(out, sep, 1);
-		csv_cell(out, name, r->excel);
+		csv_cell(out, name, excel);
 	}
 	evbuffer_add(out, "\r\n", 2);
 	size_t i;
@@ -480,11 +478,20 @@ reply_csv(struct request *r, json_t *items, const char *const *columns, const ch
 		for (size_t c = 0; columns[c] != NULL; c++) {
 			if (c > 0)
 				evbuffer_add(out, sep, 1);
-			csv_cell(out, json_object_get(row, columns[c]), r->excel);
+			csv_cell(out, json_object_get(row, columns[c]), excel);
 		}
 		evbuffer_add(out, "\r\n", 2);
 		json_decref(row);
 	}
+	json_decref(name);
+}
+
+/* items (taken over) as CSV with exactly these columns, in this order. */
+static void
+reply_csv(struct request *r, json_t *items, const char *const *columns, const char *filename)
+{
+	struct evbuffer *out = evbuffer_new();
+	csv_write(out, items, columns, r->excel);
 	char *disposition = xasprintf("attachment; filename=\"%s\"", filename);
 	reply_header(r, "Content-Disposition", disposition);
 	free(disposition);
@@ -492,7 +499,6 @@ reply_csv(struct request *r, json_t *items, const char *const *columns, const ch
 	reply_bytes(r, 200, "text/csv; charset=utf-8; header=present",
 	    (const char *)evbuffer_pullup(out, -1), len);
 	evbuffer_free(out);
-	json_decref(name);
 	json_decref(items);
 }
 

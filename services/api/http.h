@@ -110,6 +110,14 @@ void reply_list(struct request *r, json_t *items, json_t *next_keys, const char 
     const char *filename);
 
 /*
+ * What reply_list writes on a CSV route: a header row of columns, then one
+ * row per item of items (borrowed) with exactly those columns, CRLF after
+ * each. excel: a BOM, ";" between cells, decimal commas, and text a
+ * spreadsheet would run as a formula quoted with a leading "'".
+ */
+void csv_write(struct evbuffer *out, const json_t *items, const char *const *columns, bool excel);
+
+/*
  * The last step of every request: when the answer to a GET or HEAD is 200
  * and has an ETag (or the route is ROUTE_ETAG: then a hash of the body),
  * If-None-Match turns it into a bare 304; then the headers every answer

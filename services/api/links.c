@@ -61,6 +61,7 @@ link_verify(
 {
 	const char *dot = strchr(token, '.');
 	size_t len;
+	memset(p, 0, sizeof(*p)); /* nobody, whichever way it fails */
 	if (dot == NULL || (size_t)(dot - token) > CLAIMS_MAX * 2)
 		return -1;
 	unsigned char *text = base64url_decode(token, (size_t)(dot - token), CLAIMS_MAX, &len);
@@ -71,7 +72,6 @@ link_verify(
 	free(want);
 	json_t *claims = ok ? json_loadb((const char *)text, len, 0, NULL) : NULL;
 	free(text);
-	memset(p, 0, sizeof(*p));
 	const json_t *exp = json_object_get(claims, "exp");
 	const char *role = json_string_value(json_object_get(claims, "role"));
 	int rc = -1;

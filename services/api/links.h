@@ -23,7 +23,7 @@
 char *link_sign(
     const unsigned char *key, const char *uri, const struct principal *p, time_t expires);
 
-/* Verifies token for uri at now and fills p with who it acts as. 0 or -1. */
+/* Verifies token for uri at now and fills p with who it acts as. 0, or -1 with p all zero. */
 int link_verify(const unsigned char *key, const char *token, const char *uri, time_t now,
     struct principal *p) KQE_MUSTCHECK;
 

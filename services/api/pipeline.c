@@ -444,6 +444,19 @@ valid_part(const json_t *doc, const struct field_spec *specs, size_t n, const ch
 	return out;
 }
 
+size_t
+pipeline_check_document(const struct resource *res, const json_t *doc, bool creating,
+    const char *prefix, json_t *errors)
+{
+	validate_fields(doc, res->fields, res->nfields, prefix, creating, errors);
+	if (res->rules != NULL) {
+		json_t *valid = valid_part(doc, res->fields, res->nfields, prefix, errors);
+		res->rules(valid, prefix, errors);
+		json_decref(valid);
+	}
+	return json_array_size(errors);
+}
+
 /* References, fields, rules, then the domain step. */
 static enum write_outcome
 write_run(struct write *w, bool creating)
@@ -451,13 +464,7 @@ write_run(struct write *w, bool creating)
 	const struct resource *res = w->res;
 	if (check_references(w) != 0)
 		return WRITE_FAILED;
-	validate_fields(w->doc, res->fields, res->nfields, w->prefix, creating, w->errors);
-	if (res->rules != NULL) {
-		json_t *valid = valid_part(w->doc, res->fields, res->nfields, w->prefix, w->errors);
-		res->rules(valid, w->prefix, w->errors);
-		json_decref(valid);
-	}
-	if (json_array_size(w->errors) > 0)
+	if (pipeline_check_document(res, w->doc, creating, w->prefix, w->errors) > 0)
 		return WRITE_INVALID;
 	if (!creating && json_array_size(json_object_get(w->details, "fields")) == 0)
 		return WRITE_UNCHANGED;
@@ -678,6 +685,17 @@ patch_nulls_checked(const json_t *patch, const struct field_spec *specs, size_t 
 	return out;
 }
 
+json_t *
+pipeline_merge_patch(
+    const struct resource *res, const json_t *before, const json_t *patch, json_t *errors)
+{
+	json_t *checked = patch_nulls_checked(patch, res->fields, res->nfields, "", errors);
+	json_t *doc = json_deep_copy(before);
+	merge_patch(doc, checked);
+	json_decref(checked);
+	return doc;
+}
+
 /*
  * The document an update stores: PATCH merges the request into the current
  * writable document, PUT replaces it. Immutable fields may be repeated
@@ -690,11 +708,7 @@ update_document(struct write *w)
 	const struct resource *res = w->res;
 	json_t *before = project(w->current, res->fields, res->nfields);
 	if (evhttp_request_get_command(w->r->req) == EVHTTP_REQ_PATCH) {
-		json_t *patch =
-		    patch_nulls_checked(w->r->body, res->fields, res->nfields, "", w->errors);
-		w->doc = json_deep_copy(before);
-		merge_patch(w->doc, patch);
-		json_decref(patch);
+		w->doc = pipeline_merge_patch(res, before, w->r->body, w->errors);
 	} else {
 		w->doc = json_deep_copy(w->r->body);
 	}
@@ -826,13 +840,15 @@ key_valid(enum key_kind kind, const char *v)
 	return utf8_valid(v) && strlen(v) <= 200;
 }
 
-/* limit and cursor of a list; sets r->limit and r->after. */
+/* limit and cursor of a list. */
 static void
-check_paging(struct request *r, json_t *errors)
+check_paging(const struct route *route, const struct evkeyvalq *query, long *limit_out,
+    json_t **after, json_t *errors)
 {
-	const struct resource *res = r->route->resource;
-	const char *limit = query_get(r, "limit"), *cursor = query_get(r, "cursor");
-	r->limit = LIST_DEFAULT_LIMIT;
+	const struct resource *res = route->resource;
+	const char *limit = evhttp_find_header(query, "limit"),
+		   *cursor = evhttp_find_header(query, "cursor");
+	*limit_out = LIST_DEFAULT_LIMIT;
 	if (limit != NULL) {
 		char *end;
 		long n = strtol(limit, &end, 10);
@@ -840,7 +856,7 @@ check_paging(struct request *r, json_t *errors)
 			error_at_parameter(
 			    errors, "limit", "range", "must be an integer from 1 to 500");
 		else
-			r->limit = n;
+			*limit_out = n;
 	}
 	if (cursor == NULL)
 		return;
@@ -853,7 +869,7 @@ check_paging(struct request *r, json_t *errors)
 	if (keys == NULL)
 		error_at_parameter(
 		    errors, "cursor", "invalid_cursor", "is not a cursor this list issued");
-	r->after = keys;
+	*after = keys;
 }
 
 /* Checks one parameter by its kind; a UUID is lower-cased in place. */
@@ -906,23 +922,21 @@ check_value(const struct query_param *q, char *v, json_t *errors)
 	}
 }
 
-int
-query_check(struct request *r)
+void
+query_parse(const struct route *route, const char *text, struct evkeyvalq *query, long *limit,
+    json_t **after, json_t *errors)
 {
-	const char *q = r->link != NULL
-	                    ? r->query_text
-	                    : evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
-	json_t *errors = json_array();
 	struct evkeyval *kv;
 
-	TAILQ_INIT(&r->query);
-	r->query_parsed = true;
-	if (q != NULL && evhttp_parse_query_str(q, &r->query) != 0)
+	TAILQ_INIT(query);
+	*limit = LIST_DEFAULT_LIMIT;
+	*after = NULL;
+	if (text != NULL && evhttp_parse_query_str(text, query) != 0)
 		error_at_parameter(errors, "", "malformed", "the query string cannot be decoded");
-	TAILQ_FOREACH(kv, &r->query, next)
+	TAILQ_FOREACH(kv, query, next)
 	{
-		const struct query_param *decl = query_declared(r->route, kv->key);
-		struct evkeyval *prev = TAILQ_FIRST(&r->query);
+		const struct query_param *decl = query_declared(route, kv->key);
+		struct evkeyval *prev = TAILQ_FIRST(query);
 		while (prev != kv && strcmp(prev->key, kv->key) != 0)
 			prev = TAILQ_NEXT(prev, next);
 		if (decl == NULL)
@@ -934,8 +948,20 @@ query_check(struct request *r)
 		else if (decl != &list_params[0] && decl != &list_params[1])
 			check_value(decl, kv->value, errors);
 	}
-	if (r->route->flags & ROUTE_LIST)
-		check_paging(r, errors);
+	if (route->flags & ROUTE_LIST)
+		check_paging(route, query, limit, after, errors);
+}
+
+int
+query_check(struct request *r)
+{
+	const char *q = r->link != NULL
+	                    ? r->query_text
+	                    : evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
+	json_t *errors = json_array();
+
+	query_parse(r->route, q, &r->query, &r->limit, &r->after, errors);
+	r->query_parsed = true;
 	r->dry_run = (r->route->flags & ROUTE_DRY_RUN) && query_get(r, "dry_run") != NULL &&
 	             strcmp(query_get(r, "dry_run"), "true") == 0;
 	r->excel = (r->route->flags & ROUTE_CSV) && query_get(r, "dialect") != NULL &&

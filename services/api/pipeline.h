@@ -128,6 +128,18 @@ struct resource {
 int query_check(struct request *r) KQE_MUSTCHECK;
 
 /*
+ * The part of query_check that needs no request: parses text (the query
+ * string without '?'; NULL: none) into query (initialised here; the caller
+ * clears it with evhttp_clear_headers, whatever the outcome) and appends to
+ * errors every unknown, repeated or malformed parameter of route (a UUID is
+ * lower-cased in place). On a list route also limit and cursor: *limit (else
+ * the default) and *after (the cursor's keys, a new array; NULL if none or
+ * invalid).
+ */
+void query_parse(const struct route *route, const char *text, struct evkeyvalq *query, long *limit,
+    json_t **after, json_t *errors);
+
+/*
  * What every resource of an office's own data shares: scoped to the caller's
  * office or institute, read as the caller (RLS), audited when read from
  * outside the office, listed by update time. n, t, c: name, title, collection.
@@ -141,6 +153,26 @@ void path_read(struct request *r);
 void path_list(struct request *r);
 void path_create(struct request *r);
 void path_update(struct request *r);
+
+/*
+ * The part of every write that needs neither request nor database (write
+ * runs it after the references): doc against res's field specs (creating: a
+ * create; else the whole document of an update, where immutable fields may
+ * be left out), then res->rules over doc with every member that failed its
+ * spec replaced by null. Appends to errors, pointers under prefix; returns
+ * how many entries errors then holds (0: the document may be written).
+ */
+size_t pipeline_check_document(const struct resource *res, const json_t *doc, bool creating,
+    const char *prefix, json_t *errors);
+
+/*
+ * The document a PATCH makes: patch (a JSON merge patch, RFC 7386) applied to
+ * before, the current writable document (both borrowed). A null for a field
+ * that is not nullable or not known is reported to errors and not applied.
+ * Returns a new document for pipeline_check_document(…, false, …).
+ */
+json_t *pipeline_merge_patch(
+    const struct resource *res, const json_t *before, const json_t *patch, json_t *errors);
 
 /* What became of one create, for handlers that write several records (batches). */
 enum write_outcome {

@@ -66,7 +66,7 @@ label(const char *dimension, const char *code)
 {
 	if (code == NULL)
 		return "Insgesamt";
-	for (size_t i = 0; i < ARRAY_LEN(dimension_lists); i++)
+	for (size_t i = 0; dimension != NULL && i < ARRAY_LEN(dimension_lists); i++)
 		if (strcmp(dimension_lists[i][0], dimension) == 0) {
 			const struct code *c =
 			    codelist_code(codelist_find(dimension_lists[i][1]), code);
@@ -219,7 +219,7 @@ find_cell(const struct layout *l, const json_t *table, const json_t *row, const 
 	json_array_foreach(json_object_get(table, "cells"), i, cell)
 	{
 		if (same_row(l, row, cell) &&
-		    (l->ndims == 1 || same(dim_value(cell, l->dims[l->ndims - 1]), col)))
+		    (l->ndims <= 1 || same(dim_value(cell, l->dims[l->ndims - 1]), col)))
 			return cell;
 	}
 	return NULL;
@@ -242,7 +242,7 @@ static void
 column_head(char *out, size_t size, const struct layout *l, const json_t *col)
 {
 	snprintf(out, size, "%s",
-	    l->ndims == 1 ? "Wert" : label(l->dims[l->ndims - 1], json_string_value(col)));
+	    l->ndims <= 1 ? "Wert" : label(l->dims[l->ndims - 1], json_string_value(col)));
 }
 
 /*
@@ -376,7 +376,7 @@ distribution_chart(struct evbuffer *b, const struct layout *l, const json_t *tab
 		const char *last = l->ndims > 1 ? NULL : "";
 		json_array_foreach(l->rows, i, row)
 		{
-			const json_t *cell = l->ndims == 1 ? row : find_cell(l, table, row, last);
+			const json_t *cell = l->ndims <= 1 ? row : find_cell(l, table, row, last);
 			if (cell == NULL)
 				continue;
 			row_text(bars[n].label, sizeof(bars[n].label), l, row);
@@ -487,11 +487,12 @@ box_plots(struct evbuffer *b, const struct layout *l, const json_t *table)
 static void
 table_title(struct evbuffer *b, const json_t *table)
 {
-	esc(b, json_string_value(json_object_get(table, "title")));
+	const char *title = json_string_value(json_object_get(table, "title"));
+	esc(b, title);
 	const json_t *dims = json_object_get(table, "dimensions");
 	const char *first = json_string_value(json_array_get(dims, 0));
 	if (first != NULL && strcmp(first, "region") == 0 &&
-	    strstr(json_string_value(json_object_get(table, "title")), "Landesjugendamt") == NULL)
+	    (title == NULL || strstr(title, "Landesjugendamt") == NULL))
 		evbuffer_add_printf(b, " \u2013 nach Landesjugendamt");
 	else if (first != NULL && strcmp(first, "kind") == 0)
 		evbuffer_add_printf(b, " \u2013 nach Art des Jugendamts");

@@ -634,6 +634,36 @@ static const struct field_spec link_fields[] = {
 	{ .name = "href", .type = FIELD_STRING, .required = true, .min = 1, .max = 2000 },
 };
 
+int
+download_link_route(const json_t *body, json_t *errors)
+{
+	size_t before = json_array_size(errors);
+	validate_object(body, link_fields, ARRAY_LEN(link_fields), "", errors);
+	const char *href = json_text(json_object_get(body, "href"));
+	char *params[ROUTE_MAX_PARAMS], *path = NULL;
+	int nparams = 0, idx = -1;
+	unsigned allow;
+	if (json_array_size(errors) > before)
+		return -1;
+	/* What a browser sends back unchanged: no spaces, no fragment, no link of its own. */
+	if (href[0] == '/' && strstr(href, "link=") == NULL &&
+	    strspn(href, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	                 "-._~/?&=%:,+") == strlen(href)) {
+		path = evhttp_uridecode(href, 0, NULL);
+		path[strcspn(path, "?#")] = '\0';
+		idx = router_match(EVHTTP_REQ_GET, path, params, &nparams, &allow);
+		while (nparams > 0)
+			free(params[--nparams]);
+		free(path);
+	}
+	if (idx < 0 || !(routes[idx].flags & ROUTE_DOWNLOAD)) {
+		error_at_pointer(errors, "/href", "not_found",
+		    "is not a download of yours (a report's .html or .csv, or a list's .csv)");
+		return -1;
+	}
+	return idx;
+}
+
 /*
  * POST /v1/download-links {"href": "/v1/reports/…​.html"} — a link to one
  * download the caller may make, valid for LINK_TTL_S seconds, that a browser
@@ -644,25 +674,8 @@ static void
 download_links_create(struct request *r)
 {
 	json_t *errors = request_own(r, json_array());
-	validate_object(r->body, link_fields, ARRAY_LEN(link_fields), "", errors);
-	const char *href = json_text(json_object_get(r->body, "href"));
-	char *params[ROUTE_MAX_PARAMS], *path = NULL;
-	int nparams = 0, idx = -1;
-	unsigned allow;
-	/* What a browser sends back unchanged: no spaces, no fragment, no link of its own. */
-	if (json_array_size(errors) == 0 && href[0] == '/' && strstr(href, "link=") == NULL &&
-	    strspn(href, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-	                 "-._~/?&=%:,+") == strlen(href)) {
-		path = evhttp_uridecode(href, 0, NULL);
-		path[strcspn(path, "?#")] = '\0';
-		idx = router_match(EVHTTP_REQ_GET, path, params, &nparams, &allow);
-		while (nparams > 0)
-			free(params[--nparams]);
-		free(path);
-	}
-	if (json_array_size(errors) == 0 &&
-	    (idx < 0 || !(routes[idx].flags & ROUTE_DOWNLOAD) ||
-	        !auth_allows(&r->principal, routes[idx].permission)))
+	int idx = download_link_route(r->body, errors);
+	if (idx >= 0 && !auth_allows(&r->principal, routes[idx].permission))
 		error_at_pointer(errors, "/href", "not_found",
 		    "is not a download of yours (a report's .html or .csv, or a list's .csv)");
 	if (json_array_size(errors) > 0) {
@@ -670,6 +683,7 @@ download_links_create(struct request *r)
 		    r, 422, "The download link request has invalid fields.", json_incref(errors));
 		return;
 	}
+	const char *href = json_text(json_object_get(r->body, "href"));
 	time_t expires = time(NULL) + LINK_TTL_S;
 	char *token = link_sign(r->worker->link_key, href, &r->principal, expires);
 	char *link = xasprintf("%s%clink=%s", href, strchr(href, '?') ? '&' : '?', token);

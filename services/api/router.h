@@ -31,6 +31,14 @@ extern const int routes_count;
 int router_match(
     enum evhttp_cmd_type method, const char *path, char **params, int *nparams, unsigned *allow);
 
+/*
+ * The body of POST /v1/download-links, {"href": "<path>?<query>"}: the index
+ * of the download route (ROUTE_DOWNLOAD) href names, or -1 with an error
+ * appended to errors. Whether the caller may make that download is the
+ * handler's to check.
+ */
+int download_link_route(const json_t *body, json_t *errors);
+
 /* The evhttp generic callback; arg is the struct worker. */
 void router_dispatch_cb(struct evhttp_request *req, void *arg);
 

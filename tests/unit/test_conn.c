@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,12 +100,39 @@ test_size_limit_and_what_follows_the_block(void **state)
 	assert_int_equal(head_scan_feed(&s, "\r\nHost: a\r\n\r\n", 13, 4096, &used), HEAD_DONE);
 }
 
+/*
+ * Found by tests/fuzz/fuzz_conn: the version was read off the kept start of
+ * the request line, so a request line longer than HEAD_LINE_KEPT (a list's
+ * query with a cursor) had no version, and an HTTP/1.1 request without Host
+ * passed both the guard and the router's framing check.
+ */
+static void
+test_long_request_line_keeps_its_version(void **state)
+{
+	(void)state;
+	char line[HEAD_LINE_KEPT + 64], req[HEAD_LINE_KEPT + 128];
+	memset(line, 'x', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\0';
+	for (int minor = 0; minor <= 1; minor++)
+		for (int host = 0; host <= 1; host++) {
+			struct head_scan s;
+			size_t used;
+			snprintf(req, sizeof(req), "GET /v1/offices?q=%s HTTP/1.%d\r\n%s\r\n", line, minor,
+			    host ? "Host: a\r\n" : "");
+			head_scan_reset(&s);
+			enum head_result r = head_scan_feed(&s, req, strlen(req), 4096, &used);
+			assert_int_equal(s.minor, minor);
+			assert_int_equal(r, minor == 1 && !host ? HEAD_BAD : HEAD_DONE);
+		}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases_whole_and_byte_by_byte),
 		cmocka_unit_test(test_size_limit_and_what_follows_the_block),
+		cmocka_unit_test(test_long_request_line_keeps_its_version),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,6 +51,9 @@ static const struct db_stmt stmt_own = { "reports_own",
 	" AND ($2::int IS NULL OR year = $2) AND ($3::text IS NULL OR cycle = $3)"
 	" GROUP BY 1, 2) r" };
 
+const char *const report_csv_columns[] = { "table", "title", "dimension_1", "value_1",
+	"dimension_2", "value_2", "dimension_3", "value_3", "figure", NULL };
+
 static const char *const list_columns[] = { "id", "job_id", "scope", "region", "period",
 	"generated_at", "content_hash", "href", "html", "csv", NULL };
 
@@ -110,11 +113,17 @@ static const struct field_spec batch_fields[] = {
 	{ .name = "period", .type = FIELD_STRING, .required = true, .check = period_check },
 };
 
+size_t
+ministry_batch_validate(const json_t *body, json_t *errors)
+{
+	return validate_object(body, batch_fields, ARRAY_LEN(batch_fields), "", errors);
+}
+
 void
 ministry_batches_create(struct request *r)
 {
 	json_t *errors = json_array();
-	if (validate_object(r->body, batch_fields, ARRAY_LEN(batch_fields), "", errors) > 0) {
+	if (ministry_batch_validate(r->body, errors) > 0) {
 		reply_problem(r, 422, "The batch request has invalid fields.", errors);
 		return;
 	}
@@ -122,12 +131,7 @@ ministry_batches_create(struct request *r)
 	queue_job(r, "ministry_batch", "report.batch");
 }
 
-/*
- * A report as CSV in long form, one row per figure: table, title, the
- * dimension values, and the figure with the symbols of German official
- * statistics — "." suppressed, "–" exactly zero, "x" no figure makes sense.
- */
-static json_t *
+json_t *
 report_rows(const json_t *report)
 {
 	json_t *rows = json_array();
@@ -218,14 +222,12 @@ reports_get(struct request *r)
 void
 reports_csv(struct request *r)
 {
-	static const char *const columns[] = { "table", "title", "dimension_1", "value_1",
-		"dimension_2", "value_2", "dimension_3", "value_3", "figure", NULL };
 	json_t *report = report_load(r);
 	if (report == NULL)
 		return;
 	char filename[64];
 	snprintf(filename, sizeof(filename), "report-%s.csv", r->params[0]);
-	reply_list(r, report_rows(report), NULL, columns, filename);
+	reply_list(r, report_rows(report), NULL, report_csv_columns, filename);
 }
 
 void
