@@ -95,7 +95,7 @@ class CaseAnalysesTest(StackTestCase):
         self.assertNotIn(reference, log)
         self.assertNotIn("4f9a2c", log)
 
-    def test_same_reference_twice_in_one_office_is_409_naming_the_first(self):
+    def test_same_reference_twice_in_one_procedure_is_409_naming_the_first(self):
         first = self.create(valid(self.proc, reference="AZ-dup-1")).json()
         before = self.state()
         r = self.create(valid(self.proc, reference="AZ-dup-1", selection="added_by_office"),
@@ -105,6 +105,33 @@ class CaseAnalysesTest(StackTestCase):
         self.assertEqual(self.state(), before)
         # The same reference in another office is another case.
         self.create(valid(self.other_proc, reference="AZ-dup-1"), token="other_office")
+
+    def test_uniqueness_is_per_procedure_so_no_caller_learns_of_a_record_it_cannot_read(self):
+        # The office analyses a case in its out-of-cycle procedure, which no institute sees.
+        side = self.stack.sql_value(
+            "INSERT INTO procedures (office_id, cycle, out_of_cycle, phase) SELECT office_id,"
+            f" cycle, true, 'case_analysis' FROM procedures WHERE id = '{self.proc}' RETURNING id")
+        hidden = self.create(valid(side, reference="AZ-probe")).json()
+        before = self.state()
+        # The institute sends the same file number into the procedure assigned to it: a dry
+        # run answers as for any unknown file number, naming nothing.
+        dry = self.stack.post("/v1/case-analyses?dry_run=true",
+                              valid(self.proc, reference="AZ-probe"), token=self.tok["institute"])
+        self.assertEqual(dry.status, 200, dry)
+        self.assertNotIn(hidden["id"], dry.body.decode())
+        self.assertIsNone(dry.header("Location"))
+        self.assertEqual(self.state(), before)
+        # Stored, it is another analysis of the same case (same pseudonym, for the office).
+        mine = self.create(valid(self.proc, reference="AZ-probe"), token="institute").json()
+        self.assertEqual(mine["case_pseudonym"], hidden["case_pseudonym"])
+        self.assertNotEqual(mine["id"], hidden["id"])
+        # Within its procedure a second one is 409, naming a record the caller can read.
+        dup = self.create(valid(self.proc, reference="AZ-probe"), token="institute", expect=409)
+        self.assertEqual(dup.json()["existing_id"], mine["id"])
+        self.assertEqual(self.stack.get(dup.header("Location"),
+                                        token=self.tok["institute"]).status, 200)
+        self.assertEqual(self.stack.get(f"/v1/case-analyses/{hidden['id']}",
+                                        token=self.tok["institute"]).status, 404)
 
     def test_dry_run_validates_and_stores_nothing(self):
         before = self.state()

@@ -151,10 +151,10 @@ static const struct db_stmt stmt_insert = {
 	"case_insert",
 	"INSERT INTO case_analyses (id, procedure_id, office_id, case_pseudonym, " CASE_VALUES(
 	    COLUMN_NAME) "findings_enc) SELECT $1::uuid, $2::uuid, $3, $4, " CASE_VALUES(COLUMN_EXPR) "$6 FROM (SELECT $5::jsonb AS b) AS body"
-	                                                                                              " ON CONFLICT (office_id, case_pseudonym) DO NOTHING RETURNING id"
+	                                                                                              " ON CONFLICT (procedure_id, case_pseudonym) DO NOTHING RETURNING id"
 };
 static const struct db_stmt stmt_existing = { "case_existing",
-	"SELECT id FROM case_analyses WHERE office_id = $1 AND case_pseudonym = $2" };
+	"SELECT id FROM case_analyses WHERE procedure_id = $1 AND case_pseudonym = $2" };
 static const struct db_stmt stmt_update = { "case_update",
 	"UPDATE case_analyses SET " CASE_VALUES(
 	    COLUMN_SET) "findings_enc = $3, locked = $4::boolean,"
@@ -248,10 +248,11 @@ case_create(struct write *w)
 		return -1;
 	int inserted = PQntuples(res);
 	PQclear(res);
-	const char *existing[] = { w->office, pseudo };
+	/* Unique per procedure: whoever may write into it may read the one that exists. */
+	const char *existing[] = { doc_text(w, "procedure_id"), pseudo };
 	return inserted ? 0
 	                : write_conflict(w, &stmt_existing, 2, existing, "/case_reference",
-	                      "This office already has a case analysis for this case reference.");
+	                      "This procedure already has a case analysis for this case reference.");
 }
 
 static int
