@@ -7,7 +7,8 @@
 #include "kqe/log.h"
 
 static const struct db_stmt stmt_add_job = { "outbox_add_job",
-	"WITH j AS (INSERT INTO jobs (kind, params) VALUES ($1, $2::jsonb) RETURNING id, kind)"
+	"WITH j AS (INSERT INTO jobs (kind, params, requested_by) VALUES ($1, $2::jsonb, $3)"
+	" RETURNING id, kind)"
 	" INSERT INTO outbox (kind, job_id) SELECT kind, id FROM j RETURNING id, job_id" };
 static const struct db_stmt stmt_add_event = { "outbox_add_event",
 	"INSERT INTO outbox (kind, payload) VALUES ($1, $2::jsonb)"
@@ -24,10 +25,11 @@ static const struct db_stmt stmt_purge = { "outbox_purge",
 	" WHERE published_at < now() - interval '1 day' LIMIT 1000)" };
 
 int
-outbox_add_job(struct db *db, const char *kind, const char *params_json, struct outbox_event *ev)
+outbox_add_job(struct db *db, const char *kind, const char *params_json, const char *requested_by,
+    struct outbox_event *ev)
 {
-	const char *params[] = { kind, params_json };
-	PGresult *res = db_exec(db, &stmt_add_job, 2, params);
+	const char *params[] = { kind, params_json, requested_by };
+	PGresult *res = db_exec(db, &stmt_add_job, 3, params);
 	if (res == NULL)
 		return -1;
 	memset(ev, 0, sizeof(*ev));

@@ -28,6 +28,9 @@ scope_params(const struct request *r, enum scope scope, const char **params)
 	case SCOPE_REGION:
 		params[0] = p->role == ROLE_ADVISOR ? p->region : NULL;
 		return 1;
+	case SCOPE_REQUESTER:
+		params[0] = p->role == ROLE_ADVISOR ? p->actor : NULL;
+		return 1;
 	case SCOPE_NONE:
 		break;
 	}

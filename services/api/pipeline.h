@@ -17,7 +17,9 @@
  *   - scope parameters come first: SCOPE_OFFICE binds $1 the caller's office
  *     (office roles, else NULL) and $2 its institute (institutes, else
  *     NULL); SCOPE_REGION binds $1 the advisor's region (else NULL);
- *     SCOPE_NONE binds nothing. Row-level security applies the same scope
+ *     SCOPE_REQUESTER binds $1 the advisor's actor (else NULL), for records
+ *     an advisor reads only if it asked for them (jobs); SCOPE_NONE binds
+ *     nothing. Row-level security applies the same scope
  *     again in PostgreSQL whenever the resource reads as_caller.
  *   - get:   scope…, id                         → office_id, representation
  *   - list:  scope…, the route's query filters in declared order, the cursor
@@ -38,6 +40,7 @@ enum scope {
 	SCOPE_NONE,
 	SCOPE_OFFICE, /* $1 office, $2 institute */
 	SCOPE_REGION, /* $1 advisor region */
+	SCOPE_REQUESTER, /* $1 the advisor's actor: what it asked for (jobs) */
 };
 
 enum key_kind { KEY_TEXT, KEY_UUID, KEY_TIMESTAMP, KEY_INTEGER };

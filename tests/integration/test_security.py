@@ -106,7 +106,8 @@ class SecurityTest(StackTestCase):
             "reports": 200, "report_html": 200,
             # The matrix posts a report request: the batch route reads it as a bad batch.
             "batch_create": 422 if role in ("ministry", "admin") else 403,
-            "job": 200 if role in ("advisor", "ministry", "admin") else 403,
+            # The job was queued by admin: an advisor reads only the jobs it asked for.
+            "job": {"advisor": 404, "ministry": 200, "admin": 200}.get(role, 403),
             "procedures": 403 if role in ("advisor", "ministry") else 200,
             "own_procedure": {"admin": 200, "advisor": 403, "ministry": 403}.get(
                 role, 200 if office else 404),
@@ -251,6 +252,34 @@ class SecurityTest(StackTestCase):
         items = self.stack.get(f"/v1/procedures?office_id={FOREIGN}",
                                token=self.tok["office_staff"]).json()
         self.assertEqual(items["items"], [])
+
+    def test_advisor_requests_and_reads_only_its_own(self):
+        lvr = self.tok["advisor"]
+        lwl = self.stack.token("advisor", region="LWL", name="lwl-advisor")[0]
+        colleague = self.stack.token("advisor", region="LVR", name="lvr-colleague")[0]
+        jobs = self.stack.sql_value("SELECT count(*) FROM jobs")
+        # Another region's report: 403 naming /region, and nothing queued.
+        r = self.stack.post("/v1/reports", {"scope": "region", "region": "LWL", "period": "2024"},
+                            token=lvr)
+        body = self.assertProblem(
+            r, 403, detail="An advisor requests reports of the state or of its own region only.")
+        self.assertEqual([e["pointer"] for e in body["errors"]], ["/region"])
+        self.assertEqual(self.stack.sql_value("SELECT count(*) FROM jobs"), jobs)
+        # Its own region and the state are fine; the job records who asked.
+        own = self.stack.post("/v1/reports", {"scope": "region", "region": "LVR",
+                                              "period": "2024"}, token=lvr)
+        state = self.stack.post("/v1/reports", VALID_REPORT, token=lvr)
+        self.assertEqual((own.status, state.status), (202, 202), (own, state))
+        for job in (own, state):
+            path = job.header("Location")
+            with self.subTest(job=path):
+                self.assertEqual(self.stack.get(path, token=lvr).status, 200)
+                # Another advisor, of either region, does not see it; the Ministry does.
+                self.assertProblem(self.stack.get(path, token=lwl), 404)
+                self.assertProblem(self.stack.get(path, token=colleague), 404)
+                self.assertEqual(self.stack.get(path, token=self.tok["ministry"]).status, 200)
+        self.assertEqual(self.stack.sql_value(
+            f"SELECT requested_by LIKE 'token:%' FROM jobs WHERE id = '{own.json()['id']}'"), "t")
 
     def test_institute_sees_only_assigned_procedures(self):
         items = self.stack.get("/v1/procedures?limit=500", token=self.tok["institute"]).json()

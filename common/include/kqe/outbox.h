@@ -25,10 +25,11 @@ struct outbox_event {
 
 /*
  * Inside the caller's open transaction: creates a queued job of `kind` with
- * params (JSON text) and its outbox event. Fills ev (ev->job_id is the new job).
+ * params (JSON text), asked for by requested_by (an actor), and its outbox
+ * event. Fills ev (ev->job_id is the new job).
  */
 int outbox_add_job(struct db *db, const char *kind, const char *params_json,
-    struct outbox_event *ev) KQE_MUSTCHECK;
+    const char *requested_by, struct outbox_event *ev) KQE_MUSTCHECK;
 
 /*
  * Inside the caller's open transaction: an event without a job row, e.g.

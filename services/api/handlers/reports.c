@@ -19,6 +19,7 @@
 #include "handlers.h"
 #include "http.h"
 #include "kqe/log.h"
+#include "kqe/problem.h"
 #include "kqe/report_params.h"
 #include "report_html.h"
 
@@ -77,7 +78,7 @@ queue_job(struct request *r, const char *kind, const char *action)
 	if (request_begin(r) != 0)
 		return;
 	char *params = json_dumps(r->body, JSON_COMPACT | JSON_SORT_KEYS);
-	int rc = outbox_add_job(db, kind, params, &ev) != 0;
+	int rc = outbox_add_job(db, kind, params, r->principal.actor, &ev) != 0;
 	free(params);
 	if (rc == 0) {
 		snprintf(location, sizeof(location), "/v1/jobs/%s", ev.job_id);
@@ -106,6 +107,15 @@ reports_create(struct request *r)
 		return;
 	}
 	json_decref(errors);
+	const char *region = json_string_value(json_object_get(r->body, "region"));
+	if (r->principal.role == ROLE_ADVISOR && region != NULL &&
+	    strcmp(region, r->principal.region) != 0) {
+		json_t *why = json_array();
+		error_at_pointer(why, "/region", "forbidden", "must be your own region");
+		reply_problem(r, 403,
+		    "An advisor requests reports of the state or of its own region only.", why);
+		return;
+	}
 	queue_job(r, "build_report", "report.request");
 }
 
