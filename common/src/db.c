@@ -101,7 +101,16 @@ classify(const char *state)
 		return DB_UNAVAILABLE; /* no SQLSTATE: the connection failed */
 	if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
 	    strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0 ||
-	    strcmp(state, "57014") == 0 || strcmp(state, "53300") == 0)
+	    strcmp(state, "57014") == 0)
+		return DB_UNAVAILABLE;
+	/*
+	 * The server lacks a resource for now — disk full (53100), memory, connection
+	 * slots: the same request succeeds once there is room again, so the caller
+	 * answers 503 and a job is postponed, not failed. A configured limit
+	 * (53400, e.g. temp_file_limit) is not: the same request would hit it again.
+	 */
+	if (strcmp(state, "53000") == 0 || strcmp(state, "53100") == 0 ||
+	    strcmp(state, "53200") == 0 || strcmp(state, "53300") == 0)
 		return DB_UNAVAILABLE;
 	if (strcmp(state, "23505") == 0 || strcmp(state, "40001") == 0 ||
 	    strcmp(state, "40P01") == 0)

@@ -24,7 +24,7 @@ struct db_stmt {
 /* What went wrong, as far as a caller choosing a response needs to know. */
 enum db_error {
 	DB_OK = 0,
-	DB_UNAVAILABLE, /* no connection, server shutting down, statement timeout */
+	DB_UNAVAILABLE, /* no connection, server shutting down, statement timeout, disk full */
 	DB_CONFLICT, /* unique violation (23505) or serialization failure */
 	DB_INVALID, /* other integrity or data errors (class 22, 23) */
 	DB_FAILED, /* anything else: a bug or an operational problem */
