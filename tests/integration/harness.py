@@ -104,12 +104,14 @@ class Response:
 
 
 class Redis:
-    """One redis-server owned by a test module."""
+    """One redis-server owned by a test module; with persist, an append-only file keeps the
+    stream across a stop and start (as in production, docs/operations.md)."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, persist=False):
         self.dir = os.path.join(workdir, "redis")
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
+        self.persist = persist
         self.proc = None
 
     @property
@@ -119,7 +121,7 @@ class Redis:
     def start(self):
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
+             "--appendonly", "yes" if self.persist else "no", "--dir", self.dir],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: self.cli("PING") == "PONG", what="redis")
 
@@ -165,16 +167,20 @@ class Process:
 
 
 class Stack:
-    """A database, a Redis and optionally kqe-api / kqe-aggregator for one test module."""
+    """A database, a Redis and optionally kqe-api / kqe-aggregator for one test module.
 
-    def __init__(self, name):
-        if not PG_URL:
+    pg_url: a superuser URL of another cluster than KQE_TEST_PG_URL's (tests/faults has one
+    on a small file system); persist_redis: see Redis."""
+
+    def __init__(self, name, pg_url=None, persist_redis=False):
+        self.pg_url = pg_url or PG_URL
+        if not self.pg_url:
             raise unittest.SkipTest("KQE_TEST_PG_URL is not set: run through ./scripts/test")
         self.name = name
         self.workdir = tempfile.mkdtemp(prefix=f"kqe-{name}-")
         self.dbname = f"kqe_{name}_{uuid.uuid4().hex[:8]}"
-        self.db_url = re.sub(r"/[^/]*$", "/" + self.dbname, PG_URL)
-        self.redis = Redis(self.workdir)
+        self.db_url = re.sub(r"/[^/]*$", "/" + self.dbname, self.pg_url)
+        self.redis = Redis(self.workdir, persist=persist_redis)
         self.api = None
         self.aggregator = None
         self.api_port = None
@@ -187,7 +193,7 @@ class Stack:
 
     # --- lifecycle -------------------------------------------------------
     def setup(self, migrate=True):
-        psql(PG_URL, f"CREATE DATABASE {self.dbname}")
+        psql(self.pg_url, f"CREATE DATABASE {self.dbname}")
         self.redis.start()
         if migrate:
             self.kqe("migrate", check=True)
@@ -198,7 +204,7 @@ class Stack:
             if p is not None:
                 p.stop()
         self.redis.stop()
-        psql(PG_URL, f"DROP DATABASE IF EXISTS {self.dbname} WITH (FORCE)")
+        psql(self.pg_url, f"DROP DATABASE IF EXISTS {self.dbname} WITH (FORCE)")
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.check_sanitizers()
 
@@ -247,8 +253,9 @@ class Stack:
         self.tokens[fields["token"]] = role
         return fields["token"], fields["id"]
 
-    def start_api(self, wait_ready=True, **env):
-        self.api_port = free_port()
+    def start_api(self, wait_ready=True, port=None, **env):
+        """port: listen there (a restart on the port clients know), else on a free one."""
+        self.api_port = port or free_port()
         self.api_env = env
         self.api = Process("api", [os.path.join(BIN, "kqe-api")],
                            self.env(KQE_HTTP_PORT=self.api_port, **env),

@@ -28,6 +28,103 @@ COUNT_TABLES = {
 }
 
 
+# --- comparisons (shared with tests/faults) ---------------------------------------
+# Each takes the TestCase whose .stack it reads and whose assertions it uses.
+def sql_counts(test, table, group):
+    category, source = COUNT_TABLES[table]
+    rows = test.stack.sql(f"SELECT o.{group}, {category}, count(*) {source}"
+                          f" WHERE p.cycle = '{CYCLE}' GROUP BY 1, 2")
+    return {(g, k): int(n) for g, k, n in rows}
+
+
+def assert_report_equals_sql(test, rep):
+    """Every figure of a state report of CYCLE that is not suppressed equals SQL over the case
+    tables (and the survey and procedure views)."""
+    tables = {t["id"]: t for t in rep["tables"]}
+    compared = 0
+    for base in COUNT_TABLES:
+        for group in ("region", "kind"):
+            table = tables[f"{base}_by_{group}"]
+            expected = sql_counts(test, base, group)
+            column = table["dimensions"][1]
+            for cell in table["cells"]:
+                if cell["suppressed"]:
+                    continue
+                g, k = cell[group], cell[column]
+                want = sum(n for (eg, ek), n in expected.items()
+                           if (g is None or eg == g) and (k is None or ek == k))
+                test.assertEqual(cell["value"], want, (table["id"], cell))
+                compared += 1
+    # Medians: days to first contact per region, as percentile_cont.
+    days = dict(test.stack.sql(
+        "SELECT o.region, round(percentile_cont(0.5) WITHIN GROUP"
+        f" (ORDER BY c.days_to_first_contact)::numeric, 1) {CASES}"
+        f" WHERE p.cycle = '{CYCLE}' GROUP BY 1"))
+    for cell in tables["case_days_to_first_contact_by_region"]["cells"]:
+        if cell["region"] and not cell["suppressed"]:
+            test.assertEqual(cell["value"], float(days[cell["region"]]), cell)
+            compared += 1
+    # Shares: % yes among those answered.
+    shares = {(r, f): float(v) for r, f, v in test.stack.sql(
+        "SELECT o.region, f.name, round(100.0 * count(*) FILTER (WHERE f.v)"
+        " / nullif(count(f.v), 0), 1)"
+        f" {CASES} CROSS JOIN LATERAL (VALUES ('direct_impression', c.direct_impression),"
+        " ('several_professionals', c.several_professionals),"
+        " ('child_involved', c.child_involved)) AS f(name, v)"
+        f" WHERE p.cycle = '{CYCLE}' GROUP BY 1, 2")}
+    for cell in tables["case_process_facts_by_region"]["cells"]:
+        if cell["region"] and not cell["suppressed"] and cell["value"] is not None:
+            test.assertEqual(cell["value"], shares[(cell["region"], cell["fact"])], cell)
+            compared += 1
+    # Quartiles of structural indicators over offices, as percentile_cont.
+    quart = {}
+    for region, indicator, q1, md, q3, n in test.stack.sql(
+            "SELECT o.region, s.indicator,"
+            " round(percentile_cont(0.25) WITHIN GROUP (ORDER BY s.value)::numeric, 2),"
+            " round(percentile_cont(0.5) WITHIN GROUP (ORDER BY s.value)::numeric, 2),"
+            " round(percentile_cont(0.75) WITHIN GROUP (ORDER BY s.value)::numeric, 2),"
+            f" count(*) FROM kqe_structure_indicators(NULL, '{CYCLE}') s"
+            " JOIN offices o ON o.id = s.office_id GROUP BY 1, 2"):
+        quart.update({(region, indicator, "q1"): float(q1), (region, indicator, "median"):
+                      float(md), (region, indicator, "q3"): float(q3),
+                      (region, indicator, "offices"): int(n)})
+    for cell in tables["structure_indicators_by_region"]["cells"]:
+        if cell["region"] and not cell["suppressed"]:
+            want = quart[(cell["region"], cell["indicator"], cell["statistic"])]
+            # Both round to 2 decimals, from binary (C) and decimal (SQL) values.
+            test.assertAlmostEqual(cell["value"], want, delta=0.0101, msg=cell)
+            compared += 1
+    # Procedure coverage: offices per status, as the status view computes it.
+    rows = test.stack.sql(
+        "SELECT set_config('kqe.role', 'admin', false);"
+        " SELECT o.region, s.status, count(*) FROM kqe_procedure_status"
+        f"('{CYCLE}', current_date) s JOIN offices o ON o.id = s.office_id GROUP BY 1, 2")
+    coverage = {(r[0], r[1]): int(r[2]) for r in rows if len(r) == 3}
+    test.assertEqual(sum(coverage.values()), 186)
+    for cell in tables["procedure_coverage_by_region"]["cells"]:
+        if cell["region"] and cell["status"] and not cell["suppressed"]:
+            test.assertEqual(cell["value"], coverage.get((cell["region"], cell["status"]), 0))
+            compared += 1
+    test.assertGreater(compared, 100)
+
+
+def assert_rollups_equal_source(test):
+    """The rollups table holds exactly what the case tables give, nothing twice."""
+    diff = test.stack.sql(
+        "SELECT count(*) FROM ((TABLE rollups EXCEPT SELECT o.id, r.* FROM offices o,"
+        " kqe_rollup_rows(o.id) r) UNION ALL (SELECT o.id, r.* FROM offices o,"
+        " kqe_rollup_rows(o.id) r EXCEPT TABLE rollups)) d")
+    test.assertEqual(diff[0][0], "0")
+
+
+def quiet(test, timeout=60):
+    """Every event handled and every office recomputed."""
+    wait_until(lambda: test.stack.sql_value("SELECT count(*) FROM rollup_dirty") == "0"
+               and test.stack.sql_value(
+                   "SELECT count(*) FROM outbox WHERE published_at IS NULL") == "0",
+               timeout=timeout, what="rollups caught up")
+
+
 class RollupsTest(StackTestCase):
     seed_demo = True
     start_aggregator = True
@@ -62,95 +159,6 @@ class RollupsTest(StackTestCase):
         self.assertEqual(r.status, 201, r)
         return r
 
-    def sql_counts(self, table, group):
-        category, source = COUNT_TABLES[table]
-        rows = self.stack.sql(f"SELECT o.{group}, {category}, count(*) {source}"
-                              f" WHERE p.cycle = '{CYCLE}' GROUP BY 1, 2")
-        return {(g, k): int(n) for g, k, n in rows}
-
-    def assert_report_equals_sql(self, rep):
-        tables = {t["id"]: t for t in rep["tables"]}
-        compared = 0
-        for base in COUNT_TABLES:
-            for group in ("region", "kind"):
-                table = tables[f"{base}_by_{group}"]
-                expected = self.sql_counts(base, group)
-                column = table["dimensions"][1]
-                for cell in table["cells"]:
-                    if cell["suppressed"]:
-                        continue
-                    g, k = cell[group], cell[column]
-                    want = sum(n for (eg, ek), n in expected.items()
-                               if (g is None or eg == g) and (k is None or ek == k))
-                    self.assertEqual(cell["value"], want, (table["id"], cell))
-                    compared += 1
-        # Medians: days to first contact per region, as percentile_cont.
-        days = dict(self.stack.sql(
-            "SELECT o.region, round(percentile_cont(0.5) WITHIN GROUP"
-            f" (ORDER BY c.days_to_first_contact)::numeric, 1) {CASES}"
-            f" WHERE p.cycle = '{CYCLE}' GROUP BY 1"))
-        for cell in tables["case_days_to_first_contact_by_region"]["cells"]:
-            if cell["region"] and not cell["suppressed"]:
-                self.assertEqual(cell["value"], float(days[cell["region"]]), cell)
-                compared += 1
-        # Shares: % yes among those answered.
-        shares = {(r, f): float(v) for r, f, v in self.stack.sql(
-            "SELECT o.region, f.name, round(100.0 * count(*) FILTER (WHERE f.v)"
-            " / nullif(count(f.v), 0), 1)"
-            f" {CASES} CROSS JOIN LATERAL (VALUES ('direct_impression', c.direct_impression),"
-            " ('several_professionals', c.several_professionals),"
-            " ('child_involved', c.child_involved)) AS f(name, v)"
-            f" WHERE p.cycle = '{CYCLE}' GROUP BY 1, 2")}
-        for cell in tables["case_process_facts_by_region"]["cells"]:
-            if cell["region"] and not cell["suppressed"] and cell["value"] is not None:
-                self.assertEqual(cell["value"], shares[(cell["region"], cell["fact"])], cell)
-                compared += 1
-        # Quartiles of structural indicators over offices, as percentile_cont.
-        quart = {}
-        for region, indicator, q1, md, q3, n in self.stack.sql(
-                "SELECT o.region, s.indicator,"
-                " round(percentile_cont(0.25) WITHIN GROUP (ORDER BY s.value)::numeric, 2),"
-                " round(percentile_cont(0.5) WITHIN GROUP (ORDER BY s.value)::numeric, 2),"
-                " round(percentile_cont(0.75) WITHIN GROUP (ORDER BY s.value)::numeric, 2),"
-                f" count(*) FROM kqe_structure_indicators(NULL, '{CYCLE}') s"
-                " JOIN offices o ON o.id = s.office_id GROUP BY 1, 2"):
-            quart.update({(region, indicator, "q1"): float(q1), (region, indicator, "median"):
-                          float(md), (region, indicator, "q3"): float(q3),
-                          (region, indicator, "offices"): int(n)})
-        for cell in tables["structure_indicators_by_region"]["cells"]:
-            if cell["region"] and not cell["suppressed"]:
-                want = quart[(cell["region"], cell["indicator"], cell["statistic"])]
-                # Both round to 2 decimals, from binary (C) and decimal (SQL) values.
-                self.assertAlmostEqual(cell["value"], want, delta=0.0101, msg=cell)
-                compared += 1
-        # Procedure coverage: offices per status, as the status view computes it.
-        rows = self.stack.sql(
-            "SELECT set_config('kqe.role', 'admin', false);"
-            " SELECT o.region, s.status, count(*) FROM kqe_procedure_status"
-            f"('{CYCLE}', current_date) s JOIN offices o ON o.id = s.office_id GROUP BY 1, 2")
-        coverage = {(r[0], r[1]): int(r[2]) for r in rows if len(r) == 3}
-        self.assertEqual(sum(coverage.values()), 186)
-        for cell in tables["procedure_coverage_by_region"]["cells"]:
-            if cell["region"] and cell["status"] and not cell["suppressed"]:
-                self.assertEqual(cell["value"], coverage.get((cell["region"], cell["status"]), 0))
-                compared += 1
-        self.assertGreater(compared, 100)
-
-    def assert_rollups_equal_source(self):
-        """The rollups table holds exactly what the case tables give, nothing twice."""
-        diff = self.stack.sql(
-            "SELECT count(*) FROM ((TABLE rollups EXCEPT SELECT o.id, r.* FROM offices o,"
-            " kqe_rollup_rows(o.id) r) UNION ALL (SELECT o.id, r.* FROM offices o,"
-            " kqe_rollup_rows(o.id) r EXCEPT TABLE rollups)) d")
-        self.assertEqual(diff[0][0], "0")
-
-    def quiet(self):
-        """Every event handled and every office recomputed."""
-        wait_until(lambda: self.stack.sql_value("SELECT count(*) FROM rollup_dirty") == "0"
-                   and self.stack.sql_value(
-                       "SELECT count(*) FROM outbox WHERE published_at IS NULL") == "0",
-                   timeout=60, what="rollups caught up")
-
     # --- tests -------------------------------------------------------------------
     def test_1_figures_equal_sql_after_inserts_updates_and_deletes(self):
         self.submit(40, "ROLLUP-INS")
@@ -175,8 +183,8 @@ class RollupsTest(StackTestCase):
                        f" WHERE office_id = '{self.procs[1][1]}' ORDER BY id LIMIT 7)")
         rep = self.report_of(self.report())
         self.assertEqual(rep["watermark"]["rollups_pending"], 0)
-        self.assert_report_equals_sql(rep)
-        self.assert_rollups_equal_source()
+        assert_report_equals_sql(self, rep)
+        assert_rollups_equal_source(self)
 
     def test_2_sigkill_mid_batch_then_restart_counts_nothing_twice(self):
         self.stack.stop_aggregator()
@@ -196,12 +204,12 @@ class RollupsTest(StackTestCase):
         self.assertEqual(self.stack.sql_value(
             "SELECT count(*) FROM reports WHERE job_id IN ("
             + ",".join(f"'{j}'" for j in jobs) + ")"), str(len(jobs)))
-        self.quiet()
-        self.assert_rollups_equal_source()
-        self.assert_report_equals_sql(self.report_of(self.report()))
+        quiet(self)
+        assert_rollups_equal_source(self)
+        assert_report_equals_sql(self, self.report_of(self.report()))
 
     def test_3_office_changed_events_coalesce(self):
-        self.quiet()
+        quiet(self)
         self.stack.stop_aggregator()
         seen = len(self.stack.log_lines("aggregator"))
         proc, office = self.procs[2]
@@ -211,16 +219,16 @@ class RollupsTest(StackTestCase):
                                 token=self.tokens[office])
             self.assertEqual(r.status, 201, r)
         self.stack.start_aggregator(KQE_JOBS_BATCH=100, **self.aggregator_env)
-        self.quiet()
+        quiet(self)
         recomputed = sum(line.get("offices", 0)
                          for line in self.stack.log_lines("aggregator")[seen:]
                          if line.get("msg") == "rollups recomputed")
         self.assertLess(recomputed, 12)  # twelve events, far fewer recomputes
         self.assertGreaterEqual(recomputed, 1)
-        self.assert_rollups_equal_source()
+        assert_rollups_equal_source(self)
 
     def test_4_rebuild_gives_the_same_rollups(self):
-        self.quiet()
+        quiet(self)
         before = self.stack.sql("SELECT * FROM rollups ORDER BY 1, 2, 3, 4, 5")
         out = self.stack.kqe("rollups", "rebuild", check=True).stdout
         self.assertRegex(out, r"^rollups rebuilt: \d+ rows")
@@ -240,11 +248,11 @@ class RollupsTest(StackTestCase):
                 jobs.append(self.report())
             for job in jobs:
                 self.stack.wait_job(job, timeout=60)
-            self.quiet()
+            quiet(self)
         finally:
             second.stop()
-        self.assert_rollups_equal_source()
-        self.assert_report_equals_sql(self.report_of(self.report()))
+        assert_rollups_equal_source(self)
+        assert_report_equals_sql(self, self.report_of(self.report()))
         self.assertEqual(self.stack.sql_value(
             "SELECT count(*) FROM reports WHERE job_id IN ("
             + ",".join(f"'{j}'" for j in jobs) + ")"), str(len(jobs)))
