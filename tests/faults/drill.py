@@ -590,8 +590,12 @@ class Drill(unittest.TestCase):
                 committed.append(c)
                 if found != total:
                     problems.append(f"{found} of {total} rows: {c.describe(self.t_fault)}")
-                if key_row is None:
-                    problems.append(f"no Idempotency-Key kept: {c.describe(self.t_fault)}")
+                # The key keeps the outcome a retry replays: the status answered (a write in
+                # doubt: the one it would have had).
+                if (key_row is None or key_row[0] <= 0
+                        or (c.ok and key_row[0] != c.status)):
+                    problems.append(f"Idempotency-Key kept as {key_row}:"
+                                    f" {c.describe(self.t_fault)}")
                 if c.request_id and len(audit) != 1:
                     problems.append(f"{len(audit)} audit entries: {c.describe(self.t_fault)}")
                 if c.ok:
