@@ -152,7 +152,7 @@ class ClientDrills(Drill):
     def vanish(self, stop, source, report):
         """Asks for large answers and leaves while they are written: after reading a few
         bytes or none, half the time with a reset (SO_LINGER 0), half with a plain close.
-        Every fourth is a batch of 200 case analyses (the import summary is the large
+        Every fourth is a batch of 100 case analyses (the import summary is the large
         answer), kept as a write of the load whose outcome the client never learnt."""
         n = 0
         rng = random.Random(source)
@@ -162,7 +162,7 @@ class ClientDrills(Drill):
             if n % 4 == 0:
                 call = self.load.batch_call(atomic=True)
                 items = call.body["items"]
-                while len(items) < 200:
+                while len(items) < 100:
                     ref = self.load.reference("v")
                     call.refs.append((call.refs[0][0], ref))
                     items.append(dict(items[0], case_reference=ref))
@@ -193,7 +193,7 @@ class ClientDrills(Drill):
         return ("vanished", n)
 
     def test_vanishing_clients(self):
-        """For BAD_S, 4 clients ask for a 500-row CSV, a report's HTML page or a 200-item
+        """For BAD_S, 3 clients ask for a 500-row CSV, a report's HTML page or a 100-item
         batch's summary and close (or reset) the connection while it is being written. The
         API must answer everybody else, leak nothing (the sanitizers watch), and a batch whose
         client left is either stored whole or not at all: its retry settles which."""
@@ -205,7 +205,7 @@ class ClientDrills(Drill):
                 "SELECT id FROM reports LIMIT 1"), timeout=60, what="a report built"))
 
         def inject():
-            for i in range(4):
+            for i in range(3):
                 bad.start(self.vanish, f"127.0.0.{100 + i}", report[0])
 
         def felt(outage):
