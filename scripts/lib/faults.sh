@@ -108,7 +108,10 @@ faults_main() {
 	export KQE_FAULTS_DISK_MOUNT=$faults_mnt
 	KQE_FAULTS_DISK_PG_URL=$(stack_pg_url "$port")
 
-	mkdir -p "$faults_work/logs"
+	# The drills' own files (harness.Stack's Redis directories) under the run's directory too,
+	# so an interrupted drill leaves nothing behind.
+	mkdir -p "$faults_work/logs" "$faults_work/tmp"
+	export TMPDIR=$faults_work/tmp
 	rm -rf build/asan/faults
 	export KQE_FAULTS_RESULTS=$root/build/asan/faults
 	export KQE_TEST_LOG_DIR=$faults_work/logs KQE_BIN_DIR=$root/build/asan/bin
