@@ -86,7 +86,16 @@ static const struct config_var vars[] = {
 	{ "KQE_LOG_LEVEL", TYPE_LOG_LEVEL, "info", 0, 0, CONFIG_ALL, OFF(log_level),
 	    "lowest level logged: debug, info, warn, error" },
 	{ "KQE_API_THREADS", TYPE_INT, "2", 1, 64, CONFIG_API, OFF(api_threads),
-	    "worker threads, each with its own event loop and database connection" },
+	    "event-loop threads: HTTP input and output, never waiting on a dependency" },
+	{ "KQE_DB_POOL", TYPE_INT, "4", 1, 256, CONFIG_API, OFF(db_pool),
+	    "threads that run requests needing PostgreSQL or Redis, each with its own "
+	    "connections; one client uses at most half of them, batches at most half" },
+	{ "KQE_DB_QUEUE", TYPE_INT, "512", 1, 100000, CONFIG_API, OFF(db_queue),
+	    "requests waiting for a pool thread; beyond it they are answered 503 at once" },
+	{ "KQE_REQUEST_TIMEOUT_MS", TYPE_INT, "10000", 100, 600000, CONFIG_API,
+	    OFF(request_timeout_ms),
+	    "a request's deadline from when it was read: waiting for a pool thread and for "
+	    "PostgreSQL never goes past it (503 with Retry-After)" },
 	{ "KQE_MAX_BODY_BYTES", TYPE_INT, "4194304", 1024, 67108864, CONFIG_API,
 	    OFF(max_body_bytes), "largest request body accepted; larger answers 413" },
 	{ "KQE_MAX_HEADER_BYTES", TYPE_INT, "16384", 1024, 1048576, CONFIG_API,

@@ -1,8 +1,13 @@
 #include "metrics.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include <event2/http.h>
+
+#include "kqe/outbox.h"
+#include "kqe/redis.h"
 
 static const struct route *routes;
 static int routes_count;
@@ -118,4 +123,93 @@ metrics_render(struct evbuffer *buf)
 		    method_label(r), route_label(r), c, method_label(r), route_label(r),
 		    (double)atomic_load(&sum_us[r]) / 1e6, method_label(r), route_label(r), c);
 	}
+}
+
+/* ---- the sampler ---- */
+
+static struct {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool started, stopping;
+	struct redis *redis;
+	_Atomic int redis_up; /* -1: not sampled yet */
+	_Atomic long long stream_length;
+} sampler = { .lock = PTHREAD_MUTEX_INITIALIZER, .redis_up = -1, .stream_length = -1 };
+
+static void
+sample(void)
+{
+	redisReply *len = redis_cmd(sampler.redis, "XLEN %s", JOBS_STREAM);
+	atomic_store(&sampler.redis_up, len != NULL);
+	atomic_store(&sampler.stream_length,
+	    len != NULL && len->type == REDIS_REPLY_INTEGER ? len->integer : -1);
+	if (len != NULL)
+		freeReplyObject(len);
+}
+
+static void *
+sampler_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&sampler.lock);
+	while (!sampler.stopping) {
+		pthread_mutex_unlock(&sampler.lock);
+		sample();
+		pthread_mutex_lock(&sampler.lock);
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += 5;
+		while (!sampler.stopping &&
+		       pthread_cond_timedwait(&sampler.wake, &sampler.lock, &ts) == 0)
+			;
+	}
+	pthread_mutex_unlock(&sampler.lock);
+	return NULL;
+}
+
+void
+metrics_sampler_start(const struct config *cfg, struct breaker *redis_breaker)
+{
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&sampler.wake, &ca);
+	pthread_condattr_destroy(&ca);
+	sampler.redis = redis_new(cfg->redis_url, cfg->redis_timeout_ms);
+	redis_set_breaker(sampler.redis, redis_breaker);
+	sampler.started = pthread_create(&sampler.thread, NULL, sampler_main, NULL) == 0;
+}
+
+void
+metrics_sampler_stop(void)
+{
+	if (!sampler.started)
+		return;
+	pthread_mutex_lock(&sampler.lock);
+	sampler.stopping = true;
+	pthread_cond_signal(&sampler.wake);
+	pthread_mutex_unlock(&sampler.lock);
+	pthread_join(sampler.thread, NULL);
+	pthread_cond_destroy(&sampler.wake);
+	redis_free(sampler.redis);
+	sampler.started = false;
+}
+
+void
+metrics_render_samples(struct evbuffer *buf)
+{
+	int up = atomic_load(&sampler.redis_up);
+	long long length = atomic_load(&sampler.stream_length);
+	if (up >= 0)
+		evbuffer_add_printf(buf,
+		    "# HELP kqe_redis_up Whether Redis answered the last sample (every 5 s).\n"
+		    "# TYPE kqe_redis_up gauge\nkqe_redis_up %d\n",
+		    up);
+	if (length >= 0)
+		evbuffer_add_printf(buf,
+		    "# HELP kqe_jobs_stream_length Entries in the job stream.\n"
+		    "# TYPE kqe_jobs_stream_length gauge\n"
+		    "kqe_jobs_stream_length %lld\n",
+		    length);
 }

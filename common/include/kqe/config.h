@@ -23,6 +23,9 @@ struct config {
 	char *redis_url;
 	enum log_level log_level;
 	long api_threads;
+	long db_pool;
+	long db_queue;
+	long request_timeout_ms;
 	long max_body_bytes;
 	long max_header_bytes;
 	long http_timeout_ms;
