@@ -1,6 +1,7 @@
 """The kqe admin command and configuration handling of all three binaries."""
 
 import os
+import re
 import subprocess
 import unittest
 
@@ -170,6 +171,35 @@ class DocsTest(unittest.TestCase):
         table = run("kqe-api", "--permissions").stdout
         with open(os.path.join(REPO, "docs/security.md"), encoding="utf-8") as f:
             self.assertIn(table, f.read())
+
+    def test_every_control_of_the_threat_model_names_tests_that_exist(self):
+        with open(os.path.join(REPO, "docs/security.md"), encoding="utf-8") as f:
+            doc = f.read()
+        model = doc[doc.index("## Threat model"):doc.index("### Known gaps")]
+        rows = [line for line in model.splitlines()
+                if line.startswith("| ") and not line.startswith("| tries")]
+        self.assertGreater(len(rows), 20)
+        for row in rows:
+            proof = row.rstrip(" |").rsplit(" | ", 1)[1]
+            names = re.findall(r"`([^`]+)`", proof)
+            with self.subTest(row=row[:60]):
+                self.assertTrue(names, "a control without a test")
+                current = None  # "test_x.py::a, `b`": b is in test_x.py too
+                for name in names:
+                    if "::" in name:
+                        current, name = name.split("::")
+                    elif name.endswith((".c", ".py")):
+                        self.assertTrue(os.path.exists(os.path.join(REPO, name)), name)
+                        continue
+                    elif name.startswith("fuzz_"):
+                        self.assertTrue(os.path.exists(
+                            os.path.join(REPO, "tests/fuzz", name + ".c")), name)
+                        continue
+                    self.assertIsNotNone(current, name)
+                    with open(os.path.join(REPO, "tests/integration", current),
+                              encoding="utf-8") as t:
+                        self.assertTrue(re.search(rf"(def|class) {re.escape(name)}\b", t.read()),
+                                        f"no test {current}::{name}")
 
     def test_readme_lists_every_route_of_the_route_table_and_no_other(self):
         table = run("kqe-api", "--permissions").stdout
