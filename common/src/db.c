@@ -183,7 +183,7 @@ db_connect(struct db *db)
 	 * A connection takes milliseconds: one not made in half a second puts the
 	 * server in doubt. One cut short by a request with little time left does not.
 	 */
-	bool conclusive = limit - start >= CONCLUSIVE_CONNECT_NS;
+	bool conclusive = limit > start && limit - start >= CONCLUSIVE_CONNECT_NS;
 	while (db->conn != NULL && PQstatus(db->conn) != CONNECTION_BAD &&
 	       st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
 		int ready = wait_socket(db->conn, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, limit);

@@ -153,13 +153,18 @@ pool_thread_main(void *arg)
 			pthread_cond_signal(&p->reap);
 		pthread_mutex_unlock(&p->lock);
 
-		r->db = t->db;
-		r->redis = t->redis;
-		db_set_deadline(t->db, r->deadline_ns);
-		p->run(r);
-		db_set_deadline(t->db, 0);
-		r->db = NULL;
-		r->redis = NULL;
+		if (now_ns() >= r->deadline_ns) { /* its time ran out while it waited */
+			r->expired = true;
+			atomic_fetch_add(&p->expired, 1);
+		} else {
+			r->db = t->db;
+			r->redis = t->redis;
+			db_set_deadline(t->db, r->deadline_ns);
+			p->run(r);
+			db_set_deadline(t->db, 0);
+			r->db = NULL;
+			r->redis = NULL;
+		}
 
 		pthread_mutex_lock(&p->lock);
 		t->running = NULL;

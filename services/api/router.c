@@ -629,9 +629,14 @@ router_finish(struct request *r)
 		reply_problem(r, 500, "An internal error occurred; it has been logged.", NULL);
 	}
 	size_t bytes = evbuffer_get_length(r->resp.body);
+	/*
+	 * Looked up now, not when the request came in: the client may have gone
+	 * while the pool ran it (evhttp then detaches the request, NULL here).
+	 * And before sending, which frees a detached request.
+	 */
+	struct conn *c = conn_of(r->worker->guard, r->req);
 	http_send(r);
-	/* Looked up again: the client may have gone while the pool ran the request. */
-	conn_request_answered(conn_of(r->worker->guard, r->req));
+	conn_request_answered(c);
 	uint64_t dur = now_ns() - r->start_ns;
 	metrics_observe(r->route_index, r->resp.status, dur);
 	log_info(r->id, "request",

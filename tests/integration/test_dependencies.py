@@ -12,6 +12,7 @@ procedure that every case analysis below refers to (FOR UPDATE), so each create 
 reference check until the session lets go.
 """
 
+import json
 import re
 import socket
 import threading
@@ -125,6 +126,27 @@ class PoolTest(StackTestCase):
         self.assertEqual(other.status, 200)
         answers = self.release()
         self.assertEqual([a.status for a in answers.values()], [201] * 3, answers)
+
+    def test_a_client_gone_while_its_request_waits_costs_nothing_and_the_retry_replays(self):
+        body = valid(self.proc, reference=f"POOL-GONE-{self.id()[-6:]}")
+        raw = json.dumps(body).encode()
+        head = (f"POST /v1/case-analyses HTTP/1.1\r\nHost: kqe\r\n"
+                f"Authorization: Bearer {self.tokens[5]}\r\nContent-Type: application/json\r\n"
+                f"Idempotency-Key: gone-1\r\nContent-Length: {len(raw)}\r\n\r\n").encode()
+        with socket.create_connection(("127.0.0.1", self.stack.api_port)) as s:
+            s.sendall(head + raw)
+            self.busy_and_queued(1, 0)
+        # The client is gone; the request still runs to its end once the row is free, and
+        # its answer goes nowhere (the loop must not touch what evhttp freed).
+        self.release()
+        wait_until(lambda: metric(self.stack, "kqe_pool_busy") == 0, what="the pool idle")
+        again = self.stack.post("/v1/case-analyses", body, token=self.tokens[5],
+                                headers={"Idempotency-Key": "gone-1"})
+        self.assertEqual((again.status, again.header("Idempotency-Replayed")), (201, "true"))
+        self.assertEqual(self.stack.sql_value(
+            "SELECT count(*) FROM case_analyses WHERE id = '"
+            + again.header("Location").rsplit("/", 1)[1] + "'"), "1")
+        self.assertEqual(self.stack.get("/healthz", token=None).status, 200)
 
 
 class DeadlineTest(StackTestCase):
