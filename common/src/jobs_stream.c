@@ -148,10 +148,10 @@ undelivered_of(const redisReply *info, const redisReply *g, const struct jobs_st
 	if (first_id(map_get(info, "entries"), &first) == 0 ||
 	    id_of(map_get(info, "recorded-first-entry-id"), &first) == 0) {
 		/*
-		 * Every entry is after the group's position: all undelivered. Not only a
-		 * group created at 0: after a trim past the group (MAXLEN by hand) Redis
-		 * 7.0 still reports the lag from before the trim (measured:
-		 * docs/design.md), so the lag must not be trusted here.
+		 * Every entry is after the group's position: all are undelivered,
+		 * whatever Redis says. Redis 7.0 says nil for a group created at 0 on a
+		 * stream that had an XDEL, and after a trim past the group (MAXLEN by
+		 * hand) the lag from before the trim (measured: docs/design.md).
 		 */
 		if (jobs_stream_id_cmp(last, &first) < 0) {
 			*undelivered = length;

@@ -69,8 +69,10 @@ struct jobs_stream_trimmed {
  * the undelivered entries counted with XRANGE, 1000 a command.
  *
  * Returns 0, also when the stream or the group does not exist yet (a missing
- * group will be created at 0, so backlog = length). Returns -1 only when
- * Redis did not answer, or kqe:jobs is not a stream; out is then zeroed.
+ * group will be created at 0, so backlog = length). Returns -1, out zeroed,
+ * only when Redis did not answer or answered what a stream would not
+ * (kqe:jobs or kqe:jobs:dead is some other type): a scrape must then say
+ * "unknown", never 0.
  */
 int jobs_stream_state(struct redis *r, struct jobs_stream_state *out) KQE_MUSTCHECK;
 
