@@ -17,7 +17,7 @@ API_VARS = ["KQE_HTTP_ADDR", "KQE_HTTP_PORT", "KQE_DATABASE_URL", "KQE_REDIS_URL
 AGGREGATOR_VARS = ["KQE_DATABASE_URL", "KQE_REDIS_URL", "KQE_LOG_LEVEL", "KQE_JOBS_BATCH",
                    "KQE_JOBS_BLOCK_MS", "KQE_JOBS_VISIBILITY_MS", "KQE_OUTBOX_GRACE_MS",
                    "KQE_STATEMENT_TIMEOUT_MS", "KQE_REDIS_TIMEOUT_MS", "KQE_RETENTION_YEARS",
-                   "KQE_RETENTION_INTERVAL_S"]
+                   "KQE_RETENTION_INTERVAL_S", "KQE_JOBS_TRIM_INTERVAL_S", "KQE_JOBS_DEAD_MAX"]
 ADMIN_VARS = ["KQE_DATABASE_ADMIN_URL", "KQE_REDIS_URL", "KQE_LOG_LEVEL", "KQE_PSEUDONYM_KEY",
               "KQE_DATA_KEYS", "KQE_RETENTION_YEARS"]
 
@@ -54,6 +54,10 @@ class ConfigTest(unittest.TestCase):
                  ("kqe-aggregator", "KQE_RETENTION_YEARS", "101"),
                  ("kqe-aggregator", "KQE_RETENTION_YEARS", "10y"),
                  ("kqe-aggregator", "KQE_RETENTION_INTERVAL_S", "0"),
+                 ("kqe-aggregator", "KQE_JOBS_TRIM_INTERVAL_S", "-1"),
+                 ("kqe-aggregator", "KQE_JOBS_TRIM_INTERVAL_S", "86401"),
+                 ("kqe-aggregator", "KQE_JOBS_DEAD_MAX", "99"),
+                 ("kqe-aggregator", "KQE_JOBS_DEAD_MAX", "ten"),
                  ("kqe", "KQE_RETENTION_YEARS", "-1")]
         for binary, name, value in cases:
             with self.subTest(binary=binary, name=name, value=value):

@@ -64,6 +64,8 @@ struct config {
 	long rate_limit_per_minute;
 	long retention_years;
 	long retention_interval_s;
+	long jobs_trim_interval_s;
+	long jobs_dead_max;
 };
 
 struct config_error {
