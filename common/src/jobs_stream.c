@@ -237,6 +237,19 @@ no_stream(struct redis *r, struct jobs_stream_state *out)
 static int
 read_info(struct redis *r, struct jobs_stream_state *out)
 {
+	/*
+	 * Asked first, so that a fresh Redis without the stream is not an error
+	 * reply (logged) at every sample of kqe-api's metrics.
+	 */
+	redisReply *exists = redis_cmd(r, "EXISTS %s", JOBS_STREAM);
+	if (exists == NULL)
+		return -1;
+	bool none = exists->type == REDIS_REPLY_INTEGER && exists->integer == 0;
+	freeReplyObject(exists);
+	if (none) {
+		memset(out, 0, sizeof(*out));
+		return 0;
+	}
 	redisReply *info = redis_cmd(r, "XINFO STREAM %s FULL COUNT 1", JOBS_STREAM);
 	if (info == NULL)
 		return no_stream(r, out);

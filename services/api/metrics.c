@@ -6,7 +6,7 @@
 
 #include <event2/http.h>
 
-#include "kqe/outbox.h"
+#include "kqe/jobs_stream.h"
 #include "kqe/redis.h"
 
 static const struct route *routes;
@@ -134,18 +134,25 @@ static struct {
 	bool started, stopping;
 	struct redis *redis;
 	_Atomic int redis_up; /* -1: not sampled yet */
-	_Atomic long long stream_length;
-} sampler = { .lock = PTHREAD_MUTEX_INITIALIZER, .redis_up = -1, .stream_length = -1 };
+	/* -1: unknown (Redis did not answer): a scrape then leaves them out, never says 0 */
+	_Atomic long long length, backlog, pending, dead;
+} sampler = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	.redis_up = -1,
+	.length = -1,
+	.backlog = -1,
+	.pending = -1,
+	.dead = -1 };
 
 static void
 sample(void)
 {
-	redisReply *len = redis_cmd(sampler.redis, "XLEN %s", JOBS_STREAM);
-	atomic_store(&sampler.redis_up, len != NULL);
-	atomic_store(&sampler.stream_length,
-	    len != NULL && len->type == REDIS_REPLY_INTEGER ? len->integer : -1);
-	if (len != NULL)
-		freeReplyObject(len);
+	struct jobs_stream_state s;
+	bool up = jobs_stream_state(sampler.redis, &s) == 0;
+	atomic_store(&sampler.redis_up, up);
+	atomic_store(&sampler.length, up ? s.length : -1);
+	atomic_store(&sampler.backlog, up ? s.backlog : -1);
+	atomic_store(&sampler.pending, up ? s.pending : -1);
+	atomic_store(&sampler.dead, up ? s.dead : -1);
 }
 
 static void *
@@ -199,17 +206,28 @@ metrics_sampler_stop(void)
 void
 metrics_render_samples(struct evbuffer *buf)
 {
+	static const struct {
+		const char *name, *help;
+	} gauges[] = {
+		{ "kqe_jobs_backlog",
+		    "Jobs in the stream not done yet: undelivered plus delivered and unacknowledged "
+		    "(alert when it stays high)." },
+		{ "kqe_jobs_pending", "Jobs delivered to an aggregator and not acknowledged yet." },
+		{ "kqe_jobs_dead", "Entries in the dead-letter stream kqe:jobs:dead." },
+		{ "kqe_jobs_stream_length",
+		    "Entries the job stream holds (XLEN): the backlog plus done entries not trimmed "
+		    "yet." },
+	};
+	long long values[] = { atomic_load(&sampler.backlog), atomic_load(&sampler.pending),
+		atomic_load(&sampler.dead), atomic_load(&sampler.length) };
 	int up = atomic_load(&sampler.redis_up);
-	long long length = atomic_load(&sampler.stream_length);
 	if (up >= 0)
 		evbuffer_add_printf(buf,
 		    "# HELP kqe_redis_up Whether Redis answered the last sample (every 5 s).\n"
 		    "# TYPE kqe_redis_up gauge\nkqe_redis_up %d\n",
 		    up);
-	if (length >= 0)
-		evbuffer_add_printf(buf,
-		    "# HELP kqe_jobs_stream_length Entries in the job stream.\n"
-		    "# TYPE kqe_jobs_stream_length gauge\n"
-		    "kqe_jobs_stream_length %lld\n",
-		    length);
+	for (size_t i = 0; i < ARRAY_LEN(gauges); i++)
+		if (values[i] >= 0)
+			evbuffer_add_printf(buf, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n",
+			    gauges[i].name, gauges[i].help, gauges[i].name, gauges[i].name, values[i]);
 }

@@ -8,6 +8,7 @@ and pending on purpose) and in kqe-aggregator on its timer.
 """
 
 import json
+import re
 import unittest
 
 from harness import StackTestCase, wait_until
@@ -218,6 +219,26 @@ class AggregatorTrimTest(StreamMixin, StackTestCase):
         s = self.status()
         self.assertEqual((s["length"], s["backlog"]), (0, 0))
         self.assertEqual(self.rjson("XINFO", "STREAM", STREAM)["entries-added"], 3)
+
+    def metric(self, name):
+        text = self.stack.get("/metrics", token=None).body.decode()
+        m = re.search(rf"^{name} (\d+)$", text, re.M)
+        return int(m.group(1)) if m else None
+
+    def test_the_apis_metrics_say_the_backlog_not_the_length(self):
+        # No aggregator: the jobs wait. kqe-api's sampler (every 5 s) reports them as backlog.
+        jobs = [self.post_job() for _ in range(3)]
+        wait_until(lambda: self.metric("kqe_jobs_backlog") == 3, what="a backlog of 3")
+        self.assertEqual(self.metric("kqe_jobs_backlog"), self.status()["backlog"])
+        self.stack.start_aggregator(KQE_JOBS_TRIM_INTERVAL_S=1)
+        for job in jobs:
+            self.assertRanOnce(job)
+        # Done and trimmed: nothing left to do, whatever the stream held before.
+        wait_until(lambda: (self.metric("kqe_jobs_backlog"),
+                            self.metric("kqe_jobs_stream_length")) == (0, 0),
+                   what="backlog and stream empty")
+        self.assertEqual(self.metric("kqe_jobs_pending"), 0)
+        self.assertEqual(self.metric("kqe_redis_up"), 1)
 
     def test_jobs_left_undelivered_and_pending_survive_a_trim_and_run_once(self):
         # Entries done with before: delivered and acknowledged by a consumer.
