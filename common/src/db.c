@@ -1,16 +1,29 @@
 #include "kqe/db.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kqe/breaker.h"
 #include "kqe/log.h"
+
+/* How long past statement_timeout the client waits for the server's own cancel. */
+#define DEADLINE_GRACE_NS 1000000000u
+/* The longest a connection attempt may take (libpq's connect_timeout, and ours). */
+#define CONNECT_TIMEOUT_S 3
+#define CONNECT_TIMEOUT "3"
+#define CONCLUSIVE_CONNECT_NS 500000000u
 
 struct db {
 	char *url;
-	char options[64];
+	char options[128];
 	char *application_name;
+	uint64_t statement_timeout_ns; /* 0: none */
+	uint64_t deadline_ns; /* the caller's (a request's), now_ns() time; 0: none */
+	struct breaker *breaker; /* shared by the process's connections; may be NULL */
 	PGconn *conn;
 	/*
 	 * Set by db_begin, cleared by commit/rollback. While set, a lost
@@ -32,8 +45,15 @@ db_new(const char *url, long statement_timeout_ms, const char *application_name)
 	struct db *db = xcalloc(1, sizeof(*db));
 	db->url = xstrdup(url);
 	db->application_name = xstrdup(application_name);
-	snprintf(
-	    db->options, sizeof(db->options), "-c statement_timeout=%ld", statement_timeout_ms);
+	db->statement_timeout_ns = (uint64_t)statement_timeout_ms * 1000000u;
+	/*
+	 * client_connection_check_interval: a statement whose client is gone
+	 * (it gave up at its deadline, or died) is cancelled within a second
+	 * instead of running, and holding its locks, to its end.
+	 */
+	snprintf(db->options, sizeof(db->options),
+	    "-c statement_timeout=%ld -c client_connection_check_interval=1000",
+	    statement_timeout_ms);
 	return db;
 }
 
@@ -69,23 +89,178 @@ disconnect(struct db *db)
 	db->nprepared = 0;
 }
 
+void
+db_set_breaker(struct db *db, struct breaker *b)
+{
+	db->breaker = b;
+}
+
+void
+db_set_deadline(struct db *db, uint64_t deadline_ns)
+{
+	db->deadline_ns = deadline_ns;
+}
+
+/* The earlier of the caller's deadline and now + extra (0: none); 0 if neither. */
+static uint64_t
+limit_after(const struct db *db, uint64_t extra_ns)
+{
+	uint64_t limit = extra_ns != 0 ? now_ns() + extra_ns : 0;
+	if (db->deadline_ns != 0 && (limit == 0 || db->deadline_ns < limit))
+		limit = db->deadline_ns;
+	return limit;
+}
+
+/*
+ * Waits until the connection's socket is ready for events or limit (a
+ * now_ns() time, 0: none) passes. 1 ready, 0 timed out, -1 error.
+ */
+static int
+wait_socket(PGconn *conn, short events, uint64_t limit)
+{
+	struct pollfd p = { .fd = PQsocket(conn), .events = events };
+	if (p.fd < 0)
+		return -1;
+	for (;;) {
+		int ms = -1;
+		if (limit != 0) {
+			uint64_t now = now_ns();
+			if (now >= limit)
+				return 0;
+			ms = (int)((limit - now + 999999) / 1000000);
+		}
+		int rc = poll(&p, 1, ms);
+		if (rc > 0)
+			return 1;
+		if (rc == 0)
+			return 0;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+/*
+ * The server did not answer in time: the connection is dropped (its state is
+ * unknown). The breaker opens only when the server itself is in doubt — no
+ * connection within the connect timeout; a statement that is merely slow
+ * (a lock wait) says nothing about the others.
+ */
+static void
+missed_deadline(struct db *db, const char *what, bool server_in_doubt)
+{
+	set_error(db, DB_UNAVAILABLE, "08006", NULL, what);
+	disconnect(db);
+	if (server_in_doubt)
+		breaker_fail(db->breaker);
+	log_warn(NULL, "database did not answer in time", json_pack("{s:s}", "waiting_for", what));
+}
+
 int
 db_connect(struct db *db)
 {
 	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
 		return 0;
 	disconnect(db);
-	/* UTF-8 always: JSON answers and the audit hashes depend on it. */
-	const char *keys[] = { "dbname", "options", "application_name", "connect_timeout",
-		"client_encoding", NULL };
-	const char *vals[] = { db->url, db->options, db->application_name, "3", "UTF8", NULL };
-	db->conn = PQconnectdbParams(keys, vals, 1);
-	if (PQstatus(db->conn) != CONNECTION_OK) {
-		set_error(db, DB_UNAVAILABLE, "08006", NULL, PQerrorMessage(db->conn));
-		disconnect(db);
+	if (!breaker_allow(db->breaker)) {
+		set_error(db, DB_UNAVAILABLE, "08006", NULL, "the database failed recently");
 		return -1;
 	}
+	/*
+	 * UTF-8 always: JSON answers and the audit hashes depend on it. TCP
+	 * keepalives find a server that vanished under an idle connection.
+	 */
+	const char *keys[] = { "dbname", "options", "application_name", "connect_timeout",
+		"client_encoding", "keepalives", "keepalives_idle", "keepalives_interval",
+		"keepalives_count", NULL };
+	const char *vals[] = { db->url, db->options, db->application_name,
+		CONNECT_TIMEOUT, "UTF8", "1", "10", "5", "3", NULL };
+	/* Connecting step by step, so the caller's deadline bounds it too. */
+	db->conn = PQconnectStartParams(keys, vals, 1);
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	uint64_t start = now_ns();
+	uint64_t limit = limit_after(db, (uint64_t)CONNECT_TIMEOUT_S * 1000000000u);
+	/*
+	 * A connection takes milliseconds: one not made in half a second puts the
+	 * server in doubt. One cut short by a request with little time left does not.
+	 */
+	bool conclusive = limit > start && limit - start >= CONCLUSIVE_CONNECT_NS;
+	while (db->conn != NULL && PQstatus(db->conn) != CONNECTION_BAD &&
+	       st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+		int ready = wait_socket(db->conn, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, limit);
+		if (ready == 0) {
+			missed_deadline(db, "connection", conclusive);
+			return -1;
+		}
+		st = ready > 0 ? PQconnectPoll(db->conn) : PGRES_POLLING_FAILED;
+	}
+	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK ||
+	    PQsetnonblocking(db->conn, 1) != 0) {
+		set_error(db, DB_UNAVAILABLE, "08006", NULL,
+		    db->conn != NULL ? PQerrorMessage(db->conn) : "out of memory");
+		disconnect(db);
+		breaker_fail(db->breaker);
+		return -1;
+	}
+	breaker_ok(db->breaker);
 	return 0;
+}
+
+static bool
+failed(const PGresult *res)
+{
+	ExecStatusType st = PQresultStatus(res);
+	return st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK;
+}
+
+/*
+ * The results of what was just sent, waited for no longer than the
+ * statement's own timeout plus a grace, nor past the caller's deadline: a
+ * server that stopped answering (frozen, cut off) costs the caller its
+ * deadline, never the thread. As PQexec: the first error, else the last
+ * result. NULL with the error recorded if nothing came in time.
+ */
+static PGresult *
+await_result(struct db *db, int sent)
+{
+	uint64_t limit = limit_after(
+	    db, db->statement_timeout_ns != 0 ? db->statement_timeout_ns + DEADLINE_GRACE_NS : 0);
+	if (!sent) {
+		set_error(db, DB_UNAVAILABLE, "08006", NULL, PQerrorMessage(db->conn));
+		return NULL;
+	}
+	int flushed;
+	while ((flushed = PQflush(db->conn)) == 1) {
+		int ready = wait_socket(db->conn, POLLOUT | POLLIN, limit);
+		if (ready == 0) {
+			missed_deadline(db, "sending a statement", false);
+			return NULL;
+		}
+		if (ready < 0 || PQconsumeInput(db->conn) == 0)
+			break;
+	}
+	while (PQisBusy(db->conn)) {
+		int ready = wait_socket(db->conn, POLLIN, limit);
+		if (ready == 0) {
+			missed_deadline(db, "a statement's result", false);
+			return NULL;
+		}
+		if (ready < 0 || PQconsumeInput(db->conn) == 0)
+			break; /* PQgetResult reports the broken connection */
+	}
+	PGresult *keep = NULL, *res;
+	while ((res = PQgetResult(db->conn)) != NULL) {
+		if (keep != NULL && failed(keep)) {
+			PQclear(res);
+		} else {
+			PQclear(keep);
+			keep = res;
+		}
+		if (PQstatus(db->conn) == CONNECTION_BAD)
+			break;
+	}
+	if (PQstatus(db->conn) != CONNECTION_BAD)
+		breaker_ok(db->breaker);
+	return keep;
 }
 
 PGconn *
@@ -124,6 +299,8 @@ classify(const char *state)
 static PGresult *
 check_result(struct db *db, PGresult *res)
 {
+	if (res == NULL && db->conn == NULL)
+		return NULL; /* dropped (a missed deadline): the error is recorded */
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
 		db->error = DB_OK;
@@ -167,8 +344,8 @@ exec_once(struct db *db, const struct db_stmt *stmt, int nparams, const char *co
 	if (!usable(db))
 		return NULL;
 	if (!is_prepared(db, stmt)) {
-		PGresult *res =
-		    check_result(db, PQprepare(db->conn, stmt->name, stmt->sql, 0, NULL));
+		PGresult *res = check_result(db,
+		    await_result(db, PQsendPrepare(db->conn, stmt->name, stmt->sql, 0, NULL)));
 		if (res == NULL)
 			return NULL;
 		PQclear(res);
@@ -179,8 +356,8 @@ exec_once(struct db *db, const struct db_stmt *stmt, int nparams, const char *co
 		}
 		db->prepared[db->nprepared++] = stmt;
 	}
-	return check_result(
-	    db, PQexecPrepared(db->conn, stmt->name, nparams, params, NULL, NULL, 0));
+	return check_result(db, await_result(db, PQsendQueryPrepared(db->conn, stmt->name, nparams,
+	                                                params, NULL, NULL, 0)));
 }
 
 PGresult *
@@ -204,9 +381,9 @@ db_exec_script(struct db *db, const char *sql)
 {
 	if (!usable(db))
 		return -1;
-	PGresult *res = check_result(db, PQexec(db->conn, sql));
+	PGresult *res = check_result(db, await_result(db, PQsendQuery(db->conn, sql)));
 	if (res == NULL) {
-		if (PQstatus(db->conn) == CONNECTION_BAD)
+		if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_BAD)
 			disconnect(db);
 		return -1;
 	}
@@ -238,7 +415,7 @@ db_commit(struct db *db)
 {
 	if (!usable(db))
 		return -1;
-	PGresult *res = check_result(db, PQexec(db->conn, "COMMIT"));
+	PGresult *res = check_result(db, await_result(db, PQsendQuery(db->conn, "COMMIT")));
 	if (res == NULL)
 		return -1;
 	/* COMMIT of an aborted transaction "succeeds" with the tag ROLLBACK. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kqe/breaker.h"
 #include "kqe/log.h"
 
 struct redis {
@@ -14,6 +15,7 @@ struct redis {
 	long timeout_ms;
 	long read_timeout_ms;
 	redisContext *ctx;
+	struct breaker *breaker; /* shared with the process's other connections; may be NULL */
 };
 
 int
@@ -121,13 +123,35 @@ redis_set_read_timeout(struct redis *r, long timeout_ms)
 		redisSetTimeout(r->ctx, tv_ms(timeout_ms));
 }
 
+void
+redis_set_breaker(struct redis *r, struct breaker *b)
+{
+	r->breaker = b;
+}
+
+/* Connected and allowed by the breaker; a failed connect opens it. */
+static int
+usable(struct redis *r)
+{
+	if (!breaker_allow(r->breaker))
+		return -1;
+	if (ensure(r) != 0) {
+		breaker_fail(r->breaker);
+		return -1;
+	}
+	return 0;
+}
+
 static redisReply *
 check(struct redis *r, redisReply *rep)
 {
 	if (rep == NULL) {
+		/* No answer (timeout, reset): whoever asks next waits out no timeout of its own. */
 		drop(r);
+		breaker_fail(r->breaker);
 		return NULL;
 	}
+	breaker_ok(r->breaker);
 	if (rep->type == REDIS_REPLY_ERROR) {
 		char code[32];
 		snprintf(code, sizeof(code), "%.*s", (int)strcspn(rep->str, " "), rep->str);
@@ -141,7 +165,7 @@ check(struct redis *r, redisReply *rep)
 redisReply *
 redis_argv(struct redis *r, int argc, const char **argv, const size_t *lens)
 {
-	if (ensure(r) != 0)
+	if (usable(r) != 0)
 		return NULL;
 	return check(r, redisCommandArgv(r->ctx, argc, argv, lens));
 }
@@ -149,7 +173,7 @@ redis_argv(struct redis *r, int argc, const char **argv, const size_t *lens)
 redisReply *
 redis_cmd(struct redis *r, const char *fmt, ...)
 {
-	if (ensure(r) != 0)
+	if (usable(r) != 0)
 		return NULL;
 	va_list ap;
 	va_start(ap, fmt);

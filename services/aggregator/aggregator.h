@@ -25,8 +25,6 @@ enum job_outcome {
 	JOB_DEAD /* out of attempts or hopeless: marked dead; XACK and dead-letter */
 };
 
-#define JOBS_DEAD_STREAM "kqe:jobs:dead"
-
 struct aggregator {
 	const struct config *cfg;
 	struct db *db;

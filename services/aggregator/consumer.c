@@ -6,8 +6,9 @@
  * taken over with XAUTOCLAIM once idle longer than KQE_JOBS_VISIBILITY_MS.
  * Job processing is idempotent, so a second delivery changes nothing. The
  * loop also runs the outbox relay, which publishes events the API could not,
- * catches up offices whose rollups are dirty without an event, and runs
- * retention when it is due (retention.c).
+ * catches up offices whose rollups are dirty without an event, runs
+ * retention when it is due (retention.c), and trims the stream to the entries
+ * still needed (jobs_stream.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <time.h>
 
 #include "aggregator.h"
+#include "kqe/jobs_stream.h"
 #include "kqe/log.h"
 #include "kqe/outbox.h"
 #include "kqe/validate.h"
@@ -159,10 +161,15 @@ handle_entries(struct aggregator *a, const redisReply *entries)
 			continue; /* stays pending; XAUTOCLAIM redelivers it */
 		}
 		if (out == JOB_DEAD) {
-			/* Kept for operators: the entry's fields, plus where it came from. */
+			/*
+			 * Kept for operators: the entry's fields, plus where it came from.
+			 * Bounded: the job row (status dead, error) is the record; this
+			 * stream is for looking at what died lately.
+			 */
 			const char *job_id = field(e->element[1], "job_id");
-			redisReply *dl = redis_cmd(a->redis, "XADD %s * job_id %s source_id %s",
-			    JOBS_DEAD_STREAM, job_id ? job_id : "", id);
+			redisReply *dl =
+			    redis_cmd(a->redis, "XADD %s MAXLEN ~ %ld * job_id %s source_id %s",
+			        JOBS_DEAD_STREAM, a->cfg->jobs_dead_max, job_id ? job_id : "", id);
 			if (dl == NULL) {
 				rc = -1;
 				continue; /* not yet dead-lettered: keep it pending */
@@ -206,10 +213,36 @@ read_new(struct aggregator *a)
 	return rc;
 }
 
+/*
+ * Every KQE_JOBS_TRIM_INTERVAL_S (and at start): drop the entries every group
+ * is done with. Each aggregator trims on its own; that is safe (jobs_stream.h)
+ * and costs two commands an interval. A failure waits for the next interval.
+ */
+static void
+trim_tick(struct aggregator *a, uint64_t now, uint64_t *last_trim)
+{
+	uint64_t every = (uint64_t)a->cfg->jobs_trim_interval_s * 1000000000ull;
+	if (every == 0 || (*last_trim != 0 && now - *last_trim < every))
+		return;
+	*last_trim = now;
+	struct jobs_stream_trimmed t;
+	char kept_from[JOBS_STREAM_ID_MAX];
+	if (jobs_stream_trim(a->redis, &t) != 0) {
+		log_warn(NULL, "jobs stream trim failed; retrying later",
+		    json_pack("{s:s}", "stream", JOBS_STREAM));
+		return;
+	}
+	enum log_level level = t.removed > 0 ? LOG_INFO : LOG_DEBUG;
+	log_at(level, NULL, "jobs stream trimmed",
+	    json_pack("{s:s,s:b,s:I,s:I,s:I,s:s}", "stream", JOBS_STREAM, "trimmed", t.trimmed,
+	        "removed", t.removed, "length", t.length, "pending", t.pending, "kept_from",
+	        t.trimmed ? jobs_stream_id_format(&t.keep_from, kept_from) : ""));
+}
+
 int
 aggregator_run(struct aggregator *a)
 {
-	uint64_t last_relay = 0, last_claim = 0, last_housekeeping = 0;
+	uint64_t last_relay = 0, last_claim = 0, last_housekeeping = 0, last_trim = 0;
 	uint64_t claim_every = (uint64_t)a->cfg->jobs_visibility_ms * 1000000ull / 2;
 	int group_ready = 0;
 
@@ -234,6 +267,7 @@ aggregator_run(struct aggregator *a)
 		}
 		uint64_t now = now_ns();
 		int rc = 0;
+		trim_tick(a, now, &last_trim); /* needs only Redis */
 		if (now - last_relay >= RELAY_INTERVAL_NS) {
 			last_relay = now;
 			/* Dirty offices without an event (seeds, SQL deletes, a lost event) too. */

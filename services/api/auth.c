@@ -122,7 +122,7 @@ identify_api_key(struct request *r, const char *token)
 	EVP_Digest(token, strlen(token), md, &len, EVP_sha256(), NULL);
 	hex_encode(md, sizeof(md), hash);
 	const char *params[] = { hash };
-	PGresult *res = db_exec(r->worker->db, &stmt_token, 1, params);
+	PGresult *res = db_exec(r->db, &stmt_token, 1, params);
 	if (res == NULL) {
 		reply_db_error(r);
 		return -1;
@@ -168,7 +168,7 @@ auth_rate_limit(struct request *r)
 	time_t now = time(NULL);
 	char key[128];
 	snprintf(key, sizeof(key), "kqe:ratelimit:%s:%ld", r->principal.actor, (long)(now / 60));
-	redisReply *rep = redis_cmd(r->worker->redis, "INCR %s", key);
+	redisReply *rep = redis_cmd(r->redis, "INCR %s", key);
 	if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
 		if (rep != NULL)
 			freeReplyObject(rep);
@@ -176,7 +176,7 @@ auth_rate_limit(struct request *r)
 	}
 	long long count = rep->integer;
 	freeReplyObject(rep);
-	if (count == 1 && (rep = redis_cmd(r->worker->redis, "EXPIRE %s 120", key)) != NULL)
+	if (count == 1 && (rep = redis_cmd(r->redis, "EXPIRE %s 120", key)) != NULL)
 		freeReplyObject(rep);
 	r->rate.limit = limit;
 	r->rate.remaining = count < limit ? limit - (long)count : 0;

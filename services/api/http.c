@@ -36,7 +36,8 @@ request_own_string(struct request *r, char *s)
 void
 reply_header(struct request *r, const char *name, const char *value)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(r->req), name, value);
+	/* The request's own list: a pool thread may be answering (pool.h). */
+	evhttp_add_header(&r->resp.headers, name, value);
 }
 
 void
@@ -111,13 +112,13 @@ reply_not_found(struct request *r)
 void
 reply_db_error(struct request *r)
 {
-	if (db_error_kind(r->worker->db) == DB_UNAVAILABLE) {
+	if (db_error_kind(r->db) == DB_UNAVAILABLE) {
 		reply_header(r, "Retry-After", "5");
 		reply_problem(r, 503, "The database is unavailable; try again shortly.", NULL);
 		return;
 	}
 	log_error(r->id, "database failure",
-	    json_pack("{s:s}", "sqlstate", db_error_sqlstate(r->worker->db)));
+	    json_pack("{s:s}", "sqlstate", db_error_sqlstate(r->db)));
 	reply_problem(r, 500, "An internal error occurred; it has been logged.", NULL);
 }
 
@@ -577,6 +578,10 @@ http_send(struct request *r)
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(r->req);
 	bool read = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
 
+	struct evkeyval *kv;
+	TAILQ_FOREACH(kv, &r->resp.headers, next)
+	evhttp_add_header(out, kv->key, kv->value);
+	evhttp_clear_headers(&r->resp.headers);
 	if (r->resp.body == NULL)
 		r->resp.body = evbuffer_new();
 	if (r->replay_status != 0 && r->resp.status == 200) {

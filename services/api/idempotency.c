@@ -82,7 +82,7 @@ idempotency_begin(struct request *r, char *location, size_t size, int *replay_st
 		request_hash(r, r->idempotency_hash);
 	}
 	const char *params[] = { r->principal.actor, key };
-	PGresult *res = db_exec(r->worker->db, &stmt_lookup, 2, params);
+	PGresult *res = db_exec(r->db, &stmt_lookup, 2, params);
 	if (res == NULL) {
 		reply_db_error(r);
 		return IDEMPOTENCY_ANSWERED;
@@ -115,7 +115,7 @@ idempotency_claim(struct request *r)
 {
 	if (r->idempotency_key == NULL)
 		return 0;
-	struct db *db = r->worker->db;
+	struct db *db = r->db;
 	const char *params[] = { r->principal.actor, r->idempotency_key, r->idempotency_hash };
 	PGresult *res = db_exec(db, &stmt_lock, 2, params);
 	if (res == NULL)
@@ -140,7 +140,7 @@ idempotency_record(struct request *r, int status, const char *location, const ch
 	char code[8];
 	snprintf(code, sizeof(code), "%d", status);
 	const char *params[] = { r->principal.actor, r->idempotency_key, code, location, body };
-	PGresult *res = db_exec(r->worker->db, &stmt_record, 5, params);
+	PGresult *res = db_exec(r->db, &stmt_record, 5, params);
 	PQclear(res);
 	return res != NULL ? 0 : -1;
 }

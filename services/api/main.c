@@ -1,11 +1,12 @@
 /*
  * kqe-api — the REST/JSON service. main() reads the configuration, binds one
  * SO_REUSEPORT listener per worker thread (each thread runs its own
- * event_base + evhttp; evhttp is not thread-safe), then waits for SIGTERM or
- * SIGINT and drains: listeners close, new requests on open connections get
- * 503, answers already queued are flushed for KQE_SHUTDOWN_TIMEOUT_MS, then
- * the process exits. Handlers run to completion on their thread, so no
- * request is ever cut off half-handled.
+ * event_base + evhttp; evhttp is not thread-safe), starts the pool that runs
+ * whatever needs PostgreSQL or Redis (pool.h) and the metrics sampler, then
+ * waits for SIGTERM or SIGINT and drains: listeners close, new requests on
+ * open connections get 503, the pool finishes what it holds (at most
+ * KQE_REQUEST_TIMEOUT_MS), answers are flushed for KQE_SHUTDOWN_TIMEOUT_MS,
+ * then the process exits. No request is ever cut off half-handled.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -30,6 +31,7 @@
 #include "links.h"
 #include "metrics.h"
 #include "conn.h"
+#include "pool.h"
 #include "router.h"
 #include "server.h"
 
@@ -40,6 +42,9 @@ static struct pseudonymizer *pseudonymizer;
 static struct keyring *keyring;
 static unsigned char link_key[LINK_KEY_LEN]; /* signs download links */
 static struct conn_shared *shared; /* connection counts of the process */
+static struct pool *pool;
+/* Shared by every connection to the dependency: one that found it gone makes the others fail fast. */
+static struct breaker db_breaker, redis_breaker;
 
 /* The keys for case data are required: kqe-api does not start without them. */
 static int
@@ -166,36 +171,43 @@ worker_init(struct worker *w, int index, const struct sockaddr *sa, int salen)
 	w->pseudonymizer = pseudonymizer;
 	w->keyring = keyring;
 	w->link_key = link_key;
-	w->db = db_new(cfg.database_url, cfg.statement_timeout_ms, "kqe-api");
-	w->redis = redis_new(cfg.redis_url, cfg.redis_timeout_ms);
-	return w->redis != NULL ? 0 : -1;
+	w->mailbox = mailbox_new(w->base, router_finish);
+	return 0;
 }
 
 static void
 worker_free(struct worker *w)
 {
+	mailbox_free(w->mailbox, router_discard);
 	if (w->http != NULL)
 		evhttp_free(w->http); /* frees the connections first: their guard is still there */
 	conn_guard_free(w->guard);
 	if (w->base != NULL)
 		event_base_free(w->base);
-	db_free(w->db);
-	redis_free(w->redis);
 }
 
 static void *
 worker_run(void *arg)
 {
 	struct worker *w = arg;
-	/* Connect early so the first request does not pay for it; failure is retried later. */
-	if (db_connect(w->db) != 0)
-		log_warn(
-		    NULL, "database not reachable yet", json_pack("{s:i}", "worker", w->index));
 	event_base_dispatch(w->base);
 	return NULL;
 }
 
 /* Runs on the worker's own thread (scheduled with event_base_once). */
+static void
+worker_stop_accepting_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	(void)fd;
+	(void)what;
+	w->draining = true;
+	if (w->bound != NULL)
+		evhttp_del_accept_socket(w->http, w->bound);
+	w->bound = NULL;
+}
+
+/* The pool has answered what it held: flush the answers, then stop. */
 static void
 worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -204,11 +216,6 @@ worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 		(cfg.shutdown_timeout_ms % 1000) * 1000 };
 	(void)fd;
 	(void)what;
-	w->draining = true;
-	if (w->bound != NULL)
-		evhttp_del_accept_socket(w->http, w->bound);
-	w->bound = NULL;
-	/* Handlers run to completion on this thread, so nothing is mid-request now. */
 	event_base_loopexit(w->base, &flush);
 }
 
@@ -269,13 +276,23 @@ serve(struct worker *workers, int n, struct sockaddr_storage *ss, int salen, sig
 	log_info(NULL, "listening",
 	    json_pack("{s:s,s:i,s:i,s:s,s:b}", "addr", cfg.http_addr, "port", port, "threads", n,
 	        "version", KQE_VERSION, "tls", tls != NULL));
+	/* Listening first, then connecting: the pool's threads connect as they start. */
+	pool = pool_new(&cfg, router_run, &db_breaker, &redis_breaker);
+	metrics_sampler_start(&cfg, &redis_breaker);
 	pthread_t *threads = xcalloc((size_t)n, sizeof(*threads));
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		workers[i].pool = pool;
 		pthread_create(&threads[i], NULL, worker_run, &workers[i]);
+	}
 	int sig = 0;
 	sigwait(stop, &sig);
 	log_info(NULL, "shutting down",
 	    json_pack("{s:s}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+	for (int i = 0; i < n; i++)
+		event_base_once(
+		    workers[i].base, -1, EV_TIMEOUT, worker_stop_accepting_cb, &workers[i], NULL);
+	/* Requests in the pool end by their deadline at the latest; their answers go out. */
+	pool_drain(pool, cfg.request_timeout_ms);
 	for (int i = 0; i < n; i++)
 		event_base_once(workers[i].base, -1, EV_TIMEOUT, worker_stop_cb, &workers[i], NULL);
 	for (int i = 0; i < n; i++)
@@ -336,9 +353,14 @@ main(int argc, char **argv)
 	sigaddset(&stop, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL); /* inherited by the workers */
 
+	/* A cooldown of a second: a dependency that is back is used again within it. */
+	breaker_init(&db_breaker, 1000);
+	breaker_init(&redis_breaker, 2000);
 	int n = (int)cfg.api_threads;
 	struct worker *workers = xcalloc((size_t)n, sizeof(*workers));
 	int rc = serve(workers, n, &ss, salen, &stop);
+	metrics_sampler_stop();
+	pool_free(pool); /* what it still holds goes to the mailboxes, which discard it */
 	for (int i = 0; i < n; i++)
 		worker_free(&workers[i]);
 	free(workers);

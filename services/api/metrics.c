@@ -1,8 +1,13 @@
 #include "metrics.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include <event2/http.h>
+
+#include "kqe/jobs_stream.h"
+#include "kqe/redis.h"
 
 static const struct route *routes;
 static int routes_count;
@@ -118,4 +123,111 @@ metrics_render(struct evbuffer *buf)
 		    method_label(r), route_label(r), c, method_label(r), route_label(r),
 		    (double)atomic_load(&sum_us[r]) / 1e6, method_label(r), route_label(r), c);
 	}
+}
+
+/* ---- the sampler ---- */
+
+static struct {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool started, stopping;
+	struct redis *redis;
+	_Atomic int redis_up; /* -1: not sampled yet */
+	/* -1: unknown (Redis did not answer): a scrape then leaves them out, never says 0 */
+	_Atomic long long length, backlog, pending, dead;
+} sampler = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	.redis_up = -1,
+	.length = -1,
+	.backlog = -1,
+	.pending = -1,
+	.dead = -1 };
+
+static void
+sample(void)
+{
+	struct jobs_stream_state s;
+	bool up = jobs_stream_state(sampler.redis, &s) == 0;
+	atomic_store(&sampler.redis_up, up);
+	atomic_store(&sampler.length, up ? s.length : -1);
+	atomic_store(&sampler.backlog, up ? s.backlog : -1);
+	atomic_store(&sampler.pending, up ? s.pending : -1);
+	atomic_store(&sampler.dead, up ? s.dead : -1);
+}
+
+static void *
+sampler_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&sampler.lock);
+	while (!sampler.stopping) {
+		pthread_mutex_unlock(&sampler.lock);
+		sample();
+		pthread_mutex_lock(&sampler.lock);
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += 5;
+		while (!sampler.stopping &&
+		       pthread_cond_timedwait(&sampler.wake, &sampler.lock, &ts) == 0)
+			;
+	}
+	pthread_mutex_unlock(&sampler.lock);
+	return NULL;
+}
+
+void
+metrics_sampler_start(const struct config *cfg, struct breaker *redis_breaker)
+{
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&sampler.wake, &ca);
+	pthread_condattr_destroy(&ca);
+	sampler.redis = redis_new(cfg->redis_url, cfg->redis_timeout_ms);
+	redis_set_breaker(sampler.redis, redis_breaker);
+	sampler.started = pthread_create(&sampler.thread, NULL, sampler_main, NULL) == 0;
+}
+
+void
+metrics_sampler_stop(void)
+{
+	if (!sampler.started)
+		return;
+	pthread_mutex_lock(&sampler.lock);
+	sampler.stopping = true;
+	pthread_cond_signal(&sampler.wake);
+	pthread_mutex_unlock(&sampler.lock);
+	pthread_join(sampler.thread, NULL);
+	pthread_cond_destroy(&sampler.wake);
+	redis_free(sampler.redis);
+	sampler.started = false;
+}
+
+void
+metrics_render_samples(struct evbuffer *buf)
+{
+	static const struct {
+		const char *name, *help;
+	} gauges[] = {
+		{ "kqe_jobs_backlog",
+		    "Jobs in the stream not done yet: undelivered plus delivered and unacknowledged "
+		    "(alert when it stays high)." },
+		{ "kqe_jobs_pending", "Jobs delivered to an aggregator and not acknowledged yet." },
+		{ "kqe_jobs_dead", "Entries in the dead-letter stream kqe:jobs:dead." },
+		{ "kqe_jobs_stream_length",
+		    "Entries the job stream holds (XLEN): the backlog plus done entries not trimmed "
+		    "yet." },
+	};
+	long long values[] = { atomic_load(&sampler.backlog), atomic_load(&sampler.pending),
+		atomic_load(&sampler.dead), atomic_load(&sampler.length) };
+	int up = atomic_load(&sampler.redis_up);
+	if (up >= 0)
+		evbuffer_add_printf(buf,
+		    "# HELP kqe_redis_up Whether Redis answered the last sample (every 5 s).\n"
+		    "# TYPE kqe_redis_up gauge\nkqe_redis_up %d\n",
+		    up);
+	for (size_t i = 0; i < ARRAY_LEN(gauges); i++)
+		if (values[i] >= 0)
+			evbuffer_add_printf(buf, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n",
+			    gauges[i].name, gauges[i].help, gauges[i].name, gauges[i].name, values[i]);
 }

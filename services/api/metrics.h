@@ -21,4 +21,16 @@ void metrics_observe(int route_index, int status, uint64_t duration_ns);
 /* Appends the exposition text to buf. */
 void metrics_render(struct evbuffer *buf);
 
+/*
+ * The sampler: a thread with its own Redis connection (behind the shared
+ * breaker) that reads the job stream's state every 5 seconds, so that
+ * GET /metrics is answered on the event loop without waiting on Redis.
+ */
+struct breaker;
+void metrics_sampler_start(const struct config *cfg, struct breaker *redis_breaker);
+void metrics_sampler_stop(void);
+
+/* Appends the last sample (Redis up, the job stream) to buf. */
+void metrics_render_samples(struct evbuffer *buf);
+
 #endif

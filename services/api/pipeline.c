@@ -47,19 +47,19 @@ audited(const struct request *r, const struct resource *res)
 static int
 begin(struct request *r, const struct resource *res)
 {
-	return res->as_caller ? db_begin_as(r->worker->db, &r->principal) : 0;
+	return res->as_caller ? db_begin_as(r->db, &r->principal) : 0;
 }
 
 static int
 commit(struct request *r, const struct resource *res)
 {
-	return res->as_caller ? db_commit(r->worker->db) : 0;
+	return res->as_caller ? db_commit(r->db) : 0;
 }
 
 static void
 fail(struct request *r)
 {
-	db_rollback(r->worker->db);
+	db_rollback(r->db);
 	reply_db_error(r);
 }
 
@@ -70,7 +70,7 @@ audit(struct request *r, const struct resource *res, const char *verb, const cha
 	char action[64];
 	snprintf(action, sizeof(action), "%s.%s", res->name, verb);
 	return audit_append(
-	    r->worker->db, &r->principal, action, res->name, id, office, r->id, details);
+	    r->db, &r->principal, action, res->name, id, office, r->id, details);
 }
 
 json_t *
@@ -80,7 +80,7 @@ read_one(
 	const char *params[3];
 	int n = scope_params(r, res->scope, params);
 	params[n++] = id;
-	PGresult *row = db_exec(r->worker->db, res->get, n, params);
+	PGresult *row = db_exec(r->db, res->get, n, params);
 	*failed = row == NULL;
 	if (row == NULL || PQntuples(row) == 0) {
 		PQclear(row);
@@ -105,7 +105,7 @@ reply_representation(struct request *r, int status, json_t *rep)
 int
 request_begin(struct request *r)
 {
-	struct db *db = r->worker->db;
+	struct db *db = r->db;
 	int rc = db_begin_as(db, &r->principal) != 0 ? -1 : idempotency_claim(r);
 	if (rc != 0) {
 		db_rollback(db);
@@ -120,14 +120,14 @@ request_commit(struct request *r, int status, const char *location, const char *
 {
 	if (idempotency_record(r, status, location, body) != 0)
 		return -1;
-	return db_commit(r->worker->db);
+	return db_commit(r->db);
 }
 
 PGresult *
 query_as_caller(
     struct request *r, const struct db_stmt *stmt, int nparams, const char *const *params)
 {
-	struct db *db = r->worker->db;
+	struct db *db = r->db;
 	PGresult *res = NULL;
 	if (db_begin_as(db, &r->principal) != 0 ||
 	    (res = db_exec(db, stmt, nparams, params)) == NULL || db_commit(db) != 0) {
@@ -149,7 +149,7 @@ office_changed(struct db *db, const char *office, struct outbox_event *ev)
 void
 publish(struct request *r, const struct outbox_event *ev)
 {
-	if (outbox_publish(r->worker->db, r->worker->redis, ev) != 0)
+	if (outbox_publish(r->db, r->redis, ev) != 0)
 		log_warn(r->id, "event not published; the outbox relay will",
 		    json_pack("{s:s}", "kind", ev->kind));
 }
@@ -179,7 +179,7 @@ path_read(struct request *r)
 		return;
 	}
 	if (rep == NULL) {
-		db_rollback(r->worker->db);
+		db_rollback(r->db);
 		reply_not_found(r);
 		return;
 	}
@@ -218,7 +218,7 @@ path_list(struct request *r)
 	snprintf(limit, sizeof(limit), "%ld", r->limit + 1);
 	params[n++] = limit;
 
-	struct db *db = r->worker->db;
+	struct db *db = r->db;
 	PGresult *rows = NULL;
 	if (begin(r, res) != 0 || (rows = db_exec(db, res->list, n, params)) == NULL) {
 		fail(r);
@@ -296,7 +296,7 @@ int
 write_conflict(struct write *w, const struct db_stmt *stmt, int nparams, const char *const *params,
     const char *pointer, const char *detail)
 {
-	PGresult *res = db_exec(w->r->worker->db, stmt, nparams, params);
+	PGresult *res = db_exec(w->r->db, stmt, nparams, params);
 	if (res == NULL)
 		return -1;
 	const char *existing = PQntuples(res) ? PQgetvalue(res, 0, 0) : "";
@@ -398,7 +398,7 @@ check_references(struct write *w)
 		const char *params[3];
 		int n = scope_params(w->r, ref->scope, params);
 		params[n++] = json_string_value(v);
-		PGresult *row = db_exec(w->r->worker->db, ref->stmt, n, params);
+		PGresult *row = db_exec(w->r->db, ref->stmt, n, params);
 		if (row == NULL)
 			return -1;
 		if (PQntuples(row) == 0) {
@@ -519,7 +519,7 @@ reply_not_written(struct write *w, enum write_outcome o)
 {
 	struct request *r = w->r;
 	char detail[128];
-	db_rollback(r->worker->db);
+	db_rollback(r->db);
 	switch (o) {
 	case WRITE_INVALID:
 		snprintf(detail, sizeof(detail), "The %s has invalid fields.", w->res->title);
@@ -551,7 +551,7 @@ write_finish(struct write *w, int status, long version)
 {
 	struct request *r = w->r;
 	const struct resource *res = w->res;
-	struct db *db = r->worker->db;
+	struct db *db = r->db;
 	struct outbox_event ev;
 	char office[65];
 	int failed;
@@ -745,7 +745,7 @@ void
 path_update(struct request *r)
 {
 	const struct resource *res = r->route->resource;
-	struct db *db = r->worker->db;
+	struct db *db = r->db;
 	struct write w;
 	long expected;
 	const char *params[3];

@@ -22,6 +22,7 @@
 #include "links.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "pool.h"
 
 static void download_links_create(struct request *r);
 
@@ -98,11 +99,12 @@ static const char *const cycle_statuses[] = { "due", "overdue", "in_progress", "
  * comes before the bare one.
  */
 const struct route routes[] = {
-	ROUTE(GET, "/healthz", PERM_PUBLIC, health_live),
+	ROUTE(GET, "/healthz", PERM_PUBLIC, health_live, .flags = ROUTE_INLINE),
 	ROUTE(GET, "/readyz", PERM_PUBLIC, health_ready),
-	ROUTE(GET, "/metrics", PERM_PUBLIC, health_metrics, .media = "text/plain"),
-	ROUTE(GET, "/openapi.json", PERM_PUBLIC, spec_openapi),
-	ROUTE(GET, "/docs", PERM_PUBLIC, spec_docs, .media = "text/html"),
+	ROUTE(GET, "/metrics", PERM_PUBLIC, health_metrics, .media = "text/plain",
+	    .flags = ROUTE_INLINE),
+	ROUTE(GET, "/openapi.json", PERM_PUBLIC, spec_openapi, .flags = ROUTE_INLINE),
+	ROUTE(GET, "/docs", PERM_PUBLIC, spec_docs, .media = "text/html", .flags = ROUTE_INLINE),
 	ROUTE(GET, "/v1/me", PERM_SELF_READ, me_get),
 	ROUTE(POST, "/v1/download-links", PERM_LINKS_CREATE, download_links_create,
 	    .flags = ROUTE_BODY),
@@ -150,7 +152,7 @@ const struct route routes[] = {
 	ROUTE(POST, "/v1/case-analyses", PERM_CASES_WRITE, path_create, .flags = WRITE,
 	    .resource = &case_analyses_resource),
 	ROUTE(POST, "/v1/case-analyses:batch", PERM_CASES_WRITE, case_analyses_batch,
-	    .query = { { "atomic", QUERY_BOOL, NULL } }, .flags = WRITE,
+	    .query = { { "atomic", QUERY_BOOL, NULL } }, .flags = WRITE | ROUTE_HEAVY,
 	    .resource = &case_analyses_resource),
 	ROUTE(GET, "/v1/case-analyses/{id}", PERM_CASES_READ, path_read, .params = { PARAM_UUID },
 	    .resource = &case_analyses_resource),
@@ -474,9 +476,12 @@ answer_idempotent(struct request *r)
 	return outcome;
 }
 
-/* Every step before the handler, then the handler. */
-static void
-dispatch(struct request *r)
+/*
+ * On the event loop: every step that needs nothing but the request. 0 if it
+ * answered (or an inline route did), 1 if the rest needs the pool.
+ */
+static int
+dispatch_edge(struct request *r)
 {
 	struct worker *w = r->worker;
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(r->req);
@@ -485,12 +490,12 @@ dispatch(struct request *r)
 	if (w->draining) {
 		reply_header(r, "Retry-After", "1");
 		reply_problem(r, 503, "The server is shutting down.", NULL);
-		return;
+		return 0;
 	}
 	if ((long)header_bytes(r->req) > w->cfg->max_header_bytes) {
 		reply_header(r, "Connection", "close");
 		reply_problem(r, 431, "The request headers are too large.", NULL);
-		return;
+		return 0;
 	}
 	struct conn *c = conn_of(w->guard, r->req);
 	const char *framing =
@@ -498,13 +503,13 @@ dispatch(struct request *r)
 	if (framing != NULL) {
 		reply_header(r, "Connection", "close");
 		reply_problem(r, 400, framing, NULL);
-		return;
+		return 0;
 	}
 	if (conn_over_cap(c)) {
 		reply_header(r, "Connection", "close");
 		reply_header(r, "Retry-After", "1");
 		reply_problem(r, 503, "Too many connections are open; try again shortly.", NULL);
-		return;
+		return 0;
 	}
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(r->req));
 	size_t decoded_len = 0;
@@ -515,20 +520,20 @@ dispatch(struct request *r)
 	free(decoded);
 	if (idx == -1) {
 		reply_problem(r, 404, "There is no resource at this path.", NULL);
-		return;
+		return 0;
 	}
 	if (idx == -2) {
 		if (cmd == EVHTTP_REQ_OPTIONS)
 			answer_options(r, allow);
 		else
 			reply_not_allowed(r, allow);
-		return;
+		return 0;
 	}
 	r->route = &routes[idx];
 	r->route_index = idx;
 	if (!canonical_params(r)) {
 		reply_not_found(r);
-		return;
+		return 0;
 	}
 	const char *media = r->route->media != NULL ? r->route->media : "application/json";
 	if (!accept_allows(
@@ -536,8 +541,20 @@ dispatch(struct request *r)
 		char detail[128];
 		snprintf(detail, sizeof(detail), "This resource is available as %s only.", media);
 		reply_problem(r, 406, detail, NULL);
-		return;
+		return 0;
 	}
+	if (!(r->route->flags & ROUTE_INLINE))
+		return 1;
+	/* Public and needing no dependency: answered here, even while the pool is busy. */
+	if (query_check(r) == 0)
+		r->route->handler(r);
+	return 0;
+}
+
+/* In a pool thread: the steps that need PostgreSQL or Redis, then the handler. */
+static void
+dispatch_core(struct request *r)
+{
 	split_link(r);
 	if (auth_identify(r) != 0 || auth_rate_limit(r) != 0)
 		return;
@@ -563,51 +580,113 @@ dispatch(struct request *r)
 }
 
 void
-router_dispatch_cb(struct evhttp_request *req, void *arg)
+router_run(struct request *r)
 {
-	struct request r = { .req = req, .worker = arg, .route_index = -1, .start_ns = now_ns() };
-
-	r.method = method_name(evhttp_request_get_command(req));
-	set_request_id(&r);
-	struct conn *c = conn_of(r.worker->guard, req);
-	conn_request_read(c);
-	dispatch(&r);
-	if (r.resp.status == 0) {
-		log_error(r.id, "handler did not answer",
-		    json_pack("{s:s}", "route", r.route ? r.route->pattern : "none"));
-		reply_problem(&r, 500, "An internal error occurred; it has been logged.", NULL);
-	}
-	if (r.rate.limit > 0) {
+	dispatch_core(r);
+	if (r->rate.limit > 0) {
 		char v[24];
-		const long values[] = { r.rate.limit, r.rate.remaining, r.rate.reset };
+		const long values[] = { r->rate.limit, r->rate.remaining, r->rate.reset };
 		const char *names[] = { "RateLimit-Limit", "RateLimit-Remaining",
 			"RateLimit-Reset" };
 		for (size_t i = 0; i < ARRAY_LEN(names); i++) {
 			snprintf(v, sizeof(v), "%ld", values[i]);
-			reply_header(&r, names[i], v);
+			reply_header(r, names[i], v);
 		}
 	}
-	size_t bytes = evbuffer_get_length(r.resp.body);
-	http_send(&r);
-	conn_request_answered(c);
-	uint64_t dur = now_ns() - r.start_ns;
-	metrics_observe(r.route_index, r.resp.status, dur);
-	log_info(r.id, "request",
-	    json_pack("{s:s,s:s,s:i,s:f,s:I}", "method", r.method, "route",
-	        r.route ? r.route->pattern : "unmatched", "status", r.resp.status, "duration_ms",
-	        (double)dur / 1e6, "bytes", (json_int_t)bytes));
+}
 
-	for (int i = 0; i < r.nparams; i++)
-		free(r.params[i]);
-	if (r.query_parsed)
-		evhttp_clear_headers(&r.query);
-	json_decref(r.body);
-	json_decref(r.after);
-	json_decref(r.owned);
-	free(r.link_buf);
-	free(r.idempotency_key);
-	if (r.resp.body != NULL)
-		evbuffer_free(r.resp.body);
+/* Releases what the request owns; its evhttp request is evhttp's (answered, or freed with it). */
+void
+router_discard(struct request *r)
+{
+	for (int i = 0; i < r->nparams; i++)
+		free(r->params[i]);
+	if (r->query_parsed)
+		evhttp_clear_headers(&r->query);
+	evhttp_clear_headers(&r->resp.headers);
+	json_decref(r->body);
+	json_decref(r->after);
+	json_decref(r->owned);
+	free(r->link_buf);
+	free(r->idempotency_key);
+	if (r->resp.body != NULL)
+		evbuffer_free(r->resp.body);
+	free(r);
+}
+
+/* On the loop the request arrived on: send its answer, count and log it, free it. */
+void
+router_finish(struct request *r)
+{
+	if (r->expired) {
+		reply_header(r, "Retry-After", "1");
+		reply_problem(r, 503, "The server could not take the request in time; try again shortly.",
+		    NULL);
+	}
+	if (r->resp.status == 0) {
+		log_error(r->id, "handler did not answer",
+		    json_pack("{s:s}", "route", r->route ? r->route->pattern : "none"));
+		reply_problem(r, 500, "An internal error occurred; it has been logged.", NULL);
+	}
+	size_t bytes = evbuffer_get_length(r->resp.body);
+	/*
+	 * Looked up now, not when the request came in: the client may have gone
+	 * while the pool ran it (evhttp then detaches the request, NULL here).
+	 * And before sending, which frees a detached request.
+	 */
+	struct conn *c = conn_of(r->worker->guard, r->req);
+	http_send(r);
+	conn_request_answered(c);
+	uint64_t dur = now_ns() - r->start_ns;
+	metrics_observe(r->route_index, r->resp.status, dur);
+	log_info(r->id, "request",
+	    json_pack("{s:s,s:s,s:i,s:f,s:I}", "method", r->method, "route",
+	        r->route ? r->route->pattern : "unmatched", "status", r->resp.status, "duration_ms",
+	        (double)dur / 1e6, "bytes", (json_int_t)bytes));
+	router_discard(r);
+}
+
+/* Who is asking, for the pool's fairness: the credentials, else the address. */
+static uint64_t
+client_key(struct request *r)
+{
+	const char *who =
+	    evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
+	char *host = NULL;
+	ev_uint16_t port;
+	if (who == NULL) {
+		struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
+		if (evcon != NULL)
+			evhttp_connection_get_peer(evcon, &host, &port);
+		who = host != NULL ? host : "";
+	}
+	uint64_t h = 1469598103934665603u; /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)who; *p; p++)
+		h = (h ^ *p) * 1099511628211u;
+	return h;
+}
+
+void
+router_dispatch_cb(struct evhttp_request *req, void *arg)
+{
+	struct request *r = xcalloc(1, sizeof(*r));
+	r->req = req;
+	r->worker = arg;
+	r->route_index = -1;
+	r->start_ns = now_ns();
+	r->deadline_ns = r->start_ns + (uint64_t)r->worker->cfg->request_timeout_ms * 1000000u;
+	TAILQ_INIT(&r->resp.headers);
+	r->method = method_name(evhttp_request_get_command(req));
+	set_request_id(r);
+	conn_request_read(conn_of(r->worker->guard, req));
+	if (dispatch_edge(r) == 1) {
+		r->client_key = client_key(r);
+		if (pool_submit(r->worker->pool, r))
+			return; /* answered from the mailbox */
+		reply_header(r, "Retry-After", "1");
+		reply_problem(r, 503, "The server is busy; try again shortly.", NULL);
+	}
+	router_finish(r);
 }
 
 void

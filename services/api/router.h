@@ -40,7 +40,22 @@ int router_match(
 int download_link_route(const json_t *body, json_t *errors);
 
 /* The evhttp generic callback; arg is the struct worker. */
+/*
+ * The evhttp callback (arg: the worker): the steps that need nothing but the
+ * request run on the loop; the rest goes to the pool (pool.h), which calls
+ * router_run() and hands the request back to the loop's mailbox, whose
+ * delivery is router_finish().
+ */
 void router_dispatch_cb(struct evhttp_request *req, void *arg);
+
+/* In a pool thread: authentication, rate limit, permission, query, body, the handler. */
+void router_run(struct request *r);
+
+/* On the request's loop: sends the answer, counts and logs it, frees the request. */
+void router_finish(struct request *r);
+
+/* Frees a request that can no longer be answered (its loop has stopped). */
+void router_discard(struct request *r);
 
 /* Prints the route table with permissions as Markdown (kqe-api --permissions). */
 void router_print_permissions(FILE *out);

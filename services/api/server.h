@@ -9,10 +9,13 @@
  *     server.h  ←  http  ←  auth, jwt, idempotency, metrics, links, pipeline
  *               ←  handlers/<resource>.c  ←  router (table + dispatcher)  ←  main
  *
- * Threading: evhttp is not thread-safe, so nothing here is shared between
- * workers except the read-only configuration, the key material, the JWKS
- * source (thread-safe, jwt.h) and the atomic metrics. Handlers run synchronously on their worker's
- * loop; a slow query stalls only that worker (bounded by statement_timeout).
+ * Threading: a worker is an event loop doing HTTP only; evhttp is not
+ * thread-safe, so no evhttp object is touched by another thread. Requests
+ * that need PostgreSQL or Redis run on the pool (pool.h), which reads a
+ * request's parsed input but writes only the request's own fields, and hands
+ * it back to its worker to answer. Shared read-only: the configuration, the
+ * key material, the JWKS source (thread-safe, jwt.h); the metrics are
+ * atomics.
  *
  * Memory: a request owns its path and query parameters, its parsed body, its
  * answer and whatever a handler hands it with request_own(); the dispatcher
@@ -24,6 +27,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include <event2/event.h>
 #include <event2/http.h>
@@ -40,6 +44,8 @@ struct conn_guard;
 struct pseudonymizer;
 struct keyring;
 struct resource;
+struct pool;
+struct mailbox;
 
 struct worker {
 	int index;
@@ -47,8 +53,8 @@ struct worker {
 	struct event_base *base;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
-	struct db *db;
-	struct redis *redis;
+	struct pool *pool; /* shared by every worker: runs what needs PostgreSQL or Redis */
+	struct mailbox *mailbox; /* where the pool hands this loop's requests back */
 	struct jwks_source *jwks; /* NULL: JWTs are not accepted */
 	const struct pseudonymizer *pseudonymizer; /* case references → pseudonyms */
 	const struct keyring *keyring; /* free text at rest */
@@ -125,6 +131,8 @@ enum {
 	ROUTE_DRY_RUN = 1 << 3, /* takes ?dry_run=true */
 	ROUTE_ETAG = 1 << 4, /* immutable or static content: ETag is a hash of the body */
 	ROUTE_DOWNLOAD = 1 << 5, /* a file a browser downloads: a download link may sign it */
+	ROUTE_INLINE = 1 << 6, /* public, needs no dependency: answered on the event loop */
+	ROUTE_HEAVY = 1 << 7, /* holds a pool thread long (batches): at most half the pool */
 };
 
 struct route {
@@ -144,11 +152,18 @@ struct response {
 	int status; /* 0: not answered yet */
 	const char *content_type; /* static */
 	struct evbuffer *body;
+	struct evkeyvalq headers; /* set by reply_header(); http_send() hands them to evhttp */
 };
 
 struct request {
-	struct evhttp_request *req;
-	struct worker *worker;
+	struct evhttp_request *req; /* written to on the worker's loop only (pool.h) */
+	struct worker *worker; /* the loop it arrived on and is answered from */
+	TAILQ_ENTRY(request) next; /* in the pool's queue or a mailbox */
+	uint64_t deadline_ns; /* now_ns() time: no wait for the pool or PostgreSQL goes past it */
+	uint64_t client_key; /* who is asking, for the pool's fairness */
+	bool expired; /* the pool gave it up at its deadline: answer 503 */
+	struct db *db; /* the pool thread's connections while it runs the request; else NULL */
+	struct redis *redis;
 	const struct route *route; /* NULL when no route matched */
 	int route_index;
 	const char *method; /* "GET", "POST", … */

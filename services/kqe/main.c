@@ -1,6 +1,7 @@
 /*
- * kqe — the admin command line: migrate, import, seed, token, audit, rollups, retention.
- * Operators and the scripts use it; it talks to PostgreSQL as the owning role.
+ * kqe — the admin command line: migrate, import, seed, token, audit, rollups, retention,
+ * jobs. Operators and the scripts use it; it talks to PostgreSQL as the owning role (and
+ * to Redis for the job stream).
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +25,8 @@ static const struct {
 	    "rollups rebuild            recompute all rollups in one transaction" },
 	{ "retention", cmd_retention,
 	    "retention run [--dry-run]  delete case-level data older than KQE_RETENTION_YEARS" },
+	{ "jobs", cmd_jobs,
+	    "jobs status|trim           the job stream kqe:jobs: backlog, dead letters; trim now" },
 };
 
 static void

@@ -1,6 +1,7 @@
 """The kqe admin command and configuration handling of all three binaries."""
 
 import os
+import re
 import subprocess
 import unittest
 
@@ -16,7 +17,7 @@ API_VARS = ["KQE_HTTP_ADDR", "KQE_HTTP_PORT", "KQE_DATABASE_URL", "KQE_REDIS_URL
 AGGREGATOR_VARS = ["KQE_DATABASE_URL", "KQE_REDIS_URL", "KQE_LOG_LEVEL", "KQE_JOBS_BATCH",
                    "KQE_JOBS_BLOCK_MS", "KQE_JOBS_VISIBILITY_MS", "KQE_OUTBOX_GRACE_MS",
                    "KQE_STATEMENT_TIMEOUT_MS", "KQE_REDIS_TIMEOUT_MS", "KQE_RETENTION_YEARS",
-                   "KQE_RETENTION_INTERVAL_S"]
+                   "KQE_RETENTION_INTERVAL_S", "KQE_JOBS_TRIM_INTERVAL_S", "KQE_JOBS_DEAD_MAX"]
 ADMIN_VARS = ["KQE_DATABASE_ADMIN_URL", "KQE_REDIS_URL", "KQE_LOG_LEVEL", "KQE_PSEUDONYM_KEY",
               "KQE_DATA_KEYS", "KQE_RETENTION_YEARS"]
 
@@ -53,6 +54,10 @@ class ConfigTest(unittest.TestCase):
                  ("kqe-aggregator", "KQE_RETENTION_YEARS", "101"),
                  ("kqe-aggregator", "KQE_RETENTION_YEARS", "10y"),
                  ("kqe-aggregator", "KQE_RETENTION_INTERVAL_S", "0"),
+                 ("kqe-aggregator", "KQE_JOBS_TRIM_INTERVAL_S", "-1"),
+                 ("kqe-aggregator", "KQE_JOBS_TRIM_INTERVAL_S", "86401"),
+                 ("kqe-aggregator", "KQE_JOBS_DEAD_MAX", "99"),
+                 ("kqe-aggregator", "KQE_JOBS_DEAD_MAX", "ten"),
                  ("kqe", "KQE_RETENTION_YEARS", "-1")]
         for binary, name, value in cases:
             with self.subTest(binary=binary, name=name, value=value):
@@ -170,6 +175,35 @@ class DocsTest(unittest.TestCase):
         table = run("kqe-api", "--permissions").stdout
         with open(os.path.join(REPO, "docs/security.md"), encoding="utf-8") as f:
             self.assertIn(table, f.read())
+
+    def test_every_control_of_the_threat_model_names_tests_that_exist(self):
+        with open(os.path.join(REPO, "docs/security.md"), encoding="utf-8") as f:
+            doc = f.read()
+        model = doc[doc.index("## Threat model"):doc.index("### Known gaps")]
+        rows = [line for line in model.splitlines()
+                if line.startswith("| ") and not line.startswith("| tries")]
+        self.assertGreater(len(rows), 20)
+        for row in rows:
+            proof = row.rstrip(" |").rsplit(" | ", 1)[1]
+            names = re.findall(r"`([^`]+)`", proof)
+            with self.subTest(row=row[:60]):
+                self.assertTrue(names, "a control without a test")
+                current = None  # "test_x.py::a, `b`": b is in test_x.py too
+                for name in names:
+                    if "::" in name:
+                        current, name = name.split("::")
+                    elif name.endswith((".c", ".py")):
+                        self.assertTrue(os.path.exists(os.path.join(REPO, name)), name)
+                        continue
+                    elif name.startswith("fuzz_"):
+                        self.assertTrue(os.path.exists(
+                            os.path.join(REPO, "tests/fuzz", name + ".c")), name)
+                        continue
+                    self.assertIsNotNone(current, name)
+                    with open(os.path.join(REPO, "tests/integration", current),
+                              encoding="utf-8") as t:
+                        self.assertTrue(re.search(rf"(def|class) {re.escape(name)}\b", t.read()),
+                                        f"no test {current}::{name}")
 
     def test_readme_lists_every_route_of_the_route_table_and_no_other(self):
         table = run("kqe-api", "--permissions").stdout

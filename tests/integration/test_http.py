@@ -96,6 +96,8 @@ class HttpEdgeTest(StackTestCase):
         self.assertIn("kqe_http_request_duration_seconds_bucket", text)
         self.assertIn("kqe_redis_up 1", text)
         self.assertIn("kqe_jobs_stream_length", text)
+        self.assertIn("kqe_jobs_backlog", text)
+        self.assertIn("kqe_pool_threads", text)
 
     def test_default_content_type_is_json(self):
         r = self.stack.get("/healthz")

@@ -108,6 +108,30 @@ class IdempotencyTest(StackTestCase):
             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"),
             what="a request claiming its key")
 
+    def test_a_concurrent_duplicate_is_409_at_once_and_the_write_happens_once(self):
+        items = [valid(self.proc, reference=f"IDEM-CC-{i}") for i in range(3)]
+        rows = self.count("case_analyses")
+        hold = self.hold_procedure()
+        first = {}
+        t = threading.Thread(target=lambda: first.update(r=self.post(
+            "/v1/case-analyses:batch", {"items": items}, "cc-key", token=self.office_token)))
+        t.start()
+        self.claimed_by()
+        # The first holds the key (and waits for the procedure): the duplicate does not wait.
+        second = self.post("/v1/case-analyses:batch", {"items": items}, "cc-key",
+                           token=self.office_token)
+        self.assertProblem(second, 409,
+                           detail="A request with this Idempotency-Key is still in progress.")
+        hold.run("ROLLBACK;")
+        hold.close()
+        t.join()
+        self.assertEqual(first["r"].status, 201, first["r"])
+        third = self.post("/v1/case-analyses:batch", {"items": items}, "cc-key",
+                          token=self.office_token)
+        self.assertEqual((third.status, third.header("Idempotency-Replayed")), (201, "true"))
+        self.assertEqual(third.json(), first["r"].json())
+        self.assertEqual(self.count("case_analyses"), rows + 3)
+
     def test_a_key_is_free_as_soon_as_the_killed_apis_transaction_is_gone(self):
         # The key is claimed in the write's own transaction: when the process dies
         # mid-request, PostgreSQL aborts it, key and all, and the retry runs at once.

@@ -36,6 +36,9 @@ test_defaults(void **state)
 	    config_load_from(&cfg, CONFIG_AGGREGATOR | CONFIG_ADMIN, fake_env, &err), 0);
 	assert_int_equal(cfg.retention_years, 0);
 	assert_int_equal(cfg.retention_interval_s, 86400);
+	/* The job stream is trimmed every minute; the dead letters kept are bounded. */
+	assert_int_equal(cfg.jobs_trim_interval_s, 60);
+	assert_int_equal(cfg.jobs_dead_max, 10000);
 	config_free(&cfg);
 }
 
@@ -67,6 +70,16 @@ static const struct {
 	{ "KQE_RETENTION_INTERVAL_S", "1", 1, 1 },
 	{ "KQE_RETENTION_INTERVAL_S", "0", 0, 0 },
 	{ "KQE_RETENTION_INTERVAL_S", "604801", 0, 0 },
+	{ "KQE_JOBS_TRIM_INTERVAL_S", "0", 1, 0 },
+	{ "KQE_JOBS_TRIM_INTERVAL_S", "86400", 1, 86400 },
+	{ "KQE_JOBS_TRIM_INTERVAL_S", "86401", 0, 0 },
+	{ "KQE_JOBS_TRIM_INTERVAL_S", "-1", 0, 0 },
+	{ "KQE_JOBS_TRIM_INTERVAL_S", "1m", 0, 0 },
+	{ "KQE_JOBS_DEAD_MAX", "100", 1, 100 },
+	{ "KQE_JOBS_DEAD_MAX", "100000000", 1, 100000000 },
+	{ "KQE_JOBS_DEAD_MAX", "99", 0, 0 },
+	{ "KQE_JOBS_DEAD_MAX", "0", 0, 0 },
+	{ "KQE_JOBS_DEAD_MAX", "100000001", 0, 0 },
 };
 
 static void
@@ -95,6 +108,10 @@ test_values(void **state)
 			assert_int_equal(cfg.retention_years, cases[i].expect);
 		else if (strcmp(cases[i].name, "KQE_RETENTION_INTERVAL_S") == 0)
 			assert_int_equal(cfg.retention_interval_s, cases[i].expect);
+		else if (strcmp(cases[i].name, "KQE_JOBS_TRIM_INTERVAL_S") == 0)
+			assert_int_equal(cfg.jobs_trim_interval_s, cases[i].expect);
+		else if (strcmp(cases[i].name, "KQE_JOBS_DEAD_MAX") == 0)
+			assert_int_equal(cfg.jobs_dead_max, cases[i].expect);
 		config_free(&cfg);
 	}
 }

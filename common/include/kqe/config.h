@@ -23,6 +23,9 @@ struct config {
 	char *redis_url;
 	enum log_level log_level;
 	long api_threads;
+	long db_pool;
+	long db_queue;
+	long request_timeout_ms;
 	long max_body_bytes;
 	long max_header_bytes;
 	long http_timeout_ms;
@@ -61,6 +64,8 @@ struct config {
 	long rate_limit_per_minute;
 	long retention_years;
 	long retention_interval_s;
+	long jobs_trim_interval_s;
+	long jobs_dead_max;
 };
 
 struct config_error {

@@ -1,9 +1,18 @@
 /*
  * db — one blocking libpq connection with lazily prepared statements.
  *
- * A struct db belongs to exactly one thread (each kqe-api worker owns one).
- * It connects on first use and reconnects after the server went away, so a
- * process can start before its database is reachable. Statements are declared
+ * A struct db belongs to exactly one thread (each thread of kqe-api's
+ * database pool owns one). It connects on first use and reconnects after the
+ * server went away, so a process can start before its database is reachable.
+ *
+ * Nothing waits unbounded: connecting takes at most 3 s, a statement's
+ * result is waited for at most statement_timeout + 1 s (the server cancels
+ * it first, with a proper error) and never past the caller's deadline
+ * (db_set_deadline). A server that does not answer in time — frozen, cut
+ * off — loses the connection (DB_UNAVAILABLE) and opens the breaker, if one
+ * is set, so the process's other connections fail at once until it probes
+ * again. TCP keepalives find a server that vanished under an idle
+ * connection. Statements are declared
  * once as `static const struct db_stmt` next to the code that uses them and are
  * prepared on a connection the first time they run there.
  */
@@ -33,6 +42,16 @@ enum db_error {
 /* Returns a new handle; does not connect yet. url is copied. */
 struct db *db_new(const char *url, long statement_timeout_ms, const char *application_name);
 void db_free(struct db *db);
+
+/*
+ * The circuit breaker shared by the process's connections (breaker.h);
+ * NULL: none (the default).
+ */
+struct breaker;
+void db_set_breaker(struct db *db, struct breaker *b);
+
+/* No wait on this connection goes past deadline_ns (a now_ns() time); 0: none. */
+void db_set_deadline(struct db *db, uint64_t deadline_ns);
 
 /* Connects now if not connected. 0 or -1. */
 int db_connect(struct db *db) KQE_MUSTCHECK;

@@ -30,6 +30,15 @@ redisReply *redis_argv(
 /* Like redis_argv with printf-style hiredis formatting. */
 redisReply *redis_cmd(struct redis *r, const char *fmt, ...) KQE_MUSTCHECK;
 
+/*
+ * Puts the connection behind a circuit breaker shared with the process's
+ * other connections to the same Redis (breaker.h): once one of them found
+ * Redis gone or hung, the others fail at once instead of each waiting out
+ * its timeout. NULL: none (the default).
+ */
+struct breaker;
+void redis_set_breaker(struct redis *r, struct breaker *b);
+
 /* Sets a different read timeout for blocking commands (e.g. XREADGROUP BLOCK). */
 void redis_set_read_timeout(struct redis *r, long timeout_ms);
 

@@ -243,7 +243,7 @@ case_create(struct write *w)
 	uuid_v4(w->id);
 	const char *params[] = { w->id, doc_text(w, "procedure_id"), w->office, pseudo,
 		stored_document(w), write_encrypted(w, "findings") };
-	PGresult *res = db_exec(w->r->worker->db, &stmt_insert, 6, params);
+	PGresult *res = db_exec(w->r->db, &stmt_insert, 6, params);
 	if (res == NULL)
 		return -1;
 	int inserted = PQntuples(res);
@@ -278,7 +278,7 @@ case_update(struct write *w)
 		w->action = "case_analysis.lock";
 	const char *params[] = { w->id, stored_document(w), write_encrypted(w, "findings"),
 		locks ? "true" : "false" };
-	PGresult *res = db_exec(w->r->worker->db, &stmt_update, 4, params);
+	PGresult *res = db_exec(w->r->db, &stmt_update, 4, params);
 	PQclear(res);
 	return res != NULL ? 0 : -1;
 }
@@ -318,7 +318,7 @@ const struct resource case_analyses_resource = { OFFICE_DATA("case_analysis", "c
 static enum write_outcome
 batch_item(struct request *r, json_t *item, size_t i, json_t *created, json_t *rejected)
 {
-	struct db *db = r->worker->db;
+	struct db *db = r->db;
 	char prefix[32];
 	struct write w;
 	snprintf(prefix, sizeof(prefix), "/items/%zu", i);
@@ -353,7 +353,7 @@ batch_item(struct request *r, json_t *item, size_t i, json_t *created, json_t *r
 static int
 batch_commit(struct request *r, json_t *created, int status, const json_t *summary)
 {
-	struct db *db = r->worker->db;
+	struct db *db = r->db;
 	json_t *offices = request_own(r, json_object());
 	size_t i;
 	json_t *c;
@@ -421,7 +421,7 @@ case_analyses_batch(struct request *r)
 	}
 	bool atomic = query_get(r, "atomic") == NULL || strcmp(query_get(r, "atomic"), "true") == 0;
 	json_t *created = request_own(r, json_array()), *rejected = request_own(r, json_array());
-	struct db *db = r->worker->db;
+	struct db *db = r->db;
 	size_t i;
 	json_t *item;
 	if (request_begin(r) != 0)

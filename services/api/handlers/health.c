@@ -10,6 +10,7 @@
 #include "kqe/outbox.h"
 #include "conn.h"
 #include "metrics.h"
+#include "pool.h"
 
 void
 health_live(struct request *r)
@@ -23,7 +24,7 @@ health_ready(struct request *r)
 	int version;
 	char detail[128];
 
-	if (migrate_current(r->worker->db, &version) != 0) {
+	if (migrate_current(r->db, &version) != 0) {
 		reply_header(r, "Retry-After", "5");
 		reply_problem(r, 503, "The database is not reachable.", NULL);
 		return;
@@ -45,24 +46,35 @@ health_metrics(struct request *r)
 	struct evbuffer *buf = evbuffer_new();
 	metrics_render(buf);
 	evbuffer_add_printf(buf,
-	    "# HELP kqe_api_threads Worker threads (one database connection each).\n"
+	    "# HELP kqe_api_threads Event-loop threads (HTTP input and output).\n"
 	    "# TYPE kqe_api_threads gauge\nkqe_api_threads %ld\n"
 	    "# HELP kqe_http_connections_open Client connections open in this process.\n"
 	    "# TYPE kqe_http_connections_open gauge\nkqe_http_connections_open %ld\n",
 	    r->worker->cfg->api_threads, conn_guard_open(r->worker->guard));
-	redisReply *len = redis_cmd(r->worker->redis, "XLEN %s", JOBS_STREAM);
+	struct pool_stats s;
+	pool_stats(r->worker->pool, &s);
 	evbuffer_add_printf(buf,
-	    "# HELP kqe_redis_up Whether Redis answered this scrape.\n"
-	    "# TYPE kqe_redis_up gauge\nkqe_redis_up %d\n",
-	    len != NULL);
-	if (len != NULL && len->type == REDIS_REPLY_INTEGER)
-		evbuffer_add_printf(buf,
-		    "# HELP kqe_jobs_stream_length Entries in the job stream.\n"
-		    "# TYPE kqe_jobs_stream_length gauge\n"
-		    "kqe_jobs_stream_length %lld\n",
-		    len->integer);
-	if (len != NULL)
-		freeReplyObject(len);
+	    "# HELP kqe_pool_threads Threads running requests that need PostgreSQL or Redis.\n"
+	    "# TYPE kqe_pool_threads gauge\nkqe_pool_threads %ld\n"
+	    "# HELP kqe_pool_busy Pool threads running a request now.\n"
+	    "# TYPE kqe_pool_busy gauge\nkqe_pool_busy %ld\n"
+	    "# HELP kqe_pool_queued Requests waiting for a pool thread.\n"
+	    "# TYPE kqe_pool_queued gauge\nkqe_pool_queued %ld\n"
+	    "# HELP kqe_pool_rejected_total Requests answered 503 at once: the queue was full.\n"
+	    "# TYPE kqe_pool_rejected_total counter\nkqe_pool_rejected_total %lu\n"
+	    "# HELP kqe_pool_expired_total Requests answered 503: no thread before their deadline.\n"
+	    "# TYPE kqe_pool_expired_total counter\nkqe_pool_expired_total %lu\n"
+	    "# HELP kqe_breaker_open Whether requests fail fast because the dependency failed.\n"
+	    "# TYPE kqe_breaker_open gauge\n"
+	    "kqe_breaker_open{dependency=\"postgresql\"} %d\n"
+	    "kqe_breaker_open{dependency=\"redis\"} %d\n"
+	    "# HELP kqe_breaker_trips_total How often the breaker opened.\n"
+	    "# TYPE kqe_breaker_trips_total counter\n"
+	    "kqe_breaker_trips_total{dependency=\"postgresql\"} %lu\n"
+	    "kqe_breaker_trips_total{dependency=\"redis\"} %lu\n",
+	    s.threads, s.busy, s.queued, s.rejected, s.expired, s.db_open, s.redis_open,
+	    s.db_trips, s.redis_trips);
+	metrics_render_samples(buf);
 	size_t n = evbuffer_get_length(buf);
 	reply_bytes(r, 200, "text/plain; version=0.0.4; charset=utf-8",
 	    (const char *)evbuffer_pullup(buf, -1), n);

@@ -117,7 +117,7 @@ procedure_create(struct write *w)
 	const char *params[] = { w->office, cycle,
 		json_is_true(json_object_get(w->doc, "out_of_cycle")) ? "true" : "false",
 		doc_text(w, "institute_id"), doc_text(w, "due_date") };
-	PGresult *res = db_exec(w->r->worker->db, &stmt_insert, 5, params);
+	PGresult *res = db_exec(w->r->db, &stmt_insert, 5, params);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 1) {
@@ -164,7 +164,7 @@ procedure_update(struct write *w)
 		    w->details, "phase", json_pack("{s:s,s:s}", "from", from, "to", to));
 	}
 	const char *params[] = { w->id, to, doc_text(w, "institute_id"), doc_text(w, "due_date") };
-	PGresult *res = db_exec(w->r->worker->db, &stmt_update, 4, params);
+	PGresult *res = db_exec(w->r->db, &stmt_update, 4, params);
 	PQclear(res);
 	return res != NULL ? 0 : -1;
 }

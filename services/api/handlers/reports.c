@@ -73,7 +73,7 @@ static void
 queue_job(struct request *r, const char *kind, const char *action)
 {
 	struct outbox_event ev;
-	struct db *db = r->worker->db;
+	struct db *db = r->db;
 	char location[64];
 	if (request_begin(r) != 0)
 		return;
@@ -271,7 +271,7 @@ static const struct db_stmt stmt_periods = { "report_periods",
 void
 report_periods(struct request *r)
 {
-	PGresult *res = db_exec(r->worker->db, &stmt_periods, 0, NULL);
+	PGresult *res = db_exec(r->db, &stmt_periods, 0, NULL);
 	if (res == NULL) {
 		reply_db_error(r);
 		return;

@@ -189,7 +189,7 @@ survey_create(struct write *w)
 	uuid_v4(w->id);
 	const char *params[] = { w->id, doc_text(w, "procedure_id"), w->office,
 		stored_document(w) };
-	PGresult *res = db_exec(w->r->worker->db, &stmt_insert, 4, params);
+	PGresult *res = db_exec(w->r->db, &stmt_insert, 4, params);
 	if (res == NULL)
 		return -1;
 	int inserted = PQntuples(res);
@@ -209,7 +209,7 @@ survey_update(struct write *w)
 		return 0;
 	}
 	const char *params[] = { w->id, stored_document(w) };
-	PGresult *res = db_exec(w->r->worker->db, &stmt_update, 2, params);
+	PGresult *res = db_exec(w->r->db, &stmt_update, 2, params);
 	PQclear(res);
 	return res != NULL ? 0 : -1;
 }

@@ -102,7 +102,7 @@ topic_create(struct write *w)
 	const char *params[] = { w->id, doc_text(w, "procedure_id"), w->office,
 		doc_text(w, "theme"), doc_text(w, "priority"), status,
 		write_encrypted(w, "description"), doc_text(w, "follow_up_date") };
-	PGresult *res = db_exec(w->r->worker->db, &stmt_insert, 8, params);
+	PGresult *res = db_exec(w->r->db, &stmt_insert, 8, params);
 	PQclear(res);
 	return res != NULL ? 0 : -1;
 }
@@ -167,7 +167,7 @@ topic_update(struct write *w)
 	}
 	const char *params[] = { w->id, doc_text(w, "theme"), doc_text(w, "priority"), to,
 		write_encrypted(w, "description"), doc_text(w, "follow_up_date") };
-	PGresult *res = db_exec(w->r->worker->db, &stmt_update, 6, params);
+	PGresult *res = db_exec(w->r->db, &stmt_update, 6, params);
 	PQclear(res);
 	return res != NULL ? 0 : -1;
 }
