@@ -1,6 +1,8 @@
 #include "kqe/redis.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,22 +164,52 @@ check(struct redis *r, redisReply *rep)
 	return rep;
 }
 
+/*
+ * A connection kept from before a Redis restart is dead, and its first command finds that out
+ * (EOF, or a reset/broken pipe). That says nothing about Redis now: drop the connection and
+ * send the command once more on a new one before the breaker hears of it. A timeout is not
+ * retried (a hung Redis would cost the caller twice). Our commands tolerate the rare case of
+ * a command that ran before the server went away: a rate-limit INCR counts one request more,
+ * an XADD publishes an event the consumers already treat idempotently.
+ */
+static bool
+retry_on_new(struct redis *r, bool was_connected, redisReply *rep, int err_no)
+{
+	if (rep != NULL || !was_connected || r->ctx == NULL)
+		return false;
+	bool dead = r->ctx->err == REDIS_ERR_EOF ||
+		    (r->ctx->err == REDIS_ERR_IO && (err_no == ECONNRESET || err_no == EPIPE));
+	if (!dead)
+		return false;
+	drop(r);
+	return ensure(r) == 0;
+}
+
 redisReply *
 redis_argv(struct redis *r, int argc, const char **argv, const size_t *lens)
 {
+	bool was_connected = r->ctx != NULL;
 	if (usable(r) != 0)
 		return NULL;
-	return check(r, redisCommandArgv(r->ctx, argc, argv, lens));
+	redisReply *rep = redisCommandArgv(r->ctx, argc, argv, lens);
+	if (retry_on_new(r, was_connected, rep, errno))
+		rep = redisCommandArgv(r->ctx, argc, argv, lens);
+	return check(r, rep);
 }
 
 redisReply *
 redis_cmd(struct redis *r, const char *fmt, ...)
 {
+	bool was_connected = r->ctx != NULL;
 	if (usable(r) != 0)
 		return NULL;
-	va_list ap;
+	va_list ap, again;
 	va_start(ap, fmt);
+	va_copy(again, ap);
 	redisReply *rep = redisvCommand(r->ctx, fmt, ap);
+	if (retry_on_new(r, was_connected, rep, errno))
+		rep = redisvCommand(r->ctx, fmt, again);
+	va_end(again);
 	va_end(ap);
 	return check(r, rep);
 }

@@ -16,6 +16,7 @@ import json
 import re
 import socket
 import threading
+import time
 import unittest
 
 from harness import SqlSession, StackTestCase, wait_until
@@ -240,6 +241,29 @@ class HungRedisTest(StackTestCase):
         finally:
             self.stack.stop_api()
             hole.close()
+
+
+class RestartedRedisTest(StackTestCase):
+    """Redis restarted: the connections kept from before are dead, Redis is not."""
+
+    api_env = {"KQE_DB_POOL": 1}  # one pool thread: the request below surely uses its old one
+
+    def test_the_first_request_after_a_restart_uses_redis_again(self):
+        for _ in range(3):
+            self.assertIsNotNone(self.stack.get("/v1/me").header("RateLimit-Limit"))
+        self.stack.redis.stop()
+        self.stack.redis.start()
+        # The metrics sampler may have tried Redis while it was down and opened the breaker;
+        # its cooldown (2 s) passes first, so what is tested is the kept connection alone.
+        time.sleep(2.5)
+        trips = metric(self.stack, 'kqe_breaker_trips_total{dependency="redis"}')
+        # The pool thread's connection ends in EOF: counted as Redis failing, the breaker
+        # would open and this answer would have no RateLimit-* headers (Redis not asked).
+        r = self.stack.get("/v1/me")
+        self.assertEqual(r.status, 200, r)
+        self.assertIsNotNone(r.header("RateLimit-Limit"), r)
+        self.assertEqual(metric(self.stack, 'kqe_breaker_trips_total{dependency="redis"}'),
+                         trips)
 
 
 class HungDatabaseTest(StackTestCase):
