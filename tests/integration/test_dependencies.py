@@ -18,7 +18,7 @@ import socket
 import threading
 import unittest
 
-from harness import SqlSession, StackTestCase, wait_until
+from harness import SqlSession, StackTestCase, timing_dependent, wait_until
 from test_case_analyses import valid
 
 
@@ -247,6 +247,7 @@ class HungDatabaseTest(StackTestCase):
 
     start_api = False
 
+    @timing_dependent("the pool threads must still be connecting (3 s) at the first request")
     def test_503_within_the_deadline_and_health_answers(self):
         hole = BlackHole()
         try:

@@ -18,7 +18,7 @@ import time
 import unittest
 import uuid
 
-from harness import BIN, StackTestCase, wait_until
+from harness import BIN, StackTestCase, timing_dependent, wait_until
 
 ISSUER = "https://idp.test.nrw/realms/kqe"
 AUDIENCE = "kqe-api"
@@ -493,6 +493,7 @@ class JwksUrlTest(StackTestCase):
                 self.assertEqual(self.status(self.token()), 401)
                 self.assertEqual(self.stack.stop_api(), 0)
 
+    @timing_dependent("the handshake must end within the built-in 3 s connect timeout")
     def test_a_certificate_from_another_ca_is_refused(self):
         self.start(KQE_JWKS_CA_FILE=self.other_ca[0])
         failed = self.wait_log("jwks fetch failed")
