@@ -5,6 +5,12 @@ KQE_TEST_PG_URL (a superuser URL). Each test module gets its own database and
 its own redis-server on a free loopback port, so modules run in parallel and
 any test may stop or restart "its" Redis. Processes' stdout (the JSON log) is
 kept under KQE_TEST_LOG_DIR for inspection after a failure.
+
+`./scripts/test --valgrind` (scripts/lib/valgrind.sh) sets two more variables:
+KQE_TEST_WRAPPER, a command line put in front of every kqe-api and
+kqe-aggregator a Process starts ("{log}" in it becomes a log file of that
+process), and KQE_TEST_TIMEOUT_SCALE, a factor for every wait of the harness
+(the services run 20-50x slower under valgrind). See Process.
 """
 
 import base64
@@ -12,6 +18,7 @@ import http.client
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -31,6 +38,24 @@ TEST_KEYS = {
     "KQE_DATA_KEYS": "k1:dGVzdC1kYXRhLWtleS1udW1iZXItb25lLTMyLWJ5dGU=",
 }
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+# A command line in front of kqe-api and kqe-aggregator (valgrind); "{log}" is its log file.
+WRAPPER = shlex.split(os.environ.get("KQE_TEST_WRAPPER", ""))
+# Every wait of the harness is this many times longer: a wrapped service is slower, and a
+# wait is only a bound, never what a test asserts.
+TIMEOUT_SCALE = float(os.environ.get("KQE_TEST_TIMEOUT_SCALE") or 1)
+# The services' own bounds on a request's work (config.c defaults, ms), scaled the same way
+# under the wrapper unless a test sets them: a batch of 1000 under valgrind takes longer than
+# the 10 s a request may take natively, and would be answered 503.
+SERVICE_TIMEOUTS_MS = {"KQE_REQUEST_TIMEOUT_MS": 10000, "KQE_STATEMENT_TIMEOUT_MS": 5000,
+                       "KQE_REDIS_TIMEOUT_MS": 1000, "KQE_HTTP_REQUEST_READ_MS": 10000,
+                       "KQE_HTTP_TIMEOUT_MS": 30000}
+
+
+def timing_dependent(reason):
+    """Skips a test under KQE_TEST_WRAPPER: it asserts what the service does within a fixed
+    time (a deadline it is given, a timeout built in), which a process running 20-50x slower
+    under valgrind cannot keep. The ASan run (./scripts/test) runs it."""
+    return unittest.skipIf(bool(WRAPPER), f"timing-dependent under {WRAPPER[:1]}: {reason}")
 
 
 # --- the contract recording -----------------------------------------------------
@@ -75,6 +100,7 @@ def free_port():
 
 
 def wait_until(predicate, timeout=15.0, interval=0.05, what="condition"):
+    timeout *= TIMEOUT_SCALE
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -145,16 +171,35 @@ class Redis:
 
 
 class Process:
+    """A kqe-api or kqe-aggregator (or whatever argv names), its output appended to log_path.
+
+    Under KQE_TEST_WRAPPER the process runs inside the wrapper, whose own report goes to
+    <log_path without .log>.<n>.wrapper.log (n counts the processes of that name). stop()
+    then fails (AssertionError, with the report) if valgrind found errors or definite or
+    indirect leaks: a process stopped with SIGTERM exits through its own cleanup, so memcheck
+    ends with a leak check and an ERROR SUMMARY, and exits 99 when it counted any. A process
+    killed on purpose (SIGKILL) gets no leak check; what memcheck reported before still fails.
+    """
+
+    _counts = {}
+
     def __init__(self, name, argv, env, log_path):
         self.name = name
         self.log_path = log_path
         self.log = open(log_path, "ab")
+        self.wrapper_log = None
+        if WRAPPER:
+            n = Process._counts[log_path] = Process._counts.get(log_path, 0) + 1
+            self.wrapper_log = f"{log_path.removesuffix('.log')}.{n}.wrapper.log"
+            argv = [a.replace("{log}", self.wrapper_log) for a in WRAPPER] + list(argv)
         self.proc = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def alive(self):
         return self.proc.poll() is None
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
+        how = "killed" if sig == signal.SIGKILL else "stopped"
+        timeout *= TIMEOUT_SCALE
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -162,8 +207,45 @@ class Process:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                how = f"did not exit within {timeout:.0f} s of the signal, so no leak check"
         self.log.close()
+        if self.wrapper_log is not None:
+            self.check_wrapper(how)
         return self.proc.returncode
+
+    def check_wrapper(self, how):
+        """Fails with the report if valgrind counted errors or definite/indirect leaks.
+        how: "stopped" (it exited: a summary), "killed" (SIGKILL: none), else why it hung."""
+        try:
+            with open(self.wrapper_log, "rb") as f:
+                text = f.read().decode(errors="replace")
+        except FileNotFoundError:
+            text = ""
+        summary = re.findall(r"ERROR SUMMARY: (\d+) errors", text)
+        if how == "killed":
+            # No summary: count the reports written so far (a message, then its stack).
+            found = valgrind_reports(text)
+            problem = f"{found} error(s) before it was killed" if found else None
+        elif how != "stopped":
+            problem = how
+        elif not summary:
+            problem = f"no ERROR SUMMARY (exit status {self.proc.returncode})"
+        elif int(summary[-1]) or self.proc.returncode == 99:
+            problem = (f"{summary[-1]} error(s), definite and indirect leaks included "
+                       f"(exit status {self.proc.returncode})")
+        else:
+            problem = None
+        if problem:
+            raise AssertionError(f"valgrind: {self.name}: {problem}; {self.wrapper_log}:\n"
+                                 + text[-20000:])
+
+
+def valgrind_reports(text):
+    """How many errors a (possibly cut-off) memcheck log reports: "==pid== message" lines
+    followed by "==pid==    at 0x…" (the first frame of the stack)."""
+    lines = text.splitlines()
+    return sum(1 for a, b in zip(lines, lines[1:])
+               if re.match(r"==\d+== \S", a) and re.match(r"==\d+==    at 0x", b))
 
 
 class Stack:
@@ -200,17 +282,25 @@ class Stack:
         return self
 
     def teardown(self):
+        failures = []
         for p in (self.api, self.aggregator):
             if p is not None:
-                p.stop()
+                try:
+                    p.stop()
+                except AssertionError as e:  # valgrind's report: clean up first
+                    failures.append(str(e))
         self.redis.stop()
         psql(self.pg_url, f"DROP DATABASE IF EXISTS {self.dbname} WITH (FORCE)")
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.check_sanitizers()
+        if failures:
+            raise AssertionError("\n".join(failures))
 
     def check_sanitizers(self):
         """Fails if any kqe process of this stack reported an ASan/UBSan/LSan finding."""
         for name in os.listdir(self.logs):
+            if name.endswith(".wrapper.log"):
+                continue  # valgrind's own reports: Process.check_wrapper reads them
             with open(os.path.join(self.logs, name), "rb") as f:
                 text = f.read().decode(errors="replace")
             for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
@@ -225,6 +315,8 @@ class Stack:
     def env(self, **overrides):
         env = dict(os.environ)
         env.update(TEST_KEYS)
+        if WRAPPER:
+            env.update({k: str(int(v * TIMEOUT_SCALE)) for k, v in SERVICE_TIMEOUTS_MS.items()})
         env.update({
             "KQE_DATABASE_URL": self.service_url,
             "KQE_DATABASE_ADMIN_URL": self.db_url,
@@ -265,9 +357,8 @@ class Stack:
         return self.api
 
     def stop_api(self, sig=signal.SIGTERM):
-        rc = self.api.stop(sig)
-        self.api = None
-        return rc
+        api, self.api = self.api, None
+        return api.stop(sig)
 
     def start_aggregator(self, **env):
         self.aggregator = Process("aggregator", [os.path.join(BIN, "kqe-aggregator")],
@@ -276,9 +367,8 @@ class Stack:
         return self.aggregator
 
     def stop_aggregator(self, sig=signal.SIGTERM):
-        rc = self.aggregator.stop(sig)
-        self.aggregator = None
-        return rc
+        aggregator, self.aggregator = self.aggregator, None
+        return aggregator.stop(sig)
 
     def _status(self, path):
         try:
@@ -290,6 +380,7 @@ class Stack:
     def request(self, method, path, body=None, headers=None, raw=None, timeout=10,
                 token="default"):
         """token: "default" uses self.default_token, None sends no Authorization."""
+        timeout *= TIMEOUT_SCALE
         if self.tls_ca is not None:
             ctx = ssl.create_default_context(cafile=self.tls_ca)
             conn = http.client.HTTPSConnection("127.0.0.1", self.api_port, timeout=timeout,

@@ -19,7 +19,7 @@ import threading
 import time
 import unittest
 
-from harness import SqlSession, StackTestCase, wait_until
+from harness import SqlSession, StackTestCase, timing_dependent, wait_until
 from test_case_analyses import valid
 
 
@@ -157,6 +157,7 @@ class DeadlineTest(StackTestCase):
     api_env = {"KQE_DB_POOL": 2, "KQE_REQUEST_TIMEOUT_MS": 1500,
                "KQE_STATEMENT_TIMEOUT_MS": 60000}
 
+    @timing_dependent("the last write must finish within the 1.5 s deadline the test sets")
     def test_requests_waiting_past_their_deadline_are_503_and_nothing_is_written(self):
         proc, office, _ = self.stack.open_procedure()
         tokens = [self.stack.token("office_staff", office=office, name=f"dl-{i}")[0]
@@ -271,6 +272,7 @@ class HungDatabaseTest(StackTestCase):
 
     start_api = False
 
+    @timing_dependent("the pool threads must still be connecting (3 s) at the first request")
     def test_503_within_the_deadline_and_health_answers(self):
         hole = BlackHole()
         try:
