@@ -144,9 +144,11 @@ class State:
             self.seq += 1
             return f"{RUN}-{self.seq}"
 
-    def record(self, t_sched, phase, op, ok, latency, detail=None):
+    def record(self, t_sched, phase, op, ok, latency, detail=None, service=None):
+        """service: from when the request was sent (latency counts from when it was due)."""
         with self.lock:
-            self.records.append((t_sched, time.monotonic(), phase, op, ok, latency))
+            self.records.append((t_sched, time.monotonic(), phase, op, ok, latency,
+                                 latency if service is None else service))
             if not ok:
                 self.errors[op] += 1
                 if len(self.error_samples) < 20:
@@ -318,8 +320,10 @@ def open_worker(n, q):
         if item is None:
             return
         t_sched, op = item
+        t_sent = time.monotonic()
         ok, detail = run_op(conn, rng, op)
-        S.record(t_sched, PHASE[0], op, ok, time.monotonic() - t_sched, detail)
+        S.record(t_sched, PHASE[0], op, ok, time.monotonic() - t_sched, detail,
+                 time.monotonic() - t_sent)
 
 
 def dispatcher(q, rate, until):
@@ -421,9 +425,36 @@ def redis(*words):
     return r.stdout.splitlines()
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def cpu():
+    """CPU seconds used so far by the services, by PostgreSQL's backends serving each of them
+    (by application_name) and its other processes, and by this generator."""
+    out = {"kqe-api": cpu_s(ARGS.api_pid), "kqe-aggregator": cpu_s(ARGS.aggregator_pid),
+           "generator": cpu_s(os.getpid())}
+    try:
+        for backend, name, pid in sql("SELECT backend_type, application_name, pid"
+                                      " FROM pg_stat_activity"):
+            key = "postgres for " + name if name.startswith("kqe-") else "postgres, other"
+            out[key] = out.get(key, 0.0) + cpu_s(pid)
+    except RuntimeError:
+        pass
+    return out
+
+
 def sample():
     """(RSS kB of kqe-api, of kqe-aggregator, Redis used_memory, XLEN kqe:jobs, entries not yet
-    acknowledged by the aggregators: undelivered (lag) + pending)."""
+    acknowledged by the aggregators: undelivered (lag) + pending, CPU seconds so far)."""
     used = xlen = backlog = -1
     try:
         used = int(next(l.split(":")[1] for l in redis("INFO", "memory")
@@ -434,7 +465,7 @@ def sample():
         backlog = int(info["lag"]) + int(info["pending"])
     except (OSError, subprocess.SubprocessError, StopIteration, ValueError, IndexError, KeyError):
         pass
-    return (rss_kb(ARGS.api_pid), rss_kb(ARGS.aggregator_pid), used, xlen, backlog)
+    return (rss_kb(ARGS.api_pid), rss_kb(ARGS.aggregator_pid), used, xlen, backlog, cpu())
 
 
 def sampler(t0, samples):
@@ -535,9 +566,9 @@ def consistency(initial_cases):
 
 def main():
     initial_cases = int(sql("SELECT count(*) FROM case_analyses")[0][0])
-    for office, procedure, _ in OFFICES:
-        S.known[office] = [r[0] for r in sql(
-            f"SELECT id FROM case_analyses WHERE office_id = '{office}' ORDER BY id LIMIT 200")]
+    for office, cid in sql("SELECT office_id, id FROM case_analyses"):
+        if office in S.known:
+            S.known[office].append(cid)
     t_start = time.monotonic()
     samples = []
     threading.Thread(target=sampler, args=(t_start, samples), daemon=True).start()
@@ -617,11 +648,17 @@ def main():
         jobs = [j[1] for j in S.jobs
                 if j[1] is not None and m * 60 <= j[2] - t_soak < (m + 1) * 60]
         at_end = [x for x in samples if x[0] <= t_soak - t_start + (m + 1) * 60 + 5]
+        at_start = [x for x in samples if x[0] <= t_soak - t_start + m * 60 + 5]
+        used = {}
+        if at_end and at_start and at_end[-1] is not at_start[-1]:
+            span = at_end[-1][0] - at_start[-1][0]
+            used = {k: (v - at_start[-1][6].get(k, 0.0)) * 60 / span
+                    for k, v in at_end[-1][6].items()}
         minutes.append({"minute": m + 1, "requests": len(recs), "rate": len(recs) / 60,
                         "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000,
                         "errors": sum(1 for r in recs if not r[4]),
                         "report_job_max_s": max(jobs, default=float("nan")),
-                        "backlog": at_end[-1][5] if at_end else -1})
+                        "backlog": at_end[-1][5] if at_end else -1, "cpu": used})
     achieved = len(singles) / (t_end - t_soak)
     errors = sum(S.errors.values())
     total = len(S.records)
@@ -660,6 +697,20 @@ def main():
         print(f"{m['minute']:>6} {m['requests']:>9} {m['rate']:>7.1f} {m['p50_ms']:>8.1f}"
               f" {m['p99_ms']:>8.1f} {m['errors']:>7} {m['report_job_max_s']:>17.1f}"
               f" {m['backlog']:>15}")
+    keys = sorted({k for m in minutes for k in m["cpu"]})
+    print(f"\nCPU seconds per minute ({os.cpu_count()} cores: {60 * os.cpu_count()} s)")
+    print(f"{'minute':>6} " + " ".join(f"{k:>{max(8, len(k))}}" for k in keys))
+    for m in minutes:
+        print(f"{m['minute']:>6} " + " ".join(f"{m['cpu'].get(k, 0):>{max(8, len(k))}.1f}"
+                                               for k in keys))
+    print("\nper request kind, p50 / p99 ms from sending (not from when it was due),"
+          " first and last minute:")
+    first = [r for r in soak if r[0] - t_soak < 60]
+    last = [r for r in soak if (nmin - 1) * 60 <= r[0] - t_soak < nmin * 60] if nmin else []
+    for op in OPS + ["batch", "report_create", "job_get"]:
+        a, b = [r[6] for r in first if r[3] == op], [r[6] for r in last if r[3] == op]
+        print(f"  {op:<16} {ms(pct(a, 50)):>8} / {ms(pct(a, 99)):>8}"
+              f"   {ms(pct(b, 50)):>8} / {ms(pct(b, 99)):>8}")
     by = lambda op: [r[5] for r in soak if r[3] == op]  # noqa: E731
     print(f"\nbatches: {len(by('batch'))}, p50 {ms(pct(by('batch'), 50))} ms,"
           f" max {ms(max(by('batch'), default=0))} ms")
