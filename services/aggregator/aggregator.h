@@ -10,6 +10,7 @@
 #define KQE_AGGREGATOR_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kqe/config.h"
@@ -25,10 +26,13 @@ enum job_outcome {
 	JOB_DEAD /* out of attempts or hopeless: marked dead; XACK and dead-letter */
 };
 
+struct rollup_memo;
+
 struct aggregator {
 	const struct config *cfg;
 	struct db *db;
 	struct redis *redis;
+	struct rollup_memo *memo; /* owned: what this process's recomputes have covered */
 	char consumer[128];
 	volatile sig_atomic_t *stop;
 	uint64_t retention_next_ns; /* monotonic time the next retention run is due (0: now) */
@@ -49,6 +53,43 @@ enum job_outcome process_job(struct db *db, const struct config *cfg, const char
  * if one failed (it stays dirty).
  */
 int rollups_refresh(struct db *db, const char *const *offices, size_t n);
+
+/*
+ * What one aggregator process remembers of its own recomputes (rollups.c):
+ * per office, the newest entry of the job stream that existed when its last
+ * recompute began, and when an office_changed event last caused one. Only
+ * ever used to skip work; not shared between threads.
+ */
+struct rollup_memo *rollup_memo_new(void);
+void rollup_memo_free(struct rollup_memo *m); /* NULL: no-op */
+
+/*
+ * Records a recompute of office that began when newest_entry (a stream entry
+ * id; NULL, "" or malformed: unknown) was the newest entry, caused by an event
+ * at event_ns (now_ns(); 0: not by an event). Never moves backwards.
+ */
+void rollup_memo_note(
+    struct rollup_memo *m, const char *office, const char *newest_entry, uint64_t event_ns);
+
+/*
+ * Whether a recompute of office here began after stream entry `entry` was
+ * added: it counted the write behind an office_changed event of that id.
+ */
+bool rollup_memo_covers(const struct rollup_memo *m, const char *office, const char *entry);
+
+/* Whether an event caused a recompute of office at or after since_ns. */
+bool rollup_memo_event_since(const struct rollup_memo *m, const char *office, uint64_t since_ns);
+
+struct rollup_refresh_memo {
+	struct rollup_memo *memo; /* noted after each recompute */
+	struct redis *redis; /* to read the stream's newest entry before each recompute */
+	bool by_event; /* the recomputes answer office_changed events */
+	uint64_t skip_events_since_ns; /* nonzero: leave out offices an event recomputed since */
+};
+
+/* rollups_refresh, noting each recompute in rm->memo (rm NULL: the same as rollups_refresh). */
+int rollups_refresh_memo(
+    struct db *db, const char *const *offices, size_t n, const struct rollup_refresh_memo *rm);
 
 /*
  * Marks a failed attempt of job_id: with attempts left, status failed and

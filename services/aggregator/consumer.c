@@ -91,7 +91,8 @@ entry_ok(const redisReply *e)
 
 /*
  * All office_changed events of a batch become one recompute per office (and
- * none for an office an earlier recompute already caught up). JOB_DONE, or
+ * none for an office an earlier recompute already caught up: one that began
+ * after the event was added, or one that left the office clean). JOB_DONE, or
  * JOB_RETRY if PostgreSQL failed: the events stay pending and come back.
  */
 static enum job_outcome
@@ -104,7 +105,8 @@ offices_changed(struct aggregator *a, const redisReply *entries)
 		if (!entry_ok(e) || !is_office_changed(e))
 			continue;
 		const char *office = field(e->element[1], "office_id");
-		if (office != NULL && slug_id_valid(office)) {
+		if (office != NULL && slug_id_valid(office) &&
+		    !rollup_memo_covers(a->memo, office, e->element[0]->str)) {
 			size_t k = 0;
 			while (k < n && strcmp(offices[k], office) != 0)
 				k++;
@@ -112,7 +114,10 @@ offices_changed(struct aggregator *a, const redisReply *entries)
 				offices[n++] = office;
 		}
 	}
-	int rc = n > 0 ? rollups_refresh(a->db, offices, n) : 0;
+	const struct rollup_refresh_memo rm = {
+		.memo = a->memo, .redis = a->redis, .by_event = true
+	};
+	int rc = n > 0 ? rollups_refresh_memo(a->db, offices, n, &rm) : 0;
 	free(offices);
 	return rc < 0 ? JOB_RETRY : JOB_DONE;
 }
@@ -269,17 +274,24 @@ aggregator_run(struct aggregator *a)
 		int rc = 0;
 		trim_tick(a, now, &last_trim); /* needs only Redis */
 		if (now - last_relay >= RELAY_INTERVAL_NS) {
-			last_relay = now;
-			/* Dirty offices without an event (seeds, SQL deletes, a lost event) too. */
+			/* Dirty offices without an event (seeds, SQL deletes, a lost event) too;
+			 * those an event recomputed since the last look are being kept current
+			 * by their events, and looking again would only repeat that work. */
+			const struct rollup_refresh_memo rm = { .memo = a->memo,
+				.redis = a->redis,
+				.skip_events_since_ns = last_relay };
 			if (jobs_requeue_due(a->db) < 0 ||
 			    outbox_relay(a->db, a->redis, a->cfg->outbox_grace_ms, RELAY_BATCH) <
 			        0 ||
-			    rollups_refresh(a->db, NULL, 0) < 0)
+			    rollups_refresh_memo(a->db, NULL, 0, &rm) < 0)
 				rc = -1;
 			if (now - last_housekeeping >= HOUSEKEEPING_INTERVAL_NS) {
 				last_housekeeping = now;
 				housekeeping(a);
 			}
+			/* The interval counts from the end of the look: however long it took,
+			 * the stream gets the time between two looks to itself. */
+			last_relay = now_ns();
 		}
 		if (rc == 0 && (last_claim == 0 || now - last_claim >= claim_every)) {
 			last_claim = now;

@@ -62,8 +62,10 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 2;
 	}
+	a.memo = rollup_memo_new();
 	int rc = aggregator_run(&a);
 	log_info(NULL, "stopped", NULL);
+	rollup_memo_free(a.memo);
 	db_free(a.db);
 	redis_free(a.redis);
 	config_free(&cfg);
