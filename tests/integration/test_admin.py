@@ -200,8 +200,9 @@ class DocsTest(unittest.TestCase):
                             os.path.join(REPO, "tests/fuzz", name + ".c")), name)
                         continue
                     self.assertIsNotNone(current, name)
-                    with open(os.path.join(REPO, "tests/integration", current),
-                              encoding="utf-8") as t:
+                    path = current if "/" in current else os.path.join("tests/integration",
+                                                                       current)
+                    with open(os.path.join(REPO, path), encoding="utf-8") as t:
                         self.assertTrue(re.search(rf"(def|class) {re.escape(name)}\b", t.read()),
                                         f"no test {current}::{name}")
 
