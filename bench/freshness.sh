@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/freshness.sh — how soon a single submission shows in the office's rollup and in a new
 # state report, on the demo state (186 offices, ~2,800 case analyses), with kqe-api and one
-# kqe-aggregator running. Target (issue 5): both within 2 s.
+# kqe-aggregator running. Target: both within 2 s.
 # Ceilings measured in the same run: the office recompute alone (kqe_rollup_office in SQL),
 # and a state report job on a quiet system (nothing dirty) — what freshness cannot beat.
 # Not a test: it never fails on speed.
