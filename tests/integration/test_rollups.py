@@ -265,7 +265,7 @@ class RollupsTest(StackTestCase):
         # cost one recompute per batch, and under sustained writes the stream backlog grew
         # without bound (found by bench/soak.sh). An event added before a recompute began
         # is covered by it and must cost nothing.
-        self.quiet()
+        quiet(self)
         wait_until(lambda: self.stack.redis.group_info().get("lag") == "0"
                    and self.stack.redis.group_info().get("pending") == "0",
                    timeout=60, what="stream consumed")
@@ -303,7 +303,7 @@ class RollupsTest(StackTestCase):
         self.assertGreaterEqual(recomputed, 1)
         self.stack.stop_aggregator()
         self.stack.start_aggregator(**self.aggregator_env)
-        self.quiet()
+        quiet(self)
         self.assert_rollups_equal_source()
 
     def test_5_recompute_is_for_the_aggregator_only(self):
