@@ -12,6 +12,7 @@
 #include "kqe/ckm.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,7 +125,8 @@ quantise(struct ckm_row *r, const double *p)
 	uint64_t prev = 0;
 	for (int k = 0; k < r->n; k++) {
 		cum += p[k];
-		uint64_t ub = k == r->n - 1 ? (uint64_t)1 << 32 : (uint64_t)llround(cum * KEY_RANGE);
+		uint64_t ub =
+		    k == r->n - 1 ? (uint64_t)1 << 32 : (uint64_t)llround(cum * KEY_RANGE);
 		if (ub < prev)
 			ub = prev;
 		if (ub > (uint64_t)1 << 32)
@@ -140,7 +142,8 @@ ckm_table_build(const struct ckm_params *p, struct ckm_table *t, char *err, size
 {
 	memset(t, 0, sizeof(*t));
 	if (p->js < 0 || p->max_deviation < p->js + 1 || p->max_deviation > CKM_MAX_D) {
-		snprintf(err, errlen, "the maximum deviation D must be at least js + 1 = %d and at most %d",
+		snprintf(err, errlen,
+		    "the maximum deviation D must be at least js + 1 = %d and at most %d",
 		    p->js + 1, CKM_MAX_D);
 		return -1;
 	}
@@ -206,4 +209,23 @@ ckm_probability(const struct ckm_table *t, long long n, long long j)
 		if (n + r->v[k] == j)
 			return r->p[k];
 	return 0;
+}
+
+static struct ckm_table default_table;
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+
+static void
+default_build(void)
+{
+	const struct ckm_params p = { CKM_DEFAULT_D, CKM_DEFAULT_V, CKM_DEFAULT_JS };
+	char err[200];
+	if (ckm_table_build(&p, &default_table, err, sizeof(err)) != 0)
+		abort(); /* the defaults are tested (test_ckm.c): they always build */
+}
+
+const struct ckm_table *
+ckm_default(void)
+{
+	pthread_once(&default_once, default_build);
+	return &default_table;
 }

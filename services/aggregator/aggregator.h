@@ -104,9 +104,13 @@ long job_backoff_ms(const struct config *cfg, int attempts, unsigned random);
 
 struct report_params;
 struct sdc_rules;
-/* Appends the disclosure-controlled statistical tables of a report to out. 0 or -1. */
+struct ckm_table;
+/*
+ * Appends the statistical tables of a report to out, counts perturbed with ckm
+ * (NULL: the true counts, for kqe sdc evaluate only). 0 or -1.
+ */
 int stats_tables(struct db *db, const struct report_params *p, const struct sdc_rules *rules,
-    json_t *out) KQE_MUSTCHECK;
+    const struct ckm_table *ckm, json_t *out) KQE_MUSTCHECK;
 
 /* Logs whether retention is on, with its period and interval (once, at start). */
 void retention_announce(const struct config *cfg);

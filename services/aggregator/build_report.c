@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "aggregator.h"
+#include "kqe/ckm.h"
 #include "kqe/disclosure.h"
 #include "kqe/log.h"
 #include "kqe/principal.h"
@@ -231,22 +232,25 @@ build_one(struct db *db, const char *job_id, const struct report_params *p,
 		return -1;
 	json_t *tables = office_tables(res, p);
 	PQclear(res);
-	if (stats_tables(db, p, rules, tables) != 0 ||
+	if (stats_tables(db, p, rules, ckm_default(), tables) != 0 ||
 	    (res = db_exec(db, &stmt_watermark, 0, NULL)) == NULL) {
 		json_decref(tables);
 		return -1;
 	}
-	/* What the report was built from, and the disclosure rules it was built with. */
-	json_t *watermark = json_pack("{s:I,s:s?,s:I,s:s?,s:I,s:I,s:I,s:{s:I,s:f,s:i}}", "offices",
-	    (json_int_t)atoll(PQgetvalue(res, 0, 0)), "offices_updated_at",
-	    *PQgetvalue(res, 0, 1) ? PQgetvalue(res, 0, 1) : NULL, "case_analyses",
-	    (json_int_t)atoll(PQgetvalue(res, 0, 2)), "case_analyses_updated_at",
-	    *PQgetvalue(res, 0, 3) ? PQgetvalue(res, 0, 3) : NULL, "topics",
-	    (json_int_t)atoll(PQgetvalue(res, 0, 4)), "structure_surveys",
-	    (json_int_t)atoll(PQgetvalue(res, 0, 5)), "rollups_pending",
-	    (json_int_t)atoll(PQgetvalue(res, 0, 6)), "disclosure", "min_count",
-	    (json_int_t)rules->min_count, "dominance", rules->dominance, "min_offices",
-	    rules->min_offices);
+	/* What the report was built from, and the disclosure control it was built with. */
+	const struct ckm_params *ckm = &ckm_default()->params;
+	json_t *watermark =
+	    json_pack("{s:I,s:s?,s:I,s:s?,s:I,s:I,s:I,s:{s:s,s:i,s:f,s:i,s:I,s:f,s:i}}", "offices",
+	        (json_int_t)atoll(PQgetvalue(res, 0, 0)), "offices_updated_at",
+	        *PQgetvalue(res, 0, 1) ? PQgetvalue(res, 0, 1) : NULL, "case_analyses",
+	        (json_int_t)atoll(PQgetvalue(res, 0, 2)), "case_analyses_updated_at",
+	        *PQgetvalue(res, 0, 3) ? PQgetvalue(res, 0, 3) : NULL, "topics",
+	        (json_int_t)atoll(PQgetvalue(res, 0, 4)), "structure_surveys",
+	        (json_int_t)atoll(PQgetvalue(res, 0, 5)), "rollups_pending",
+	        (json_int_t)atoll(PQgetvalue(res, 0, 6)), "disclosure", "method", "cell_key",
+	        "max_deviation", ckm->max_deviation, "variance", ckm->variance, "js", ckm->js,
+	        "min_count", (json_int_t)rules->min_count, "dominance", rules->dominance,
+	        "min_offices", rules->min_offices);
 	PQclear(res);
 
 	json_t *params = params_json(p);

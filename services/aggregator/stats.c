@@ -4,11 +4,15 @@
  * and the offices' structural indicators, all read in the report's snapshot.
  *
  * Every figure is computed from per-office values, so each knows how many
- * offices contribute and how much the largest one does; disclosure control
- * (common/disclosure, docs/disclosure.md) then suppresses what could reveal
- * a child, a case or an office. Four kinds of table:
- *   count      categories × groups, with the totals that are sums;
- *   share      % "yes" among cases that answered a yes/no fact;
+ * offices contribute and how much the largest one does, and every count
+ * carries the sum of its records' keys (the rollups' keysum). Counts are
+ * published perturbed by the cell-key method (common/ckm, docs/disclosure.md):
+ * the same records always get the same noise. Comparison values (medians,
+ * quartiles) are shown only where enough offices contribute. Four kinds of
+ * table:
+ *   count      categories × groups, with their totals, each perturbed;
+ *   share      % "yes" among cases that answered a yes/no fact, from the
+ *              perturbed yes and no counts;
  *   median     of a numeric distribution (days, ratings);
  *   quantiles  quartiles and median of an indicator over offices.
  * Groups are the regions (LVR, LWL), the kinds of office, or for ratings the
@@ -22,6 +26,7 @@
 #include <string.h>
 
 #include "aggregator.h"
+#include "kqe/ckm.h"
 #include "kqe/codelists.h"
 #include "kqe/disclosure.h"
 #include "kqe/log.h"
@@ -33,12 +38,12 @@ static const struct db_stmt stmt_offices = {
 	"SELECT id, region, kind FROM offices WHERE ($1::text IS NULL OR region = $1) ORDER BY id"
 };
 static const struct db_stmt stmt_rollups = { "stats_rollups",
-	"SELECT r.office_id, r.dimension, r.category, sum(r.n)::bigint"
+	"SELECT r.office_id, r.dimension, r.category, sum(r.n)::bigint, kqe_keysum(sum(r.keysum))"
 	" FROM rollups r JOIN offices o ON o.id = r.office_id"
 	" WHERE ($1::text IS NULL OR o.region = $1) AND ($2::int IS NULL OR r.year = $2)"
 	" AND ($3::text IS NULL OR r.cycle = $3) GROUP BY 1, 2, 3" };
 static const struct db_stmt stmt_coverage = { "stats_coverage",
-	"SELECT s.office_id, 'procedure_status', s.status, 1"
+	"SELECT s.office_id, 'procedure_status', s.status, 1, s.record_key"
 	" FROM kqe_procedure_status($2, current_date) s JOIN offices o ON o.id = s.office_id"
 	" WHERE ($1::text IS NULL OR o.region = $1)" };
 static const struct db_stmt stmt_structure = { "stats_structure",
@@ -111,6 +116,7 @@ static const char *const grouping_name[] = { "region", "kind", "quality_dimensio
 struct input {
 	const struct report_params *p;
 	const struct sdc_rules *rules;
+	const struct ckm_table *ckm; /* NULL: true counts (kqe sdc evaluate) */
 	PGresult *offices, *counts, *coverage, *structure;
 	json_t *office_index; /* office id → row in offices */
 	const char *scope_regions[3];
@@ -177,10 +183,11 @@ dimension_matches(enum grouping by, const char *dimension, const char *wanted)
 	return strcmp(dimension, wanted) == 0;
 }
 
-/* Per office counts of one table: v[(office * rows + row) * cols + col]. */
+/* Per office counts of one table, v[(office * rows + row) * cols + col], and their keys. */
 struct matrix {
 	size_t offices, rows, cols;
 	long long *v;
+	uint32_t *k;
 };
 
 static void
@@ -188,6 +195,7 @@ matrix_fill(struct matrix *m, const struct input *in, PGresult *res, enum groupi
     const char *dimension, const char *const *codes)
 {
 	m->v = xcalloc(m->offices * m->rows * m->cols, sizeof(long long));
+	m->k = xcalloc(m->offices * m->rows * m->cols, sizeof(uint32_t));
 	for (int i = 0; res != NULL && i < PQntuples(res); i++) {
 		const char *dim = PQgetvalue(res, i, 1);
 		if (!dimension_matches(by, dim, dimension))
@@ -197,68 +205,44 @@ matrix_fill(struct matrix *m, const struct input *in, PGresult *res, enum groupi
 		int r = o < 0 ? -1 : row_of(in, by, o, dim, dimension);
 		if (r < 0 || c < 0)
 			continue;
-		m->v[((size_t)o * m->rows + (size_t)r) * m->cols + (size_t)c] +=
-		    atoll(PQgetvalue(res, i, 3));
+		size_t at = ((size_t)o * m->rows + (size_t)r) * m->cols + (size_t)c;
+		m->v[at] += atoll(PQgetvalue(res, i, 3));
+		m->k[at] = ckm_key_add(m->k[at], strtoull(PQgetvalue(res, i, 4), NULL, 10));
 	}
 }
 
-/* Value, offices and largest office of row r0 × column c0 (-1: summed over). */
-static void
-measure(const struct matrix *m, struct sdc_cell *out, long r0, long c0)
-{
-	memset(out, 0, sizeof(*out));
-	for (size_t o = 0; o < m->offices; o++) {
-		long long sum = 0;
-		for (size_t r = 0; r < m->rows; r++)
-			for (size_t c = 0; c < m->cols; c++)
-				if ((r0 < 0 || (size_t)r0 == r) && (c0 < 0 || (size_t)c0 == c))
-					sum += m->v[(o * m->rows + r) * m->cols + c];
-		if (sum == 0)
-			continue;
-		out->value += sum;
-		out->offices++;
-		if (sum > out->top)
-			out->top = sum;
-	}
-}
-
-/* A disclosure-controlled rows × cols table of counts with its margins. */
-struct counted {
-	struct sdc_table t;
-	struct sdc_cell *cells, *row_totals, *col_totals;
+/* One count: its true value, its cell key, and what is published. */
+struct figure {
+	long long value;
+	uint32_t key;
+	long long published;
 };
 
-static int
-counted_build(struct counted *ct, const struct matrix *m, bool row_totals, bool col_totals,
-    const struct sdc_rules *rules)
+/*
+ * The count of row r0 × column c0 (-1: summed over) and its cell key, the sum
+ * of the keys of the records it counts; published perturbed (or true without ckm).
+ */
+static struct figure
+measure(const struct input *in, const struct matrix *m, long r0, long c0)
 {
-	size_t rows = m->rows, cols = m->cols;
-	ct->cells = xcalloc(rows * cols, sizeof(struct sdc_cell));
-	ct->row_totals = xcalloc(rows, sizeof(struct sdc_cell));
-	ct->col_totals = xcalloc(cols, sizeof(struct sdc_cell));
-	ct->t = (struct sdc_table){ .rows = rows,
-		.cols = cols,
-		.cells = ct->cells,
-		.row_totals = row_totals ? ct->row_totals : NULL,
-		.col_totals = col_totals ? ct->col_totals : NULL,
-		.totals_published = row_totals || col_totals };
-	for (size_t r = 0; r < rows; r++)
-		for (size_t c = 0; c < cols; c++)
-			measure(m, &ct->cells[r * cols + c], (long)r, (long)c);
-	for (size_t r = 0; r < rows; r++)
-		measure(m, &ct->row_totals[r], (long)r, -1);
-	for (size_t c = 0; c < cols; c++)
-		measure(m, &ct->col_totals[c], -1, (long)c);
-	measure(m, &ct->t.grand, -1, -1);
-	return sdc_apply(&ct->t, rules);
+	struct figure f = { 0, 0, 0 };
+	for (size_t o = 0; o < m->offices; o++)
+		for (size_t r = 0; r < m->rows; r++)
+			for (size_t c = 0; c < m->cols; c++)
+				if ((r0 < 0 || (size_t)r0 == r) && (c0 < 0 || (size_t)c0 == c)) {
+					size_t at = (o * m->rows + r) * m->cols + c;
+					f.value += m->v[at];
+					f.key = ckm_key_add(f.key, m->k[at]);
+				}
+	f.published = in->ckm ? ckm_perturb(in->ckm, f.value, f.key) : f.value;
+	return f;
 }
 
 static void
-counted_free(struct counted *ct)
+matrix_free(struct matrix *m)
 {
-	free(ct->cells);
-	free(ct->row_totals);
-	free(ct->col_totals);
+	free(m->v);
+	free(m->k);
 }
 
 static json_t *
@@ -284,9 +268,9 @@ cell_finish(json_t *cell, json_t *value, const char *reason)
 }
 
 static json_t *
-count_cell(json_t *cell, const struct sdc_cell *c)
+count_cell(json_t *cell, struct figure f)
 {
-	return cell_finish(cell, json_integer(c->value), sdc_reason_name(c->suppressed));
+	return cell_finish(cell, json_integer(f.published), NULL);
 }
 
 static double
@@ -311,70 +295,62 @@ table_new(const struct spec *s, enum grouping by, const char *measure_name)
 }
 
 /*
- * Counts. Column totals (per category) are published in the by-region table;
- * the by-kind table sums to the same totals, so it is protected as if they
- * were printed there too, and they are not repeated.
+ * Counts: every cell and every total perturbed on its own (a total is a cell
+ * of its own records), so a table need not add up. Row totals where the
+ * categories are exclusive; the totals per category (the state's) in the
+ * by-region table only: the by-kind table would repeat the same figures.
  */
 static json_t *
 count_table(const struct input *in, const struct spec *s, enum grouping by)
 {
 	const char *const *rows = group_codes(in, by);
-	struct matrix m = { PQntuples(in->offices), count_of(rows), count_of(s->codes), NULL };
+	struct matrix m = { PQntuples(in->offices), count_of(rows), count_of(s->codes), NULL,
+		NULL };
 	matrix_fill(&m, in,
 	    s->measure == M_COUNT && strcmp(s->dimension, "procedure_status") == 0 ? in->coverage
 	                                                                           : in->counts,
 	    by, s->dimension, s->codes);
-	bool col_totals = by != BY_QUALITY_DIMENSION;
-	struct counted ct;
-	json_t *table = NULL;
-	if (counted_build(&ct, &m, s->exclusive, col_totals, in->rules) != 0) {
-		log_error(
-		    NULL, "disclosure control refused a table", json_pack("{s:s}", "table", s->id));
-		goto out;
-	}
-	table = table_new(s, by, "count");
+	json_t *table = table_new(s, by, "count");
 	json_t *cells = json_object_get(table, "cells");
 	const char *g = grouping_name[by];
 	for (size_t r = 0; r < m.rows; r++)
 		for (size_t c = 0; c < m.cols; c++)
 			json_array_append_new(
 			    cells, count_cell(cell_new(g, rows[r], s->column, s->codes[c]),
-			               &ct.cells[r * m.cols + c]));
+			               measure(in, &m, (long)r, (long)c)));
 	/* Totals: the summed-over dimension is null. */
 	if (s->exclusive)
 		for (size_t r = 0; r < m.rows; r++)
-			json_array_append_new(cells,
-			    count_cell(cell_new(g, rows[r], s->column, NULL), &ct.row_totals[r]));
+			json_array_append_new(
+			    cells, count_cell(cell_new(g, rows[r], s->column, NULL),
+			               measure(in, &m, (long)r, -1)));
 	if (by == BY_REGION) {
 		for (size_t c = 0; c < m.cols; c++)
 			json_array_append_new(
 			    cells, count_cell(cell_new(g, NULL, s->column, s->codes[c]),
-			               &ct.col_totals[c]));
+			               measure(in, &m, -1, (long)c)));
 		if (s->exclusive)
-			json_array_append_new(
-			    cells, count_cell(cell_new(g, NULL, s->column, NULL), &ct.t.grand));
+			json_array_append_new(cells, count_cell(cell_new(g, NULL, s->column, NULL),
+			                                 measure(in, &m, -1, -1)));
 	}
-out:
-	counted_free(&ct);
-	free(m.v);
+	matrix_free(&m);
 	return table;
 }
 
+/* The share of yes among yes and no, from the published counts; null if none. */
 static json_t *
-share_cell(json_t *cell, const struct sdc_cell *yes, const struct sdc_cell *no)
+share_cell(json_t *cell, struct figure yes, struct figure no)
 {
-	const char *reason = sdc_reason_name(yes->suppressed ? yes->suppressed : no->suppressed);
-	long long answered = yes->value + no->value;
-	if (reason == NULL && answered == 0)
+	long long answered = yes.published + no.published;
+	if (answered == 0)
 		return cell_finish(cell, json_null(), NULL); /* nothing answered: no share */
 	return cell_finish(
-	    cell, json_real(round_to(100.0 * (double)yes->value / (double)answered, 1)), reason);
+	    cell, json_real(round_to(100.0 * (double)yes.published / (double)answered, 1)), NULL);
 }
 
 /*
- * Shares of "yes" per fact. The yes and no counts go through disclosure
- * control as a table with totals (the answered cases), so a share is hidden
- * whenever either count is: a share and the total would give the count back.
+ * Shares of "yes" per fact, each from the perturbed yes and no counts: a share
+ * and the number answered give back no more than those two perturbed counts.
  */
 static json_t *
 share_table(const struct input *in, const struct spec *s, enum grouping by)
@@ -384,24 +360,17 @@ share_table(const struct input *in, const struct spec *s, enum grouping by)
 	json_t *cells = json_object_get(table, "cells");
 	const char *g = grouping_name[by];
 	for (size_t f = 0; s->codes[f] != NULL; f++) {
-		struct matrix m = { PQntuples(in->offices), count_of(rows), 2, NULL };
+		struct matrix m = { PQntuples(in->offices), count_of(rows), 2, NULL, NULL };
 		matrix_fill(&m, in, in->counts, by, s->codes[f], yes_no);
-		struct counted ct;
-		int rc = counted_build(&ct, &m, true, true, in->rules);
-		for (size_t r = 0; rc == 0 && r < m.rows; r++)
+		for (size_t r = 0; r < m.rows; r++)
 			json_array_append_new(
 			    cells, share_cell(cell_new(g, rows[r], s->column, s->codes[f]),
-			               &ct.cells[r * 2], &ct.cells[r * 2 + 1]));
-		if (rc == 0 && by == BY_REGION)
+			               measure(in, &m, (long)r, 0), measure(in, &m, (long)r, 1)));
+		if (by == BY_REGION)
 			json_array_append_new(
 			    cells, share_cell(cell_new(g, NULL, s->column, s->codes[f]),
-			               &ct.col_totals[0], &ct.col_totals[1]));
-		counted_free(&ct);
-		free(m.v);
-		if (rc != 0) {
-			json_decref(table);
-			return NULL;
-		}
+			               measure(in, &m, -1, 0), measure(in, &m, -1, 1)));
+		matrix_free(&m);
 	}
 	return table;
 }
@@ -605,10 +574,10 @@ cycle_of(const struct report_params *p, char *out, size_t size)
 }
 
 int
-stats_tables(
-    struct db *db, const struct report_params *p, const struct sdc_rules *rules, json_t *out)
+stats_tables(struct db *db, const struct report_params *p, const struct sdc_rules *rules,
+    const struct ckm_table *ckm, json_t *out)
 {
-	struct input in = { .p = p, .rules = rules, .office_index = json_object() };
+	struct input in = { .p = p, .rules = rules, .ckm = ckm, .office_index = json_object() };
 	int rc = -1;
 	size_t nregions = 0;
 	for (size_t i = 0; regions[i]; i++)

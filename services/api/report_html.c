@@ -539,29 +539,64 @@ method_section(struct evbuffer *b, const json_t *report)
 					by_reason[k]++;
 		}
 	}
-	evbuffer_add_printf(b,
-	    "<section id=\"methodik\"><h2>Methodische Hinweise</h2>"
-	    "<h3>Geheimhaltung</h3><p>Keine Angabe in diesem Bericht darf Rückschlüsse auf ein "
-	    "einzelnes Kind, einen einzelnen Fall oder ein einzelnes Jugendamt zulassen. Vor der "
-	    "Veröffentlichung durchläuft daher jede Tabelle eine statistische "
-	    "Geheimhaltungsprüfung:</p><ul>"
-	    "<li><b>Mindestfallzahl:</b> Fallzahlen von 1 bis %lld werden nicht ausgewiesen.</li>"
-	    "<li><b>Dominanz:</b> Stammt mehr als %.0f %% eines Wertes aus einem einzigen "
-	    "Jugendamt, wird er nicht ausgewiesen.</li>"
-	    "<li><b>Vergleichswerte:</b> Mediane, Quartile und Anteile über Jugendämter werden nur "
-	    "ausgewiesen, wenn mindestens %lld Jugendämter beitragen. Minimum und Maximum werden "
-	    "nie gezeigt, weil sie Werte einzelner Jugendämter wären.</li>"
-	    "<li><b>Sekundäre Geheimhaltung:</b> Wo Summen veröffentlicht werden, werden "
-	    "zusätzliche Felder gesperrt, damit ein gesperrter Wert nicht aus der Summe "
-	    "zurückgerechnet werden kann. Anteile werden gesperrt, wenn Zähler oder Gegenteil "
-	    "gesperrt sind.</li></ul>",
-	    (long long)json_integer_value(json_object_get(rules, "min_count")) - 1,
-	    json_number_value(json_object_get(rules, "dominance")) * 100,
-	    (long long)json_integer_value(json_object_get(rules, "min_offices")));
-	evbuffer_add_printf(b,
-	    "<p>Von %ld Angaben dieses Berichts sind gesperrt: %ld wegen der Mindestfallzahl, "
-	    "%ld wegen Dominanz, %ld sekundär, %ld mangels ausreichend vieler Jugendämter.</p>",
-	    cells, by_reason[0], by_reason[1], by_reason[2], by_reason[3]);
+	const char *method = json_string_value(json_object_get(rules, "method"));
+	if (method != NULL && strcmp(method, "cell_key") == 0) {
+		evbuffer_add_printf(b,
+		    "<section id=\"methodik\"><h2>Methodische Hinweise</h2>"
+		    "<h3>Geheimhaltung</h3><p>Keine Angabe in diesem Bericht darf Rückschlüsse auf ein "
+		    "einzelnes Kind, einen einzelnen Fall oder ein einzelnes Jugendamt zulassen, auch "
+		    "nicht im Vergleich mit anderen Tabellen, Berichten oder Zeiträumen. Die Fallzahlen "
+		    "sind deshalb mit der Cell-Key-Methode geheim gehalten, einem Verfahren der "
+		    "amtlichen Statistik: Jede Fallzahl wird um einen kleinen Wert verändert, "
+		    "höchstens um %lld nach oben oder unten (Varianz %.2f). Welcher Wert das ist, "
+		    "hängt allein von den gezählten Fällen ab: Dieselben Fälle ergeben in jeder "
+		    "Tabelle, in jedem Bericht und bei jeder Abfrage dieselbe Zahl.</p><ul>"
+		    "<li>Fallzahlen von 1 bis %lld werden nie ausgewiesen; eine ausgewiesene Null "
+		    "(\u2013) ist eine echte Null.</li>"
+		    "<li>Summen werden wie jedes andere Tabellenfeld verändert. Eine Summe kann daher "
+		    "von der Summe ihrer Einzelwerte abweichen, und dieselbe Größe kann in "
+		    "verschiedenen Tabellen leicht verschieden ausfallen, wenn sie aus verschiedenen "
+		    "Fällen gebildet ist.</li>"
+		    "<li>Anteile werden aus den veränderten Fallzahlen berechnet.</li>"
+		    "<li><b>Vergleichswerte:</b> Mediane und Quartile über Jugendämter werden nur "
+		    "ausgewiesen, wenn mindestens %lld Jugendämter beitragen; Mediane außerdem nur ab "
+		    "%lld Fällen und wenn kein Jugendamt mehr als %.0f %% der Fälle stellt. Minimum und "
+		    "Maximum werden nie gezeigt, weil sie Werte einzelner Jugendämter wären.</li></ul>",
+		    (long long)json_integer_value(json_object_get(rules, "max_deviation")),
+		    json_number_value(json_object_get(rules, "variance")),
+		    (long long)json_integer_value(json_object_get(rules, "js")),
+		    (long long)json_integer_value(json_object_get(rules, "min_offices")),
+		    (long long)json_integer_value(json_object_get(rules, "min_count")),
+		    json_number_value(json_object_get(rules, "dominance")) * 100);
+		evbuffer_add_printf(b,
+		    "<p>Von %ld Angaben dieses Berichts sind %ld mangels ausreichend vieler "
+		    "Jugendämter oder Fälle nicht ausgewiesen.</p>",
+		    cells, by_reason[0] + by_reason[1] + by_reason[2] + by_reason[3]);
+	} else {
+		evbuffer_add_printf(b,
+		    "<section id=\"methodik\"><h2>Methodische Hinweise</h2>"
+		    "<h3>Geheimhaltung</h3><p>Keine Angabe in diesem Bericht darf Rückschlüsse auf ein "
+		    "einzelnes Kind, einen einzelnen Fall oder ein einzelnes Jugendamt zulassen. Vor der "
+		    "Veröffentlichung durchläuft daher jede Tabelle eine statistische "
+		    "Geheimhaltungsprüfung:</p><ul>"
+		    "<li><b>Mindestfallzahl:</b> Fallzahlen von 1 bis %lld werden nicht ausgewiesen.</li>"
+		    "<li><b>Dominanz:</b> Stammt mehr als %.0f %% eines Wertes aus einem einzigen "
+		    "Jugendamt, wird er nicht ausgewiesen.</li>"
+		    "<li><b>Vergleichswerte:</b> Mediane, Quartile und Anteile über Jugendämter werden nur "
+		    "ausgewiesen, wenn mindestens %lld Jugendämter beitragen. Minimum und Maximum werden "
+		    "nie gezeigt, weil sie Werte einzelner Jugendämter wären.</li>"
+		    "<li><b>Sekundäre Geheimhaltung:</b> Wo Summen veröffentlicht werden, werden "
+		    "zusätzliche Felder gesperrt, damit ein gesperrter Wert nicht aus der Summe "
+		    "zurückgerechnet werden kann. Anteile werden gesperrt, wenn Zähler oder Gegenteil "
+		    "gesperrt sind.</li></ul>",
+		    (long long)json_integer_value(json_object_get(rules, "min_count")) - 1,
+		    json_number_value(json_object_get(rules, "dominance")) * 100,
+		    (long long)json_integer_value(json_object_get(rules, "min_offices")));
+		evbuffer_add_printf(b,
+		    "<p>Von %ld Angaben dieses Berichts sind gesperrt: %ld wegen der Mindestfallzahl, "
+		    "%ld wegen Dominanz, %ld sekundär, %ld mangels ausreichend vieler Jugendämter.</p>",
+		    cells, by_reason[0], by_reason[1], by_reason[2], by_reason[3]);
+	}
 	evbuffer_add_printf(b,
 	    "<h3>Zeichenerklärung</h3><table class=\"legend\"><tbody>"
 	    "<tr><th scope=\"row\">.</th><td>Zahlenwert unbekannt oder geheim zu halten</td></tr>"

@@ -473,6 +473,25 @@ class SqlSession:
         self.proc.stdout.close()
 
 
+_PTABLE = {}
+
+
+def perturb(stack, n, keysum):
+    """The published count for a true count n whose records' keys sum to keysum: the
+    perturbation table of `kqe sdc ptable --json`, looked up as common/src/ckm.c does (a
+    reimplementation of the lookup only, so a test compares two)."""
+    if "rows" not in _PTABLE:
+        _PTABLE.update(json.loads(stack.kqe("sdc", "ptable", "--json", check=True).stdout))
+    if n <= 0:
+        return n
+    rows = _PTABLE["rows"]
+    key = keysum % (1 << 32)
+    for noise in rows[min(n, len(rows) - 1)]["noise"]:
+        if key < noise["key_below"]:
+            return n + noise["v"]
+    raise AssertionError("the perturbation table's last interval must end at 2^32")
+
+
 class StackTestCase(unittest.TestCase):
     """Base class: one Stack per test class, set up with migrations and kqe-api running."""
 

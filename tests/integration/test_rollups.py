@@ -8,7 +8,7 @@ import subprocess
 import time
 import unittest
 
-from harness import BIN, Process, StackTestCase, wait_until
+from harness import BIN, Process, StackTestCase, perturb, wait_until
 from test_case_analyses import valid
 
 CYCLE = "2023-2028"
@@ -33,15 +33,25 @@ COUNT_TABLES = {
 # --- comparisons (shared with tests/faults) ---------------------------------------
 # Each takes the TestCase whose .stack it reads and whose assertions it uses.
 def sql_counts(test, table, group):
+    """(group, category) → (count, sum of record keys) straight from the case tables."""
     category, source = COUNT_TABLES[table]
-    rows = test.stack.sql(f"SELECT o.{group}, {category}, count(*) {source}"
-                          f" WHERE p.cycle = '{CYCLE}' GROUP BY 1, 2")
-    return {(g, k): int(n) for g, k, n in rows}
+    alias = "t" if source is TOPICS else "c"
+    rows = test.stack.sql(f"SELECT o.{group}, {category}, count(*), sum({alias}.record_key)"
+                          f" {source} WHERE p.cycle = '{CYCLE}' GROUP BY 1, 2")
+    return {(g, k): (int(n), int(key)) for g, k, n, key in rows}
+
+
+def published(test, counts):
+    """What a report publishes for the records of counts ((n, keysum) pairs): their total
+    perturbed with the cell key of all of them, as `kqe sdc ptable` says."""
+    n = sum(c[0] for c in counts)
+    return perturb(test.stack, n, sum(c[1] for c in counts))
 
 
 def assert_report_equals_sql(test, rep):
     """Every figure of a state report of CYCLE that is not suppressed equals SQL over the case
-    tables (and the survey and procedure views)."""
+    tables (and the survey and procedure views): counts are the true counts perturbed with the
+    keys of the records counted (docs/disclosure.md), shares come from such counts."""
     tables = {t["id"]: t for t in rep["tables"]}
     compared = 0
     for base in COUNT_TABLES:
@@ -53,8 +63,8 @@ def assert_report_equals_sql(test, rep):
                 if cell["suppressed"]:
                     continue
                 g, k = cell[group], cell[column]
-                want = sum(n for (eg, ek), n in expected.items()
-                           if (g is None or eg == g) and (k is None or ek == k))
+                want = published(test, [c for (eg, ek), c in expected.items()
+                                        if (g is None or eg == g) and (k is None or ek == k)])
                 test.assertEqual(cell["value"], want, (table["id"], cell))
                 compared += 1
     # Medians: days to first contact per region, as percentile_cont.
@@ -66,17 +76,19 @@ def assert_report_equals_sql(test, rep):
         if cell["region"] and not cell["suppressed"]:
             test.assertEqual(cell["value"], float(days[cell["region"]]), cell)
             compared += 1
-    # Shares: % yes among those answered.
-    shares = {(r, f): float(v) for r, f, v in test.stack.sql(
-        "SELECT o.region, f.name, round(100.0 * count(*) FILTER (WHERE f.v)"
-        " / nullif(count(f.v), 0), 1)"
+    # Shares: % yes among those answered, from the perturbed yes and no counts.
+    answers = {(r, f, v): (int(n), int(k)) for r, f, v, n, k in test.stack.sql(
+        "SELECT o.region, f.name, f.v, count(*), sum(c.record_key)"
         f" {CASES} CROSS JOIN LATERAL (VALUES ('direct_impression', c.direct_impression),"
         " ('several_professionals', c.several_professionals),"
         " ('child_involved', c.child_involved)) AS f(name, v)"
-        f" WHERE p.cycle = '{CYCLE}' GROUP BY 1, 2")}
+        f" WHERE p.cycle = '{CYCLE}' AND f.v IS NOT NULL GROUP BY 1, 2, 3")}
     for cell in tables["case_process_facts_by_region"]["cells"]:
-        if cell["region"] and not cell["suppressed"] and cell["value"] is not None:
-            test.assertEqual(cell["value"], shares[(cell["region"], cell["fact"])], cell)
+        if cell["region"]:
+            yes = published(test, [answers.get((cell["region"], cell["fact"], "t"), (0, 0))])
+            no = published(test, [answers.get((cell["region"], cell["fact"], "f"), (0, 0))])
+            want = round(100.0 * yes / (yes + no), 1) if yes + no else None
+            test.assertEqual(cell["value"], want, cell)
             compared += 1
     # Quartiles of structural indicators over offices, as percentile_cont.
     quart = {}
@@ -99,13 +111,14 @@ def assert_report_equals_sql(test, rep):
     # Procedure coverage: offices per status, as the status view computes it.
     rows = test.stack.sql(
         "SELECT set_config('kqe.role', 'admin', false);"
-        " SELECT o.region, s.status, count(*) FROM kqe_procedure_status"
+        " SELECT o.region, s.status, count(*), sum(s.record_key) FROM kqe_procedure_status"
         f"('{CYCLE}', current_date) s JOIN offices o ON o.id = s.office_id GROUP BY 1, 2")
-    coverage = {(r[0], r[1]): int(r[2]) for r in rows if len(r) == 3}
-    test.assertEqual(sum(coverage.values()), 186)
+    coverage = {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows if len(r) == 4}
+    test.assertEqual(sum(n for n, _ in coverage.values()), 186)
     for cell in tables["procedure_coverage_by_region"]["cells"]:
-        if cell["region"] and cell["status"] and not cell["suppressed"]:
-            test.assertEqual(cell["value"], coverage.get((cell["region"], cell["status"]), 0))
+        if cell["region"] and cell["status"]:
+            want = published(test, [coverage.get((cell["region"], cell["status"]), (0, 0))])
+            test.assertEqual(cell["value"], want, cell)
             compared += 1
     test.assertGreater(compared, 100)
 
@@ -304,7 +317,7 @@ class RollupsTest(StackTestCase):
         self.stack.stop_aggregator()
         self.stack.start_aggregator(**self.aggregator_env)
         quiet(self)
-        self.assert_rollups_equal_source()
+        assert_rollups_equal_source(self)
 
     def test_5_recompute_is_for_the_aggregator_only(self):
         # The API's database role may not rewrite rollups, whoever it claims to be.

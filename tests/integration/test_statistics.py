@@ -1,12 +1,13 @@
-"""Case-analysis statistics in reports: figures equal SQL on the case table, disclosure
-control holds, and submissions made while Redis was down are counted once it returns."""
+"""Case-analysis statistics in reports: counts are SQL on the case table perturbed by the
+cell-key method (the same records, the same noise; never 1 to js), comparison values need
+enough offices, and submissions made while Redis was down are counted once it returns."""
 
 import unittest
 
-from harness import StackTestCase
+from harness import StackTestCase, perturb
 from test_case_analyses import valid
 
-MIN_COUNT = 3
+JS = 2  # no published count lies in 1 .. JS
 CYCLE = "2023-2028"
 
 
@@ -25,35 +26,26 @@ class StatisticsTest(StackTestCase):
         return next(t for t in report["tables"] if t["id"] == table_id)
 
     def sql_counts(self, column, where=""):
+        """(region, category) → (count, sum of the record keys)."""
         rows = self.stack.sql(
-            f"SELECT o.region, {column}, count(*) FROM case_analyses c"
+            f"SELECT o.region, {column}, count(*), sum(c.record_key) FROM case_analyses c"
             " JOIN offices o ON o.id = c.office_id JOIN procedures p ON p.id = c.procedure_id"
             f" WHERE p.cycle = '{CYCLE}' {where} GROUP BY 1, 2")
-        return {(r, k): int(n) for r, k, n in rows}
+        return {(r, k): (int(n), int(key)) for r, k, n, key in rows}
+
+    def published(self, counts):
+        """The published figure of the records of counts: their total, perturbed."""
+        return perturb(self.stack, sum(n for n, _ in counts), sum(k for _, k in counts))
 
     def assert_disclosure_rules(self, table):
         if table["measure"] != "count":
             return self.assert_comparison_rules(table)
-        dims = table["dimensions"]
         for cell in table["cells"]:
-            if cell["suppressed"]:
-                self.assertIsNone(cell["value"])
-                self.assertIn(cell["reason"], ("min_count", "dominance", "secondary"))
-            else:
-                # No visible count lies between 1 and the minimum.
-                self.assertFalse(1 <= cell["value"] < MIN_COUNT, cell)
-        totals = [c for c in table["cells"] if any(c[d] is None for d in dims)]
-        if not totals:
-            return
-        # Where a total is published, no line holds exactly one suppressed figure.
-        for d in dims:
-            for value in {c[d] for c in table["cells"] if c[d] is not None}:
-                line = [c for c in table["cells"] if c[d] == value
-                        and all(c[o] is not None for o in dims if o != d)]
-                total = [c for c in table["cells"] if c[d] == value
-                         and all(c[o] is None for o in dims if o != d)]
-                hidden = sum(c["suppressed"] for c in line + total)
-                self.assertNotEqual(hidden, 1, (table["id"], d, value))
+            # Counts are perturbed, never hidden, and never 1 .. JS.
+            self.assertFalse(cell["suppressed"], cell)
+            self.assertIsInstance(cell["value"], int, cell)
+            self.assertFalse(1 <= cell["value"] <= JS, cell)
+            self.assertGreaterEqual(cell["value"], 0, cell)
 
     def assert_comparison_rules(self, table):
         for cell in table["cells"]:
@@ -65,17 +57,19 @@ class StatisticsTest(StackTestCase):
     def test_results_equal_sql_and_disclosure_holds(self):
         rep = self.report({"scope": "state", "period": CYCLE})
         self.assertEqual(rep["watermark"]["disclosure"],
-                         {"min_count": 3, "dominance": 0.85, "min_offices": 5})
+                         {"method": "cell_key", "max_deviation": 5, "variance": 3.0, "js": JS,
+                          "min_count": 3, "dominance": 0.85, "min_offices": 5})
         expected = self.sql_counts("c.result")
         table = self.table(rep, "case_results_by_region")
         self.assertEqual(table["dimensions"], ["region", "result"])
         for cell in table["cells"]:
-            if cell["region"] is None or cell["result"] is None or cell["suppressed"]:
-                continue
-            self.assertEqual(cell["value"], expected.get((cell["region"], cell["result"]), 0),
-                             cell)
-        grand = next(c for c in table["cells"] if c["region"] is None and c["result"] is None)
-        self.assertEqual(grand["value"], sum(expected.values()))
+            want = self.published([c for (r, k), c in expected.items()
+                                   if cell["region"] in (None, r) and cell["result"] in (None, k)])
+            self.assertEqual(cell["value"], want, cell)
+        # The same records give the same figure in every table: the state's total of each
+        # result in the by-region table is the same set of cases as in a second report.
+        again = self.report({"scope": "state", "period": CYCLE})
+        self.assertEqual(again["tables"], rep["tables"])
         for t in rep["tables"]:
             if t["id"].startswith(("case_", "topic_", "procedure_", "structure_")):
                 with self.subTest(table=t["id"]):
@@ -103,20 +97,23 @@ class StatisticsTest(StackTestCase):
                 self.assertEqual(float(row["figure"].replace(",", ".")), cell["value"])
         self.assertIn("insgesamt", {row["value_1"] for row in rows})
 
-    def test_small_periods_are_suppressed_not_revealed(self):
-        # One year has far fewer cases per cell: suppression must do visible work.
+    def test_small_periods_are_perturbed_not_revealed(self):
+        # One year has far fewer cases per cell: the small true counts must not show.
         rep = self.report({"scope": "region", "region": "LWL", "period": "2019"})
         table = self.table(rep, "case_reporters_by_region")
-        self.assertTrue(any(c["suppressed"] for c in table["cells"]))
         self.assert_disclosure_rules(table)
         expected = self.stack.sql(
-            "SELECT c.reported_by, count(*) FROM case_analyses c JOIN offices o"
-            " ON o.id = c.office_id WHERE o.region = 'LWL'"
+            "SELECT c.reported_by, count(*), sum(c.record_key) FROM case_analyses c"
+            " JOIN offices o ON o.id = c.office_id WHERE o.region = 'LWL'"
             " AND extract(year FROM c.closed_month) = 2019 GROUP BY 1")
-        expected = {k: int(n) for k, n in expected}
+        expected = {k: (int(n), int(key)) for k, n, key in expected}
+        small = 0
         for cell in table["cells"]:
-            if cell["region"] and cell["reported_by"] and not cell["suppressed"]:
-                self.assertEqual(cell["value"], expected.get(cell["reported_by"], 0))
+            if cell["region"] and cell["reported_by"]:
+                true = expected.get(cell["reported_by"], (0, 0))
+                self.assertEqual(cell["value"], self.published([true]), cell)
+                small += 1 <= true[0] <= JS
+        self.assertGreater(small, 0, "the period should hold true counts of 1 or 2")
 
     def test_submissions_while_redis_is_down_are_counted_after_it_returns(self):
         self.stack.stop_aggregator()
@@ -142,7 +139,11 @@ class StatisticsTest(StackTestCase):
         rep = self.stack.get(self.stack.get(f"/v1/jobs/{job}").json()["result"]).json()
         grand = next(c for c in self.table(rep, "case_results_by_region")["cells"]
                      if c["region"] is None and c["result"] is None)
-        self.assertEqual(grand["value"], before + 1000)
+        n, keys = self.stack.sql(
+            "SELECT count(*), sum(c.record_key) FROM case_analyses c JOIN procedures p"
+            f" ON p.id = c.procedure_id WHERE p.cycle = '{CYCLE}'")[0]
+        self.assertEqual(int(n), before + 1000)
+        self.assertEqual(grand["value"], perturb(self.stack, int(n), int(keys)))
 
 
 class BenchmarkTest(StackTestCase):

@@ -132,12 +132,14 @@ test_lookup_follows_the_intervals(void **state)
 		for (int s = 0; s < steps; s++) {
 			uint32_t key = (uint32_t)((uint64_t)s << 16 | 0x8000);
 			long long j = ckm_perturb(&t, n, key);
-			assert_int_equal(ckm_perturb(&t, n, key), j); /* the same key, the same noise */
+			assert_int_equal(
+			    ckm_perturb(&t, n, key), j); /* the same key, the same noise */
 			seen[j - n + CKM_MAX_D]++;
 			assert_true(ckm_probability(&t, n, j) > 0);
 		}
 		for (int k = 0; k < r->n; k++)
-			assert_true(fabs((double)seen[r->v[k] + CKM_MAX_D] / steps - r->p[k]) < 1e-4);
+			assert_true(
+			    fabs((double)seen[r->v[k] + CKM_MAX_D] / steps - r->p[k]) < 1e-4);
 		assert_int_equal(ckm_perturb(&t, n, 0), n + r->v[0]);
 		assert_int_equal(ckm_perturb(&t, n, UINT32_MAX), n + r->v[r->n - 1]);
 	}

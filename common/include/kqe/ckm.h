@@ -56,6 +56,9 @@ struct ckm_table {
 int ckm_table_build(const struct ckm_params *p, struct ckm_table *t, char *err, size_t errlen);
 void ckm_table_free(struct ckm_table *t);
 
+/* The table of the documented defaults, built once (thread-safe); never freed. */
+const struct ckm_table *ckm_default(void);
+
 /* The row that serves a true count n (n >= 0). */
 const struct ckm_row *ckm_row_for(const struct ckm_table *t, long long n);
 
