@@ -70,9 +70,12 @@ solve_row(const int *vals, int n, double variance, double *p)
 			return -1;
 		double da = -(h22 * g1 - h12 * g2) / det;
 		double db = -(h11 * g2 - h12 * g1) / det;
+		/* Backtracking while far away; near the optimum the dual's changes drown in
+		 * rounding, and Newton's full step converges quadratically there anyway. */
 		double f0 = dual(vals, n, variance, a, b), t = 1;
-		while (t > 1e-12 && dual(vals, n, variance, a + t * da, b + t * db) >
-		                        f0 + 1e-4 * t * (g1 * da + g2 * db))
+		while (fabs(g1) + fabs(g2) > 1e-6 && t > 1e-12 &&
+		       dual(vals, n, variance, a + t * da, b + t * db) >
+		           f0 + 1e-4 * t * (g1 * da + g2 * db))
 			t /= 2;
 		a += t * da;
 		b += t * db;
@@ -158,13 +161,14 @@ ckm_table_build(const struct ckm_params *p, struct ckm_table *t, char *err, size
 	for (int i = 1; i < t->rows; i++) {
 		struct ckm_row *r = &t->row[i];
 		double lo, hi, prob[2 * CKM_MAX_D + 1];
+		double v =
+		    i == t->rows - 1 && p->variance_large > 0 ? p->variance_large : p->variance;
 		r->n = row_values(p, i, r->v, &lo, &hi);
-		if (!(p->variance > lo && p->variance < hi) ||
-		    solve_row(r->v, r->n, p->variance, prob) != 0) {
+		if (!(v > lo && v < hi) || solve_row(r->v, r->n, v, prob) != 0) {
 			snprintf(err, errlen,
 			    "no noise for a true count of %d has variance %g with mean 0 "
 			    "(it must lie between %g and %g)",
-			    i, p->variance, lo, hi);
+			    i, v, lo, hi);
 			ckm_table_free(t);
 			return -1;
 		}
@@ -217,7 +221,8 @@ static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 static void
 default_build(void)
 {
-	const struct ckm_params p = { CKM_DEFAULT_D, CKM_DEFAULT_V, CKM_DEFAULT_JS };
+	const struct ckm_params p = { CKM_DEFAULT_D, CKM_DEFAULT_V, CKM_DEFAULT_V_LARGE,
+		CKM_DEFAULT_JS };
 	char err[200];
 	if (ckm_table_build(&p, &default_table, err, sizeof(err)) != 0)
 		abort(); /* the defaults are tested (test_ckm.c): they always build */

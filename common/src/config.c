@@ -22,10 +22,10 @@ struct config_var {
 
 static const struct config_var vars[] = {
 	{ "KQE_SDC_MIN_COUNT", TYPE_INT, "3", 1, 1000, CONFIG_AGGREGATOR, OFF(sdc_min_count),
-	    "disclosure control: counts from 1 below this are suppressed" },
+	    "disclosure control: a median of cases needs this many cases" },
 	{ "KQE_SDC_DOMINANCE_PERCENT", TYPE_INT, "85", 1, 100, CONFIG_AGGREGATOR,
 	    OFF(sdc_dominance_percent),
-	    "disclosure control: a cell whose largest office holds more than this share is suppressed" },
+	    "disclosure control: no median where one office holds more than this share of its cases" },
 	{ "KQE_SDC_MIN_OFFICES", TYPE_INT, "5", 1, 1000, CONFIG_AGGREGATOR | CONFIG_API,
 	    OFF(sdc_min_offices),
 	    "disclosure control: comparison values (median, quartiles) need this many offices" },

@@ -107,10 +107,31 @@ struct sdc_rules;
 struct ckm_table;
 /*
  * Appends the statistical tables of a report to out, counts perturbed with ckm
- * (NULL: the true counts, for kqe sdc evaluate only). 0 or -1.
+ * (NULL: the true counts, for kqe sdc evaluate only). 0 or -1. It is
+ * stats_load, then stats_build.
  */
 int stats_tables(struct db *db, const struct report_params *p, const struct sdc_rules *rules,
     const struct ckm_table *ckm, json_t *out) KQE_MUSTCHECK;
+
+/*
+ * What a report's tables are computed from, for the offices in its scope (all
+ * values text, as libpq returns them):
+ *   offices    id, region, kind                      one row per office
+ *   counts     office_id, dimension, category, n, keysum   the period's rollups
+ *   coverage   office_id, 'procedure_status', status, 1, record_key  (a cycle's;
+ *              NULL where the period lies in no cycle: no coverage table)
+ *   structure  office_id, indicator, value           structural indicators
+ * stats_load reads them in the caller's transaction; the attack harness
+ * (tests/sdc) builds them from generated records instead.
+ */
+struct stats_source {
+	PGresult *offices, *counts, *coverage, *structure;
+};
+int stats_load(
+    struct db *db, const struct report_params *p, struct stats_source *src) KQE_MUSTCHECK;
+void stats_source_clear(struct stats_source *src);
+int stats_build(const struct stats_source *src, const struct report_params *p,
+    const struct sdc_rules *rules, const struct ckm_table *ckm, json_t *out) KQE_MUSTCHECK;
 
 /* Logs whether retention is on, with its period and interval (once, at start). */
 void retention_announce(const struct config *cfg);

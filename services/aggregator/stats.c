@@ -117,7 +117,7 @@ struct input {
 	const struct report_params *p;
 	const struct sdc_rules *rules;
 	const struct ckm_table *ckm; /* NULL: true counts (kqe sdc evaluate) */
-	PGresult *offices, *counts, *coverage, *structure;
+	const PGresult *offices, *counts, *coverage, *structure; /* struct stats_source */
 	json_t *office_index; /* office id → row in offices */
 	const char *scope_regions[3];
 };
@@ -191,7 +191,7 @@ struct matrix {
 };
 
 static void
-matrix_fill(struct matrix *m, const struct input *in, PGresult *res, enum grouping by,
+matrix_fill(struct matrix *m, const struct input *in, const PGresult *res, enum grouping by,
     const char *dimension, const char *const *codes)
 {
 	m->v = xcalloc(m->offices * m->rows * m->cols, sizeof(long long));
@@ -423,13 +423,7 @@ comparison_blocked(const struct input *in, const struct point *p, size_t n)
 		if (per_office[o] > top)
 			top = per_office[o];
 	free(per_office);
-	if (!sdc_comparison_allowed(in->rules, contributing))
-		return "min_offices";
-	if (total < in->rules->min_count)
-		return "min_count";
-	if ((double)top > in->rules->dominance * (double)total)
-		return "dominance";
-	return NULL;
+	return sdc_median_blocked(in->rules, contributing, total, top);
 }
 
 static json_t *
@@ -574,16 +568,8 @@ cycle_of(const struct report_params *p, char *out, size_t size)
 }
 
 int
-stats_tables(struct db *db, const struct report_params *p, const struct sdc_rules *rules,
-    const struct ckm_table *ckm, json_t *out)
+stats_load(struct db *db, const struct report_params *p, struct stats_source *src)
 {
-	struct input in = { .p = p, .rules = rules, .ckm = ckm, .office_index = json_object() };
-	int rc = -1;
-	size_t nregions = 0;
-	for (size_t i = 0; regions[i]; i++)
-		if (!p->region[0] || strcmp(p->region, regions[i]) == 0)
-			in.scope_regions[nregions++] = regions[i];
-
 	char year[12], cycle[24];
 	snprintf(year, sizeof(year), "%d", p->first_year);
 	int is_year = p->first_year == p->last_year;
@@ -591,17 +577,52 @@ stats_tables(struct db *db, const struct report_params *p, const struct sdc_rule
 	const char *region = p->region[0] ? p->region : NULL;
 	const char *period[] = { region, is_year ? year : NULL, is_year ? NULL : p->period };
 	const char *with_cycle[] = { region, cycle };
-	if ((in.offices = db_exec(db, &stmt_offices, 1, period)) == NULL ||
-	    (in.counts = db_exec(db, &stmt_rollups, 3, period)) == NULL ||
-	    (in.structure = db_exec(db, &stmt_structure, 3, period)) == NULL ||
-	    (cycle[0] && (in.coverage = db_exec(db, &stmt_coverage, 2, with_cycle)) == NULL))
-		goto out;
+	memset(src, 0, sizeof(*src));
+	if ((src->offices = db_exec(db, &stmt_offices, 1, period)) == NULL ||
+	    (src->counts = db_exec(db, &stmt_rollups, 3, period)) == NULL ||
+	    (src->structure = db_exec(db, &stmt_structure, 3, period)) == NULL ||
+	    (cycle[0] && (src->coverage = db_exec(db, &stmt_coverage, 2, with_cycle)) == NULL)) {
+		stats_source_clear(src);
+		return -1;
+	}
+	return 0;
+}
+
+void
+stats_source_clear(struct stats_source *src)
+{
+	PQclear(src->offices);
+	PQclear(src->counts);
+	PQclear(src->coverage);
+	PQclear(src->structure);
+	memset(src, 0, sizeof(*src));
+}
+
+int
+stats_build(const struct stats_source *src, const struct report_params *p,
+    const struct sdc_rules *rules, const struct ckm_table *ckm, json_t *out)
+{
+	struct input in = { .p = p,
+		.rules = rules,
+		.ckm = ckm,
+		.offices = src->offices,
+		.counts = src->counts,
+		.coverage = src->coverage,
+		.structure = src->structure,
+		.office_index = json_object() };
+	int rc = -1;
+	size_t nregions = 0;
+	for (size_t i = 0; regions[i]; i++)
+		if (!p->region[0] || strcmp(p->region, regions[i]) == 0)
+			in.scope_regions[nregions++] = regions[i];
+	char cycle[24];
+	cycle_of(p, cycle, sizeof(cycle));
 	for (int i = 0; i < PQntuples(in.offices); i++)
 		json_object_set_new(in.office_index, PQgetvalue(in.offices, i, 0), json_integer(i));
 
 	for (size_t i = 0; i < ARRAY_LEN(specs); i++) {
 		const struct spec *s = &specs[i];
-		if (s->needs_cycle && !cycle[0])
+		if (s->needs_cycle && (!cycle[0] || in.coverage == NULL))
 			continue;
 		for (int by = BY_REGION; by <= BY_QUALITY_DIMENSION; by++) {
 			if (!(s->groupings & (1u << by)))
@@ -620,10 +641,18 @@ stats_tables(struct db *db, const struct report_params *p, const struct sdc_rule
 	}
 	rc = 0;
 out:
-	PQclear(in.offices);
-	PQclear(in.counts);
-	PQclear(in.coverage);
-	PQclear(in.structure);
 	json_decref(in.office_index);
+	return rc;
+}
+
+int
+stats_tables(struct db *db, const struct report_params *p, const struct sdc_rules *rules,
+    const struct ckm_table *ckm, json_t *out)
+{
+	struct stats_source src;
+	if (stats_load(db, p, &src) != 0)
+		return -1;
+	int rc = stats_build(&src, p, rules, ckm, out);
+	stats_source_clear(&src);
 	return rc;
 }

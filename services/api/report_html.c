@@ -548,7 +548,8 @@ method_section(struct evbuffer *b, const json_t *report)
 		    "nicht im Vergleich mit anderen Tabellen, Berichten oder Zeiträumen. Die Fallzahlen "
 		    "sind deshalb mit der Cell-Key-Methode geheim gehalten, einem Verfahren der "
 		    "amtlichen Statistik: Jede Fallzahl wird um einen kleinen Wert verändert, "
-		    "höchstens um %lld nach oben oder unten (Varianz %.2f). Welcher Wert das ist, "
+		    "höchstens um %lld nach oben oder unten (Varianz %.2f, ab %lld Fällen %.2f). "
+		    "Welcher Wert das ist, "
 		    "hängt allein von den gezählten Fällen ab: Dieselben Fälle ergeben in jeder "
 		    "Tabelle, in jedem Bericht und bei jeder Abfrage dieselbe Zahl.</p><ul>"
 		    "<li>Fallzahlen von 1 bis %lld werden nie ausgewiesen; eine ausgewiesene Null "
@@ -564,6 +565,9 @@ method_section(struct evbuffer *b, const json_t *report)
 		    "Maximum werden nie gezeigt, weil sie Werte einzelner Jugendämter wären.</li></ul>",
 		    (long long)json_integer_value(json_object_get(rules, "max_deviation")),
 		    json_number_value(json_object_get(rules, "variance")),
+		    (long long)json_integer_value(json_object_get(rules, "max_deviation")) +
+		        (long long)json_integer_value(json_object_get(rules, "js")) + 1,
+		    json_number_value(json_object_get(rules, "variance_large")),
 		    (long long)json_integer_value(json_object_get(rules, "js")),
 		    (long long)json_integer_value(json_object_get(rules, "min_offices")),
 		    (long long)json_integer_value(json_object_get(rules, "min_count")),

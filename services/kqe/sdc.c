@@ -39,10 +39,12 @@ ptable(bool as_json)
 	const struct ckm_table *t = ckm_default();
 	json_t *rows = json_array();
 	if (!as_json)
-		printf("cell-key perturbation table: D = %d, V = %g, js = %d (row %d serves every "
-		       "larger count)\n%6s %6s %12s %12s\n",
-		    t->params.max_deviation, t->params.variance, t->params.js, t->rows - 1, "i",
-		    "v", "p", "key below");
+		printf(
+		    "cell-key perturbation table: D = %d, V = %g (row %d, which serves every larger "
+		    "count: %g), js = %d\n%6s %6s %12s %12s\n",
+		    t->params.max_deviation, t->params.variance, t->rows - 1,
+		    t->params.variance_large > 0 ? t->params.variance_large : t->params.variance,
+		    t->params.js, "i", "v", "p", "key below");
 	for (int i = 0; i < t->rows; i++) {
 		const struct ckm_row *r = &t->row[i];
 		json_t *vals = json_array();
@@ -58,9 +60,10 @@ ptable(bool as_json)
 		json_array_append_new(rows, json_pack("{s:i,s:o}", "i", i, "noise", vals));
 	}
 	if (as_json) {
-		json_t *out =
-		    json_pack("{s:i,s:f,s:i,s:o}", "max_deviation", t->params.max_deviation,
-		        "variance", t->params.variance, "js", t->params.js, "rows", rows);
+		json_t *out = json_pack("{s:i,s:f,s:f,s:i,s:o}", "max_deviation",
+		    t->params.max_deviation, "variance", t->params.variance, "variance_large",
+		    t->params.variance_large > 0 ? t->params.variance_large : t->params.variance,
+		    "js", t->params.js, "rows", rows);
 		char *text = json_dumps(out, JSON_COMPACT);
 		printf("%s\n", text);
 		free(text);
@@ -126,7 +129,8 @@ evaluate(struct db *db, const struct report_params *p, const struct config *cfg)
 	compare(truth, published, rules.min_count, &t);
 	const struct ckm_params *c = &ckm_default()->params;
 	printf("report: %s %s%s%s\n", p->scope, p->period, p->region[0] ? " " : "", p->region);
-	printf("method: cell key, D = %d, V = %g, js = %d\n", c->max_deviation, c->variance, c->js);
+	printf("method: cell key, D = %d, V = %g (large counts %g), js = %d\n", c->max_deviation,
+	    c->variance, c->variance_large > 0 ? c->variance_large : c->variance, c->js);
 	printf("count cells: %ld\n", t.cells);
 	printf("changed by the noise: %ld (%.1f %%)\n", t.changed,
 	    t.cells ? 100.0 * (double)t.changed / (double)t.cells : 0.0);

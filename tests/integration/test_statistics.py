@@ -57,7 +57,8 @@ class StatisticsTest(StackTestCase):
     def test_results_equal_sql_and_disclosure_holds(self):
         rep = self.report({"scope": "state", "period": CYCLE})
         self.assertEqual(rep["watermark"]["disclosure"],
-                         {"method": "cell_key", "max_deviation": 5, "variance": 3.0, "js": JS,
+                         {"method": "cell_key", "max_deviation": 7, "variance": 3.0,
+                          "variance_large": 20.0, "js": JS,
                           "min_count": 3, "dominance": 0.85, "min_offices": 5})
         expected = self.sql_counts("c.result")
         table = self.table(rep, "case_results_by_region")

@@ -33,7 +33,7 @@ static void
 build(struct ckm_table *t, int d, double v, int js)
 {
 	char err[200];
-	struct ckm_params p = { d, v, js };
+	struct ckm_params p = { d, v, 0, js };
 	assert_int_equal(ckm_table_build(&p, t, err, sizeof(err)), 0);
 }
 
@@ -75,11 +75,12 @@ static void
 test_every_row_keeps_its_promises(void **state)
 {
 	(void)state;
-	const struct ckm_params cases[] = { { 5, 3.0, 2 }, { 4, 2.25, 2 }, { 3, 1.5, 1 },
-		{ 8, 6.0, 3 }, { 2, 0.5, 0 } };
+	const struct ckm_params cases[] = { { 5, 3.0, 0, 2 }, { 4, 2.25, 0, 2 }, { 3, 1.5, 0, 1 },
+		{ 8, 6.0, 0, 3 }, { 2, 0.5, 0, 0 }, { 5, 3.0, 8.0, 2 } };
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		struct ckm_table t;
-		build(&t, cases[c].max_deviation, cases[c].variance, cases[c].js);
+		char err[200];
+		assert_int_equal(ckm_table_build(&cases[c], &t, err, sizeof(err)), 0);
 		for (int i = 0; i < t.rows + 3; i++) {
 			const struct ckm_row *r = ckm_row_for(&t, i);
 			double sum = 0, mean = 0, var = 0;
@@ -94,7 +95,11 @@ test_every_row_keeps_its_promises(void **state)
 			}
 			assert_true(fabs(sum - 1) < 1e-12);
 			assert_true(fabs(mean) < 1e-7);
-			assert_true(fabs(var - (i == 0 ? 0 : cases[c].variance)) < 1e-7);
+			double want = i == 0 ? 0
+			              : i >= t.rows - 1 && cases[c].variance_large > 0
+			                  ? cases[c].variance_large
+			                  : cases[c].variance;
+			assert_true(fabs(var - want) < 1e-7);
 		}
 		assert_int_equal(ckm_perturb(&t, 0, 12345), 0); /* a zero stays zero */
 		ckm_table_free(&t);
@@ -108,13 +113,13 @@ test_parameters_without_a_table_are_refused_naming_the_row(void **state)
 	struct ckm_table t;
 	char err[200];
 	/* A true 1 with js = 2 can only become 0 or 3+: variance at least 2. */
-	struct ckm_params p = { 3, 1.0, 2 };
+	struct ckm_params p = { 3, 1.0, 0, 2 };
 	assert_int_equal(ckm_table_build(&p, &t, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "true count of 1"));
-	struct ckm_params q = { 2, 3.0, 2 }; /* D must be at least js + 1 */
+	struct ckm_params q = { 2, 3.0, 0, 2 }; /* D must be at least js + 1 */
 	assert_int_equal(ckm_table_build(&q, &t, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "at least js + 1 = 3"));
-	struct ckm_params big = { 5, 30.0, 2 }; /* beyond what -5 .. 5 allows */
+	struct ckm_params big = { 5, 30.0, 0, 2 }; /* beyond what -5 .. 5 allows */
 	assert_int_equal(ckm_table_build(&big, &t, err, sizeof(err)), -1);
 }
 

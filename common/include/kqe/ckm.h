@@ -22,13 +22,15 @@
 
 struct ckm_params {
 	int max_deviation; /* D: |noise| <= D */
-	double variance; /* V: the noise's variance in every row */
+	double variance; /* V: the noise's variance in every row but the last */
+	double variance_large; /* the last row's (every count from D + js + 1 on); 0: V */
 	int js; /* no published count in 1 .. js */
 };
 
 /* The documented defaults (docs/disclosure.md says why these). */
-#define CKM_DEFAULT_D 5
+#define CKM_DEFAULT_D 7
 #define CKM_DEFAULT_V 3.0
+#define CKM_DEFAULT_V_LARGE 20.0
 #define CKM_DEFAULT_JS 2
 
 /* One row of the table: the noise values in increasing order and the upper ends

@@ -1,0 +1,638 @@
+/*
+ * The attack harness (docs/disclosure.md, "What an attacker gains"): generated
+ * records through the real statistics code (stats_build, the tables of every
+ * report), then the attacks an adversary who can obtain every report would run,
+ * with their success beside a baseline. Exits 1 if an attack beats its bound.
+ *
+ *   A1  the same question again, and again: every answer must be identical
+ *       (averaging gains nothing).
+ *   A2/A3  a region's count of a category in a year whose true value is 1 or 2,
+ *       named from every published estimate of it: the cell itself; the
+ *       state's total minus the other region; the region report's by-kind
+ *       cells; the region's total minus its other categories; the cycle's
+ *       cell minus the region's other years. The attacker is Bayesian: it
+ *       knows the perturbation table, the distribution of true small counts,
+ *       and treats every other count as unknown. Bound: the combination names
+ *       the true value at most 10 percentage points more often than the cell
+ *       alone, and is never certain.
+ *   A4  an office that knows its own contribution to each of these cells names
+ *       its peers' count (true 1 or 2): the same bound against the office's
+ *       single estimate.
+ *
+ * Usage: attacks [datasets [D V V_large js]] (default 24 data sets, the reports' own
+ * perturbation table). Deterministic: the records come from a fixed seed.
+ */
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "aggregator.h"
+#include "kqe/ckm.h"
+#include "kqe/codelists.h"
+#include "kqe/disclosure.h"
+#include "kqe/report_params.h"
+
+#define OFFICES 186
+#define LVR_OFFICES 95
+#define YEARS 5 /* 2023 .. 2027: the cycle 2023-2028 */
+#define FIRST_YEAR 2023
+#define XT 40 /* the range of a target's true value the attacker considers */
+#define BOUND 0.10
+
+/* The perturbation table under attack: the reports' own, or one given on the command line. */
+static const struct ckm_table *T;
+
+/* ---- generated records ---- */
+
+static uint64_t seed = 0x6b71652d73646321ull;
+
+static uint64_t
+rnd(void)
+{
+	uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static double
+unif(void)
+{
+	return (double)(rnd() >> 11) / 9007199254740992.0;
+}
+
+static int
+pick(const double *w, int n)
+{
+	double u = unif(), acc = 0;
+	for (int i = 0; i < n; i++)
+		if (u < (acc += w[i]))
+			return i;
+	return n - 1;
+}
+
+static const char *const age_groups[] = { "unter_3", "3_bis_unter_6", "6_bis_unter_9",
+	"9_bis_unter_12", "12_bis_unter_14", "14_bis_unter_16", "16_bis_unter_18", NULL };
+
+/* The dimensions attacked: rollup dimension, report table, column, codes, weights. */
+static const struct dim {
+	const char *dimension, *table, *column;
+	const char *const *codes;
+	double w[16];
+} dims[] = {
+	{ "child_sex", "case_sex", "sex", codelist_sex_values, { 0.49, 0.47, 0.015, 0.025 } },
+	{ "result", "case_results", "result", codelist_assessment_result_values,
+	    { 0.18, 0.27, 0.37, 0.18 } },
+	{ "age_group", "case_age_groups", "age_group", age_groups,
+	    { 0.2, 0.16, 0.15, 0.15, 0.12, 0.12, 0.1 } },
+	{ "reported_by", "case_reporters", "reported_by", codelist_reporter_values,
+	    { 0.24, 0.15, 0.1, 0.08, 0.05, 0.05, 0.08, 0.03, 0.08, 0.03, 0.05, 0.02, 0.04 } },
+};
+#define DIMS 4
+#define MAXCAT 16
+
+static int
+ncodes(const char *const *codes)
+{
+	int n = 0;
+	while (codes[n] != NULL)
+		n++;
+	return n;
+}
+
+/* Per office, year, dimension, category: the true count and the sum of its record keys. */
+struct cellsum {
+	long long n;
+	uint32_t key;
+};
+static struct cellsum data[OFFICES][YEARS][DIMS][MAXCAT];
+static const char *office_region[OFFICES], *office_kind[OFFICES];
+
+static void
+generate(void)
+{
+	memset(data, 0, sizeof(data));
+	for (int o = 0; o < OFFICES; o++) {
+		office_region[o] = o < LVR_OFFICES ? "LVR" : "LWL";
+		office_kind[o] = codelist_office_kind_values[o % 3];
+		double size = 0.3 + 1.7 * unif();
+		for (int y = 0; y < YEARS; y++) {
+			/* About 1.5 case analyses an office a year, as a § 8 procedure samples. */
+			double mean = 1.5 * size, l = exp(-mean), p = 1;
+			int cases = -1;
+			do {
+				cases++;
+				p *= unif();
+			} while (p > l);
+			for (int c = 0; c < cases; c++) {
+				uint32_t key = (uint32_t)rnd();
+				for (int d = 0; d < DIMS; d++) {
+					struct cellsum *s =
+					    &data[o][y][d][pick(dims[d].w, ncodes(dims[d].codes))];
+					s->n++;
+					s->key = ckm_key_add(s->key, key);
+				}
+			}
+		}
+	}
+}
+
+/* ---- the statistics code's input, made in memory ---- */
+
+static PGresult *
+result_new(int ncols, const char *const *names)
+{
+	PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+	PGresAttDesc att[8];
+	memset(att, 0, sizeof(att));
+	for (int i = 0; i < ncols; i++) {
+		att[i].name = (char *)names[i];
+		att[i].format = 0;
+		att[i].typid = 25; /* text */
+		att[i].typlen = -1;
+	}
+	PQsetResultAttrs(res, ncols, att);
+	return res;
+}
+
+static void
+put(PGresult *res, int row, int col, const char *v)
+{
+	PQsetvalue(res, row, col, (char *)v, (int)strlen(v));
+}
+
+/* The source of a report over [y0, y1] for region (NULL: the state). */
+static void
+source(struct stats_source *src, const char *region, int y0, int y1)
+{
+	static const char *const off_cols[] = { "id", "region", "kind" };
+	static const char *const cnt_cols[] = { "office_id", "dimension", "category", "n",
+		"keysum" };
+	static const char *const str_cols[] = { "office_id", "indicator", "value" };
+	src->offices = result_new(3, off_cols);
+	src->counts = result_new(5, cnt_cols);
+	src->structure = result_new(3, str_cols);
+	src->coverage = NULL;
+	int orow = 0, crow = 0;
+	char id[16], buf[32];
+	for (int o = 0; o < OFFICES; o++) {
+		if (region && strcmp(region, office_region[o]) != 0)
+			continue;
+		snprintf(id, sizeof(id), "o%03d", o);
+		put(src->offices, orow, 0, id);
+		put(src->offices, orow, 1, office_region[o]);
+		put(src->offices, orow, 2, office_kind[o]);
+		orow++;
+		for (int d = 0; d < DIMS; d++)
+			for (int c = 0; dims[d].codes[c] != NULL; c++) {
+				struct cellsum s = { 0, 0 };
+				for (int y = y0; y <= y1; y++) {
+					s.n += data[o][y][d][c].n;
+					s.key = ckm_key_add(s.key, data[o][y][d][c].key);
+				}
+				if (s.n == 0)
+					continue;
+				put(src->counts, crow, 0, id);
+				put(src->counts, crow, 1, dims[d].dimension);
+				put(src->counts, crow, 2, dims[d].codes[c]);
+				snprintf(buf, sizeof(buf), "%lld", s.n);
+				put(src->counts, crow, 3, buf);
+				snprintf(buf, sizeof(buf), "%u", s.key);
+				put(src->counts, crow, 4, buf);
+				crow++;
+			}
+	}
+}
+
+static long long fig(const json_t *tables, const char *table_id, const char *gkey, const char *gval,
+    const char *ckey, const char *cval);
+
+/* Report tables: [scope 0 state, 1 LVR, 2 LWL][period 0..YEARS-1 years, YEARS the cycle]. */
+static json_t *published[3][YEARS + 1];
+static const char *const scope_region[] = { NULL, "LVR", "LWL" };
+
+static void
+build_all(const struct sdc_rules *rules, int *a1_differ, int *a1_figures)
+{
+	for (int s = 0; s < 3; s++)
+		for (int per = 0; per <= YEARS; per++) {
+			char period[16];
+			if (per < YEARS)
+				snprintf(period, sizeof(period), "%d", FIRST_YEAR + per);
+			else
+				snprintf(
+				    period, sizeof(period), "%d-%d", FIRST_YEAR, FIRST_YEAR + 5);
+			json_t *body = json_pack("{s:s,s:s,s:s?}", "scope", s ? "region" : "state",
+			    "period", period, "region", scope_region[s]);
+			struct report_params p;
+			if (report_params_parse(body, &p) != 0)
+				abort();
+			json_decref(body);
+			struct stats_source src;
+			source(&src, scope_region[s], per < YEARS ? per : 0,
+			    per < YEARS ? per : YEARS - 1);
+			published[s][per] = json_array();
+			json_t *again = json_array();
+			if (stats_build(&src, &p, rules, T, published[s][per]) != 0 ||
+			    stats_build(&src, &p, rules, T, again) != 0)
+				abort();
+			/* A1: the same question, the same answer, figure by figure. */
+			size_t i, j;
+			json_t *t;
+			json_array_foreach(published[s][per], i, t)
+			{
+				json_t *cell;
+				json_array_foreach(json_object_get(t, "cells"), j, cell)
+				{
+					json_t *other = json_array_get(
+					    json_object_get(json_array_get(again, i), "cells"), j);
+					(*a1_figures)++;
+					*a1_differ += !json_equal(json_object_get(cell, "value"),
+					    json_object_get(other, "value"));
+				}
+			}
+			json_decref(again);
+			src.coverage = NULL;
+			stats_source_clear(&src);
+		}
+}
+
+/* A1 across reports: a region's cell in the state report and in the region's own report. */
+static void
+same_cells_same_figures(int *differ, int *figures)
+{
+	for (int r = 1; r <= 2; r++)
+		for (int per = 0; per <= YEARS; per++)
+			for (int d = 0; d < DIMS; d++) {
+				char id[64];
+				snprintf(id, sizeof(id), "%s_by_region", dims[d].table);
+				for (int c = 0; dims[d].codes[c] != NULL; c++) {
+					(*figures)++;
+					*differ +=
+					    fig(published[0][per], id, "region", scope_region[r],
+					        dims[d].column, dims[d].codes[c]) !=
+					    fig(published[r][per], id, "region", scope_region[r],
+					        dims[d].column, dims[d].codes[c]);
+				}
+			}
+}
+
+static void
+free_all(void)
+{
+	for (int s = 0; s < 3; s++)
+		for (int per = 0; per <= YEARS; per++)
+			json_decref(published[s][per]);
+}
+
+/* A figure of a table: group (region or kind) and column values; NULL is a total. */
+static long long
+fig(const json_t *tables, const char *table_id, const char *gkey, const char *gval,
+    const char *ckey, const char *cval)
+{
+	size_t i, j;
+	json_t *t, *cell;
+	json_array_foreach(tables, i, t)
+	{
+		if (strcmp(json_string_value(json_object_get(t, "id")), table_id) != 0)
+			continue;
+		json_array_foreach(json_object_get(t, "cells"), j, cell)
+		{
+			const char *g = json_string_value(json_object_get(cell, gkey));
+			const char *c = json_string_value(json_object_get(cell, ckey));
+			if (((g == NULL && gval == NULL) || (g && gval && strcmp(g, gval) == 0)) &&
+			    ((c == NULL && cval == NULL) || (c && cval && strcmp(c, cval) == 0)))
+				return json_integer_value(json_object_get(cell, "value"));
+		}
+	}
+	return -1;
+}
+
+/* ---- the attacker's arithmetic: distributions over counts [lo, lo + n) ---- */
+
+struct dist {
+	long long lo;
+	int n;
+	double p[512];
+};
+
+static double
+lik(long long x, long long pub)
+{
+	return ckm_probability(T, x, pub);
+}
+
+/* What one published figure says of its true count, x >= floor, with a flat prior. */
+static void
+post1(long long pub, long long floor, struct dist *d)
+{
+	int D = T->params.max_deviation;
+	d->lo = pub - D > floor ? pub - D : floor;
+	d->n = (int)(pub + D - d->lo + 1);
+	if (d->n < 1)
+		d->n = 1;
+	double z = 0;
+	for (int i = 0; i < d->n; i++)
+		z += d->p[i] = lik(d->lo + i, pub);
+	for (int i = 0; i < d->n; i++)
+		d->p[i] = z > 0 ? d->p[i] / z : 1.0 / d->n;
+}
+
+static void
+conv(struct dist *a, const struct dist *b)
+{
+	struct dist r = { a->lo + b->lo, a->n + b->n - 1, { 0 } };
+	if (r.n > (int)(sizeof(r.p) / sizeof(r.p[0])))
+		abort(); /* too many unknowns for this harness */
+	for (int i = 0; i < a->n; i++)
+		for (int j = 0; j < b->n; j++)
+			r.p[i + j] += a->p[i] * b->p[j];
+	*a = r;
+}
+
+/* Σ_R rest(R) P(pub_total | x + R): what a total says of x when the rest is unknown. */
+static double
+lik_total(long long pub_total, long long x, const struct dist *rest)
+{
+	double l = 0;
+	for (int i = 0; i < rest->n; i++)
+		if (rest->p[i] > 0)
+			l += rest->p[i] * lik(x + rest->lo + i, pub_total);
+	return l;
+}
+
+/* The by-kind cells of the target's region, pubs[k], summing to x; own[k] known parts. */
+static double
+lik_kinds(const long long *pubs, const long long *own, int kinds, long long x)
+{
+	/* g[s] = Σ over x_1..x_j summing to s of Π P(pub_k | x_k) / x_k! (equal kind weights). */
+	double g[XT + 64], h[XT + 64];
+	if (x >= XT + 63)
+		return 0;
+	memset(g, 0, sizeof(g));
+	g[0] = 1;
+	for (int k = 0; k < kinds; k++) {
+		memset(h, 0, sizeof(h));
+		for (long long s = 0; s <= x; s++) {
+			if (g[s] == 0)
+				continue;
+			double fact = 1;
+			for (long long v = 0; s + v <= x; v++) {
+				if (v > 0)
+					fact *= (double)v;
+				if (v >= own[k])
+					h[s + v] += g[s] * lik(v, pubs[k]) / fact;
+			}
+		}
+		memcpy(g, h, sizeof(g));
+	}
+	/* Which kind each of the x records is in: equally likely, so n! / Π x_k! · K^-n. */
+	double fact = 1;
+	for (long long v = 2; v <= x; v++)
+		fact *= (double)v;
+	return g[x] * fact * pow(1.0 / kinds, (double)x);
+}
+
+/* ---- the attacks ---- */
+
+struct score {
+	long trials, single_right, combined_right, certain;
+	double max_posterior;
+};
+
+static long long
+map_of(const double *post, int n)
+{
+	int best = 0;
+	for (int i = 1; i < n; i++)
+		if (post[i] > post[best])
+			best = i;
+	return best;
+}
+
+static void
+judge(struct score *sc, const double *single, const double *combined, long long truth_value)
+{
+	double z = 0;
+	for (int i = 0; i < XT; i++)
+		z += combined[i];
+	double top = 0;
+	for (int i = 0; i < XT; i++)
+		if (z > 0)
+			top = fmax(top, combined[i] / z);
+	sc->trials++;
+	sc->single_right += map_of(single, XT) == truth_value;
+	sc->combined_right += map_of(combined, XT) == truth_value;
+	sc->certain += top > 1 - 1e-9;
+	sc->max_posterior = fmax(sc->max_posterior, top);
+}
+
+/* The true count of (region, year, dim, category) without office skip (-1: none). */
+static long long
+true_count(const char *region, int y0, int y1, int d, int c, const char *kind, int skip)
+{
+	long long n = 0;
+	for (int o = 0; o < OFFICES; o++)
+		if ((region == NULL || strcmp(region, office_region[o]) == 0) &&
+		    (kind == NULL || strcmp(kind, office_kind[o]) == 0) && o != skip)
+			for (int y = y0; y <= y1; y++)
+				n += data[o][y][d][c].n;
+	return n;
+}
+
+/*
+ * Every estimate of the count of region r, year y, dim d, category c. own: the
+ * attacking office's contribution to each cell it knows (o < 0: an outsider).
+ * Fills single[x] and combined[x] for the unknown x = the count minus own.
+ */
+static void
+estimates(int r, int y, int d, int c, int o, const double *prior, double *single, double *combined)
+{
+	const char *reg = r == 1 ? "LVR" : "LWL", *other = r == 1 ? "LWL" : "LVR";
+	const struct dim *dm = &dims[d];
+	char by_region[64], by_kind[64];
+	snprintf(by_region, sizeof(by_region), "%s_by_region", dm->table);
+	snprintf(by_kind, sizeof(by_kind), "%s_by_kind", dm->table);
+	const json_t *state = published[0][y], *regional = published[r][y];
+	long long own = o < 0 ? 0 : data[o][y][d][c].n;
+
+	long long direct = fig(state, by_region, "region", reg, dm->column, dm->codes[c]);
+	/* The state's total of the category, the other region unknown. */
+	long long total = fig(state, by_region, "region", NULL, dm->column, dm->codes[c]);
+	struct dist rest_region;
+	post1(fig(state, by_region, "region", other, dm->column, dm->codes[c]), 0, &rest_region);
+	/* The region's total over categories, its other categories unknown (each >= own's). */
+	long long row_total = fig(state, by_region, "region", reg, dm->column, NULL);
+	struct dist rest_cats = { 0, 1, { 1 } };
+	for (int k = 0; dm->codes[k] != NULL; k++) {
+		if (k == c)
+			continue;
+		struct dist one;
+		post1(fig(state, by_region, "region", reg, dm->column, dm->codes[k]),
+		    o < 0 ? 0 : data[o][y][d][k].n, &one);
+		conv(&rest_cats, &one);
+	}
+	/* The cycle's cell of the region, its other years unknown. */
+	long long cycle =
+	    fig(published[0][YEARS], by_region, "region", reg, dm->column, dm->codes[c]);
+	struct dist rest_years = { 0, 1, { 1 } };
+	for (int k = 0; k < YEARS; k++) {
+		if (k == y)
+			continue;
+		struct dist one;
+		post1(fig(published[0][k], by_region, "region", reg, dm->column, dm->codes[c]),
+		    o < 0 ? 0 : data[o][k][d][c].n, &one);
+		conv(&rest_years, &one);
+	}
+	/* The region report's cells by kind. */
+	long long kind_pub[3], kind_own[3];
+	for (int k = 0; k < 3; k++) {
+		kind_pub[k] = fig(regional, by_kind, "kind", codelist_office_kind_values[k],
+		    dm->column, dm->codes[c]);
+		kind_own[k] =
+		    o >= 0 && strcmp(office_kind[o], codelist_office_kind_values[k]) == 0 ? own : 0;
+	}
+	for (int x = 0; x < XT; x++) {
+		long long n = own + x;
+		single[x] = prior[x] * lik(n, direct);
+		combined[x] = single[x] * lik_total(total, n, &rest_region) *
+		              lik_total(row_total, n, &rest_cats) *
+		              lik_total(cycle, n, &rest_years) *
+		              lik_kinds(kind_pub, kind_own, 3, n);
+	}
+}
+
+static void
+attack(const double *prior, const double *peer_prior, struct score *a23, struct score *a4)
+{
+	double single[XT], combined[XT];
+	for (int r = 1; r <= 2; r++)
+		for (int y = 0; y < YEARS; y++)
+			for (int d = 0; d < DIMS; d++)
+				for (int c = 0; dims[d].codes[c] != NULL; c++) {
+					const char *reg = r == 1 ? "LVR" : "LWL";
+					long long t = true_count(reg, y, y, d, c, NULL, -1);
+					if (t == 1 || t == 2) {
+						estimates(r, y, d, c, -1, prior, single, combined);
+						judge(a23, single, combined, t);
+					}
+					/* A4: each office of the region whose peers hold 1 or 2. */
+					for (int o = 0; o < OFFICES && t >= 2; o++) {
+						long long own = data[o][y][d][c].n;
+						long long peers = t - own;
+						if (own == 0 ||
+						    strcmp(office_region[o], reg) != 0 ||
+						    (peers != 1 && peers != 2))
+							continue;
+						estimates(
+						    r, y, d, c, o, peer_prior, single, combined);
+						judge(a4, single, combined, peers);
+					}
+				}
+}
+
+static void
+normalise(double *p)
+{
+	double z = 0;
+	for (int x = 0; x < XT; x++)
+		z += p[x];
+	for (int x = 0; x < XT; x++)
+		p[x] /= z;
+}
+
+/*
+ * The attacker's prior, as well informed as it can be: how often each value
+ * occurs among the region cells (an outsider's target), and among the peers'
+ * parts of the cells an office contributes to (an office's target).
+ */
+static void
+prior_of_cells(double *prior, double *peer_prior)
+{
+	for (int x = 0; x < XT; x++)
+		prior[x] = peer_prior[x] = 1; /* each value seen once: the prior rules none out */
+	for (int r = 1; r <= 2; r++)
+		for (int y = 0; y < YEARS; y++)
+			for (int d = 0; d < DIMS; d++)
+				for (int c = 0; dims[d].codes[c] != NULL; c++) {
+					const char *reg = r == 1 ? "LVR" : "LWL";
+					long long t = true_count(reg, y, y, d, c, NULL, -1);
+					if (t < XT)
+						prior[t] += 1;
+					for (int o = 0; o < OFFICES; o++) {
+						long long own = data[o][y][d][c].n;
+						if (own > 0 && strcmp(office_region[o], reg) == 0 &&
+						    t - own < XT)
+							peer_prior[t - own] += 1;
+					}
+				}
+	normalise(peer_prior);
+	normalise(prior);
+}
+
+static bool
+report(const char *name, const struct score *s)
+{
+	double single = s->trials ? (double)s->single_right / (double)s->trials : 0;
+	double combined = s->trials ? (double)s->combined_right / (double)s->trials : 0;
+	bool ok = s->trials >= 200 && combined - single <= BOUND && s->certain == 0;
+	printf("%-6s trials %5ld  named right: one figure %5.1f %%, everything combined %5.1f %% "
+	       "(gain %+5.1f points, bound %+.0f)  certain %ld, highest posterior %.3f  %s\n",
+	    name, s->trials, 100 * single, 100 * combined, 100 * (combined - single), 100 * BOUND,
+	    s->certain, s->max_posterior, ok ? "ok" : "FAIL");
+	return ok;
+}
+
+int
+main(int argc, char **argv)
+{
+	int datasets = argc > 1 ? atoi(argv[1]) : 24;
+	struct ckm_table other;
+	T = ckm_default();
+	if (argc == 6) { /* parameters to try: D V V_large js */
+		char err[200];
+		struct ckm_params p = { atoi(argv[2]), atof(argv[3]), atof(argv[4]),
+			atoi(argv[5]) };
+		if (ckm_table_build(&p, &other, err, sizeof(err)) != 0) {
+			fprintf(stderr, "attacks: %s\n", err);
+			return 2;
+		}
+		T = &other;
+	}
+	struct sdc_rules rules;
+	sdc_rules_default(&rules);
+	const struct ckm_params *cp = &T->params;
+	printf("cell-key method: D = %d, V = %g (counts from %d on: %g), js = %d; %d generated "
+	       "data sets of %d offices, %d years\n",
+	    cp->max_deviation, cp->variance, T->rows - 1,
+	    cp->variance_large > 0 ? cp->variance_large : cp->variance, cp->js, datasets, OFFICES,
+	    YEARS);
+	struct score a23 = { 0 }, a4 = { 0 };
+	int differ = 0, figures = 0;
+	double prior[XT], peer_prior[XT];
+	for (int k = 0; k < datasets; k++) {
+		generate();
+		build_all(&rules, &differ, &figures);
+		same_cells_same_figures(&differ, &figures);
+		prior_of_cells(prior, peer_prior);
+		attack(prior, peer_prior, &a23, &a4);
+		free_all();
+	}
+	bool ok = differ == 0;
+	printf("A1     %d figures asked twice or in two reports, %d answered differently: "
+	       "averaging gains nothing  "
+	       "%s\n",
+	    figures, differ, ok ? "ok" : "FAIL");
+	ok &= report("A2/A3", &a23);
+	ok &= report("A4", &a4);
+	printf("A0     differencing two releases: not measured here (releases are not built)\n");
+	if (T == &other)
+		ckm_table_free(&other);
+	return ok ? 0 : 1;
+}
