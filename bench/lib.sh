@@ -27,6 +27,9 @@ redisport=$(stack_free_port)
 stack_pg_start "$work/pg" "$pgport" 2>/dev/null
 stack_redis_start "$work/redis" "$redisport" 2>/dev/null
 export KQE_DATABASE_URL KQE_DATABASE_ADMIN_URL KQE_LOG_LEVEL=warn
+# Reports follow every write (a release before each report job, refreshing on any change):
+# the benchmarks measure freshness and load, not the release schedule.
+export KQE_RELEASE_INTERVAL_S=0 KQE_RELEASE_MIN_CHANGES=1 KQE_RELEASE_FINAL=0
 export KQE_REDIS_URL=redis://127.0.0.1:$redisport/0
 export KQE_PSEUDONYM_KEY KQE_DATA_KEYS
 KQE_PSEUDONYM_KEY=$(openssl rand -base64 32)

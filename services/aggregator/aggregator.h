@@ -36,6 +36,7 @@ struct aggregator {
 	char consumer[128];
 	volatile sig_atomic_t *stop;
 	uint64_t retention_next_ns; /* monotonic time the next retention run is due (0: now) */
+	uint64_t release_next_ns; /* monotonic time of the next look whether a release is due */
 };
 
 /* Runs until *a->stop is set. Returns 0 on a clean stop. */
@@ -102,22 +103,37 @@ enum job_outcome job_attempt_failed(
 /* Delay before the next attempt after `attempts` failures: capped, doubled, jittered. */
 long job_backoff_ms(const struct config *cfg, int attempts, unsigned random);
 
+struct principal;
+/*
+ * Takes a release (releases.c): recomputes every dirty office, then
+ * kqe_release_make() as who, refreshing buckets that changed by min_changes
+ * records (and, with final, freezing those whose period closed). Writes its id
+ * (the last release's if nothing would change). 0, or -1 (logged).
+ */
+int release_make(struct db *db, const struct principal *who, long min_changes, bool final,
+    int *release_id) KQE_MUSTCHECK;
+
+/* Takes a release if KQE_RELEASE_INTERVAL_S has passed since the last (looks once a minute). */
+void release_tick(struct aggregator *a, uint64_t now);
+
 struct report_params;
 struct sdc_rules;
 struct ckm_table;
 /*
- * Appends the statistical tables of a report to out, counts perturbed with ckm
- * (NULL: the true counts, for kqe sdc evaluate only). 0 or -1. It is
- * stats_load, then stats_build.
+ * Appends the statistical tables of a report to out, from the counts of release
+ * (a release id; NULL: none, so no counts), counts perturbed with ckm (NULL:
+ * the true counts, for kqe sdc evaluate only). 0 or -1. It is stats_load, then
+ * stats_build.
  */
-int stats_tables(struct db *db, const struct report_params *p, const struct sdc_rules *rules,
-    const struct ckm_table *ckm, json_t *out) KQE_MUSTCHECK;
+int stats_tables(struct db *db, const struct report_params *p, const char *release,
+    const struct sdc_rules *rules, const struct ckm_table *ckm, json_t *out) KQE_MUSTCHECK;
 
 /*
  * What a report's tables are computed from, for the offices in its scope (all
  * values text, as libpq returns them):
  *   offices    id, region, kind                      one row per office
- *   counts     office_id, dimension, category, n, keysum   the period's rollups
+ *   counts     office_id, dimension, category, n, keysum   the period's rollups as
+ *              the release publishes them
  *   coverage   office_id, 'procedure_status', status, 1, record_key  (a cycle's;
  *              NULL where the period lies in no cycle: no coverage table)
  *   structure  office_id, indicator, value           structural indicators
@@ -127,8 +143,8 @@ int stats_tables(struct db *db, const struct report_params *p, const struct sdc_
 struct stats_source {
 	PGresult *offices, *counts, *coverage, *structure;
 };
-int stats_load(
-    struct db *db, const struct report_params *p, struct stats_source *src) KQE_MUSTCHECK;
+int stats_load(struct db *db, const struct report_params *p, const char *release,
+    struct stats_source *src) KQE_MUSTCHECK;
 void stats_source_clear(struct stats_source *src);
 int stats_build(const struct stats_source *src, const struct report_params *p,
     const struct sdc_rules *rules, const struct ckm_table *ckm, json_t *out) KQE_MUSTCHECK;

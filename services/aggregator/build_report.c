@@ -41,6 +41,13 @@ static const struct db_stmt stmt_watermark = { "report_watermark",
 	" coalesce((SELECT kqe_ts(max(updated_at)) FROM case_analyses), ''),"
 	" (SELECT count(*) FROM topics), (SELECT count(*) FROM structure_surveys),"
 	" (SELECT count(*) FROM rollup_dirty)" };
+/* The latest release, and whether it publishes every bucket of the period ($1 year, $2 cycle)
+ * in its final state. */
+static const struct db_stmt stmt_release = { "report_release",
+	"SELECT r.id, kqe_ts(r.cut_off), coalesce(bool_and(b.final), false) FROM releases r"
+	" LEFT JOIN release_buckets b ON b.release_id = r.id AND ($1::int IS NULL OR b.year = $1)"
+	" AND ($2::text IS NULL OR b.cycle = $2) WHERE r.id = (SELECT max(id) FROM releases)"
+	" GROUP BY r.id, r.cut_off" };
 static const struct db_stmt stmt_insert = { "report_insert",
 	"INSERT INTO reports (job_id, scope, period, params, watermark, content_hash, tables)"
 	" VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7::json) RETURNING id" };
@@ -232,9 +239,29 @@ build_one(struct db *db, const char *job_id, const struct report_params *p,
 		return -1;
 	json_t *tables = office_tables(res, p);
 	PQclear(res);
-	if (stats_tables(db, p, rules, ckm_default(), tables) != 0 ||
+	/* Cross-office counts come from the latest release (none yet: no counts). */
+	char year[12];
+	snprintf(year, sizeof(year), "%d", p->first_year);
+	const char *period[] = { p->first_year == p->last_year ? year : NULL,
+		p->first_year == p->last_year ? NULL : p->period };
+	if ((res = db_exec(db, &stmt_release, 2, period)) == NULL) {
+		json_decref(tables);
+		return -1;
+	}
+	json_t *release =
+	    PQntuples(res) == 1
+	        ? json_pack("{s:i,s:s,s:b}", "id", atoi(PQgetvalue(res, 0, 0)), "cut_off",
+	              PQgetvalue(res, 0, 1), "final", PQgetvalue(res, 0, 2)[0] == 't')
+	        : json_null();
+	char release_id[16] = "";
+	if (PQntuples(res) == 1)
+		snprintf(release_id, sizeof(release_id), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (stats_tables(db, p, release_id[0] ? release_id : NULL, rules, ckm_default(), tables) !=
+	        0 ||
 	    (res = db_exec(db, &stmt_watermark, 0, NULL)) == NULL) {
 		json_decref(tables);
+		json_decref(release);
 		return -1;
 	}
 	/* What the report was built from, and the disclosure control it was built with. */
@@ -253,6 +280,7 @@ build_one(struct db *db, const char *job_id, const struct report_params *p,
 	        "min_count", (json_int_t)rules->min_count, "dominance", rules->dominance,
 	        "min_offices", rules->min_offices);
 	PQclear(res);
+	json_object_set_new(watermark, "release", release);
 
 	json_t *params = params_json(p);
 	json_t *content = json_pack("{s:s,s:s,s:O,s:O,s:O}", "scope", p->scope, "period", p->period,
@@ -319,11 +347,15 @@ process_job(struct db *db, const struct config *cfg, const char *job_id)
 		    db, cfg, job_id, (int)cfg->jobs_max_attempts, "invalid job parameters");
 	}
 
-	/* Rollups first catch up with every committed write, then one snapshot of the inputs:
-	 * the figures and the watermark must agree. */
+	/* Rollups first catch up with every committed write (with KQE_RELEASE_INTERVAL_S 0, a
+	 * release is taken too), then one snapshot of the inputs: the figures and the watermark
+	 * must agree. */
 	static const struct principal system = { .role = ROLE_SYSTEM,
 		.actor = "system:aggregator" };
-	if (rollups_refresh(db, NULL, 0) < 0 ||
+	int release_id;
+	if ((cfg->release_interval_s == 0 ? release_make(db, &system, cfg->release_min_changes,
+	                                        cfg->release_final != 0, &release_id)
+	                                  : rollups_refresh(db, NULL, 0)) < 0 ||
 	    db_begin_with(db, "BEGIN ISOLATION LEVEL REPEATABLE READ") != 0 ||
 	    db_set_principal(db, &system) != 0)
 		goto failed;

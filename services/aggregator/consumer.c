@@ -255,8 +255,9 @@ aggregator_run(struct aggregator *a)
 	redis_set_read_timeout(a->redis, a->cfg->jobs_block_ms + a->cfg->redis_timeout_ms);
 	retention_announce(a->cfg);
 	while (!*a->stop) {
-		/* Before anything that needs Redis: retention needs only PostgreSQL. */
+		/* Before anything that needs Redis: retention and releases need only PostgreSQL. */
 		retention_tick(a);
+		release_tick(a, now_ns());
 		if (*a->stop)
 			break;
 		if (!group_ready) {

@@ -37,11 +37,14 @@ static const struct db_stmt stmt_offices = {
 	"stats_offices",
 	"SELECT id, region, kind FROM offices WHERE ($1::text IS NULL OR region = $1) ORDER BY id"
 };
-static const struct db_stmt stmt_rollups = { "stats_rollups",
+/* $4 the release: each bucket of the period in the state it publishes. */
+static const struct db_stmt stmt_rollups = { "stats_release_rollups",
 	"SELECT r.office_id, r.dimension, r.category, sum(r.n)::bigint, kqe_keysum(sum(r.keysum))"
-	" FROM rollups r JOIN offices o ON o.id = r.office_id"
-	" WHERE ($1::text IS NULL OR o.region = $1) AND ($2::int IS NULL OR r.year = $2)"
-	" AND ($3::text IS NULL OR r.cycle = $3) GROUP BY 1, 2, 3" };
+	" FROM release_buckets b JOIN release_rollups r ON r.release_id = b.state_release"
+	" AND r.year = b.year AND r.cycle = b.cycle JOIN offices o ON o.id = r.office_id"
+	" WHERE b.release_id = $4::int AND ($1::text IS NULL OR o.region = $1)"
+	" AND ($2::int IS NULL OR b.year = $2) AND ($3::text IS NULL OR b.cycle = $3)"
+	" GROUP BY 1, 2, 3" };
 static const struct db_stmt stmt_coverage = { "stats_coverage",
 	"SELECT s.office_id, 'procedure_status', s.status, 1, s.record_key"
 	" FROM kqe_procedure_status($2, current_date) s JOIN offices o ON o.id = s.office_id"
@@ -568,18 +571,20 @@ cycle_of(const struct report_params *p, char *out, size_t size)
 }
 
 int
-stats_load(struct db *db, const struct report_params *p, struct stats_source *src)
+stats_load(
+    struct db *db, const struct report_params *p, const char *release, struct stats_source *src)
 {
 	char year[12], cycle[24];
 	snprintf(year, sizeof(year), "%d", p->first_year);
 	int is_year = p->first_year == p->last_year;
 	cycle_of(p, cycle, sizeof(cycle));
 	const char *region = p->region[0] ? p->region : NULL;
-	const char *period[] = { region, is_year ? year : NULL, is_year ? NULL : p->period };
+	const char *period[] = { region, is_year ? year : NULL, is_year ? NULL : p->period,
+		release };
 	const char *with_cycle[] = { region, cycle };
 	memset(src, 0, sizeof(*src));
 	if ((src->offices = db_exec(db, &stmt_offices, 1, period)) == NULL ||
-	    (src->counts = db_exec(db, &stmt_rollups, 3, period)) == NULL ||
+	    (src->counts = db_exec(db, &stmt_rollups, 4, period)) == NULL ||
 	    (src->structure = db_exec(db, &stmt_structure, 3, period)) == NULL ||
 	    (cycle[0] && (src->coverage = db_exec(db, &stmt_coverage, 2, with_cycle)) == NULL)) {
 		stats_source_clear(src);
@@ -646,11 +651,11 @@ out:
 }
 
 int
-stats_tables(struct db *db, const struct report_params *p, const struct sdc_rules *rules,
-    const struct ckm_table *ckm, json_t *out)
+stats_tables(struct db *db, const struct report_params *p, const char *release,
+    const struct sdc_rules *rules, const struct ckm_table *ckm, json_t *out)
 {
 	struct stats_source src;
-	if (stats_load(db, p, &src) != 0)
+	if (stats_load(db, p, release, &src) != 0)
 		return -1;
 	int rc = stats_build(&src, p, rules, ckm, out);
 	stats_source_clear(&src);

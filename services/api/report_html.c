@@ -619,6 +619,20 @@ method_section(struct evbuffer *b, const json_t *report)
 	    "Fallanalysen, letzte Änderung ",
 	    (long long)json_integer_value(json_object_get(wm, "case_analyses")));
 	esc(b, json_string_value(json_object_get(wm, "case_analyses_updated_at")));
+	const json_t *release = json_object_get(wm, "release");
+	if (json_is_object(release)) {
+		evbuffer_add_printf(b,
+		    ". Die Fallzahlen stammen aus der Veröffentlichung Nr. %lld mit Stichtag ",
+		    (long long)json_integer_value(json_object_get(release, "id")));
+		esc(b, json_string_value(json_object_get(release, "cut_off")));
+		evbuffer_add_printf(b, "%s",
+		    json_is_true(json_object_get(release, "final"))
+		        ? "; sie sind endgültig und ändern sich nicht mehr"
+		        : "; sie sind vorläufig: Eine spätere Veröffentlichung übernimmt Änderungen, "
+		          "sobald sich hinreichend viele Angaben des Zeitraums geändert haben");
+	} else if (json_object_get(wm, "release") != NULL) {
+		evbuffer_add_printf(b, ". Es gibt noch keine Veröffentlichung der Fallzahlen");
+	}
 	evbuffer_add_printf(b, ". Prüfsumme des Inhalts: <code>");
 	esc(b, json_string_value(json_object_get(report, "content_hash")));
 	evbuffer_add_printf(b, "</code>.</p></section>");

@@ -17,5 +17,6 @@ int cmd_rollups(int argc, char **argv, const struct config *cfg);
 int cmd_retention(int argc, char **argv, const struct config *cfg);
 int cmd_jobs(int argc, char **argv, const struct config *cfg);
 int cmd_sdc(int argc, char **argv, const struct config *cfg);
+int cmd_release(int argc, char **argv, const struct config *cfg);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * kqe — the admin command line: migrate, import, seed, token, audit, rollups, retention,
- * jobs, sdc. Operators and the scripts use it; it talks to PostgreSQL as the owning role (and
+ * jobs, release, sdc. Operators and the scripts use it; it talks to PostgreSQL as the owning role (and
  * to Redis for the job stream).
  */
 #include <stdio.h>
@@ -27,6 +27,8 @@ static const struct {
 	    "retention run [--dry-run]  delete case-level data older than KQE_RETENTION_YEARS" },
 	{ "jobs", cmd_jobs,
 	    "jobs status|trim           the job stream kqe:jobs: backlog, dead letters; trim now" },
+	{ "release", cmd_release,
+	    "release make [--min-changes N]  a release of the cross-office figures now" },
 	{ "sdc", cmd_sdc,
 	    "sdc ptable|evaluate        the perturbation table; what it costs a report's figures" },
 };

@@ -11,8 +11,9 @@
  *                                absolute deviation, and how many cells the
  *                                minimum-count rule would hide instead
  *
- * evaluate builds the report's tables twice in one snapshot, once with the true
- * counts and once as published, and compares them cell by cell. It reads as the
+ * evaluate builds the report's tables from the latest release twice in one
+ * snapshot, once with the true counts and once as published, and compares them
+ * cell by cell. It reads as the
  * owning role; it prints figures about the tables, never a cell.
  */
 #include <math.h>
@@ -116,11 +117,27 @@ evaluate(struct db *db, const struct report_params *p, const struct config *cfg)
 	struct sdc_rules rules = { .min_count = cfg->sdc_min_count,
 		.dominance = (double)cfg->sdc_dominance_percent / 100.0,
 		.min_offices = (int)cfg->sdc_min_offices };
+	static const struct db_stmt stmt_latest = { "sdc_latest_release",
+		"SELECT max(id)::text FROM releases" };
 	json_t *truth = json_array(), *published = json_array();
+	PGresult *res = NULL;
+	char release[16] = "";
 	int rc = 1;
 	if (db_begin_with(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") != 0 ||
-	    db_set_principal(db, &system) != 0 || stats_tables(db, p, &rules, NULL, truth) != 0 ||
-	    stats_tables(db, p, &rules, ckm_default(), published) != 0) {
+	    db_set_principal(db, &system) != 0 ||
+	    (res = db_exec(db, &stmt_latest, 0, NULL)) == NULL) {
+		cli_db_error("kqe sdc evaluate", db);
+		goto out;
+	}
+	snprintf(release, sizeof(release), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (!release[0]) {
+		fprintf(stderr, "kqe sdc evaluate: no release yet (kqe release make)\n");
+		db_rollback(db);
+		goto out;
+	}
+	if (stats_tables(db, p, release, &rules, NULL, truth) != 0 ||
+	    stats_tables(db, p, release, &rules, ckm_default(), published) != 0) {
 		cli_db_error("kqe sdc evaluate", db);
 		goto out;
 	}
@@ -128,7 +145,8 @@ evaluate(struct db *db, const struct report_params *p, const struct config *cfg)
 	struct tally t = { 0 };
 	compare(truth, published, rules.min_count, &t);
 	const struct ckm_params *c = &ckm_default()->params;
-	printf("report: %s %s%s%s\n", p->scope, p->period, p->region[0] ? " " : "", p->region);
+	printf("report: %s %s%s%s, release %s\n", p->scope, p->period, p->region[0] ? " " : "",
+	    p->region, release);
 	printf("method: cell key, D = %d, V = %g (large counts %g), js = %d\n", c->max_deviation,
 	    c->variance, c->variance_large > 0 ? c->variance_large : c->variance, c->js);
 	printf("count cells: %ld\n", t.cells);

@@ -362,7 +362,13 @@ class Stack:
 
     def start_aggregator(self, **env):
         self.aggregator = Process("aggregator", [os.path.join(BIN, "kqe-aggregator")],
-                                  self.env(KQE_JOBS_BLOCK_MS=200, KQE_OUTBOX_GRACE_MS=200, **env),
+                                  self.env(**{"KQE_JOBS_BLOCK_MS": 200, "KQE_OUTBOX_GRACE_MS": 200,
+                                              # A release before every report job, refreshing
+                                              # on any change: reports follow each write, as
+                                              # most tests want (test_releases sets its own).
+                                              "KQE_RELEASE_INTERVAL_S": 0,
+                                              "KQE_RELEASE_MIN_CHANGES": 1,
+                                              "KQE_RELEASE_FINAL": 0, **env}),
                                   os.path.join(self.logs, "aggregator.log"))
         return self.aggregator
 

@@ -44,6 +44,9 @@ struct config {
 	long sdc_min_count;
 	long sdc_dominance_percent;
 	long sdc_min_offices;
+	long release_interval_s;
+	long release_min_changes;
+	long release_final;
 	long jobs_backoff_base_ms;
 	long jobs_backoff_max_ms;
 	char *cors_origins;

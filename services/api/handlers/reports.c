@@ -53,7 +53,8 @@ static const struct db_stmt stmt_own = { "reports_own",
 	" GROUP BY 1, 2) r" };
 
 const char *const report_csv_columns[] = { "table", "title", "dimension_1", "value_1",
-	"dimension_2", "value_2", "dimension_3", "value_3", "figure", NULL };
+	"dimension_2", "value_2", "dimension_3", "value_3", "figure", "release", "release_cut_off",
+	NULL };
 
 static const char *const list_columns[] = { "id", "job_id", "scope", "region", "period",
 	"generated_at", "content_hash", "href", "html", "csv", NULL };
@@ -147,6 +148,7 @@ report_rows(const json_t *report)
 	json_t *rows = json_array();
 	size_t i, j, k;
 	json_t *table, *cell, *dim;
+	const json_t *release = json_object_get(json_object_get(report, "watermark"), "release");
 	json_array_foreach(json_object_get(report, "tables"), i, table)
 	{
 		json_array_foreach(json_object_get(table, "cells"), j, cell)
@@ -174,6 +176,11 @@ report_rows(const json_t *report)
 				json_object_set_new(row, "figure", json_string("\u2013"));
 			else
 				json_object_set(row, "figure", (json_t *)value);
+			if (json_is_object(release)) {
+				json_object_set(row, "release", json_object_get(release, "id"));
+				json_object_set(
+				    row, "release_cut_off", json_object_get(release, "cut_off"));
+			}
 			json_array_append_new(rows, row);
 		}
 	}
