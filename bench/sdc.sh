@@ -9,6 +9,7 @@ cd "$root"
 # shellcheck source=lib.sh
 source bench/lib.sh
 build/bin/kqe rollups rebuild >/dev/null
+build/bin/kqe release make >/dev/null
 for period in 2023-2028 2024 2025; do
 	build/bin/kqe sdc evaluate --period "$period"
 	for region in LVR LWL; do

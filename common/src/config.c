@@ -30,9 +30,10 @@ static const struct config_var vars[] = {
 	    OFF(release_interval_s),
 	    "seconds between releases of cross-office figures (0: one before every report job, "
 	    "for development and tests only)" },
-	{ "KQE_RELEASE_MIN_CHANGES", TYPE_INT, "20", 1, 1000000, CONFIG_AGGREGATOR | CONFIG_ADMIN,
+	{ "KQE_RELEASE_MIN_CHANGES", TYPE_INT, "30", 1, 1000000, CONFIG_AGGREGATOR | CONFIG_ADMIN,
 	    OFF(release_min_changes),
-	    "records a period's figures must have changed by before a release refreshes them" },
+	    "records of a group of offices in a period that must have changed before a release "
+	    "refreshes its figures" },
 	{ "KQE_RELEASE_FINAL", TYPE_INT, "1", 0, 1, CONFIG_AGGREGATOR | CONFIG_ADMIN,
 	    OFF(release_final),
 	    "1: a period's figures become final once it closed; 0 only for development and tests" },

@@ -1,15 +1,17 @@
 -- Releases (docs/disclosure.md, "Releases"): everyone outside an office sees
 -- cross-office counts only as releases taken at cut-offs, never live.
 --
--- The unit is a bucket, a (year, cycle) pair of the rollups: every report
--- period is a sum of buckets (a year of its cycles' buckets, a cycle of its
--- years'). A release records, for every bucket, which state of it is published
--- from then on: the bucket's rollup rows as they were at some release's cut-off
--- (release_rollups holds them, once per state). A release refreshes a bucket
--- only when at least min_changes case analyses or topics were added or removed
--- in it since its published state (per office, net), so two different
--- published states of a bucket always lie at least min_changes records apart
--- and no record can be singled out by subtracting them. A bucket whose period
+-- The unit is a bucket: the rollups of one (year, cycle) pair and one group of
+-- offices, a region and a kind of office. Every published figure is a sum of
+-- buckets: a report period of its (year, cycle) pairs, a table row of its
+-- region's or kind's groups, a total of all. A release records, for every
+-- bucket, which state of it is published from then on: the bucket's rollup
+-- rows as they were at some release's cut-off (release_rollups holds them, once
+-- per state). A release refreshes a bucket only when at least min_changes case
+-- analyses or topics of its offices were added or removed in it since its
+-- published state (per office, net), so two different published states of any
+-- figure lie at least min_changes records of one group apart, and no record
+-- can be singled out by subtracting them. A bucket whose period
 -- is closed (a year from 1 July of the next year on, when its case analyses
 -- are in; a cycle from its end, 30 June of its last year) gets a final state
 -- in the next release and never changes again; changes fewer than min_changes
@@ -31,10 +33,12 @@ CREATE TABLE release_buckets (
     release_id    integer NOT NULL REFERENCES releases (id),
     year          integer NOT NULL,
     cycle         text NOT NULL,
+    region        text NOT NULL,
+    kind          text NOT NULL,
     state_release integer NOT NULL REFERENCES releases (id), -- whose rows are published
     final         boolean NOT NULL,
     changes       bigint NOT NULL, -- net records changed since the published state (refresh: applied)
-    PRIMARY KEY (release_id, year, cycle)
+    PRIMARY KEY (release_id, year, cycle, region, kind)
 );
 
 CREATE TABLE release_rollups (
@@ -109,34 +113,38 @@ BEGIN
     -- Per bucket: its published state (if any), and how many records (net, per office)
     -- were added or removed since.
     CREATE TEMP TABLE release_plan ON COMMIT DROP AS
-    WITH buckets AS (
-        SELECT DISTINCT year, cycle FROM rollups
-        UNION SELECT year, cycle FROM release_buckets WHERE release_id = v_prev
-    ), prev AS (
-        SELECT * FROM release_buckets WHERE release_id = v_prev
-    ), now_n AS (
-        SELECT year, cycle, office_id, sum(n) FILTER (WHERE dimension = 'cases') AS cases,
-               sum(n) FILTER (WHERE dimension = 'topic_theme') AS topics
-        FROM rollups GROUP BY 1, 2, 3
-    ), then_n AS (
-        SELECT r.year, r.cycle, r.office_id,
+    WITH now_n AS (
+        SELECT r.year, r.cycle, o.region, o.kind, r.office_id,
                sum(r.n) FILTER (WHERE r.dimension = 'cases') AS cases,
                sum(r.n) FILTER (WHERE r.dimension = 'topic_theme') AS topics
-        FROM prev p JOIN release_rollups r ON r.release_id = p.state_release
-            AND r.year = p.year AND r.cycle = p.cycle
-        GROUP BY 1, 2, 3
+        FROM rollups r JOIN offices o ON o.id = r.office_id GROUP BY 1, 2, 3, 4, 5
+    ), prev AS (
+        SELECT * FROM release_buckets WHERE release_id = v_prev
+    ), then_n AS (
+        SELECT r.year, r.cycle, p.region, p.kind, r.office_id,
+               sum(r.n) FILTER (WHERE r.dimension = 'cases') AS cases,
+               sum(r.n) FILTER (WHERE r.dimension = 'topic_theme') AS topics
+        FROM prev p JOIN offices o ON o.region = p.region AND o.kind = p.kind
+        JOIN release_rollups r ON r.release_id = p.state_release AND r.year = p.year
+            AND r.cycle = p.cycle AND r.office_id = o.id
+        GROUP BY 1, 2, 3, 4, 5
     ), diff AS (
         SELECT coalesce(a.year, b.year) AS year, coalesce(a.cycle, b.cycle) AS cycle,
+               coalesce(a.region, b.region) AS region, coalesce(a.kind, b.kind) AS kind,
                sum(abs(coalesce(a.cases, 0) - coalesce(b.cases, 0))
                    + abs(coalesce(a.topics, 0) - coalesce(b.topics, 0))) AS changes
-        FROM now_n a FULL JOIN then_n b
-            ON a.year = b.year AND a.cycle = b.cycle AND a.office_id = b.office_id
-        GROUP BY 1, 2
+        FROM now_n a FULL JOIN then_n b ON a.year = b.year AND a.cycle = b.cycle
+            AND a.office_id = b.office_id
+        GROUP BY 1, 2, 3, 4
+    ), buckets AS (
+        SELECT year, cycle, region, kind FROM diff
+        UNION SELECT year, cycle, region, kind FROM prev
     )
-    SELECT k.year, k.cycle, p.state_release, coalesce(p.final, false) AS was_final,
-           coalesce(d.changes, 0) AS changes,
+    SELECT k.year, k.cycle, k.region, k.kind, p.state_release,
+           coalesce(p.final, false) AS was_final, coalesce(d.changes, 0) AS changes,
            p_final AND kqe_bucket_closed(k.year, k.cycle, v_cut) AS closed
-    FROM buckets k LEFT JOIN prev p USING (year, cycle) LEFT JOIN diff d USING (year, cycle);
+    FROM buckets k LEFT JOIN prev p USING (year, cycle, region, kind)
+    LEFT JOIN diff d USING (year, cycle, region, kind);
 
     -- A release that would publish exactly what the last one does is not made: the last
     -- one stays current (its cut-off says how old its figures may be).
@@ -152,10 +160,12 @@ BEGIN
     -- Refreshed: a new state, final if the period is closed.
     INSERT INTO release_rollups (release_id, office_id, year, cycle, dimension, category, n, keysum)
     SELECT v_id, r.office_id, r.year, r.cycle, r.dimension, r.category, r.n, r.keysum
-    FROM release_plan x JOIN rollups r USING (year, cycle)
+    FROM release_plan x JOIN offices o ON o.region = x.region AND o.kind = x.kind
+    JOIN rollups r ON r.year = x.year AND r.cycle = x.cycle AND r.office_id = o.id
     WHERE NOT x.was_final AND x.changes >= p_min_changes;
-    INSERT INTO release_buckets (release_id, year, cycle, state_release, final, changes)
-    SELECT v_id, x.year, x.cycle,
+    INSERT INTO release_buckets (release_id, year, cycle, region, kind, state_release, final,
+                                 changes)
+    SELECT v_id, x.year, x.cycle, x.region, x.kind,
            CASE WHEN NOT x.was_final AND x.changes >= p_min_changes THEN v_id
                 ELSE x.state_release END,
            x.was_final OR x.closed,
@@ -177,8 +187,9 @@ CREATE OR REPLACE FUNCTION kqe_report_periods()
     SELECT DISTINCT CASE r.dimension WHEN 'cases' THEN 'case_analyses' ELSE 'topics' END,
            CASE r.dimension WHEN 'cases' THEN 'closed_month' ELSE 'identified' END, p.period
     FROM release_buckets b
+    JOIN offices o ON o.region = b.region AND o.kind = b.kind
     JOIN release_rollups r ON r.release_id = b.state_release AND r.year = b.year
-        AND r.cycle = b.cycle
+        AND r.cycle = b.cycle AND r.office_id = o.id
     CROSS JOIN LATERAL (VALUES (b.year::text), (b.cycle)) AS p (period)
     WHERE b.release_id = (SELECT max(id) FROM releases)
       AND r.dimension IN ('cases', 'topic_theme')

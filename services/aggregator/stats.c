@@ -37,11 +37,12 @@ static const struct db_stmt stmt_offices = {
 	"stats_offices",
 	"SELECT id, region, kind FROM offices WHERE ($1::text IS NULL OR region = $1) ORDER BY id"
 };
-/* $4 the release: each bucket of the period in the state it publishes. */
+/* $4 the release: each bucket (period part, region, kind) in the state it publishes. */
 static const struct db_stmt stmt_rollups = { "stats_release_rollups",
 	"SELECT r.office_id, r.dimension, r.category, sum(r.n)::bigint, kqe_keysum(sum(r.keysum))"
-	" FROM release_buckets b JOIN release_rollups r ON r.release_id = b.state_release"
-	" AND r.year = b.year AND r.cycle = b.cycle JOIN offices o ON o.id = r.office_id"
+	" FROM release_buckets b JOIN offices o ON o.region = b.region AND o.kind = b.kind"
+	" JOIN release_rollups r ON r.release_id = b.state_release AND r.year = b.year"
+	" AND r.cycle = b.cycle AND r.office_id = o.id"
 	" WHERE b.release_id = $4::int AND ($1::text IS NULL OR o.region = $1)"
 	" AND ($2::int IS NULL OR b.year = $2) AND ($3::text IS NULL OR b.cycle = $3)"
 	" GROUP BY 1, 2, 3" };

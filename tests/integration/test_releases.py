@@ -9,7 +9,7 @@ from harness import StackTestCase, perturb
 from test_case_analyses import valid
 
 CYCLE = "2023-2028"
-MIN_CHANGES = 20
+MIN_CHANGES = 30
 
 
 class ReleasesTest(StackTestCase):
