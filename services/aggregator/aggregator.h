@@ -116,6 +116,9 @@ int release_make(struct db *db, const struct principal *who, long min_changes, b
 /* Takes a release if KQE_RELEASE_INTERVAL_S has passed since the last (looks once a minute). */
 void release_tick(struct aggregator *a, uint64_t now);
 
+/* The age groups of the rollups (kqe_age_group() in SQL), in order; NULL-terminated. */
+extern const char *const stats_age_groups[];
+
 struct report_params;
 struct sdc_rules;
 struct ckm_table;

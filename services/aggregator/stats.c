@@ -56,7 +56,8 @@ static const struct db_stmt stmt_structure = { "stats_structure",
 	" WHERE ($1::text IS NULL OR o.region = $1)" };
 
 static const char *const regions[] = { "LVR", "LWL", NULL };
-static const char *const age_groups[] = { "unter_3", "3_bis_unter_6", "6_bis_unter_9",
+/* The age groups of the rollups (kqe_age_group() in SQL), in order. */
+const char *const stats_age_groups[] = { "unter_3", "3_bis_unter_6", "6_bis_unter_9",
 	"9_bis_unter_12", "12_bis_unter_14", "14_bis_unter_16", "16_bis_unter_18", NULL };
 static const char *const facts[] = { "direct_impression", "several_professionals", "child_involved",
 	NULL };
@@ -88,7 +89,7 @@ static const struct spec specs[] = {
 	{ "case_forms", "Fallanalysen mit Kindeswohlgefährdung nach Art der Gefährdung", M_COUNT,
 	    GROUPS, "form", "form", codelist_endangerment_form_values, false, false },
 	{ "case_age_groups", "Fallanalysen nach Alter des Kindes", M_COUNT, GROUPS, "age_group",
-	    "age_group", age_groups, true, false },
+	    "age_group", stats_age_groups, true, false },
 	{ "case_sex", "Fallanalysen nach Geschlecht des Kindes", M_COUNT, GROUPS, "child_sex",
 	    "sex", codelist_sex_values, true, false },
 	{ "case_reporters", "Fallanalysen nach bekanntmachender Stelle", M_COUNT, GROUPS,

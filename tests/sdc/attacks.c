@@ -84,9 +84,6 @@ pick(const double *w, int n)
 	return n - 1;
 }
 
-static const char *const age_groups[] = { "unter_3", "3_bis_unter_6", "6_bis_unter_9",
-	"9_bis_unter_12", "12_bis_unter_14", "14_bis_unter_16", "16_bis_unter_18", NULL };
-
 /* The dimensions attacked: rollup dimension, report table, column, codes, weights. */
 static const struct dim {
 	const char *dimension, *table, *column;
@@ -96,7 +93,7 @@ static const struct dim {
 	{ "child_sex", "case_sex", "sex", codelist_sex_values, { 0.49, 0.47, 0.015, 0.025 } },
 	{ "result", "case_results", "result", codelist_assessment_result_values,
 	    { 0.18, 0.27, 0.37, 0.18 } },
-	{ "age_group", "case_age_groups", "age_group", age_groups,
+	{ "age_group", "case_age_groups", "age_group", stats_age_groups,
 	    { 0.2, 0.16, 0.15, 0.15, 0.12, 0.12, 0.1 } },
 	{ "reported_by", "case_reporters", "reported_by", codelist_reporter_values,
 	    { 0.24, 0.15, 0.1, 0.08, 0.05, 0.05, 0.08, 0.03, 0.08, 0.03, 0.05, 0.02, 0.04 } },
