@@ -498,6 +498,12 @@ def perturb(stack, n, keysum):
     raise AssertionError("the perturbation table's last interval must end at 2^32")
 
 
+def published(stack, counts):
+    """What a report publishes for the records of counts, (n, sum of record keys) pairs: their
+    total perturbed with the cell key of all of them."""
+    return perturb(stack, sum(n for n, _ in counts), sum(k for _, k in counts))
+
+
 class StackTestCase(unittest.TestCase):
     """Base class: one Stack per test class, set up with migrations and kqe-api running."""
 

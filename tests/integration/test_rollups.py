@@ -8,7 +8,7 @@ import subprocess
 import time
 import unittest
 
-from harness import BIN, Process, StackTestCase, perturb, wait_until
+from harness import BIN, Process, StackTestCase, published, wait_until
 from test_case_analyses import valid
 
 CYCLE = "2023-2028"
@@ -41,13 +41,6 @@ def sql_counts(test, table, group):
     return {(g, k): (int(n), int(key)) for g, k, n, key in rows}
 
 
-def published(test, counts):
-    """What a report publishes for the records of counts ((n, keysum) pairs): their total
-    perturbed with the cell key of all of them, as `kqe sdc ptable` says."""
-    n = sum(c[0] for c in counts)
-    return perturb(test.stack, n, sum(c[1] for c in counts))
-
-
 def assert_report_equals_sql(test, rep):
     """Every figure of a state report of CYCLE that is not suppressed equals SQL over the case
     tables (and the survey and procedure views): counts are the true counts perturbed with the
@@ -63,7 +56,7 @@ def assert_report_equals_sql(test, rep):
                 if cell["suppressed"]:
                     continue
                 g, k = cell[group], cell[column]
-                want = published(test, [c for (eg, ek), c in expected.items()
+                want = published(test.stack, [c for (eg, ek), c in expected.items()
                                         if (g is None or eg == g) and (k is None or ek == k)])
                 test.assertEqual(cell["value"], want, (table["id"], cell))
                 compared += 1
@@ -85,8 +78,8 @@ def assert_report_equals_sql(test, rep):
         f" WHERE p.cycle = '{CYCLE}' AND f.v IS NOT NULL GROUP BY 1, 2, 3")}
     for cell in tables["case_process_facts_by_region"]["cells"]:
         if cell["region"]:
-            yes = published(test, [answers.get((cell["region"], cell["fact"], "t"), (0, 0))])
-            no = published(test, [answers.get((cell["region"], cell["fact"], "f"), (0, 0))])
+            yes = published(test.stack, [answers.get((cell["region"], cell["fact"], "t"), (0, 0))])
+            no = published(test.stack, [answers.get((cell["region"], cell["fact"], "f"), (0, 0))])
             want = round(100.0 * yes / (yes + no), 1) if yes + no else None
             test.assertEqual(cell["value"], want, cell)
             compared += 1
@@ -117,7 +110,7 @@ def assert_report_equals_sql(test, rep):
     test.assertEqual(sum(n for n, _ in coverage.values()), 186)
     for cell in tables["procedure_coverage_by_region"]["cells"]:
         if cell["region"] and cell["status"]:
-            want = published(test, [coverage.get((cell["region"], cell["status"]), (0, 0))])
+            want = published(test.stack, [coverage.get((cell["region"], cell["status"]), (0, 0))])
             test.assertEqual(cell["value"], want, cell)
             compared += 1
     test.assertGreater(compared, 100)

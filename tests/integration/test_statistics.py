@@ -4,7 +4,7 @@ enough offices, and submissions made while Redis was down are counted once it re
 
 import unittest
 
-from harness import StackTestCase, perturb
+from harness import StackTestCase, perturb, published
 from test_case_analyses import valid
 
 JS = 2  # no published count lies in 1 .. JS
@@ -33,10 +33,6 @@ class StatisticsTest(StackTestCase):
             f" WHERE p.cycle = '{CYCLE}' {where} GROUP BY 1, 2")
         return {(r, k): (int(n), int(key)) for r, k, n, key in rows}
 
-    def published(self, counts):
-        """The published figure of the records of counts: their total, perturbed."""
-        return perturb(self.stack, sum(n for n, _ in counts), sum(k for _, k in counts))
-
     def assert_disclosure_rules(self, table):
         if table["measure"] != "count":
             return self.assert_comparison_rules(table)
@@ -64,7 +60,7 @@ class StatisticsTest(StackTestCase):
         table = self.table(rep, "case_results_by_region")
         self.assertEqual(table["dimensions"], ["region", "result"])
         for cell in table["cells"]:
-            want = self.published([c for (r, k), c in expected.items()
+            want = published(self.stack, [c for (r, k), c in expected.items()
                                    if cell["region"] in (None, r) and cell["result"] in (None, k)])
             self.assertEqual(cell["value"], want, cell)
         # The same records give the same figure in every table: the state's total of each
@@ -112,7 +108,7 @@ class StatisticsTest(StackTestCase):
         for cell in table["cells"]:
             if cell["region"] and cell["reported_by"]:
                 true = expected.get(cell["reported_by"], (0, 0))
-                self.assertEqual(cell["value"], self.published([true]), cell)
+                self.assertEqual(cell["value"], published(self.stack, [true]), cell)
                 small += 1 <= true[0] <= JS
         self.assertGreater(small, 0, "the period should hold true counts of 1 or 2")
 
