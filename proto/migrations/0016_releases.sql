@@ -108,7 +108,9 @@ BEGIN
     -- same rows.
     LOCK TABLE rollups IN SHARE MODE;
     SELECT max(id) INTO v_prev FROM releases;
-    v_cut := now();
+    -- The cut-off is when the locks were had, not when the transaction began: a release
+    -- that waited for another holds the records committed meanwhile.
+    v_cut := clock_timestamp();
 
     -- Per bucket: its published state (if any), and how many records (net, per office)
     -- were added or removed since.

@@ -96,6 +96,8 @@ int rollups_refresh_memo(
  * Marks a failed attempt of job_id: with attempts left, status failed and
  * the next attempt due after a capped exponential backoff with jitter
  * (JOB_FAILED); otherwise status dead (JOB_DEAD). error is stored on the job.
+ * A job no longer running (another instance finished it) is left as it is:
+ * JOB_DONE.
  */
 enum job_outcome job_attempt_failed(
     struct db *db, const struct config *cfg, const char *job_id, int attempts, const char *error);

@@ -54,12 +54,18 @@ static const struct db_stmt stmt_insert = { "report_insert",
 static const struct db_stmt stmt_succeed = { "job_succeed",
 	"UPDATE jobs SET status = 'succeeded', result_id = $2, error = NULL,"
 	" finished_at = now(), updated_at = now() WHERE id = $1" };
+/* A failed attempt is recorded only while the job still runs: when two instances held one
+ * redelivered job, the loser's failure (a serialization error on the job row, or the report
+ * already there) must not turn the winner's 'succeeded' into 'failed' and then 'dead'. */
 static const struct db_stmt stmt_fail = { "job_fail",
 	"UPDATE jobs SET status = 'failed', error = $2, updated_at = now(),"
-	" next_attempt_at = now() + $3::bigint * interval '1 millisecond' WHERE id = $1" };
-static const struct db_stmt stmt_dead = { "job_dead",
+	" next_attempt_at = now() + $3::bigint * interval '1 millisecond'"
+	" WHERE id = $1 AND status = 'running' RETURNING id" };
+static const struct db_stmt stmt_dead = {
+	"job_dead",
 	"UPDATE jobs SET status = 'dead', error = $2, next_attempt_at = NULL,"
-	" finished_at = now(), updated_at = now() WHERE id = $1" };
+	" finished_at = now(), updated_at = now() WHERE id = $1 AND status = 'running' RETURNING id"
+};
 static const struct db_stmt stmt_requeue = { "job_requeue",
 	"WITH due AS (SELECT id FROM jobs WHERE status = 'failed' AND next_attempt_at <= now()"
 	"   ORDER BY next_attempt_at LIMIT 100 FOR UPDATE SKIP LOCKED),"
@@ -162,7 +168,13 @@ job_attempt_failed(
 	PGresult *res = db_exec(db, dead ? &stmt_dead : &stmt_fail, dead ? 2 : 3, params);
 	if (res == NULL)
 		return JOB_RETRY; /* cannot even record it: leave it pending */
+	int ours = PQntuples(res) == 1;
 	PQclear(res);
+	if (!ours) {
+		log_info(NULL, "job finished elsewhere",
+		    json_pack("{s:s,s:s}", "job_id", job_id, "error", error));
+		return JOB_DONE;
+	}
 	log_warn(NULL, dead ? "job dead" : "job failed; retry scheduled",
 	    json_pack("{s:s,s:s,s:i,s:s}", "job_id", job_id, "error", error, "attempts", attempts,
 	        "retry_in_ms", dead ? "-" : delay));

@@ -463,8 +463,9 @@ class SqlSession:
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def run(self, query):
-        """Runs query and waits until psql has answered it; its output lines."""
-        self.proc.stdin.write(query + "\n\\echo --done--\n")
+        """Runs query and waits until psql has answered it; its output lines. The last
+        statement needs no semicolon (psql would wait for one)."""
+        self.proc.stdin.write(query.rstrip().rstrip(";") + ";\n\\echo --done--\n")
         self.proc.stdin.flush()
         lines = []
         while (line := self.proc.stdout.readline()) != "--done--\n":

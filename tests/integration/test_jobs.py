@@ -1,9 +1,10 @@
 """Job delivery: nothing is lost when the aggregator or Redis is down, nothing counted twice."""
 
+import os
 import signal
 import unittest
 
-from harness import StackTestCase, wait_until
+from harness import SqlSession, StackTestCase, wait_until
 
 VALID = {"scope": "state", "period": "2024"}
 
@@ -57,6 +58,44 @@ class JobDeliveryTest(StackTestCase):
         self.assertEqual(self.stack.sql_value(f"SELECT attempts FROM jobs WHERE id = '{job}'"),
                          "1")
 
+    def test_a_job_another_instance_finished_meanwhile_stays_finished(self):
+        # Two instances can hold one job (a redelivery claimed while the first still builds).
+        # The one that waited for the job row gets a serialization error once the other
+        # commits; recording that as a failed attempt turned 'succeeded' into 'failed', the
+        # retry then hit the report already there (23505) until the job was dead. Found
+        # under valgrind, where builds are slow enough for claims. Here the other instance
+        # is a psql session holding the job row.
+        releases, other = SqlSession(self.stack.db_url), SqlSession(self.stack.db_url)
+        try:
+            # Holds the aggregator after it started the job, before it locks the job row.
+            releases.run("SELECT pg_advisory_lock(hashtext('kqe_release'))")
+            self.stack.start_aggregator()
+            job = self.post_job()
+            waiting = ("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                       " AND query LIKE '{}%'")
+            wait_until(lambda: self.stack.sql_value(waiting.format("SELECT kqe_release_make"))
+                       == "1", what="aggregator waiting to take a release")
+            self.assertEqual(other.run(
+                f"BEGIN; SELECT status FROM jobs WHERE id = '{job}' FOR UPDATE"), ["running"])
+            releases.run("SELECT pg_advisory_unlock(hashtext('kqe_release'))")
+            wait_until(lambda: self.stack.sql_value(waiting.format("SELECT status FROM jobs"))
+                       == "1", what="aggregator waiting for the job row")
+            other.run(f"UPDATE jobs SET status = 'succeeded', finished_at = now()"
+                      f" WHERE id = '{job}'; COMMIT")
+            wait_until(lambda: any(l.get("msg") == "job finished elsewhere"
+                                   or l.get("msg", "").startswith("job failed")
+                                   for l in self.stack.log_lines("aggregator")),
+                       what="the aggregator's attempt ended")
+            wait_until(lambda: self.stack.redis.group_info().get("pending") == "0",
+                       what="the job's message acknowledged")
+        finally:
+            releases.close()
+            other.close()
+        self.assertEqual(self.stack.sql_value(
+            f"SELECT status || ' ' || attempts FROM jobs WHERE id = '{job}'"), "succeeded 1")
+        self.assertEqual(self.stack.sql_value(
+            f"SELECT count(*) FROM reports WHERE job_id = '{job}'"), "0")
+
     def test_garbage_stream_entries_are_acknowledged_and_skipped(self):
         self.stack.start_aggregator()
         self.stack.redis.cli("XADD", "kqe:jobs", "*", "kind", "build_report", "job_id", "x")
@@ -66,9 +105,13 @@ class JobDeliveryTest(StackTestCase):
         self.assertTrue(self.stack.aggregator.alive())
 
     def test_aggregator_stops_on_sigterm(self):
+        # The log is appended to by every start in this class: wait for this start's line.
+        seen = len(self.stack.log_lines("aggregator")) if os.path.exists(
+            os.path.join(self.stack.logs, "aggregator.log")) else 0
         self.stack.start_aggregator()
         wait_until(lambda: any(l.get("msg") == "consuming"
-                               for l in self.stack.log_lines("aggregator")), what="consuming")
+                               for l in self.stack.log_lines("aggregator")[seen:]),
+                   what="consuming")
         self.assertEqual(self.stack.stop_aggregator(signal.SIGTERM), 0)
 
 
