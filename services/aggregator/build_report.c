@@ -278,19 +278,20 @@ build_one(struct db *db, const char *job_id, const struct report_params *p,
 	}
 	/* What the report was built from, and the disclosure control it was built with. */
 	const struct ckm_params *ckm = &ckm_default()->params;
-	json_t *watermark =
-	    json_pack("{s:I,s:s?,s:I,s:s?,s:I,s:I,s:I,s:{s:s,s:i,s:f,s:f,s:i,s:I,s:f,s:i}}",
-	        "offices", (json_int_t)atoll(PQgetvalue(res, 0, 0)), "offices_updated_at",
-	        *PQgetvalue(res, 0, 1) ? PQgetvalue(res, 0, 1) : NULL, "case_analyses",
-	        (json_int_t)atoll(PQgetvalue(res, 0, 2)), "case_analyses_updated_at",
-	        *PQgetvalue(res, 0, 3) ? PQgetvalue(res, 0, 3) : NULL, "topics",
-	        (json_int_t)atoll(PQgetvalue(res, 0, 4)), "structure_surveys",
-	        (json_int_t)atoll(PQgetvalue(res, 0, 5)), "rollups_pending",
-	        (json_int_t)atoll(PQgetvalue(res, 0, 6)), "disclosure", "method", "cell_key",
-	        "max_deviation", ckm->max_deviation, "variance", ckm->variance, "variance_large",
-	        ckm->variance_large > 0 ? ckm->variance_large : ckm->variance, "js", ckm->js,
-	        "min_count", (json_int_t)rules->min_count, "dominance", rules->dominance,
-	        "min_offices", rules->min_offices);
+	json_t *watermark = json_pack(
+	    "{s:I,s:s?,s:I,s:s?,s:I,s:I,s:I,s:{s:s,s:[sssss],s:i,s:f,s:f,s:i,s:I,s:f,s:i}}",
+	    "offices", (json_int_t)atoll(PQgetvalue(res, 0, 0)), "offices_updated_at",
+	    *PQgetvalue(res, 0, 1) ? PQgetvalue(res, 0, 1) : NULL, "case_analyses",
+	    (json_int_t)atoll(PQgetvalue(res, 0, 2)), "case_analyses_updated_at",
+	    *PQgetvalue(res, 0, 3) ? PQgetvalue(res, 0, 3) : NULL, "topics",
+	    (json_int_t)atoll(PQgetvalue(res, 0, 4)), "structure_surveys",
+	    (json_int_t)atoll(PQgetvalue(res, 0, 5)), "rollups_pending",
+	    (json_int_t)atoll(PQgetvalue(res, 0, 6)), "disclosure", "method", "cell_key", "atoms",
+	    "year", "cycle", "region", "kind", "category", "max_deviation", ckm->max_deviation,
+	    "variance", ckm->variance, "variance_large",
+	    ckm->variance_large > 0 ? ckm->variance_large : ckm->variance, "js", ckm->js,
+	    "min_count", (json_int_t)rules->min_count, "dominance", rules->dominance, "min_offices",
+	    rules->min_offices);
 	PQclear(res);
 	json_object_set_new(watermark, "release", release);
 

@@ -6,11 +6,13 @@
  * Every figure is computed from per-office values, so each knows how many
  * offices contribute and how much the largest one does, and every count
  * carries the sum of its records' keys (the rollups' keysum). Counts are
- * published perturbed by the cell-key method (common/ckm, docs/disclosure.md):
- * the same records always get the same noise. Comparison values (medians,
+ * published perturbed by the cell-key method (common/ckm, docs/disclosure.md)
+ * applied to the finest cells (atoms: part of the period × region × kind ×
+ * category), every figure the sum of its perturbed atoms: the same records
+ * always get the same noise, and no figure says more than its atoms. Comparison values (medians,
  * quartiles) are shown only where enough offices contribute. Four kinds of
  * table:
- *   count      categories × groups, with their totals, each perturbed;
+ *   count      categories × groups, with their totals, sums of perturbed atoms;
  *   share      % "yes" among cases that answered a yes/no fact, from the
  *              perturbed yes and no counts;
  *   median     of a numeric distribution (days, ratings);
@@ -37,17 +39,19 @@ static const struct db_stmt stmt_offices = {
 	"stats_offices",
 	"SELECT id, region, kind FROM offices WHERE ($1::text IS NULL OR region = $1) ORDER BY id"
 };
-/* $4 the release: each bucket (period part, region, kind) in the state it publishes. */
+/* $4 the release: each bucket (period part, region, kind) in the state it publishes. The
+ * sixth column names the part of the period (year and cycle): atoms are per part. */
 static const struct db_stmt stmt_rollups = { "stats_release_rollups",
-	"SELECT r.office_id, r.dimension, r.category, sum(r.n)::bigint, kqe_keysum(sum(r.keysum))"
+	"SELECT r.office_id, r.dimension, r.category, sum(r.n)::bigint, kqe_keysum(sum(r.keysum)),"
+	" r.year || '/' || r.cycle"
 	" FROM release_buckets b JOIN offices o ON o.region = b.region AND o.kind = b.kind"
 	" JOIN release_rollups r ON r.release_id = b.state_release AND r.year = b.year"
 	" AND r.cycle = b.cycle AND r.office_id = o.id"
 	" WHERE b.release_id = $4::int AND ($1::text IS NULL OR o.region = $1)"
 	" AND ($2::int IS NULL OR b.year = $2) AND ($3::text IS NULL OR b.cycle = $3)"
-	" GROUP BY 1, 2, 3" };
+	" GROUP BY 1, 2, 3, 6" };
 static const struct db_stmt stmt_coverage = { "stats_coverage",
-	"SELECT s.office_id, 'procedure_status', s.status, 1, s.record_key"
+	"SELECT s.office_id, 'procedure_status', s.status, 1, s.record_key, $2"
 	" FROM kqe_procedure_status($2, current_date) s JOIN offices o ON o.id = s.office_id"
 	" WHERE ($1::text IS NULL OR o.region = $1)" };
 static const struct db_stmt stmt_structure = { "stats_structure",
@@ -188,58 +192,115 @@ dimension_matches(enum grouping by, const char *dimension, const char *wanted)
 	return strcmp(dimension, wanted) == 0;
 }
 
-/* Per office counts of one table, v[(office * rows + row) * cols + col], and their keys. */
+/*
+ * The atoms of one table: the counts (and cell keys) of the finest cells any
+ * report shows, per part of the period (a year of a cycle), region, kind of
+ * office, row (a quality dimension; one row otherwise) and category. Every
+ * published count is the sum of its atoms, each perturbed on its own
+ * (docs/disclosure.md, "How counts are published").
+ * v[((part * GROUPS_RK + region * KINDS + kind) * rows + row) * cols + col].
+ */
+#define KINDS 3
+#define GROUPS_RK (2 * KINDS)
+
 struct matrix {
-	size_t offices, rows, cols;
+	enum grouping by;
+	size_t parts, rows, cols;
 	long long *v;
 	uint32_t *k;
 };
+
+/* The region × kind group of an office (-1: outside the code lists). */
+static int
+group_of(const struct input *in, int office)
+{
+	int r = index_of(regions, PQgetvalue(in->offices, office, 1));
+	int k = index_of(codelist_office_kind_values, PQgetvalue(in->offices, office, 2));
+	return r < 0 || k < 0 || k >= KINDS ? -1 : r * KINDS + k;
+}
 
 static void
 matrix_fill(struct matrix *m, const struct input *in, const PGresult *res, enum grouping by,
     const char *dimension, const char *const *codes)
 {
-	m->v = xcalloc(m->offices * m->rows * m->cols, sizeof(long long));
-	m->k = xcalloc(m->offices * m->rows * m->cols, sizeof(uint32_t));
+	json_t *parts = json_object();
+	for (int i = 0; res != NULL && i < PQntuples(res); i++)
+		if (json_object_get(parts, PQgetvalue(res, i, 5)) == NULL)
+			json_object_set_new(parts, PQgetvalue(res, i, 5),
+			    json_integer((json_int_t)json_object_size(parts)));
+	m->by = by;
+	m->parts = json_object_size(parts);
+	m->rows = by == BY_QUALITY_DIMENSION ? count_of(codelist_quality_dimension_values) : 1;
+	size_t n = m->parts * GROUPS_RK * m->rows * m->cols;
+	m->v = xcalloc(n ? n : 1, sizeof(long long));
+	m->k = xcalloc(n ? n : 1, sizeof(uint32_t));
 	for (int i = 0; res != NULL && i < PQntuples(res); i++) {
 		const char *dim = PQgetvalue(res, i, 1);
 		if (!dimension_matches(by, dim, dimension))
 			continue;
 		int o = office_of(in, PQgetvalue(res, i, 0));
 		int c = index_of(codes, PQgetvalue(res, i, 2));
-		int r = o < 0 ? -1 : row_of(in, by, o, dim, dimension);
-		if (r < 0 || c < 0)
+		int g = o < 0 ? -1 : group_of(in, o);
+		int r = by == BY_QUALITY_DIMENSION ? row_of(in, by, o, dim, dimension) : 0;
+		if (g < 0 || r < 0 || c < 0)
 			continue;
-		size_t at = ((size_t)o * m->rows + (size_t)r) * m->cols + (size_t)c;
+		size_t part =
+		    (size_t)json_integer_value(json_object_get(parts, PQgetvalue(res, i, 5)));
+		size_t at =
+		    ((part * GROUPS_RK + (size_t)g) * m->rows + (size_t)r) * m->cols + (size_t)c;
 		m->v[at] += atoll(PQgetvalue(res, i, 3));
 		m->k[at] = ckm_key_add(m->k[at], strtoull(PQgetvalue(res, i, 4), NULL, 10));
 	}
+	json_decref(parts);
 }
 
-/* One count: its true value, its cell key, and what is published. */
+/* One count: its true value and what is published (the sum of its perturbed atoms). */
 struct figure {
 	long long value;
-	uint32_t key;
 	long long published;
 };
 
+/* The table row (group) an atom of group g and row r falls in (-1: none in scope). */
+static int
+atom_row(const struct input *in, const struct matrix *m, int g, size_t r)
+{
+	switch (m->by) {
+	case BY_REGION:
+		return index_of(in->scope_regions, regions[g / KINDS]);
+	case BY_KIND:
+		return g % KINDS;
+	default:
+		return (int)r;
+	}
+}
+
 /*
- * The count of row r0 × column c0 (-1: summed over) and its cell key, the sum
- * of the keys of the records it counts; published perturbed (or true without ckm).
+ * The count of table row r0 × column c0 (-1: summed over): the sum of its
+ * atoms, each published perturbed with its own cell key (or true without ckm),
+ * so that every figure of every report is a sum of the same perturbed atoms.
  */
 static struct figure
 measure(const struct input *in, const struct matrix *m, long r0, long c0)
 {
-	struct figure f = { 0, 0, 0 };
-	for (size_t o = 0; o < m->offices; o++)
-		for (size_t r = 0; r < m->rows; r++)
-			for (size_t c = 0; c < m->cols; c++)
-				if ((r0 < 0 || (size_t)r0 == r) && (c0 < 0 || (size_t)c0 == c)) {
-					size_t at = (o * m->rows + r) * m->cols + c;
+	struct figure f = { 0, 0 };
+	for (size_t p = 0; p < m->parts; p++)
+		for (int g = 0; g < GROUPS_RK; g++)
+			for (size_t r = 0; r < m->rows; r++) {
+				int row = atom_row(in, m, g, r);
+				if (row < 0 || (r0 >= 0 && row != r0))
+					continue;
+				for (size_t c = 0; c < m->cols; c++) {
+					if (c0 >= 0 && (size_t)c0 != c)
+						continue;
+					size_t at =
+					    ((p * GROUPS_RK + (size_t)g) * m->rows + r) * m->cols +
+					    c;
 					f.value += m->v[at];
-					f.key = ckm_key_add(f.key, m->k[at]);
+					f.published +=
+					    in->ckm ? ckm_perturb(in->ckm, m->v[at], m->k[at])
+					            : m->v[at];
 				}
-	f.published = in->ckm ? ckm_perturb(in->ckm, f.value, f.key) : f.value;
+			}
 	return f;
 }
 
@@ -300,17 +361,16 @@ table_new(const struct spec *s, enum grouping by, const char *measure_name)
 }
 
 /*
- * Counts: every cell and every total perturbed on its own (a total is a cell
- * of its own records), so a table need not add up. Row totals where the
- * categories are exclusive; the totals per category (the state's) in the
+ * Counts: every cell and every total the sum of its perturbed atoms, so tables
+ * add up, across tables and reports too. Row totals where the categories are
+ * exclusive; the totals per category (the state's) in the
  * by-region table only: the by-kind table would repeat the same figures.
  */
 static json_t *
 count_table(const struct input *in, const struct spec *s, enum grouping by)
 {
 	const char *const *rows = group_codes(in, by);
-	struct matrix m = { PQntuples(in->offices), count_of(rows), count_of(s->codes), NULL,
-		NULL };
+	struct matrix m = { .cols = count_of(s->codes) };
 	matrix_fill(&m, in,
 	    s->measure == M_COUNT && strcmp(s->dimension, "procedure_status") == 0 ? in->coverage
 	                                                                           : in->counts,
@@ -318,14 +378,15 @@ count_table(const struct input *in, const struct spec *s, enum grouping by)
 	json_t *table = table_new(s, by, "count");
 	json_t *cells = json_object_get(table, "cells");
 	const char *g = grouping_name[by];
-	for (size_t r = 0; r < m.rows; r++)
+	size_t nrows = count_of(rows);
+	for (size_t r = 0; r < nrows; r++)
 		for (size_t c = 0; c < m.cols; c++)
 			json_array_append_new(
 			    cells, count_cell(cell_new(g, rows[r], s->column, s->codes[c]),
 			               measure(in, &m, (long)r, (long)c)));
 	/* Totals: the summed-over dimension is null. */
 	if (s->exclusive)
-		for (size_t r = 0; r < m.rows; r++)
+		for (size_t r = 0; r < nrows; r++)
 			json_array_append_new(
 			    cells, count_cell(cell_new(g, rows[r], s->column, NULL),
 			               measure(in, &m, (long)r, -1)));
@@ -365,9 +426,9 @@ share_table(const struct input *in, const struct spec *s, enum grouping by)
 	json_t *cells = json_object_get(table, "cells");
 	const char *g = grouping_name[by];
 	for (size_t f = 0; s->codes[f] != NULL; f++) {
-		struct matrix m = { PQntuples(in->offices), count_of(rows), 2, NULL, NULL };
+		struct matrix m = { .cols = 2 };
 		matrix_fill(&m, in, in->counts, by, s->codes[f], yes_no);
-		for (size_t r = 0; r < m.rows; r++)
+		for (size_t r = 0; rows[r] != NULL; r++)
 			json_array_append_new(
 			    cells, share_cell(cell_new(g, rows[r], s->column, s->codes[f]),
 			               measure(in, &m, (long)r, 0), measure(in, &m, (long)r, 1)));

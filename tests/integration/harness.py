@@ -499,10 +499,11 @@ def perturb(stack, n, keysum):
     raise AssertionError("the perturbation table's last interval must end at 2^32")
 
 
-def published(stack, counts):
-    """What a report publishes for the records of counts, (n, sum of record keys) pairs: their
-    total perturbed with the cell key of all of them."""
-    return perturb(stack, sum(n for n, _ in counts), sum(k for _, k in counts))
+def published(stack, atoms):
+    """What a report publishes for a count over atoms, (n, sum of record keys) pairs of the
+    finest cells (a year of a cycle × region × kind × category; docs/disclosure.md): the sum
+    of the atoms, each perturbed with its own cell key."""
+    return sum(perturb(stack, n, k) for n, k in atoms)
 
 
 class StackTestCase(unittest.TestCase):

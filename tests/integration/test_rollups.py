@@ -13,11 +13,14 @@ from test_case_analyses import valid
 
 CYCLE = "2023-2028"
 
-# Report table → (SQL of its category, FROM clause) computed from the source tables.
+# Report table → (SQL of its category, FROM clause) computed from the source tables. YEAR:
+# the year a record counts in (docs/rollups.md), part of an atom with the cycle.
 CASES = ("FROM case_analyses c JOIN offices o ON o.id = c.office_id"
          " JOIN procedures p ON p.id = c.procedure_id")
 TOPICS = ("FROM topics t JOIN offices o ON o.id = t.office_id"
           " JOIN procedures p ON p.id = t.procedure_id")
+YEAR = {"c": "extract(year FROM c.closed_month)",
+        "t": "extract(year FROM t.created_at AT TIME ZONE 'Europe/Berlin')"}
 COUNT_TABLES = {
     "case_results": ("c.result", CASES),
     "case_age_groups": ("kqe_age_group(c.child_birth_month, c.closed_month)", CASES),
@@ -33,12 +36,17 @@ COUNT_TABLES = {
 # --- comparisons (shared with tests/faults) ---------------------------------------
 # Each takes the TestCase whose .stack it reads and whose assertions it uses.
 def sql_counts(test, table, group):
-    """(group, category) → (count, sum of record keys) straight from the case tables."""
+    """(group, category) → its atoms, (count, sum of record keys) per year, region and kind,
+    straight from the case tables."""
     category, source = COUNT_TABLES[table]
     alias = "t" if source is TOPICS else "c"
     rows = test.stack.sql(f"SELECT o.{group}, {category}, count(*), sum({alias}.record_key)"
-                          f" {source} WHERE p.cycle = '{CYCLE}' GROUP BY 1, 2")
-    return {(g, k): (int(n), int(key)) for g, k, n, key in rows}
+                          f" {source} WHERE p.cycle = '{CYCLE}'"
+                          f" GROUP BY o.{group}, {category}, o.region, o.kind, {YEAR[alias]}")
+    atoms = {}
+    for g, k, n, key in rows:
+        atoms.setdefault((g, k), []).append((int(n), int(key)))
+    return atoms
 
 
 def assert_report_equals_sql(test, rep):
@@ -56,8 +64,9 @@ def assert_report_equals_sql(test, rep):
                 if cell["suppressed"]:
                     continue
                 g, k = cell[group], cell[column]
-                want = published(test.stack, [c for (eg, ek), c in expected.items()
-                                        if (g is None or eg == g) and (k is None or ek == k)])
+                want = published(test.stack, [a for (eg, ek), atoms in expected.items()
+                                              if (g is None or eg == g) and (k is None or ek == k)
+                                              for a in atoms])
                 test.assertEqual(cell["value"], want, (table["id"], cell))
                 compared += 1
     # Medians: days to first contact per region, as percentile_cont.
@@ -70,16 +79,19 @@ def assert_report_equals_sql(test, rep):
             test.assertEqual(cell["value"], float(days[cell["region"]]), cell)
             compared += 1
     # Shares: % yes among those answered, from the perturbed yes and no counts.
-    answers = {(r, f, v): (int(n), int(k)) for r, f, v, n, k in test.stack.sql(
+    answers = {}
+    for r, f, v, n, k in test.stack.sql(
         "SELECT o.region, f.name, f.v, count(*), sum(c.record_key)"
         f" {CASES} CROSS JOIN LATERAL (VALUES ('direct_impression', c.direct_impression),"
         " ('several_professionals', c.several_professionals),"
         " ('child_involved', c.child_involved)) AS f(name, v)"
-        f" WHERE p.cycle = '{CYCLE}' AND f.v IS NOT NULL GROUP BY 1, 2, 3")}
+        f" WHERE p.cycle = '{CYCLE}' AND f.v IS NOT NULL"
+        f" GROUP BY 1, 2, 3, o.kind, {YEAR['c']}"):
+        answers.setdefault((r, f, v), []).append((int(n), int(k)))
     for cell in tables["case_process_facts_by_region"]["cells"]:
         if cell["region"]:
-            yes = published(test.stack, [answers.get((cell["region"], cell["fact"], "t"), (0, 0))])
-            no = published(test.stack, [answers.get((cell["region"], cell["fact"], "f"), (0, 0))])
+            yes = published(test.stack, answers.get((cell["region"], cell["fact"], "t"), []))
+            no = published(test.stack, answers.get((cell["region"], cell["fact"], "f"), []))
             want = round(100.0 * yes / (yes + no), 1) if yes + no else None
             test.assertEqual(cell["value"], want, cell)
             compared += 1
@@ -105,12 +117,16 @@ def assert_report_equals_sql(test, rep):
     rows = test.stack.sql(
         "SELECT set_config('kqe.role', 'admin', false);"
         " SELECT o.region, s.status, count(*), sum(s.record_key) FROM kqe_procedure_status"
-        f"('{CYCLE}', current_date) s JOIN offices o ON o.id = s.office_id GROUP BY 1, 2")
-    coverage = {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows if len(r) == 4}
-    test.assertEqual(sum(n for n, _ in coverage.values()), 186)
+        f"('{CYCLE}', current_date) s JOIN offices o ON o.id = s.office_id"
+        " GROUP BY 1, 2, o.kind")
+    coverage = {}
+    for r in rows:
+        if len(r) == 4:
+            coverage.setdefault((r[0], r[1]), []).append((int(r[2]), int(r[3])))
+    test.assertEqual(sum(n for atoms in coverage.values() for n, _ in atoms), 186)
     for cell in tables["procedure_coverage_by_region"]["cells"]:
         if cell["region"] and cell["status"]:
-            want = published(test.stack, [coverage.get((cell["region"], cell["status"]), (0, 0))])
+            want = published(test.stack, coverage.get((cell["region"], cell["status"]), []))
             test.assertEqual(cell["value"], want, cell)
             compared += 1
     test.assertGreater(compared, 100)

@@ -28,9 +28,9 @@ struct ckm_params {
 };
 
 /* The documented defaults (docs/disclosure.md says why these). */
-#define CKM_DEFAULT_D 7
+#define CKM_DEFAULT_D 5
 #define CKM_DEFAULT_V 3.0
-#define CKM_DEFAULT_V_LARGE 20.0
+#define CKM_DEFAULT_V_LARGE 3.0
 #define CKM_DEFAULT_JS 2
 
 /* One row of the table: the noise values in increasing order and the upper ends
