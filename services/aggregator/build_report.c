@@ -34,12 +34,25 @@ static const struct db_stmt stmt_lock = { "job_lock",
 static const struct db_stmt stmt_offices = { "report_offices",
 	"SELECT region, kind, count(*), coalesce(sum(population_under_18), 0)"
 	" FROM offices WHERE ($1::text IS NULL OR region = $1) GROUP BY region, kind" };
+/* The inputs as the release $1 publishes them (NULL: none yet), never live: how many case
+ * analyses, topics and surveys it holds, and when the newest of its states was taken. */
 static const struct db_stmt stmt_watermark = { "report_watermark",
-	"SELECT (SELECT count(*) FROM offices),"
+	"WITH states AS (SELECT b.state_release, b.year, b.cycle, o.id AS office_id"
+	"  FROM release_buckets b JOIN offices o ON o.region = b.region AND o.kind = b.kind"
+	"  WHERE b.release_id = $1::int),"
+	" counts AS (SELECT coalesce(sum(r.n) FILTER (WHERE r.dimension = 'cases'), 0) AS cases,"
+	"  coalesce(sum(r.n) FILTER (WHERE r.dimension = 'topic_status'), 0) AS topics"
+	"  FROM states s JOIN release_rollups r ON r.release_id = s.state_release"
+	"  AND r.year = s.year AND r.cycle = s.cycle AND r.office_id = s.office_id)"
+	" SELECT (SELECT count(*) FROM offices),"
 	" coalesce((SELECT kqe_ts(max(updated_at)) FROM offices), ''),"
-	" (SELECT count(*) FROM case_analyses),"
-	" coalesce((SELECT kqe_ts(max(updated_at)) FROM case_analyses), ''),"
-	" (SELECT count(*) FROM topics), (SELECT count(*) FROM structure_surveys),"
+	" (SELECT cases FROM counts),"
+	" coalesce((SELECT kqe_ts(max(x.cut_off)) FROM releases x"
+	"  WHERE x.id IN (SELECT state_release FROM states)), ''),"
+	" (SELECT topics FROM counts),"
+	" (SELECT count(DISTINCT (t.office_id, t.year, t.cycle)) FROM states s"
+	"  JOIN release_structure t ON t.release_id = s.state_release AND t.year = s.year"
+	"  AND t.cycle = s.cycle AND t.office_id = s.office_id),"
 	" (SELECT count(*) FROM rollup_dirty)" };
 /* The latest release, and whether it publishes every bucket of the period ($1 year, $2 cycle)
  * in its final state. */
@@ -271,7 +284,8 @@ build_one(struct db *db, const char *job_id, const struct report_params *p,
 	PQclear(res);
 	if (stats_tables(db, p, release_id[0] ? release_id : NULL, rules, ckm_default(), tables) !=
 	        0 ||
-	    (res = db_exec(db, &stmt_watermark, 0, NULL)) == NULL) {
+	    (res = db_exec(db, &stmt_watermark, 1,
+	         (const char *[]){ release_id[0] ? release_id : NULL })) == NULL) {
 		json_decref(tables);
 		json_decref(release);
 		return -1;

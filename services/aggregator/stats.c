@@ -54,10 +54,18 @@ static const struct db_stmt stmt_coverage = { "stats_coverage",
 	"SELECT s.office_id, 'procedure_status', s.status, 1, s.record_key, $2"
 	" FROM kqe_procedure_status($2, current_date) s JOIN offices o ON o.id = s.office_id"
 	" WHERE ($1::text IS NULL OR o.region = $1)" };
-static const struct db_stmt stmt_structure = { "stats_structure",
-	"SELECT s.office_id, s.indicator, s.value::float8"
-	" FROM kqe_structure_indicators($2::int, $3) s JOIN offices o ON o.id = s.office_id"
-	" WHERE ($1::text IS NULL OR o.region = $1)" };
+/* Each office's indicators from its latest survey in the period, as the release publishes
+ * them (the buckets' states, like the rollups). */
+static const struct db_stmt stmt_structure = { "stats_release_structure",
+	"SELECT office_id, indicator, value::float8 FROM ("
+	" SELECT s.office_id, s.indicator, s.value, rank() OVER (PARTITION BY s.office_id"
+	"  ORDER BY s.reference_date DESC, s.cycle DESC) AS newest"
+	" FROM release_buckets b JOIN offices o ON o.region = b.region AND o.kind = b.kind"
+	" JOIN release_structure s ON s.release_id = b.state_release AND s.year = b.year"
+	" AND s.cycle = b.cycle AND s.office_id = o.id"
+	" WHERE b.release_id = $4::int AND ($1::text IS NULL OR o.region = $1)"
+	" AND ($2::int IS NULL OR b.year = $2) AND ($3::text IS NULL OR b.cycle = $3)) AS x"
+	" WHERE newest = 1" };
 
 static const char *const regions[] = { "LVR", "LWL", NULL };
 /* The age groups of the rollups (kqe_age_group() in SQL), in order. */
@@ -648,7 +656,7 @@ stats_load(
 	memset(src, 0, sizeof(*src));
 	if ((src->offices = db_exec(db, &stmt_offices, 1, period)) == NULL ||
 	    (src->counts = db_exec(db, &stmt_rollups, 4, period)) == NULL ||
-	    (src->structure = db_exec(db, &stmt_structure, 3, period)) == NULL ||
+	    (src->structure = db_exec(db, &stmt_structure, 4, period)) == NULL ||
 	    (cycle[0] && (src->coverage = db_exec(db, &stmt_coverage, 2, with_cycle)) == NULL)) {
 		stats_source_clear(src);
 		return -1;

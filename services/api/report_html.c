@@ -617,7 +617,7 @@ method_section(struct evbuffer *b, const json_t *report)
 	    "<li><b>Strukturerhebungen:</b> der Stichtag der Erhebung; je Jugendamt zählt die "
 	    "jüngste Erhebung des Zeitraums.</li></ul><p>Ein Zyklus (z. B. 2023–2028) umfasst "
 	    "die Angaben der Verfahren dieses Zyklus. Stand der Eingaben: %lld "
-	    "Fallanalysen, letzte Änderung ",
+	    "Fallanalysen, übernommen bis ",
 	    (long long)json_integer_value(json_object_get(wm, "case_analyses")));
 	esc(b, json_string_value(json_object_get(wm, "case_analyses_updated_at")));
 	const json_t *release = json_object_get(wm, "release");

@@ -150,6 +150,13 @@ class StatisticsTest(StackTestCase):
         self.assertEqual(grand["value"], published(self.stack, atoms))
 
 
+def release(stack):
+    """A release as the tests' aggregators take them: every change refreshes, nothing final
+    (the demo's years are closed). Peers' benchmark figures come from the latest release."""
+    stack.kqe("release", "make", "--min-changes", "1", check=True,
+              env=stack.env(KQE_RELEASE_FINAL=0))
+
+
 class BenchmarkTest(StackTestCase):
     seed_demo = True
     start_api = True
@@ -164,6 +171,7 @@ class BenchmarkTest(StackTestCase):
             " ORDER BY o.id LIMIT 1")[0]
         cls.own = s.token("office_lead", office=cls.office)[0]
         cls.other = s.token("office_staff", office="demo-lwl-091")[0]
+        release(s)
 
     def test_own_figures_beside_peer_quartiles(self):
         r = self.stack.get(f"/v1/offices/{self.office}/benchmark", token=self.own)
@@ -189,6 +197,35 @@ class BenchmarkTest(StackTestCase):
         self.assertLessEqual(peers["q1"], peers["median"])
         self.assertLessEqual(peers["median"], peers["q3"])
         self.assertIn("direct_impression_percent", ind)
+        # Peers' case figures come from the released rollups: the median of the offices'
+        # shares of cases with a direct impression, as SQL on the case table gives it.
+        direct = ind["direct_impression_percent"]["peers"]["kind"]
+        median, n = self.stack.sql(
+            "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY v)::numeric, 2), count(*)"
+            " FROM (SELECT 100.0 * avg(c.direct_impression::int) AS v FROM case_analyses c"
+            f" JOIN offices o ON o.id = c.office_id WHERE o.kind = '{self.kind}'"
+            f" AND o.id <> '{self.office}' AND c.direct_impression IS NOT NULL"
+            " GROUP BY c.office_id) x")[0]
+        self.assertEqual((direct["offices"], direct["median"]), (int(n), float(median)))
+
+    def test_a_peers_new_survey_moves_nothing_until_a_release(self):
+        # A0 on the benchmark: look, let one peer change its survey, look again. The peers'
+        # quartiles are the released ones, so the second look shows the same; the next
+        # release (refreshing on any change here) takes the change in.
+        path = f"/v1/offices/{self.office}/benchmark"
+        before = self.stack.get(path, token=self.own).json()
+        peer = self.stack.sql_value(
+            "SELECT s.office_id FROM structure_surveys s JOIN offices o ON o.id = s.office_id"
+            f" WHERE o.kind = '{self.kind}' AND o.id <> '{self.office}' ORDER BY 1 LIMIT 1")
+        self.stack.sql(
+            "UPDATE structure_surveys SET body = jsonb_set(body, '{cases_per_fte}', '1000')"
+            f" WHERE office_id = '{peer}'")
+        self.assertEqual(self.stack.get(path, token=self.own).json(), before)
+        release(self.stack)
+        after = self.stack.get(path, token=self.own).json()
+        q3 = {i["indicator"]: i["peers"]["kind"]["q3"] for i in after["indicators"]}
+        q3_before = {i["indicator"]: i["peers"]["kind"]["q3"] for i in before["indicators"]}
+        self.assertGreater(q3["cases_per_fte"], q3_before["cases_per_fte"])
 
     def test_only_the_office_itself_and_admin(self):
         path = f"/v1/offices/{self.office}/benchmark"
@@ -207,6 +244,7 @@ class BenchmarkSuppressionTest(StackTestCase):
     api_env = {"KQE_SDC_MIN_OFFICES": 500}  # no peer group is that large
 
     def test_comparison_values_need_enough_peers(self):
+        release(self.stack)
         office = self.stack.sql_value("SELECT office_id FROM structure_surveys LIMIT 1")
         body = self.stack.get(f"/v1/offices/{office}/benchmark").json()
         self.assertEqual(body["min_offices"], 500)
