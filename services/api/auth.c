@@ -51,6 +51,21 @@ static const struct {
 	[PERM_BENCHMARK_READ] = { "benchmark.read", OFFICE_ROLES | R(ROLE_ADMIN) },
 	/* All reports of a period for the Ministry's batch pull. */
 	[PERM_BATCHES_CREATE] = { "batches.create", R(ROLE_MINISTRY) | R(ROLE_ADMIN) },
+	/* § 8 procedure reports: the ministry sees only that one exists and its state. */
+	[PERM_PROCEDURE_REPORTS_LIST] = { "procedure_reports.list",
+	    OFFICE_ROLES | R(ROLE_INSTITUTE) | R(ROLE_ADVISOR) | R(ROLE_MINISTRY) | R(ROLE_ADMIN) },
+	[PERM_PROCEDURE_REPORTS_READ] = { "procedure_reports.read",
+	    OFFICE_ROLES | R(ROLE_INSTITUTE) | R(ROLE_ADVISOR) | R(ROLE_ADMIN) },
+	/* Drafted by the procedure's institute or the region's Landesjugendamt advisors. */
+	[PERM_PROCEDURE_REPORTS_CREATE] = { "procedure_reports.create",
+	    R(ROLE_INSTITUTE) | R(ROLE_ADVISOR) },
+	/* Edited and finalised by them; accepted by the office lead (the domain tells which). */
+	[PERM_PROCEDURE_REPORTS_UPDATE] = { "procedure_reports.update",
+	    R(ROLE_INSTITUTE) | R(ROLE_ADVISOR) | R(ROLE_OFFICE_LEAD) },
+	[PERM_REPORT_COMMENTS_READ] = { "report_comments.read",
+	    OFFICE_ROLES | R(ROLE_INSTITUTE) | R(ROLE_ADVISOR) | R(ROLE_ADMIN) },
+	[PERM_REPORT_COMMENTS_CREATE] = { "report_comments.create",
+	    OFFICE_ROLES | R(ROLE_INSTITUTE) | R(ROLE_ADVISOR) },
 };
 
 bool

@@ -18,6 +18,8 @@ extern const struct resource case_analyses_resource;
 extern const struct resource structure_surveys_resource;
 extern const struct resource topics_resource;
 extern const struct resource audit_resource;
+extern const struct resource procedure_reports_resource;
+extern const struct resource report_comments_resource;
 
 void health_live(struct request *r);
 void health_ready(struct request *r);

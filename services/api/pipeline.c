@@ -69,8 +69,7 @@ audit(struct request *r, const struct resource *res, const char *verb, const cha
 {
 	char action[64];
 	snprintf(action, sizeof(action), "%s.%s", res->name, verb);
-	return audit_append(
-	    r->db, &r->principal, action, res->name, id, office, r->id, details);
+	return audit_append(r->db, &r->principal, action, res->name, id, office, r->id, details);
 }
 
 json_t *
@@ -194,12 +193,12 @@ path_read(struct request *r)
 
 /* ---- list ---- */
 
-/* "/v1/case-analyses" → "case-analyses.csv" */
+/* The route "/v1/case-analyses.csv" → "case-analyses.csv": the name the client asked for. */
 static void
-csv_filename(const struct resource *res, char *out, size_t size)
+csv_filename(const struct route *route, char *out, size_t size)
 {
-	const char *base = strrchr(res->collection, '/');
-	snprintf(out, size, "%s.csv", base != NULL ? base + 1 : res->collection);
+	const char *base = strrchr(route->pattern, '/');
+	snprintf(out, size, "%s", base != NULL ? base + 1 : route->pattern);
 }
 
 void
@@ -248,7 +247,7 @@ path_list(struct request *r)
 			json_array_append_new(next, json_string(PQgetvalue(rows, shown - 1, k)));
 	}
 	PQclear(rows);
-	csv_filename(res, filename, sizeof(filename));
+	csv_filename(r->route, filename, sizeof(filename));
 	reply_list(r, items, next, res->csv_columns, filename);
 }
 
@@ -300,7 +299,8 @@ write_conflict(struct write *w, const struct db_stmt *stmt, int nparams, const c
 	if (res == NULL)
 		return -1;
 	const char *existing = PQntuples(res) ? PQgetvalue(res, 0, 0) : "";
-	snprintf(w->location, sizeof(w->location), "%s/%s", w->res->collection, existing);
+	snprintf(w->location, sizeof(w->location), "%s/%s%s", w->res->collection, existing,
+	    w->res->item_suffix ? w->res->item_suffix : "");
 	w->refusal_members = json_pack("{s:s}", "existing_id", existing);
 	PQclear(res);
 	write_refuse(w, 409, pointer, "conflict", detail);
@@ -325,9 +325,17 @@ json_t *
 free_text(struct request *r, const char *resource, const json_t *rep, const char *field,
     const json_t *envelope)
 {
-	const char *id = json_string_value(json_object_get(rep, "id"));
-	if (!json_is_string(envelope) || id == NULL ||
-	    !(role_is_office(r->principal.role) || r->principal.role == ROLE_INSTITUTE))
+	if (!(role_is_office(r->principal.role) || r->principal.role == ROLE_INSTITUTE))
+		return json_null();
+	return free_text_decrypt(
+	    r, resource, json_string_value(json_object_get(rep, "id")), field, envelope);
+}
+
+json_t *
+free_text_decrypt(struct request *r, const char *resource, const char *id, const char *field,
+    const json_t *envelope)
+{
+	if (!json_is_string(envelope) || id == NULL)
 		return json_null();
 	char aad[160];
 	size_t len;
@@ -581,7 +589,8 @@ write_finish(struct write *w, int status, long version)
 	json_t *rep;
 	char location[128] = "";
 	if (version == 0)
-		snprintf(location, sizeof(location), "%s/%s", res->collection, w->id);
+		snprintf(location, sizeof(location), "%s/%s%s", res->collection, w->id,
+		    res->item_suffix ? res->item_suffix : "");
 	if (office_changed(db, w->office, &ev) != 0 ||
 	    (rep = read_one(r, res, w->id, office, &failed)) == NULL) {
 		fail(r);
@@ -850,7 +859,7 @@ check_paging(const struct route *route, const struct evkeyvalq *query, long *lim
 {
 	const struct resource *res = route->resource;
 	const char *limit = evhttp_find_header(query, "limit"),
-		   *cursor = evhttp_find_header(query, "cursor");
+	           *cursor = evhttp_find_header(query, "cursor");
 	*limit_out = LIST_DEFAULT_LIMIT;
 	if (limit != NULL) {
 		char *end;

@@ -92,6 +92,7 @@ struct resource {
 	const char *name; /* audit resource and action prefix: "case_analysis" */
 	const char *title; /* in problem details: "case analysis" */
 	const char *collection; /* "/v1/case-analyses": Location is collection/id */
+	const char *item_suffix; /* after collection/id in Location ("/report"), or NULL */
 	enum scope scope;
 	bool as_caller; /* reads run as the caller (BEGIN + principal: RLS applies) */
 	bool audited; /* reads and lists by anyone outside the owning office are audited */
@@ -231,6 +232,10 @@ const char *write_encrypted(struct write *w, const char *field);
 json_t *free_text(struct request *r, const char *resource, const json_t *rep, const char *field,
     const json_t *envelope);
 
+/* The decryption alone, for a resource whose readers differ (id: the record's). */
+json_t *free_text_decrypt(struct request *r, const char *resource, const char *id,
+    const char *field, const json_t *envelope);
+
 /* Appends an error at w->prefix + pointer. */
 void write_error(struct write *w, const char *pointer, const char *code, const char *message);
 
@@ -268,8 +273,8 @@ int request_begin(struct request *r) KQE_MUSTCHECK;
  * and Location, or body where the answer holds no personal data — and
  * commits. -1 if either failed (the caller rolls back and answers 503).
  */
-int request_commit(struct request *r, int status, const char *location, const char *body)
-    KQE_MUSTCHECK;
+int request_commit(
+    struct request *r, int status, const char *location, const char *body) KQE_MUSTCHECK;
 
 PGresult *query_as_caller(struct request *r, const struct db_stmt *stmt, int nparams,
     const char *const *params) KQE_MUSTCHECK;

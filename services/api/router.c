@@ -82,6 +82,22 @@ static const char *const cycle_statuses[] = { "due", "overdue", "in_progress", "
 			"updated_since", QUERY_TIMESTAMP, NULL                                     \
 		}                                                                                  \
 	}
+static const char *const procedure_report_statuses[] = { "draft", "finalised", "accepted", NULL };
+#define PROCEDURE_REPORT_FILTERS                                                                   \
+	{                                                                                          \
+		{ "office_id", QUERY_SLUG, NULL },                                                 \
+		    { "status", QUERY_ENUM, procedure_report_statuses },                           \
+		{                                                                                  \
+			"updated_since", QUERY_TIMESTAMP, NULL                                     \
+		}                                                                                  \
+	}
+#define REPORT_COMMENT_FILTERS                                                                     \
+	{                                                                                          \
+		{ "procedure_id", QUERY_UUID, NULL },                                              \
+		{                                                                                  \
+			"updated_since", QUERY_TIMESTAMP, NULL                                     \
+		}                                                                                  \
+	}
 #define AUDIT_FILTERS                                                                              \
 	{                                                                                          \
 		{ "office_id", QUERY_TEXT, NULL }, { "action", QUERY_TEXT, NULL },                 \
@@ -178,6 +194,25 @@ const struct route routes[] = {
 	    .resource = &topics_resource),
 	ROUTE(PATCH, "/v1/topics/{id}", PERM_CASES_WRITE, path_update, .params = { PARAM_UUID },
 	    .flags = WRITE, .resource = &topics_resource),
+	ROUTE(GET, "/v1/procedure-reports", PERM_PROCEDURE_REPORTS_LIST, path_list,
+	    .query = PROCEDURE_REPORT_FILTERS, .flags = LISTED,
+	    .resource = &procedure_reports_resource),
+	ROUTE(GET, "/v1/procedure-reports.csv", PERM_PROCEDURE_REPORTS_LIST, path_list,
+	    .query = PROCEDURE_REPORT_FILTERS, .flags = EXPORT,
+	    .resource = &procedure_reports_resource, .media = CSV),
+	ROUTE(POST, "/v1/procedure-reports", PERM_PROCEDURE_REPORTS_CREATE, path_create,
+	    .flags = WRITE, .resource = &procedure_reports_resource),
+	ROUTE(GET, "/v1/procedures/{id}/report", PERM_PROCEDURE_REPORTS_READ, path_read,
+	    .params = { PARAM_UUID }, .resource = &procedure_reports_resource),
+	ROUTE(PATCH, "/v1/procedures/{id}/report", PERM_PROCEDURE_REPORTS_UPDATE, path_update,
+	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &procedure_reports_resource),
+	ROUTE(GET, "/v1/report-comments", PERM_REPORT_COMMENTS_READ, path_list,
+	    .query = REPORT_COMMENT_FILTERS, .flags = LISTED,
+	    .resource = &report_comments_resource),
+	ROUTE(POST, "/v1/report-comments", PERM_REPORT_COMMENTS_CREATE, path_create, .flags = WRITE,
+	    .resource = &report_comments_resource),
+	ROUTE(GET, "/v1/report-comments/{id}", PERM_REPORT_COMMENTS_READ, path_read,
+	    .params = { PARAM_UUID }, .resource = &report_comments_resource),
 	ROUTE(GET, "/v1/audit", PERM_AUDIT_READ, path_list, .query = AUDIT_FILTERS, .flags = LISTED,
 	    .resource = &audit_resource),
 	ROUTE(GET, "/v1/audit.csv", PERM_AUDIT_READ, path_list, .query = AUDIT_FILTERS,
@@ -620,8 +655,8 @@ router_finish(struct request *r)
 {
 	if (r->expired) {
 		reply_header(r, "Retry-After", "1");
-		reply_problem(r, 503, "The server could not take the request in time; try again shortly.",
-		    NULL);
+		reply_problem(r, 503,
+		    "The server could not take the request in time; try again shortly.", NULL);
 	}
 	if (r->resp.status == 0) {
 		log_error(r->id, "handler did not answer",

@@ -145,6 +145,14 @@ class SecurityTest(StackTestCase):
             "surveys_csv": 403 if role in ("advisor", "ministry") else 200,
             "topics_csv": 403 if role in ("advisor", "ministry") else 200,
             "audit_csv": 200 if role == "admin" else 403,
+            # § 8 procedure reports: everyone lists that they exist, the ministry no more.
+            "preports": 200, "preports_csv": 200,
+            "preport_create": 422 if role in ("institute", "advisor") else 403,
+            "preport": 403 if role == "ministry" else 404,
+            "preport_patch": 415 if role in ("office_lead", "institute", "advisor") else 403,
+            "rcomments": 403 if role == "ministry" else 200,
+            "rcomment": 403 if role == "ministry" else 404,
+            "rcomment_create": 403 if role in ("ministry", "admin") else 422,
         }
         return table[route]
 
@@ -199,6 +207,15 @@ class SecurityTest(StackTestCase):
             "surveys_csv": ("GET", "/v1/structure-surveys.csv?limit=5"),
             "topics_csv": ("GET", "/v1/topics.csv?limit=5"),
             "audit_csv": ("GET", "/v1/audit.csv?limit=5"),
+            "preports": ("GET", "/v1/procedure-reports?limit=5"),
+            "preports_csv": ("GET", "/v1/procedure-reports.csv?limit=5"),
+            "preport_create": ("POST", "/v1/procedure-reports"),
+            "preport": ("GET", "/v1/procedures/00000000-0000-4000-8000-000000000000/report"),
+            "preport_patch": ("PATCH",
+                              "/v1/procedures/00000000-0000-4000-8000-000000000000/report"),
+            "rcomments": ("GET", "/v1/report-comments?limit=5"),
+            "rcomment": ("GET", "/v1/report-comments/00000000-0000-4000-8000-000000000000"),
+            "rcomment_create": ("POST", "/v1/report-comments"),
         }
 
     def test_matrix_every_route_role_and_office(self):

@@ -1,0 +1,216 @@
+"""§ 8 procedure reports: an institute drafts, edits and finalises, the office comments and
+its lead accepts; figures from the procedure's own data, frozen when finalised; who sees
+what; bad input and illegal moves change nothing."""
+
+import unittest
+
+from harness import StackTestCase
+
+ASSESSMENT = "Die Gefährdungseinschätzung wird überwiegend fachgerecht umgesetzt; Fall Kowalski."
+UNKNOWN = "00000000-0000-4000-8000-000000000000"
+
+
+class ProcedureReportTest(StackTestCase):
+    seed_demo = True
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        s = cls.stack
+        # Two open demo procedures with an institute, of offices in one region: one for the
+        # institute's report, one for an advisor's; moved to the phases a report is written in.
+        rows = s.sql(
+            "SELECT p.id, p.office_id, p.institute_id, o.region FROM procedures p"
+            " JOIN offices o ON o.id = p.office_id WHERE p.phase <> 'completed'"
+            " AND p.institute_id IS NOT NULL AND NOT p.out_of_cycle"
+            " AND EXISTS (SELECT FROM case_analyses c WHERE c.procedure_id = p.id)"
+            " ORDER BY o.region, p.id LIMIT 2")
+        (cls.proc, cls.office, cls.institute, cls.region), (cls.proc2, cls.office2, _, reg2) = rows
+        assert reg2 == cls.region, "two procedures of one region"
+        s.sql(f"UPDATE procedures SET phase = 'evaluation' WHERE id IN ('{cls.proc}', '{cls.proc2}')")
+        cls.inst = s.token("institute", institute=cls.institute)[0]
+        cls.staff = s.token("office_staff", office=cls.office)[0]
+        cls.lead = s.token("office_lead", office=cls.office)[0]
+        cls.advisor = s.token("advisor", region=cls.region)[0]
+        other_region = "LWL" if cls.region == "LVR" else "LVR"
+        cls.other_advisor = s.token("advisor", region=other_region)[0]
+        cls.ministry = s.token("ministry")[0]
+        cls.other_office = s.token("office_staff", office=s.sql_value(
+            f"SELECT id FROM offices WHERE id NOT IN ('{cls.office}', '{cls.office2}')"
+            " ORDER BY id LIMIT 1"))[0]
+
+    def path(self, proc=None):
+        return f"/v1/procedures/{proc or self.proc}/report"
+
+    def rows(self):
+        return self.stack.sql("SELECT procedure_id, status, version FROM procedure_reports"
+                              " ORDER BY 1")
+
+    def test_1_bad_input_is_422_naming_every_field_and_stores_nothing(self):
+        before = self.rows()
+        r = self.stack.post("/v1/procedure-reports",
+                            {"procedure_id": "not-a-uuid", "assessment": "",
+                             "strengths": "x" * 20001, "status": "finalised", "colour": "red"},
+                            token=self.inst)
+        self.assertEqual(r.status, 422, r)
+        pointers = {e["pointer"] for e in r.json()["errors"]}
+        self.assertEqual(pointers, {"/procedure_id", "/assessment", "/strengths", "/status",
+                                    "/colour"})
+        # A procedure the institute does not run is a 422 like one that does not exist.
+        for proc in (UNKNOWN, self.stack.sql_value(
+                "SELECT id FROM procedures WHERE institute_id IS DISTINCT FROM"
+                f" '{self.institute}' ORDER BY id LIMIT 1")):
+            r = self.stack.post("/v1/procedure-reports", {"procedure_id": proc},
+                                token=self.inst)
+            self.assertEqual(r.status, 422, r)
+            self.assertEqual([e["pointer"] for e in r.json()["errors"]], ["/procedure_id"])
+        # The office and the ministry do not write reports.
+        for token in (self.lead, self.ministry):
+            self.assertProblem(self.stack.post("/v1/procedure-reports",
+                                               {"procedure_id": self.proc}, token=token), 403)
+        self.assertEqual(self.rows(), before)
+
+    def test_2_the_whole_course_of_a_report(self):
+        s = self.stack
+        # Drafted by the institute; a second one is a conflict naming the first.
+        r = s.post("/v1/procedure-reports", {"procedure_id": self.proc, "assessment": ASSESSMENT},
+                   token=self.inst)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.header("Location"), self.path())
+        report = r.json()
+        self.assertEqual((report["status"], report["version"]), ("draft", 1))
+        self.assertEqual(report["assessment"], ASSESSMENT)
+        r = s.post("/v1/procedure-reports", {"procedure_id": self.proc}, token=self.inst)
+        self.assertEqual(r.status, 409, r)
+        self.assertEqual(r.header("Location"), self.path())
+        # Encrypted at rest.
+        self.assertNotIn("Kowalski", s.sql_value(
+            f"SELECT assessment_enc FROM procedure_reports WHERE procedure_id = '{self.proc}'"))
+        # The figures are the procedure's own, from its case analyses.
+        gen = report["generated"]
+        n = int(s.sql_value(f"SELECT count(*) FROM case_analyses WHERE procedure_id = '{self.proc}'"))
+        self.assertEqual(gen["case_analyses"], n)
+        results = dict(s.sql("SELECT result, count(*) FROM case_analyses"
+                             f" WHERE procedure_id = '{self.proc}' GROUP BY 1"))
+        self.assertEqual(gen["counts"]["result"], {k: int(v) for k, v in results.items()})
+        self.assertTrue(any(row["peer_group"] == "kind" for row in gen["structure"]))
+
+        # Edited with If-Match; a stale version is 412.
+        r = s.request("PATCH", self.path(), {"strengths": "Verbindliche Checklisten."}, token=self.inst,
+                    headers={"If-Match": '"v1"'})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["version"], 2)
+        self.assertEqual(s.request("PATCH", self.path(), {"strengths": "x"}, token=self.inst,
+                                 headers={"If-Match": '"v1"'}).status, 412)
+        self.assertEqual(s.request("PATCH", self.path(), {"strengths": "x"}, token=self.inst).status, 428)
+
+        # The office reads it and comments; the lead cannot edit the text.
+        r = s.get(self.path(), token=self.staff)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["strengths"], "Verbindliche Checklisten.")
+        r = s.post("/v1/report-comments", {"procedure_id": self.proc,
+                                           "text": "Die Empfehlungen tragen wir mit."},
+                   token=self.staff)
+        self.assertEqual(r.status, 201, r)
+        comment = s.get(r.header("Location"), token=self.lead)
+        self.assertEqual(comment.status, 200, comment)
+        self.assertEqual((comment.json()["text"], comment.json()["author_role"]),
+                         ("Die Empfehlungen tragen wir mit.", "office_staff"))
+        self.assertNotIn("mittragen", s.sql_value("SELECT string_agg(text_enc, '')"
+                                                  " FROM procedure_report_comments"))
+        self.assertEqual(s.get(self.path(), token=self.inst).json()["comments"][0]["text"],
+                         "Die Empfehlungen tragen wir mit.")
+        self.assertProblem(s.request("PATCH", self.path(), {"assessment": "anders"}, token=self.lead,
+                                   headers={"If-Match": '"v2"'}), 403)
+
+        # Finalised only in phase report; the lead cannot finalise, nor accept a draft.
+        r = s.request("PATCH", self.path(), {"status": "finalised"}, token=self.inst,
+                    headers={"If-Match": '"v2"'})
+        self.assertEqual(r.status, 409, r)
+        self.assertIn("phase report", r.json()["detail"])
+        s.sql(f"UPDATE procedures SET phase = 'report' WHERE id = '{self.proc}'")
+        self.assertProblem(s.request("PATCH", self.path(), {"status": "finalised"}, token=self.lead,
+                                   headers={"If-Match": '"v2"'}), 403)
+        r = s.request("PATCH", self.path(), {"status": "accepted"}, token=self.lead,
+                    headers={"If-Match": '"v2"'})
+        self.assertEqual(r.status, 409, r)
+        self.assertEqual(r.json()["allowed_next"], ["finalised"])
+        r = s.request("PATCH", self.path(), {"status": "finalised"}, token=self.inst,
+                    headers={"If-Match": '"v2"'})
+        self.assertEqual(r.status, 200, r)
+        final = r.json()
+        self.assertEqual((final["status"], final["version"]), ("finalised", 3))
+        self.assertIsNotNone(final["finalised_at"])
+        # The procedure is completed; the figures are frozen in the row.
+        self.assertEqual(s.sql_value(f"SELECT phase FROM procedures WHERE id = '{self.proc}'"),
+                         "completed")
+        self.assertEqual(s.sql_value("SELECT generated->>'as_of' FROM procedure_reports"
+                                     f" WHERE procedure_id = '{self.proc}'"),
+                         final["generated"]["as_of"])
+        self.assertEqual(s.get(self.path(), token=self.inst).json()["generated"],
+                         final["generated"])
+        audit = s.sql("SELECT details->>'from', details->>'to' FROM audit_log"
+                      " WHERE action = 'procedure_report.finalise'"
+                      f" AND resource_id = '{self.proc}'")
+        self.assertEqual(audit, [["draft", "finalised"]])
+
+        # A finalised report cannot change, through the API or in SQL.
+        before = self.rows()
+        r = s.request("PATCH", self.path(), {"assessment": "neu"}, token=self.inst,
+                    headers={"If-Match": '"v3"'})
+        self.assertEqual(r.status, 409, r)
+        self.assertEqual(self.rows(), before)
+        error = s.sql_error_as_service(
+            "SELECT set_config('kqe.role', 'institute', false),"
+            f" set_config('kqe.institute_id', '{self.institute}', false);"
+            f" UPDATE procedure_reports SET assessment_enc = 'x' WHERE procedure_id = '{self.proc}'")
+        self.assertIn("cannot change", error or "")
+
+        # The office lead accepts it; then it is final.
+        r = s.request("PATCH", self.path(), {"status": "accepted"}, token=self.lead,
+                    headers={"If-Match": '"v3"'})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["status"], "accepted")
+        r = s.request("PATCH", self.path(), {"status": "draft"}, token=self.inst,
+                    headers={"If-Match": '"v4"'})
+        self.assertEqual(r.status, 409, r)
+        self.assertEqual(r.json()["allowed_next"], [])
+        self.assertEqual(int(s.sql_value("SELECT count(*) FROM procedure_report_versions"
+                                         f" WHERE procedure_id = '{self.proc}'")), 4)
+
+    def test_3_who_sees_what(self):
+        s = self.stack
+        # An advisor of the office's region drafts the other procedure's report.
+        r = s.post("/v1/procedure-reports", {"procedure_id": self.proc2,
+                                             "recommendations": "Kollegiale Beratung stärken."},
+                   token=self.advisor)
+        self.assertEqual(r.status, 201, r)
+        # … which the other region's advisor and another office cannot tell from none.
+        for token in (self.other_advisor, self.other_office):
+            with self.subTest(token=token[:8]):
+                self.assertProblem(s.get(self.path(self.proc2), token=token), 404)
+                self.assertProblem(s.get(self.path(UNKNOWN), token=token), 404)
+                r = s.post("/v1/report-comments", {"procedure_id": self.proc2, "text": "x"},
+                           token=token)
+                self.assertEqual(r.status, 422, r)
+        self.assertEqual(s.post("/v1/procedure-reports", {"procedure_id": self.proc2},
+                                token=self.other_advisor).status, 422)
+        # The ministry sees that it exists and its state, not its content.
+        self.assertProblem(s.get(self.path(self.proc2), token=self.ministry), 403)
+        items = s.get("/v1/procedure-reports", token=self.ministry).json()["items"]
+        mine = [i for i in items if i["procedure_id"] == self.proc2]
+        self.assertEqual(len(mine), 1)
+        self.assertEqual(set(mine[0]), {"procedure_id", "office_id", "cycle", "status",
+                                        "finalised_at", "accepted_at", "version", "created_at",
+                                        "updated_at"})
+        # Admin reads the figures, not the text.
+        r = s.get(self.path(self.proc2))
+        self.assertEqual(r.status, 200, r)
+        self.assertIsNone(r.json()["recommendations"])
+        self.assertIsNotNone(r.json()["generated"])
+        self.assertEqual(s.get(self.path(self.proc2), token=self.advisor).json()[
+            "recommendations"], "Kollegiale Beratung stärken.")
+
+
+if __name__ == "__main__":
+    unittest.main()
