@@ -188,7 +188,10 @@ path_read(struct request *r)
 		fail(r);
 		return;
 	}
-	reply_representation(r, 200, json_incref(rep));
+	if (r->route->present != NULL)
+		r->route->present(r, rep);
+	else
+		reply_representation(r, 200, json_incref(rep));
 }
 
 /* ---- list ---- */

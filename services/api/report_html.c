@@ -710,3 +710,325 @@ report_html(const json_t *report)
 	evbuffer_free(b);
 	return out;
 }
+
+/* ---- the § 8 procedure report (docs/procedure-reports.md) ---- */
+
+/* The distributions of the case analyses: rollup dimension, heading, label dimension. */
+static const char *const case_distributions[][3] = {
+	{ "result", "Ergebnis der Gefährdungseinschätzung", "result" },
+	{ "form", "Art der Gefährdung (bei Kindeswohlgefährdung)", "form" },
+	{ "age_group", "Alter des Kindes", "age_group" },
+	{ "child_sex", "Geschlecht des Kindes", "sex" },
+	{ "reported_by", "Bekanntmachende Stelle", "reported_by" },
+	{ "learning_theme", "Lernthemen der Fallanalysen", "learning_theme" },
+};
+
+static int
+count_cmp(const void *a, const void *b)
+{
+	long long x = json_integer_value(json_object_get(*(json_t *const *)a, "value"));
+	long long y = json_integer_value(json_object_get(*(json_t *const *)b, "value"));
+	return (x > y) - (x < y);
+}
+
+/*
+ * The cells of one distribution of the procedure's own counts ({category: n}),
+ * in code-list order. For the committee, counts of 1 to min_count - 1 are
+ * suppressed, and where one count alone would be suppressed while the total
+ * is printed, the next smallest too, so that no hidden count can be worked
+ * out (the minimum-count rule of official statistics with secondary
+ * suppression). A new array of {code, value, suppressed}.
+ */
+static json_t *
+distribution_cells(const json_t *counts, const char *label_dim, bool committee, long min_count)
+{
+	json_t *cells = json_array();
+	const char *code;
+	json_t *n;
+	json_object_foreach((json_t *)counts, code, n)
+	{
+		long long v = json_integer_value(n);
+		json_array_append_new(cells,
+		    json_pack("{s:s,s:s,s:I,s:b}", "code", code, "label", label(label_dim, code),
+		        "value", (json_int_t)v, "suppressed", committee && v > 0 && v < min_count));
+	}
+	size_t hidden = 0, i;
+	json_t *cell;
+	json_array_foreach(cells, i, cell) hidden +=
+	    json_is_true(json_object_get(cell, "suppressed"));
+	if (committee && hidden == 1 && json_array_size(cells) > 1) {
+		json_t **sorted = xcalloc(json_array_size(cells), sizeof(json_t *));
+		json_array_foreach(cells, i, cell) sorted[i] = cell;
+		qsort(sorted, json_array_size(cells), sizeof(json_t *), count_cmp);
+		for (i = 0; i < json_array_size(cells); i++)
+			if (!json_is_true(json_object_get(sorted[i], "suppressed"))) {
+				json_object_set_new(sorted[i], "suppressed", json_true());
+				break;
+			}
+		free(sorted);
+	}
+	return cells;
+}
+
+static void
+distribution_section(struct evbuffer *b, const char *heading, json_t *cells)
+{
+	size_t n = json_array_size(cells), i;
+	evbuffer_add_printf(b, "<figure><figcaption>");
+	esc(b, heading);
+	evbuffer_add_printf(b, "</figcaption>");
+	if (n == 0) {
+		evbuffer_add_printf(b, "<p>Keine Angaben.</p></figure>");
+		return;
+	}
+	struct bar *bars = xcalloc(n, sizeof(struct bar));
+	json_t *cell;
+	json_array_foreach(cells, i, cell)
+	{
+		snprintf(bars[i].label, sizeof(bars[i].label), "%s",
+		    json_string_value(json_object_get(cell, "label")));
+		bars[i].cell = cell;
+	}
+	bar_chart(b, bars, n, heading);
+	evbuffer_add_printf(b, "<table><thead><tr><th>Merkmal</th><th>Fallanalysen</th></tr>"
+	                       "</thead><tbody>");
+	for (i = 0; i < n; i++) {
+		char f[48];
+		figure(f, sizeof(f), bars[i].cell);
+		evbuffer_add_printf(b, "<tr><th>");
+		esc(b, bars[i].label);
+		evbuffer_add_printf(b, "</th><td>%s</td></tr>", f);
+	}
+	evbuffer_add_printf(b, "</tbody></table></figure>");
+	free(bars);
+}
+
+static void
+number_cell(struct evbuffer *b, const json_t *v)
+{
+	json_t *cell = json_pack("{s:O,s:b}", "value", v ? (json_t *)v : json_null(), "suppressed",
+	    json_is_null(v) || v == NULL);
+	char f[48];
+	figure(f, sizeof(f), cell);
+	evbuffer_add_printf(b, "<td>%s</td>", f);
+	json_decref(cell);
+}
+
+static void
+text_section(struct evbuffer *b, const char *id, const char *heading, const json_t *text)
+{
+	evbuffer_add_printf(b, "<section id=\"%s\"><h2>", id);
+	esc(b, heading);
+	evbuffer_add_printf(b, "</h2>");
+	if (!json_is_string(text)) {
+		evbuffer_add_printf(b, "<p class=\"meta\">Noch nicht verfasst.</p></section>");
+		return;
+	}
+	/* Paragraphs at blank lines; nothing of the text is markup. */
+	const char *s = json_string_value(text);
+	evbuffer_add_printf(b, "<p>");
+	for (; *s; s++) {
+		if (s[0] == '\n' && s[1] == '\n') {
+			evbuffer_add_printf(b, "</p><p>");
+			while (s[1] == '\n')
+				s++;
+		} else {
+			char one[2] = { *s, '\0' };
+			esc(b, one);
+		}
+	}
+	evbuffer_add_printf(b, "</p></section>");
+}
+
+static const char *
+status_label(const char *status)
+{
+	return strcmp(status, "accepted") == 0    ? "abgeschlossen und vom Jugendamt angenommen"
+	       : strcmp(status, "finalised") == 0 ? "abgeschlossen"
+	                                          : "Entwurf";
+}
+
+char *
+procedure_report_html(const json_t *report, bool committee, long min_count)
+{
+	struct evbuffer *b = evbuffer_new();
+	const json_t *gen = json_object_get(report, "generated");
+	const json_t *counts = json_object_get(gen, "counts");
+	long long cases = json_integer_value(json_object_get(gen, "case_analyses"));
+	const char *office = json_string_value(json_object_get(report, "office_id"));
+	const char *cycle = json_string_value(json_object_get(report, "cycle"));
+
+	evbuffer_add_printf(b, "<!DOCTYPE html><html lang=\"de\"><head><meta charset=\"utf-8\">"
+	                       "<meta name=\"viewport\" content=\"width=device-width\">"
+	                       "<title>Bericht zum Qualitätsentwicklungsverfahren ");
+	esc(b, office);
+	evbuffer_add_printf(b, " ");
+	esc(b, cycle);
+	evbuffer_add_printf(b, "</title><style>%s</style></head><body>", style);
+	evbuffer_add_printf(b, "<header id=\"titel\"><h1>Bericht zum Qualitätsentwicklungsverfahren"
+	                       "</h1><p>nach § 8 Landeskinderschutzgesetz NRW<br>Jugendamt: <b>");
+	esc(b, office);
+	evbuffer_add_printf(b, "</b> · Zyklus: <b>");
+	esc(b, cycle);
+	evbuffer_add_printf(b, "</b><br>%s</p><p class=\"meta\">Stand: %s",
+	    committee ? "Fassung für den Jugendhilfeausschuss"
+	              : "Vollständige Fassung für das Jugendamt",
+	    status_label(json_string_value(json_object_get(report, "status"))));
+	if (json_is_string(json_object_get(report, "finalised_at"))) {
+		evbuffer_add_printf(b, " am ");
+		esc(b, json_string_value(json_object_get(report, "finalised_at")));
+	}
+	evbuffer_add_printf(b, " · Fassung %lld · Zahlen vom ",
+	    (long long)json_integer_value(json_object_get(report, "version")));
+	esc(b, json_string_value(json_object_get(gen, "as_of")));
+	evbuffer_add_printf(b,
+	    "</p></header><nav id=\"inhalt\"><h2>Inhalt</h2><ol>"
+	    "<li><a href=\"#fallanalysen\">Fallanalysen</a></li>"
+	    "<li><a href=\"#bewertungen\">Qualitätsbewertungen</a></li>"
+	    "<li><a href=\"#struktur\">Strukturqualität</a></li>"
+	    "<li><a href=\"#themen\">Qualitätsentwicklungsthemen</a></li>"
+	    "<li><a href=\"#bewertung\">Gesamtbewertung</a></li>"
+	    "<li><a href=\"#staerken\">Stärken</a></li>"
+	    "<li><a href=\"#entwicklungsbedarfe\">Entwicklungsbedarfe</a></li>"
+	    "<li><a href=\"#empfehlungen\">Empfehlungen</a></li>%s"
+	    "<li><a href=\"#methodik\">Methodische Hinweise</a></li></ol></nav><main>",
+	    committee ? "" : "<li><a href=\"#kommentare\">Anmerkungen des Jugendamts</a></li>");
+
+	/* 1. The case analyses. */
+	evbuffer_add_printf(b,
+	    "<section id=\"fallanalysen\"><h2>1. Fallanalysen</h2><p>Im Verfahren wurden "
+	    "<b>%lld</b> Fallanalysen ausgewertet.</p>",
+	    cases);
+	for (size_t i = 0; i < ARRAY_LEN(case_distributions); i++) {
+		json_t *cells =
+		    distribution_cells(json_object_get(counts, case_distributions[i][0]),
+		        case_distributions[i][2], committee, min_count);
+		distribution_section(b, case_distributions[i][1], cells);
+		json_decref(cells);
+	}
+	const json_t *days =
+	    json_object_get(json_object_get(gen, "medians"), "days_to_first_contact");
+	evbuffer_add_printf(b, "<p>Tage bis zum ersten Kontakt (Median): ");
+	if (days != NULL && (!committee || cases >= min_count)) {
+		json_t *cell = json_pack("{s:O,s:b}", "value", days, "suppressed", false);
+		char f[48];
+		figure(f, sizeof(f), cell);
+		json_decref(cell);
+		evbuffer_add_printf(b, "<b>%s</b>", f);
+	} else {
+		evbuffer_add_printf(b, "<b>.</b>");
+	}
+	evbuffer_add_printf(b, "</p></section>");
+
+	/* 2. Ratings per quality dimension. */
+	evbuffer_add_printf(b, "<section id=\"bewertungen\"><h2>2. Qualitätsbewertungen</h2>");
+	for (const char *const *d = codelist_quality_dimension_values; *d != NULL; d++) {
+		char dim[64], heading[200];
+		snprintf(dim, sizeof(dim), "rating:%s", *d);
+		const json_t *ratings = json_object_get(counts, dim);
+		if (ratings == NULL)
+			continue;
+		snprintf(heading, sizeof(heading), "%s", label("quality_dimension", *d));
+		json_t *cells = distribution_cells(ratings, "rating", committee, min_count);
+		distribution_section(b, heading, cells);
+		json_decref(cells);
+	}
+	evbuffer_add_printf(b, "</section>");
+
+	/* 3. Structural quality beside the peer groups of the latest release. */
+	evbuffer_add_printf(b,
+	    "<section id=\"struktur\"><h2>3. Strukturqualität</h2><table><thead><tr>"
+	    "<th>Kennzahl</th><th>Vergleichsgruppe</th><th>Jugendamt</th><th>Jugendämter</th>"
+	    "<th>1. Quartil</th><th>Median</th><th>3. Quartil</th></tr></thead><tbody>");
+	size_t i;
+	json_t *row;
+	json_array_foreach(json_object_get(gen, "structure"), i, row)
+	{
+		evbuffer_add_printf(b, "<tr><th>");
+		esc(b, label(NULL, json_string_value(json_object_get(row, "indicator"))));
+		evbuffer_add_printf(b, "</th><td>%s</td>",
+		    strcmp(json_string_value(json_object_get(row, "peer_group")), "kind") == 0
+		        ? "gleiche Art"
+		        : "gleiches Landesjugendamt");
+		number_cell(b, json_object_get(row, "own"));
+		evbuffer_add_printf(b, "<td>%lld</td>",
+		    (long long)json_integer_value(json_object_get(row, "peers")));
+		number_cell(b, json_object_get(row, "q1"));
+		number_cell(b, json_object_get(row, "median"));
+		number_cell(b, json_object_get(row, "q3"));
+		evbuffer_add_printf(b, "</tr>");
+	}
+	evbuffer_add_printf(b, "</tbody></table></section>");
+
+	/* 4. Quality topics. */
+	evbuffer_add_printf(b,
+	    "<section id=\"themen\"><h2>4. Qualitätsentwicklungsthemen</h2><table><thead><tr>"
+	    "<th>Thema</th><th>Priorität</th><th>Stand</th><th>Wiedervorlage</th></tr></thead>"
+	    "<tbody>");
+	json_array_foreach(json_object_get(gen, "topics"), i, row)
+	{
+		evbuffer_add_printf(b, "<tr><th>");
+		esc(b, label("theme", json_string_value(json_object_get(row, "theme"))));
+		evbuffer_add_printf(b, "</th><td>");
+		const struct code *p = codelist_code(codelist_find("topic_priority"),
+		    json_string_value(json_object_get(row, "priority")));
+		esc(b, p ? p->label_de : json_string_value(json_object_get(row, "priority")));
+		evbuffer_add_printf(b, "</td><td>");
+		esc(b, label("status", json_string_value(json_object_get(row, "status"))));
+		evbuffer_add_printf(b, "</td><td>");
+		esc(b, json_is_string(json_object_get(row, "follow_up_date"))
+		           ? json_string_value(json_object_get(row, "follow_up_date"))
+		           : "\u2013");
+		evbuffer_add_printf(b, "</td></tr>");
+	}
+	evbuffer_add_printf(b, "</tbody></table></section>");
+
+	/* 5.–8. What the institute or the Landesjugendamt wrote. */
+	text_section(b, "bewertung", "5. Gesamtbewertung", json_object_get(report, "assessment"));
+	text_section(b, "staerken", "6. Stärken", json_object_get(report, "strengths"));
+	text_section(b, "entwicklungsbedarfe", "7. Entwicklungsbedarfe",
+	    json_object_get(report, "development_needs"));
+	text_section(
+	    b, "empfehlungen", "8. Empfehlungen", json_object_get(report, "recommendations"));
+	if (!committee) {
+		evbuffer_add_printf(
+		    b, "<section id=\"kommentare\"><h2>Anmerkungen des Jugendamts</h2>");
+		json_t *c;
+		size_t n = 0;
+		json_array_foreach(json_object_get(report, "comments"), i, c)
+		{
+			if (!json_is_string(json_object_get(c, "text")))
+				continue;
+			n++;
+			evbuffer_add_printf(b, "<blockquote><p class=\"meta\">");
+			esc(b, json_string_value(json_object_get(c, "created_at")));
+			evbuffer_add_printf(b, "</p><p>");
+			esc(b, json_string_value(json_object_get(c, "text")));
+			evbuffer_add_printf(b, "</p></blockquote>");
+		}
+		if (n == 0)
+			evbuffer_add_printf(b, "<p class=\"meta\">Keine.</p>");
+		evbuffer_add_printf(b, "</section>");
+	}
+	evbuffer_add_printf(b,
+	    "<section id=\"methodik\"><h2>Methodische Hinweise</h2><p>Die Zahlen stammen aus den "
+	    "Fallanalysen, der Strukturerhebung und den Qualitätsentwicklungsthemen dieses "
+	    "Verfahrens; Vergleichswerte anderer Jugendämter aus der jüngsten Veröffentlichung "
+	    "der Landesstatistik, Quartile nur über mindestens fünf Jugendämter.</p>%s</section>",
+	    committee
+	        ? "<p>Diese Fassung ist für die öffentliche Beratung im "
+	          "Jugendhilfeausschuss bestimmt. Sie enthält keine Angaben zu einzelnen "
+	          "Fällen und keine Freitexte aus Fallanalysen. Fallzahlen von 1 oder 2 "
+	          "werden nicht ausgewiesen (.), ebenso ein weiterer Wert, wo sich ein "
+	          "solcher sonst aus der Gesamtzahl zurückrechnen ließe; Mediane nur ab drei "
+	          "Fallanalysen.</p>"
+	        : "<p>Diese vollständige Fassung ist für das Jugendamt bestimmt und nicht zur "
+	          "Veröffentlichung. Für den Jugendhilfeausschuss gibt es eine eigene Fassung "
+	          "ohne Angaben, die Rückschlüsse auf einzelne Fälle erlauben.</p>");
+	evbuffer_add_printf(b, "</main></body></html>");
+	size_t len = evbuffer_get_length(b);
+	char *out = xcalloc(len + 1, 1);
+	evbuffer_remove(b, out, len);
+	evbuffer_free(b);
+	return out;
+}

@@ -82,6 +82,7 @@ static const char *const cycle_statuses[] = { "due", "overdue", "in_progress", "
 			"updated_since", QUERY_TIMESTAMP, NULL                                     \
 		}                                                                                  \
 	}
+static const char *const report_versions[] = { "full", "committee", NULL };
 static const char *const procedure_report_statuses[] = { "draft", "finalised", "accepted", NULL };
 #define PROCEDURE_REPORT_FILTERS                                                                   \
 	{                                                                                          \
@@ -204,6 +205,10 @@ const struct route routes[] = {
 	    .flags = WRITE, .resource = &procedure_reports_resource),
 	ROUTE(GET, "/v1/procedures/{id}/report", PERM_PROCEDURE_REPORTS_READ, path_read,
 	    .params = { PARAM_UUID }, .resource = &procedure_reports_resource),
+	ROUTE(GET, "/v1/procedures/{id}/report.html", PERM_PROCEDURE_REPORTS_READ, path_read,
+	    .params = { PARAM_UUID }, .query = { { "version", QUERY_ENUM, report_versions } },
+	    .flags = ROUTE_DOWNLOAD, .media = "text/html", .resource = &procedure_reports_resource,
+	    .present = procedure_report_html_reply),
 	ROUTE(PATCH, "/v1/procedures/{id}/report", PERM_PROCEDURE_REPORTS_UPDATE, path_update,
 	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &procedure_reports_resource),
 	ROUTE(GET, "/v1/report-comments", PERM_REPORT_COMMENTS_READ, path_list,

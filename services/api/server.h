@@ -150,6 +150,8 @@ struct route {
 	struct query_param query[ROUTE_MAX_QUERY]; /* the route's own; name NULL ends */
 	unsigned flags;
 	const struct resource *resource; /* the pipeline's read/list/write paths use it */
+	/* path_read: answers the (borrowed) representation otherwise than as JSON (HTML). */
+	void (*present)(struct request *r, const json_t *rep);
 	const char *media; /* what it answers; NULL: application/json */
 };
 

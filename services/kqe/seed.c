@@ -224,6 +224,7 @@ static const struct {
 	{ "case analyses", seed_case_analyses },
 	{ "structure surveys", seed_structure_surveys },
 	{ "topics", seed_topics },
+	{ "procedure reports", seed_procedure_reports },
 };
 
 static int

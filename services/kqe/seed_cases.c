@@ -307,8 +307,8 @@ month_date(long month, long day, char out[11])
 static const struct db_stmt stmt_procedures = { "seed_demo_procedures",
 	"SELECT p.id::text, p.office_id, p.phase, coalesce(o.population_under_18, 0)"
 	" FROM procedures p JOIN offices o ON o.id = p.office_id"
-	" WHERE p.cycle = $1 AND p.id = " DEMO_UUID_SQL("'demo-procedure:' || p.office_id || ':1'")
-	" ORDER BY p.office_id" };
+	" WHERE p.cycle = $1 AND p.id = " DEMO_UUID_SQL(
+	    "'demo-procedure:' || p.office_id || ':1'") " ORDER BY p.office_id" };
 
 /* Index of phase in the procedure's order, or -1. */
 static int
@@ -858,6 +858,120 @@ seed_topics(struct demo_seed *s, char *summary, size_t size)
 	}
 	snprintf(summary, size, "demo: %ld case analyses, %ld structure surveys, %ld topics",
 	    s->case_analyses, s->structure_surveys, s->topics);
+	rc = 0;
+out:
+	PQclear(res);
+	json_decref(b.rows);
+	return rc;
+}
+
+/* ---- § 8 procedure reports ---- */
+
+#define DEMO_REPORTS_SEED 0x6b71652d72657074u /* "kqe-rept" */
+
+static const char *const demo_report_assessments[] = {
+	"Das Jugendamt setzt die Gefährdungseinschätzung nach § 8a SGB VIII überwiegend "
+	"fachgerecht um; Eingang und Ersteinschätzung sind verlässlich geregelt.",
+	"Die Verfahren sind schriftlich geregelt und werden im Alltag weitgehend eingehalten; "
+	"die Dokumentation ist uneinheitlich.",
+	"Die Fallanalysen zeigen ein engagiertes Team unter hoher Belastung; die Beteiligung "
+	"von Kindern gelingt nicht durchgängig.",
+};
+static const char *const demo_report_strengths[] = {
+	"Verbindliches Vier-Augen-Prinzip bei der Einschätzung.",
+	"Gut erreichbare Rufbereitschaft und klare Zuständigkeiten.",
+	"Enge Kooperation mit Schulen und Kitas.",
+};
+static const char *const demo_report_needs[] = {
+	"Beteiligung der Kinder und Jugendlichen verbindlich verankern.",
+	"Übergaben bei Zuständigkeitswechseln standardisieren.",
+	"Einarbeitung neuer Fachkräfte strukturieren.",
+};
+static const char *const demo_report_recommendations[] = {
+	"Kollegiale Fallberatung monatlich einplanen und dokumentieren.",
+	"Arbeitshilfe zur Beteiligung von Kindern erstellen und schulen.",
+	"Checkliste für Zuständigkeitswechsel einführen.",
+};
+
+/*
+ * Finalised and accepted; the figures frozen from the procedure's data as
+ * kqe_procedure_report_data() gives them to the aggregator ('system'), before
+ * any release (so without peer-group quartiles).
+ */
+static const struct db_stmt stmt_reports_insert = { "seed_reports_insert",
+	"INSERT INTO procedure_reports (procedure_id, office_id, cycle, status, assessment_enc,"
+	" strengths_enc, development_needs_enc, recommendations_enc, generated, finalised_at,"
+	" accepted_at)"
+	" SELECT x.procedure_id, x.office_id, '" DEMO_CYCLE "', 'accepted', x.assessment_enc,"
+	" x.strengths_enc, x.development_needs_enc, x.recommendations_enc,"
+	" kqe_procedure_report_data(x.procedure_id), x.finalised_at::timestamptz,"
+	" x.finalised_at::timestamptz + interval '21 days'"
+	" FROM jsonb_to_recordset($1::jsonb) AS x(procedure_id uuid, office_id text,"
+	" assessment_enc text, strengths_enc text, development_needs_enc text,"
+	" recommendations_enc text, finalised_at date)"
+	" ON CONFLICT DO NOTHING" };
+static const struct db_stmt stmt_reports_role = { "seed_reports_role",
+	"SELECT set_config('kqe.role', 'system', true)" };
+
+static json_t *
+demo_report(struct demo_seed *s, const char *procedure, const char *office)
+{
+	uint64_t rng = row_rng(DEMO_REPORTS_SEED, office, 1);
+	static const char *const fields[] = { "assessment", "strengths", "development_needs",
+		"recommendations" };
+	const char *texts[] = { PICK_PHRASE(&rng, demo_report_assessments),
+		PICK_PHRASE(&rng, demo_report_strengths), PICK_PHRASE(&rng, demo_report_needs),
+		PICK_PHRASE(&rng, demo_report_recommendations) };
+	char date[11];
+	month_date(
+	    seed_prng_range(&rng, 2025 * 12, 2026 * 12 + 5), seed_prng_range(&rng, 1, 28), date);
+	json_t *row = json_pack(
+	    "{s:s,s:s,s:s}", "procedure_id", procedure, "office_id", office, "finalised_at", date);
+	for (size_t i = 0; i < ARRAY_LEN(fields); i++) {
+		char text[512], key[32];
+		snprintf(text, sizeof(text), "%s (synthetisch)", texts[i]);
+		json_t *env = encrypted(s, text, "procedure_report", procedure, fields[i]);
+		if (env == NULL) {
+			json_decref(row);
+			return NULL;
+		}
+		snprintf(key, sizeof(key), "%s_enc", fields[i]);
+		json_object_set_new(row, key, env);
+	}
+	return row;
+}
+
+int
+seed_procedure_reports(struct demo_seed *s, char *summary, size_t size)
+{
+	struct batch b = { &stmt_reports_insert, json_array() };
+	long reports = 0;
+	int rc = -1;
+
+	summary[0] = '\0';
+	PGresult *role = db_exec(s->db, &stmt_reports_role, 0, NULL);
+	PGresult *res = role != NULL ? demo_procedures(s, summary, size) : NULL;
+	PQclear(role);
+	if (res == NULL) {
+		json_decref(b.rows);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *procedure = PQgetvalue(res, i, 0), *office = PQgetvalue(res, i, 1);
+		if (phase_rank(PQgetvalue(res, i, 2)) < phase_rank("completed"))
+			continue;
+		json_t *row = demo_report(s, procedure, office);
+		if (row == NULL || batch_add(s, &b, row) != 0) {
+			snprintf(summary, size, "the report of office %s", office);
+			goto out;
+		}
+		reports++;
+	}
+	if (batch_flush(s, &b) != 0) {
+		snprintf(summary, size, "the last reports");
+		goto out;
+	}
+	snprintf(summary, size, "demo: %ld procedure reports (finalised and accepted)", reports);
 	rc = 0;
 out:
 	PQclear(res);

@@ -62,5 +62,7 @@ long seed_prng_range(uint64_t *state, long lo, long hi);
 int seed_case_analyses(struct demo_seed *s, char *summary, size_t size) KQE_MUSTCHECK;
 int seed_structure_surveys(struct demo_seed *s, char *summary, size_t size) KQE_MUSTCHECK;
 int seed_topics(struct demo_seed *s, char *summary, size_t size) KQE_MUSTCHECK;
+/* The completed procedures' reports, finalised and accepted; its own summary line. */
+int seed_procedure_reports(struct demo_seed *s, char *summary, size_t size) KQE_MUSTCHECK;
 
 #endif

@@ -23,11 +23,13 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import tempfile
 import time
 import unittest
 import uuid
+import zlib
 
 BIN = os.environ.get("KQE_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/bin"))
 PG_URL = os.environ.get("KQE_TEST_PG_URL")
@@ -504,6 +506,59 @@ def published(stack, atoms):
     finest cells (a year of a cycle × region × kind × category; docs/disclosure.md): the sum
     of the atoms, each perturbed with its own cell key."""
     return sum(perturb(stack, n, k) for n, k in atoms)
+
+
+def png_colours(path):
+    """Distinct pixel rows of a PNG (stdlib only): a blank page has one."""
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, height = 8, b"", 1
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            height = struct.unpack(">I", chunk[4:8])[0]
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    stride = len(raw) // height  # one filter byte + the row's pixels
+    return len({raw[i:i + stride] for i in range(0, len(raw), stride)})
+
+
+def render_in_chromium(test, html, name):
+    """Renders html (bytes) in headless Chromium as an A4-sized page: a screenshot that is
+    not blank, no console message; returns the DOM Chromium built. The screenshot goes to
+    KQE_TEST_LOG_DIR as <name>-screenshot.png."""
+    chromium = shutil.which("chromium")
+    test.assertIsNotNone(chromium, "chromium is installed by ./scripts/test")
+    work = tempfile.mkdtemp(prefix="kqe-chromium-")
+    try:
+        page = os.path.join(work, f"{name}.html")
+        with open(page, "wb") as f:
+            f.write(html)
+        shot = os.path.join(work, f"{name}.png")
+        flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--no-first-run", "--hide-scrollbars", "--enable-logging=stderr",
+                 "--v=0", f"--user-data-dir={work}/profile", "--window-size=1240,1754"]
+        r = subprocess.run(flags + [f"--screenshot={shot}", f"file://{page}"],
+                           capture_output=True, text=True, timeout=120)
+        test.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        test.assertGreater(os.path.getsize(shot), 10_000)
+        test.assertGreater(png_colours(shot), 50)  # not a blank page
+        artefacts = os.environ.get("KQE_TEST_LOG_DIR")
+        if artefacts:
+            shutil.copy(shot, os.path.join(artefacts, f"{name}-screenshot.png"))
+        test.assertEqual([l for l in r.stderr.splitlines() if "CONSOLE" in l], [])
+        dom = subprocess.run(flags + ["--dump-dom", f"file://{page}"],
+                             capture_output=True, text=True, timeout=120)
+        test.assertEqual(dom.returncode, 0, dom.stderr[-2000:])
+        test.assertEqual([l for l in dom.stderr.splitlines() if "CONSOLE" in l], [])
+        return dom.stdout
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 class StackTestCase(unittest.TestCase):

@@ -2,9 +2,10 @@
 its lead accepts; figures from the procedure's own data, frozen when finalised; who sees
 what; bad input and illegal moves change nothing."""
 
+import re
 import unittest
 
-from harness import StackTestCase
+from harness import StackTestCase, render_in_chromium
 
 ASSESSMENT = "Die Gefährdungseinschätzung wird überwiegend fachgerecht umgesetzt; Fall Kowalski."
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
@@ -210,6 +211,67 @@ class ProcedureReportTest(StackTestCase):
         self.assertIsNotNone(r.json()["generated"])
         self.assertEqual(s.get(self.path(self.proc2), token=self.advisor).json()[
             "recommendations"], "Kollegiale Beratung stärken.")
+
+
+    def test_4_both_renderings(self):
+        s = self.stack
+        # The report of test 2 (finalised and accepted), as the office and its committee see it.
+        full = s.get(self.path() + ".html", token=self.staff)
+        self.assertEqual(full.status, 200, full)
+        self.assertTrue(full.header("Content-Type").startswith("text/html"))
+        committee = s.get(self.path() + ".html?version=committee", token=self.staff)
+        self.assertEqual(committee.status, 200, committee)
+        full, committee = full.body.decode(), committee.body.decode()
+        sections = ["titel", "inhalt", "fallanalysen", "bewertungen", "struktur", "themen",
+                    "bewertung", "staerken", "entwicklungsbedarfe", "empfehlungen", "methodik"]
+        for html in (full, committee):
+            for section in sections:
+                self.assertIn(f'id="{section}"', html)
+            self.assertIn(ASSESSMENT.split(";")[0], html)
+        self.assertIn('id="kommentare"', full)
+        self.assertIn("Die Empfehlungen tragen wir mit.", full)
+        self.assertNotIn('id="kommentare"', committee)
+        self.assertNotIn("Die Empfehlungen tragen wir mit.", committee)
+        # No free text of a case analysis in either (the demo's findings are not decrypted
+        # for reports; their pseudonyms never appear).
+        for html in (full, committee):
+            self.assertNotIn("case_reference", html)
+        # The committee version prints no count of 1 or 2; the full one does where there are.
+        def counts(html):
+            return re.findall(r"<td>([^<]*)</td></tr>", html[html.index('id="fallanalysen"'):
+                                                         html.index('id="struktur"')])
+        small = [c for c in counts(full) if c in ("1", "2")]
+        self.assertGreater(len(small), 0, "the procedure should have rare categories")
+        self.assertEqual([c for c in counts(committee) if c in ("1", "2")], [])
+        self.assertIn(".", counts(committee))
+        # Both render in headless Chromium with every section.
+        for name, html in (("procedure-report", full), ("committee-report", committee)):
+            dom = render_in_chromium(self, html.encode(), name)
+            for section in sections:
+                self.assertIn(f'id="{section}"', dom)
+        # Bad query: 400 naming it; the ministry may not read it; another office not find it.
+        self.assertProblem(s.get(self.path() + ".html?version=public", token=self.staff), 400)
+        self.assertProblem(s.get(self.path() + ".html", token=self.ministry), 403)
+        self.assertProblem(s.get(self.path() + ".html", token=self.other_office), 404)
+
+    def test_5_the_demo_has_accepted_reports_of_its_completed_procedures(self):
+        s = self.stack
+        completed = int(s.sql_value(
+            "SELECT count(*) FROM procedures WHERE phase = 'completed' AND id IN"
+            " (SELECT procedure_id FROM procedure_reports WHERE status = 'accepted')"))
+        self.assertGreater(completed, 10)
+        proc, office = s.sql("SELECT procedure_id, office_id FROM procedure_reports"
+                             " WHERE status = 'accepted' ORDER BY 1 LIMIT 1")[0]
+        lead = s.token("office_lead", office=office)[0]
+        r = s.get(f"/v1/procedures/{proc}/report", token=lead)
+        self.assertEqual(r.status, 200, r)
+        report = r.json()
+        self.assertTrue(report["assessment"].endswith("(synthetisch)"), report["assessment"])
+        self.assertEqual(report["generated"]["case_analyses"], int(s.sql_value(
+            f"SELECT count(*) FROM case_analyses WHERE procedure_id = '{proc}'")))
+        html = s.get(f"/v1/procedures/{proc}/report.html?version=committee", token=lead)
+        self.assertEqual(html.status, 200, html)
+        self.assertIn("Fassung für den Jugendhilfeausschuss", html.body.decode())
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@
 #include "handlers.h"
 #include "http.h"
 #include "kqe/log.h"
+#include "report_html.h"
 
 #define SECTION_MAX 20000 /* characters */
 
@@ -300,6 +301,23 @@ const struct resource procedure_reports_resource = { .name = "procedure_report",
 	.refs = { procedure_to_report },
 	.create = report_create,
 	.update = report_update };
+
+/*
+ * GET /v1/procedures/{id}/report.html?version=full|committee: the report in
+ * German, for the office (full, the default) or for its youth welfare
+ * committee (committee: no case-level detail, no comments).
+ */
+void
+procedure_report_html_reply(struct request *r, const json_t *rep)
+{
+	const char *version = query_get(r, "version");
+	bool committee = version != NULL && strcmp(version, "committee") == 0;
+	char *html = procedure_report_html(rep, committee, r->worker->cfg->sdc_min_count);
+	reply_header(r, "Content-Security-Policy",
+	    "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
+	reply_bytes(r, 200, "text/html; charset=utf-8", html, strlen(html));
+	free(html);
+}
 
 /* ---- comments: the office's (and the authors') remarks on a report ---- */
 
