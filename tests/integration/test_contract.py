@@ -51,6 +51,8 @@ EXAMPLE_FILES = {
     "case-analyses-batch.json": "createCaseAnalysesBatch",
     "structure-survey.json": "createStructureSurvey",
     "topic.json": "createTopic",
+    "procedure-report.json": "createProcedureReport",
+    "report-comment.json": "createReportComment",
 }
 
 

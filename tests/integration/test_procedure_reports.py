@@ -273,6 +273,45 @@ class ProcedureReportTest(StackTestCase):
         self.assertEqual(html.status, 200, html)
         self.assertIn("Fassung für den Jugendhilfeausschuss", html.body.decode())
 
+    def test_6_bad_edits_and_comments_change_nothing(self):
+        s = self.stack
+        # The advisor's draft of test 3.
+        version = s.get(self.path(self.proc2), token=self.advisor).json()["version"]
+        etag = {"If-Match": f'"v{version}"'}
+        before = (self.rows(), s.sql("SELECT * FROM procedure_report_comments ORDER BY id"))
+        patches = [
+            ({"status": "nonsense"}, 422, ["/status"]),
+            ({"assessment": 5}, 422, ["/assessment"]),
+            ({"strengths": "x" * 20001}, 422, ["/strengths"]),
+            ({"recommendations": ""}, 422, ["/recommendations"]),
+            ({"procedure_id": self.proc}, 422, ["/procedure_id"]),
+            ({"colour": "red"}, 422, ["/colour"]),
+            ({"status": "accepted"}, 409, None),
+            ({"status": "finalised"}, 409, None),  # the procedure is not in phase report
+        ]
+        for body, status, pointers in patches:
+            with self.subTest(body=str(body)[:40]):
+                r = s.request("PATCH", self.path(self.proc2), body, token=self.advisor,
+                              headers=etag)
+                self.assertEqual(r.status, status, r)
+                if pointers:
+                    self.assertEqual(sorted(e["pointer"] for e in r.json()["errors"]), pointers)
+        comments = [
+            ({"procedure_id": self.proc2}, ["/text"]),
+            ({"procedure_id": self.proc2, "text": ""}, ["/text"]),
+            ({"procedure_id": self.proc2, "text": "x" * 5001}, ["/text"]),
+            ({"text": "ohne Verfahren"}, ["/procedure_id"]),
+            ({"procedure_id": UNKNOWN, "text": "x"}, ["/procedure_id"]),
+            ({"procedure_id": self.proc2, "text": "x", "extra": 1}, ["/extra"]),
+        ]
+        for body, pointers in comments:
+            with self.subTest(comment=str(body)[:40]):
+                r = s.post("/v1/report-comments", body, token=self.advisor)
+                self.assertEqual(r.status, 422, r)
+                self.assertEqual(sorted(e["pointer"] for e in r.json()["errors"]), pointers)
+        self.assertEqual((self.rows(), s.sql("SELECT * FROM procedure_report_comments"
+                                              " ORDER BY id")), before)
+
 
 if __name__ == "__main__":
     unittest.main()
