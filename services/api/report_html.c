@@ -10,6 +10,7 @@
  */
 #include "report_html.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -803,6 +804,47 @@ distribution_section(struct evbuffer *b, const char *heading, json_t *cells)
 	free(bars);
 }
 
+/*
+ * The process facts: yes, no and the share of yes among those answered. For
+ * the committee a count of 1 to min_count - 1 is ".", and so is the share
+ * then (it would give the count back).
+ */
+static void
+facts_table(struct evbuffer *b, const json_t *counts, bool committee, long min_count)
+{
+	static const char *const facts[] = { "direct_impression", "several_professionals",
+		"child_involved" };
+	evbuffer_add_printf(b, "<figure><figcaption>Fachliches Vorgehen</figcaption><table><thead>"
+	                       "<tr><th>Merkmal</th><th>ja</th><th>nein</th><th>Anteil ja (%%)</th>"
+	                       "</tr></thead><tbody>");
+	for (size_t i = 0; i < ARRAY_LEN(facts); i++) {
+		const json_t *answers = json_object_get(counts, facts[i]);
+		long long yes = json_integer_value(json_object_get(answers, "yes"));
+		long long no = json_integer_value(json_object_get(answers, "no"));
+		bool hide_yes = committee && yes > 0 && yes < min_count;
+		bool hide_no = committee && no > 0 && no < min_count;
+		json_t *cells[] = {
+			json_pack("{s:I,s:b}", "value", (json_int_t)yes, "suppressed", hide_yes),
+			json_pack("{s:I,s:b}", "value", (json_int_t)no, "suppressed", hide_no),
+			yes + no > 0 ? json_pack("{s:f,s:b}", "value",
+			                   round(1000.0 * (double)yes / (double)(yes + no)) / 10.0,
+			                   "suppressed", hide_yes || hide_no)
+			             : json_pack("{s:n,s:b}", "value", "suppressed", false),
+		};
+		evbuffer_add_printf(b, "<tr><th>");
+		esc(b, label(NULL, facts[i]));
+		evbuffer_add_printf(b, "</th>");
+		for (size_t c = 0; c < ARRAY_LEN(cells); c++) {
+			char f[48];
+			figure(f, sizeof(f), cells[c]);
+			evbuffer_add_printf(b, "<td>%s</td>", f);
+			json_decref(cells[c]);
+		}
+		evbuffer_add_printf(b, "</tr>");
+	}
+	evbuffer_add_printf(b, "</tbody></table></figure>");
+}
+
 static void
 number_cell(struct evbuffer *b, const json_t *v)
 {
@@ -906,6 +948,7 @@ procedure_report_html(const json_t *report, bool committee, long min_count)
 		distribution_section(b, case_distributions[i][1], cells);
 		json_decref(cells);
 	}
+	facts_table(b, counts, committee, min_count);
 	const json_t *days =
 	    json_object_get(json_object_get(gen, "medians"), "days_to_first_contact");
 	evbuffer_add_printf(b, "<p>Tage bis zum ersten Kontakt (Median): ");

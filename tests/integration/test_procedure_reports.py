@@ -238,8 +238,14 @@ class ProcedureReportTest(StackTestCase):
             self.assertNotIn("case_reference", html)
         # The committee version prints no count of 1 or 2; the full one does where there are.
         def counts(html):
-            return re.findall(r"<td>([^<]*)</td></tr>", html[html.index('id="fallanalysen"'):
-                                                         html.index('id="struktur"')])
+            """Every count printed for the case analyses and ratings: the distributions'
+            rows, and the yes and no columns of the process facts."""
+            part = html[html.index('id="fallanalysen"'):html.index('id="struktur"')]
+            single = re.findall(r"<tr><th>[^<]*</th><td>([^<]*)</td></tr>", part)
+            facts = re.findall(r"<tr><th>[^<]*</th><td>([^<]*)</td><td>([^<]*)</td>"
+                               r"<td>[^<]*</td></tr>", part)
+            self.assertEqual(len(facts), 3)
+            return single + [c for row in facts for c in row]
         small = [c for c in counts(full) if c in ("1", "2")]
         self.assertGreater(len(small), 0, "the procedure should have rare categories")
         self.assertEqual([c for c in counts(committee) if c in ("1", "2")], [])
