@@ -97,9 +97,6 @@ static const struct db_stmt stmt_accept = { "procedure_report_accept",
 	"UPDATE procedure_reports SET status = 'accepted', accepted_at = now(),"
 	" version = version + 1, updated_at = now() WHERE procedure_id = $1::uuid" };
 
-static const struct reference procedure_to_report = { "procedure_id", &stmt_procedure, SCOPE_NONE,
-	"is not a procedure you write the report of" };
-
 /* Who writes the sections (admin reads the figures only, not the text). */
 static bool
 may_write_text(enum role role)
@@ -298,7 +295,8 @@ const struct resource procedure_reports_resource = { .name = "procedure_report",
 	.render = render,
 	.fields = fields,
 	.nfields = ARRAY_LEN(fields),
-	.refs = { procedure_to_report },
+	.refs = { { "procedure_id", &stmt_procedure, SCOPE_NONE,
+	    "is not a procedure you write the report of" } },
 	.create = report_create,
 	.update = report_update };
 
