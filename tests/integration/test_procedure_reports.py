@@ -136,10 +136,13 @@ class ProcedureReportTest(StackTestCase):
                     headers={"If-Match": '"v2"'})
         self.assertEqual(r.status, 409, r)
         self.assertEqual(r.json()["allowed_next"], ["finalised"])
-        r = s.request("PATCH", self.path(), {"status": "finalised"}, token=self.inst,
-                    headers={"If-Match": '"v2"'})
+        # Finalised together with a last edit, which is kept.
+        r = s.request("PATCH", self.path(), {"status": "finalised",
+                                             "recommendations": "Kollegiale Beratung."},
+                      token=self.inst, headers={"If-Match": '"v2"'})
         self.assertEqual(r.status, 200, r)
         final = r.json()
+        self.assertEqual(final["recommendations"], "Kollegiale Beratung.")
         self.assertEqual((final["status"], final["version"]), ("finalised", 3))
         self.assertIsNotNone(final["finalised_at"])
         # The procedure is completed; the figures are frozen in the row.

@@ -88,11 +88,13 @@ static const struct db_stmt stmt_update = { "procedure_report_update",
 	"UPDATE procedure_reports SET assessment_enc = $2, strengths_enc = $3,"
 	" development_needs_enc = $4, recommendations_enc = $5, version = version + 1,"
 	" updated_at = now() WHERE procedure_id = $1::uuid" };
+/* The sections as in stmt_update: a PATCH may change them and finalise at once. */
 static const struct db_stmt stmt_finalise = { "procedure_report_finalise",
 	"WITH done AS (SELECT kqe_report_complete_procedure($1::uuid))"
 	" UPDATE procedure_reports SET status = 'finalised', finalised_at = now(),"
-	" generated = kqe_procedure_report_data($1::uuid), version = version + 1,"
-	" updated_at = now() FROM done WHERE procedure_id = $1::uuid" };
+	" assessment_enc = $2, strengths_enc = $3, development_needs_enc = $4,"
+	" recommendations_enc = $5, generated = kqe_procedure_report_data($1::uuid),"
+	" version = version + 1, updated_at = now() FROM done WHERE procedure_id = $1::uuid" };
 static const struct db_stmt stmt_accept = { "procedure_report_accept",
 	"UPDATE procedure_reports SET status = 'accepted', accepted_at = now(),"
 	" version = version + 1, updated_at = now() WHERE procedure_id = $1::uuid" };
@@ -152,8 +154,11 @@ sections_changed(const struct write *w)
 	const json_t *changed = json_object_get(w->details, "fields");
 	size_t i;
 	json_t *name;
-	json_array_foreach(
-	    changed, i, name) if (strcmp(json_string_value(name), "status") != 0) return true;
+	json_array_foreach(changed, i, name)
+	{
+		if (strcmp(json_string_value(name), "status") != 0)
+			return true;
+	}
 	return false;
 }
 
@@ -218,7 +223,7 @@ report_update(struct write *w)
 	}
 	json_object_set_new(w->details, "from", json_string(from));
 	json_object_set_new(w->details, "to", json_string(to));
-	PGresult *res = db_exec(w->r->db, move, 1, params);
+	PGresult *res = db_exec(w->r->db, move, move == &stmt_finalise ? 5 : 1, params);
 	PQclear(res);
 	return res != NULL ? 0 : -1;
 }
