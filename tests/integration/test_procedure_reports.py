@@ -153,10 +153,11 @@ class ProcedureReportTest(StackTestCase):
                          final["generated"]["as_of"])
         self.assertEqual(s.get(self.path(), token=self.inst).json()["generated"],
                          final["generated"])
-        audit = s.sql("SELECT details->>'from', details->>'to' FROM audit_log"
+        audit = s.sql("SELECT details->>'from', details->>'to',"
+                      " details->'procedure_phase'->>'to' FROM audit_log"
                       " WHERE action = 'procedure_report.finalise'"
                       f" AND resource_id = '{self.proc}'")
-        self.assertEqual(audit, [["draft", "finalised"]])
+        self.assertEqual(audit, [["draft", "finalised", "completed"]])
 
         # A finalised report cannot change, through the API or in SQL.
         before = self.rows()

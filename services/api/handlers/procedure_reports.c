@@ -203,6 +203,9 @@ report_update(struct write *w)
 		}
 		move = &stmt_finalise;
 		w->action = "procedure_report.finalise";
+		/* The procedure's move to completed is part of this write: its entry says so. */
+		json_object_set_new(w->details, "procedure_phase",
+		    json_pack("{s:s,s:s}", "from", "report", "to", "completed"));
 	} else if (strcmp(from, "finalised") == 0 && strcmp(to, "accepted") == 0) {
 		if (role != ROLE_OFFICE_LEAD) {
 			write_refuse(w, 403, "/status", "forbidden",
