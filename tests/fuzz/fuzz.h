@@ -23,8 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_ASSERT(cond)                                                                          \
 	do {                                                                                       \
 		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__,       \
-			    #cond);                                                                \
+			fprintf(                                                                   \
+			    stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);   \
 			abort();                                                                   \
 		}                                                                                  \
 	} while (0)
@@ -96,9 +96,11 @@ fuzz_check_errors(const json_t *errors, size_t from, const char *prefix)
 		const char *ptr = json_string_value(json_object_get(e, "pointer"));
 		const char *param = json_string_value(json_object_get(e, "parameter"));
 		FUZZ_ASSERT((ptr != NULL) != (param != NULL));
+		/* At the document itself (prefix: a batch item that is not an object) or under it.
+		 */
 		if (ptr != NULL && ptr[0] != '\0')
 			FUZZ_ASSERT(strncmp(ptr, prefix, strlen(prefix)) == 0 &&
-			            ptr[strlen(prefix)] == '/');
+			            (ptr[strlen(prefix)] == '/' || ptr[strlen(prefix)] == '\0'));
 	}
 }
 

@@ -55,9 +55,9 @@ test_long_non_ascii_unknown_field_is_reported(void **state)
 	for (int i = 0; i < 200; i++)
 		memcpy(key + 2 * i, "\xc3\xa4", 2);
 	key[400] = '\0';
-	json_t *doc = json_pack("{s:s,s:s,s:s,s:i}", "procedure_id",
-	    "1d3c5b7a-9e8f-4a6b-8c2d-0e1f2a3b4c5d", "theme", "information_sharing", "priority",
-	    "high", key, 1);
+	json_t *doc =
+	    json_pack("{s:s,s:s,s:s,s:i}", "procedure_id", "1d3c5b7a-9e8f-4a6b-8c2d-0e1f2a3b4c5d",
+	        "theme", "information_sharing", "priority", "high", key, 1);
 	assert_non_null(doc);
 	json_t *errors = json_array();
 	assert_int_equal(pipeline_check_document(&topics_resource, doc, true, "", errors), 1);
@@ -77,6 +77,25 @@ test_long_non_ascii_unknown_field_is_reported(void **state)
 	char whole[16] = "";
 	pointer_append(whole, sizeof(whole), "x/\xc3\xa4~y");
 	assert_string_equal(whole, "/x~1\xc3\xa4~0y");
+}
+
+/*
+ * fuzz_case_analysis: a batch item that is not an object ("items": [{…}, true])
+ * is reported at the item itself, /items/1 — which the fuzz target's check of
+ * the pointers did not allow for (it wanted every pointer below the item's).
+ * The answer was right; this pins it.
+ */
+static void
+test_batch_item_that_is_no_object_is_reported_at_the_item(void **state)
+{
+	(void)state;
+	json_t *errors = json_array();
+	json_t *item = json_true();
+	assert_int_equal(
+	    pipeline_check_document(&case_analyses_resource, item, true, "/items/1", errors), 1);
+	expect_errors(errors, "/items/1 type;");
+	json_decref(item);
+	json_decref(errors);
 }
 
 /*
@@ -163,6 +182,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_long_non_ascii_unknown_field_is_reported),
+		cmocka_unit_test(test_batch_item_that_is_no_object_is_reported_at_the_item),
 		cmocka_unit_test(test_non_utf8_parameter_name_is_reported),
 		cmocka_unit_test(test_report_html_takes_tables_of_any_shape),
 		cmocka_unit_test(test_failed_link_leaves_no_principal),
