@@ -755,11 +755,16 @@ distribution_cells(const json_t *counts, const char *label_dim, bool committee, 
 	}
 	size_t hidden = 0, i;
 	json_t *cell;
-	json_array_foreach(cells, i, cell) hidden +=
-	    json_is_true(json_object_get(cell, "suppressed"));
+	json_array_foreach(cells, i, cell)
+	{
+		hidden += json_is_true(json_object_get(cell, "suppressed"));
+	}
 	if (committee && hidden == 1 && json_array_size(cells) > 1) {
 		json_t **sorted = xcalloc(json_array_size(cells), sizeof(json_t *));
-		json_array_foreach(cells, i, cell) sorted[i] = cell;
+		json_array_foreach(cells, i, cell)
+		{
+			sorted[i] = cell;
+		}
 		qsort(sorted, json_array_size(cells), sizeof(json_t *), count_cmp);
 		for (i = 0; i < json_array_size(cells); i++)
 			if (!json_is_true(json_object_get(sorted[i], "suppressed"))) {
@@ -767,6 +772,12 @@ distribution_cells(const json_t *counts, const char *label_dim, bool committee, 
 				break;
 			}
 		free(sorted);
+	}
+	/* A hidden count leaves nothing behind: no value a chart could draw as a bar's length. */
+	json_array_foreach(cells, i, cell)
+	{
+		if (json_is_true(json_object_get(cell, "suppressed")))
+			json_object_set_new(cell, "value", json_null());
 	}
 	return cells;
 }
@@ -824,12 +835,18 @@ facts_table(struct evbuffer *b, const json_t *counts, bool committee, long min_c
 		bool hide_yes = committee && yes > 0 && yes < min_count;
 		bool hide_no = committee && no > 0 && no < min_count;
 		json_t *cells[] = {
-			json_pack("{s:I,s:b}", "value", (json_int_t)yes, "suppressed", hide_yes),
-			json_pack("{s:I,s:b}", "value", (json_int_t)no, "suppressed", hide_no),
-			yes + no > 0 ? json_pack("{s:f,s:b}", "value",
-			                   round(1000.0 * (double)yes / (double)(yes + no)) / 10.0,
-			                   "suppressed", hide_yes || hide_no)
-			             : json_pack("{s:n,s:b}", "value", "suppressed", false),
+			hide_yes
+			    ? json_pack("{s:n,s:b}", "value", "suppressed", true)
+			    : json_pack("{s:I,s:b}", "value", (json_int_t)yes, "suppressed", false),
+			hide_no
+			    ? json_pack("{s:n,s:b}", "value", "suppressed", true)
+			    : json_pack("{s:I,s:b}", "value", (json_int_t)no, "suppressed", false),
+			hide_yes || hide_no ? json_pack("{s:n,s:b}", "value", "suppressed", true)
+			: yes + no > 0
+			    ? json_pack("{s:f,s:b}", "value",
+			          round(1000.0 * (double)yes / (double)(yes + no)) / 10.0,
+			          "suppressed", false)
+			    : json_pack("{s:n,s:b}", "value", "suppressed", false),
 		};
 		evbuffer_add_printf(b, "<tr><th>");
 		esc(b, label(NULL, facts[i]));

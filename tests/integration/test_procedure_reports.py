@@ -254,6 +254,11 @@ class ProcedureReportTest(StackTestCase):
         self.assertGreater(len(small), 0, "the procedure should have rare categories")
         self.assertEqual([c for c in counts(committee) if c in ("1", "2")], [])
         self.assertIn(".", counts(committee))
+        # Nor does a chart give a hidden count away: its bar has no length.
+        bars = re.findall(r'<rect class="bar" [^>]*width="([\d.]+)"[^>]*/><text [^>]*>([^<]*)'
+                          r'</text>', committee)
+        self.assertGreater(len(bars), 0)
+        self.assertEqual([w for w, f in bars if f == "." and float(w) > 0], [])
         # Both render in headless Chromium with every section.
         for name, html in (("procedure-report", full), ("committee-report", committee)):
             dom = render_in_chromium(self, html.encode(), name)
