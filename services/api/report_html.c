@@ -902,6 +902,8 @@ text_section(struct evbuffer *b, const char *id, const char *heading, const json
 static const char *
 status_label(const char *status)
 {
+	if (status == NULL)
+		status = "draft";
 	return strcmp(status, "accepted") == 0    ? "abgeschlossen und vom Jugendamt angenommen"
 	       : strcmp(status, "finalised") == 0 ? "abgeschlossen"
 	                                          : "Entwurf";
@@ -1007,7 +1009,7 @@ procedure_report_html(const json_t *report, bool committee, long min_count)
 		evbuffer_add_printf(b, "<tr><th>");
 		esc(b, label(NULL, json_string_value(json_object_get(row, "indicator"))));
 		evbuffer_add_printf(b, "</th><td>%s</td>",
-		    strcmp(json_string_value(json_object_get(row, "peer_group")), "kind") == 0
+		    same(json_string_value(json_object_get(row, "peer_group")), "kind")
 		        ? "gleiche Art"
 		        : "gleiches Landesjugendamt");
 		number_cell(b, json_object_get(row, "own"));
