@@ -518,6 +518,31 @@ static const char *const style =
     "a{color:inherit;text-decoration:none}thead{display:table-header-group}"
     "tr{break-inside:avoid}}";
 
+/* The head of a document: "<what> <a> <b>" as its title, the style sheet. */
+static void
+document_begin(struct evbuffer *b, const char *what, const char *a, const char *c)
+{
+	evbuffer_add_printf(b, "<!DOCTYPE html><html lang=\"de\"><head><meta charset=\"utf-8\">"
+	                       "<meta name=\"viewport\" content=\"width=device-width\"><title>");
+	esc(b, what);
+	evbuffer_add_printf(b, " ");
+	esc(b, a);
+	evbuffer_add_printf(b, " ");
+	esc(b, c);
+	evbuffer_add_printf(b, "</title><style>%s</style></head><body>", style);
+}
+
+/* The document as a NUL-terminated string (free() it); frees b. */
+static char *
+document_end(struct evbuffer *b)
+{
+	size_t len = evbuffer_get_length(b);
+	char *out = xcalloc(len + 1, 1);
+	evbuffer_remove(b, out, len);
+	evbuffer_free(b);
+	return out;
+}
+
 static void
 method_section(struct evbuffer *b, const json_t *report)
 {
@@ -651,13 +676,7 @@ report_html(const json_t *report)
 	const char *area = region ? label("region", region) : "Nordrhein-Westfalen";
 	(void)scope;
 
-	evbuffer_add_printf(b, "<!DOCTYPE html><html lang=\"de\"><head><meta charset=\"utf-8\">"
-	                       "<meta name=\"viewport\" content=\"width=device-width\">"
-	                       "<title>Kinderschutz-Qualitätsbericht ");
-	esc(b, area);
-	evbuffer_add_printf(b, " ");
-	esc(b, period);
-	evbuffer_add_printf(b, "</title><style>%s</style></head><body>", style);
+	document_begin(b, "Kinderschutz-Qualitätsbericht", area, period);
 	evbuffer_add_printf(b, "<header id=\"titel\"><h1>Qualitätsentwicklung im Kinderschutz</h1>"
 	                       "<p>Konsolidierter Bericht nach dem Landeskinderschutzgesetz NRW<br>"
 	                       "Gebiet: <b>");
@@ -705,11 +724,7 @@ report_html(const json_t *report)
 	method_section(b, report);
 	evbuffer_add_printf(b, "</body></html>\n");
 
-	size_t len = evbuffer_get_length(b);
-	char *out = xcalloc(len + 1, 1);
-	evbuffer_remove(b, out, len);
-	evbuffer_free(b);
-	return out;
+	return document_end(b);
 }
 
 /* ---- the § 8 procedure report (docs/procedure-reports.md) ---- */
@@ -919,13 +934,7 @@ procedure_report_html(const json_t *report, bool committee, long min_count)
 	const char *office = json_string_value(json_object_get(report, "office_id"));
 	const char *cycle = json_string_value(json_object_get(report, "cycle"));
 
-	evbuffer_add_printf(b, "<!DOCTYPE html><html lang=\"de\"><head><meta charset=\"utf-8\">"
-	                       "<meta name=\"viewport\" content=\"width=device-width\">"
-	                       "<title>Bericht zum Qualitätsentwicklungsverfahren ");
-	esc(b, office);
-	evbuffer_add_printf(b, " ");
-	esc(b, cycle);
-	evbuffer_add_printf(b, "</title><style>%s</style></head><body>", style);
+	document_begin(b, "Bericht zum Qualitätsentwicklungsverfahren", office, cycle);
 	evbuffer_add_printf(b, "<header id=\"titel\"><h1>Bericht zum Qualitätsentwicklungsverfahren"
 	                       "</h1><p>nach § 8 Landeskinderschutzgesetz NRW<br>Jugendamt: <b>");
 	esc(b, office);
@@ -1088,9 +1097,5 @@ procedure_report_html(const json_t *report, bool committee, long min_count)
 	          "Veröffentlichung. Für den Jugendhilfeausschuss gibt es eine eigene Fassung "
 	          "ohne Angaben, die Rückschlüsse auf einzelne Fälle erlauben.</p>");
 	evbuffer_add_printf(b, "</main></body></html>");
-	size_t len = evbuffer_get_length(b);
-	char *out = xcalloc(len + 1, 1);
-	evbuffer_remove(b, out, len);
-	evbuffer_free(b);
-	return out;
+	return document_end(b);
 }

@@ -231,6 +231,26 @@ report_update(struct write *w)
 	return res != NULL ? 0 : -1;
 }
 
+/* Free text of a report is read by the office, the institute and the advisors, not admin. */
+static bool
+reads_text(const struct request *r)
+{
+	enum role role = r->principal.role;
+	return role_is_office(role) || role == ROLE_INSTITUTE || role == ROLE_ADVISOR;
+}
+
+/* A comment's text_enc becomes text, in place. */
+static void
+comment_text(struct request *r, json_t *c)
+{
+	json_t *text = reads_text(r) ? free_text_decrypt(r, "report_comment",
+	                                   json_string_value(json_object_get(c, "id")), "text",
+	                                   json_object_get(c, "text_enc"))
+	                             : json_null();
+	json_object_del(c, "text_enc");
+	json_object_set_new(c, "text", text);
+}
+
 /*
  * The representation: the sections decrypted for the office, the institute
  * and the advisors (admin sees the figures, not the text); peer-group
@@ -239,8 +259,6 @@ report_update(struct write *w)
 static json_t *
 render(struct request *r, json_t *rep)
 {
-	enum role role = r->principal.role;
-	bool reads_text = role_is_office(role) || role == ROLE_INSTITUTE || role == ROLE_ADVISOR;
 	const char *id = json_string_value(json_object_get(rep, "procedure_id"));
 	json_t *out = json_object();
 	const char *key;
@@ -252,8 +270,8 @@ render(struct request *r, json_t *rep)
 			char field[32];
 			snprintf(field, sizeof(field), "%.*s", (int)(len - 4), key);
 			json_object_set_new(out, field,
-			    reads_text ? free_text_decrypt(r, "procedure_report", id, field, v)
-			               : json_null());
+			    reads_text(r) ? free_text_decrypt(r, "procedure_report", id, field, v)
+			                  : json_null());
 		} else {
 			json_object_set(out, key, v);
 		}
@@ -262,12 +280,7 @@ render(struct request *r, json_t *rep)
 	size_t i;
 	json_array_foreach(json_object_get(out, "comments"), i, comment)
 	{
-		json_t *text = reads_text ? free_text_decrypt(r, "report_comment",
-		                                json_string_value(json_object_get(comment, "id")),
-		                                "text", json_object_get(comment, "text_enc"))
-		                          : json_null();
-		json_object_del(comment, "text_enc");
-		json_object_set_new(comment, "text", text);
+		comment_text(r, comment);
 	}
 	json_t *row;
 	json_array_foreach(json_object_get(json_object_get(out, "generated"), "structure"), i, row)
@@ -275,10 +288,11 @@ render(struct request *r, json_t *rep)
 		bool enough = json_integer_value(json_object_get(row, "peers")) >=
 		              r->worker->cfg->sdc_min_offices;
 		json_object_set_new(row, "suppressed", json_boolean(!enough));
-		for (const char *const *q = (const char *const[]){ "q1", "median", "q3", NULL }; *q;
-		     q++)
-			if (!enough)
-				json_object_set_new(row, *q, json_null());
+		if (!enough) {
+			json_object_set_new(row, "q1", json_null());
+			json_object_set_new(row, "median", json_null());
+			json_object_set_new(row, "q3", json_null());
+		}
 	}
 	json_decref(rep);
 	return out;
@@ -374,14 +388,7 @@ comment_create(struct write *w)
 static json_t *
 comment_render(struct request *r, json_t *c)
 {
-	enum role role = r->principal.role;
-	bool reads_text = role_is_office(role) || role == ROLE_INSTITUTE || role == ROLE_ADVISOR;
-	json_t *text = reads_text ? free_text_decrypt(r, "report_comment",
-	                                json_string_value(json_object_get(c, "id")), "text",
-	                                json_object_get(c, "text_enc"))
-	                          : json_null();
-	json_object_del(c, "text_enc");
-	json_object_set_new(c, "text", text);
+	comment_text(r, c);
 	return c;
 }
 
