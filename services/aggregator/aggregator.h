@@ -33,7 +33,7 @@ struct aggregator {
 	struct db *db;
 	struct redis *redis;
 	struct rollup_memo *memo; /* owned: what this process's recomputes have covered */
-	char consumer[128];
+	char consumer[128]; /* host, pid and a random tag: unique per process start */
 	volatile sig_atomic_t *stop;
 	uint64_t retention_next_ns; /* monotonic time the next retention run is due (0: now) */
 	uint64_t release_next_ns; /* monotonic time of the next look whether a release is due */
@@ -44,9 +44,11 @@ int aggregator_run(struct aggregator *a);
 
 /*
  * Processes one build_report or ministry_batch job (idempotent: a job already
- * succeeded is left alone).
+ * succeeded is left alone). runner names this process (its consumer name): a
+ * job it postponed and starts again uses no further attempt.
  */
-enum job_outcome process_job(struct db *db, const struct config *cfg, const char *job_id);
+enum job_outcome process_job(
+    struct db *db, const struct config *cfg, const char *runner, const char *job_id);
 
 /*
  * Recomputes the rollups of the dirty offices among offices[0..n) (all dirty

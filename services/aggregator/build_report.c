@@ -22,10 +22,17 @@
 #include "kqe/principal.h"
 #include "kqe/report_params.h"
 
-/* A failed job runs again only when the retry scheduler re-queued it. */
+/*
+ * A failed job runs again only when the retry scheduler re-queued it. Starting a job
+ * still 'running' counts an attempt only if another runner ($2) had it: that one crashed
+ * or hung. This runner had it when it postponed the job (database unreachable, full or
+ * timed out), which is no fault of the job and must not use up its attempts.
+ */
 static const struct db_stmt stmt_start = {
 	"job_start",
-	"UPDATE jobs SET status = 'running', attempts = attempts + 1,"
+	"UPDATE jobs SET attempts = attempts +"
+	" CASE WHEN status = 'running' AND runner = $2 THEN 0 ELSE 1 END,"
+	" status = 'running', runner = $2,"
 	" started_at = coalesce(started_at, now()), updated_at = now()"
 	" WHERE id = $1 AND status IN ('queued', 'running') RETURNING kind, params::text, attempts"
 };
@@ -338,10 +345,11 @@ build_one(struct db *db, const char *job_id, const struct report_params *p,
 }
 
 enum job_outcome
-process_job(struct db *db, const struct config *cfg, const char *job_id)
+process_job(struct db *db, const struct config *cfg, const char *runner, const char *job_id)
 {
 	struct report_params reports[3];
 	const char *id_param[] = { job_id };
+	const char *start_params[] = { job_id, runner };
 	PGresult *res = NULL;
 	json_t *params = NULL;
 	enum job_outcome outcome;
@@ -349,7 +357,7 @@ process_job(struct db *db, const struct config *cfg, const char *job_id)
 
 	if (!uuid_valid(job_id))
 		return JOB_FAILED; /* not ours to mark: there can be no such job row */
-	res = db_exec(db, &stmt_start, 1, id_param);
+	res = db_exec(db, &stmt_start, 2, start_params);
 	if (res == NULL)
 		return transient(db, job_id);
 	if (PQntuples(res) == 0) {

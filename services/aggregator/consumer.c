@@ -129,7 +129,7 @@ dispatch(struct aggregator *a, const redisReply *fields)
 	const char *job_id = field(fields, "job_id");
 	if (kind != NULL && job_id != NULL &&
 	    (strcmp(kind, "build_report") == 0 || strcmp(kind, "ministry_batch") == 0))
-		return process_job(a->db, a->cfg, job_id);
+		return process_job(a->db, a->cfg, a->consumer, job_id);
 	log_warn(NULL, "unknown job entry dropped", json_pack("{s:s?}", "kind", kind));
 	return JOB_DONE;
 }

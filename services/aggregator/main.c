@@ -10,6 +10,7 @@
 
 #include "aggregator.h"
 #include "kqe/log.h"
+#include "kqe/util.h"
 
 static volatile sig_atomic_t stop;
 
@@ -53,7 +54,13 @@ main(int argc, char **argv)
 	struct aggregator a = { .cfg = &cfg, .stop = &stop };
 	char host[64] = "host";
 	gethostname(host, sizeof(host) - 1);
-	snprintf(a.consumer, sizeof(a.consumer), "%s-%ld", host, (long)getpid());
+	/* A container restarts with the same host name and pid 1: the tag tells its lives apart,
+	 * which the poison-job count relies on (a job still running under another name crashed). */
+	unsigned char tag[4];
+	char tag_hex[2 * sizeof(tag) + 1];
+	random_bytes(tag, sizeof(tag));
+	hex_encode(tag, sizeof(tag), tag_hex);
+	snprintf(a.consumer, sizeof(a.consumer), "%s-%ld-%s", host, (long)getpid(), tag_hex);
 	a.db = db_new(cfg.database_url, cfg.statement_timeout_ms, "kqe-aggregator");
 	a.redis = redis_new(cfg.redis_url, cfg.redis_timeout_ms);
 	if (a.redis == NULL) {

@@ -165,6 +165,44 @@ class JobRetryTest(StackTestCase):
         self.stack.wait_job(other, timeout=20)
         self.assertEqual(self.job(poison)["status"], "dead")
 
+    def test_a_job_postponed_while_the_database_cannot_serve_it_keeps_its_attempts(self):
+        # Disk full, a hung server or a statement timeout postpone a job: its delivery stays
+        # pending and comes back after the visibility timeout. Counting each return as an
+        # attempt made the job dead after a few seconds of outage (found in the disk-full
+        # drill). Here a session locks the reports table: every insert times out (57014).
+        job = self.post_job()
+        lock = SqlSession(self.stack.db_url)
+        try:
+            lock.run("BEGIN; LOCK TABLE reports IN ACCESS EXCLUSIVE MODE")
+            # One attempt only: starting it again would have made it dead. The timeout
+            # leaves the release before the job (a quarter of a second) room to finish.
+            self.stack.start_aggregator(KQE_JOBS_MAX_ATTEMPTS=1, KQE_JOBS_VISIBILITY_MS=200,
+                                        KQE_STATEMENT_TIMEOUT_MS=2000)
+            wait_until(lambda: sum(l.get("msg") == "job postponed" and l.get("job_id") == job
+                                   for l in self.stack.log_lines("aggregator")) >= 2,
+                       timeout=30, what="the job postponed more often than it has attempts")
+            self.assertEqual(self.stack.sql_value(
+                f"SELECT status || ' ' || attempts FROM jobs WHERE id = '{job}'"), "running 1")
+            lock.run("COMMIT")
+        finally:
+            lock.close()
+        self.stack.wait_job(job, timeout=20)
+        self.assertEqual(self.job(job)["attempts"], 1)
+        self.assertEqual(self.stack.sql_value(
+            f"SELECT count(*) FROM reports WHERE job_id = '{job}'"), "1")
+
+    def test_another_runner_starting_a_running_job_counts_an_attempt(self):
+        # The poison-job limit still holds: a job left 'running' by a process that is gone
+        # (another runner name) counts the crashed attempt when it is started again.
+        job = self.post_job()
+        self.stack.sql(f"UPDATE jobs SET status = 'running', attempts = 3,"
+                       f" runner = 'gone-1-00000000' WHERE id = '{job}'")
+        self.stack.start_aggregator(**self.AGG)
+        self.stack.wait_job(job, status="dead", timeout=20)
+        j = self.job(job)
+        self.assertEqual(j["attempts"], 4)
+        self.assertIn("crashed or hung", j["error"])
+
     def test_backoff_doubles_and_is_capped(self):
         # Unit-level figures through the API of the schedule: next_attempt_at - updated_at.
         self.stack.sql("REVOKE SELECT ON offices FROM kqe_service")
