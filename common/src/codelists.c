@@ -170,7 +170,41 @@
 
 #define CODES_advice_kind(X)                                                                       \
 	X("case_specific", "Fallbezogene Beratung", "Case-specific question")                      \
-	X("cross_case", "Fallübergreifende Beratung", "Cross-case question")
+	X("structural", "Fallübergreifende Beratung (Problemkonstellation)",                       \
+	    "Structural question (a problem constellation across cases)")
+
+/* Along the § 8a process, from the first report to the file. */
+#define CODES_advice_topic(X)                                                                      \
+	X("intake", "Eingang und Erfassung der Meldung", "Intake of the report")                   \
+	X("first_assessment", "Ersteinschätzung und Dringlichkeit",                                \
+	    "First assessment and urgency")                                                        \
+	X("direct_contact", "Unmittelbarer Eindruck, Hausbesuch", "Direct contact, home visit")    \
+	X("child_involvement", "Beteiligung des Kindes oder Jugendlichen",                         \
+	    "Involving the child or young person")                                                 \
+	X("parents_involvement", "Beteiligung der Eltern", "Involving the parents")                \
+	X("several_professionals", "Zusammenwirken mehrerer Fachkräfte",                           \
+	    "Assessment by several professionals")                                                 \
+	X("cooperation", "Zusammenarbeit mit anderen Professionen",                                \
+	    "Cooperation with other professions")                                                  \
+	X("safety_planning", "Schutzplanung und Hilfen", "Safety planning and services")           \
+	X("family_court", "Anrufung des Familiengerichts", "Family court")                         \
+	X("taking_into_care", "Inobhutnahme", "Taking into care")                                  \
+	X("documentation", "Dokumentation", "Documentation")                                       \
+	X("handover", "Fallübergabe und Zuständigkeitswechsel", "Handover between offices")        \
+	X("other", "Sonstiges", "Other")
+
+#define CODES_advice_urgency(X)                                                                    \
+	X("routine", "Regulär", "Routine")                                                         \
+	X("soon", "Zeitnah", "Soon")                                                               \
+	X("urgent", "Dringend", "Urgent")
+
+#define CODES_advice_decline_reason(X)                                                             \
+	X("supervisory_matter", "Aufsichtsangelegenheit der oberen Landesjugendbehörde",           \
+	    "A supervisory matter for the upper youth authority")                                  \
+	X("case_decision", "Entscheidung im Einzelfall, die beim Jugendamt liegt",                 \
+	    "A decision in the case that is the office's own")                                     \
+	X("outside_remit", "Kein Gegenstand der Qualitätsberatung", "Outside the remit of advice") \
+	X("duplicate", "Bereits gestellte Anfrage", "Asked already")
 
 #define CODES_advice_status(X)                                                                     \
 	X("submitted", "Eingereicht", "Submitted")                                                 \
@@ -178,7 +212,8 @@
 	X("in_progress", "In Bearbeitung", "In progress")                                          \
 	X("answered", "Beantwortet", "Answered")                                                   \
 	X("closed", "Abgeschlossen", "Closed")                                                     \
-	X("declined", "Abgelehnt", "Declined")
+	X("declined", "Abgelehnt", "Declined")                                                     \
+	X("withdrawn", "Zurückgezogen", "Withdrawn")
 
 /* ---- the API roles (principal.h role_name(), in enum order) ---- */
 
@@ -212,6 +247,9 @@
 	X(topic_priority, "Priorität", "Priority")                                                 \
 	X(advice_kind, "Art der Beratungsanfrage", "Kind of advice request")                       \
 	X(advice_status, "Stand der Beratungsanfrage", "Status of the advice request")             \
+	X(advice_topic, "Thema der Beratungsanfrage", "Topic of the advice request")               \
+	X(advice_urgency, "Dringlichkeit", "Urgency")                                              \
+	X(advice_decline_reason, "Grund der Ablehnung", "Reason for declining")                    \
 	X(role, "Rolle", "Role")
 
 #define CODE_ENTRY(code, de, en) { code, de, en },

@@ -40,6 +40,9 @@ static const struct config_var vars[] = {
 	{ "KQE_SDC_MIN_OFFICES", TYPE_INT, "5", 1, 1000, CONFIG_AGGREGATOR | CONFIG_API,
 	    OFF(sdc_min_offices),
 	    "disclosure control: comparison values (median, quartiles) need this many offices" },
+	{ "KQE_ADVICE_RESPONSE_DAYS", TYPE_INT, "5", 1, 365, CONFIG_API, OFF(advice_response_days),
+	    "§ 7 advice: days within which a request should have its first response; later it "
+	    "counts as overdue in the advisors' queue" },
 	{ "KQE_JOBS_MAX_ATTEMPTS", TYPE_INT, "5", 1, 100, CONFIG_AGGREGATOR, OFF(jobs_max_attempts),
 	    "attempts before a job is dead and copied to the stream kqe:jobs:dead" },
 	{ "KQE_JOBS_BACKOFF_BASE_MS", TYPE_INT, "1000", 1, 3600000, CONFIG_AGGREGATOR,

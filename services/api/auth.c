@@ -12,7 +12,7 @@
 #include "kqe/log.h"
 #include "links.h"
 
-#define R(role) (1u << (role))
+#define R(role) ROLE_BIT(role)
 #define ALL_ROLES                                                                                  \
 	(R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD) | R(ROLE_INSTITUTE) | R(ROLE_ADVISOR) |        \
 	    R(ROLE_MINISTRY) | R(ROLE_ADMIN))

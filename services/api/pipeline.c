@@ -159,12 +159,49 @@ json_text(const json_t *v)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/*
+ * Where a record is: collection/id[item_suffix], or collection/parent/sub/id
+ * for a collection under another resource's items.
+ */
+static void
+item_location(
+    const struct resource *res, const char *parent, const char *id, char *out, size_t size)
+{
+	if (res->parent != NULL)
+		snprintf(
+		    out, size, "%s/%s/%s/%s", res->collection, parent ? parent : "", res->sub, id);
+	else
+		snprintf(out, size, "%s/%s%s", res->collection, id,
+		    res->item_suffix ? res->item_suffix : "");
+}
+
+/*
+ * For a collection under another resource's items: whether the parent of the
+ * path (the route's first parameter) is there for the caller, by the parent's
+ * reference, inside the caller's transaction. 1 yes, 0 no, -1 failed.
+ */
+static int
+parent_visible(struct request *r, const struct resource *res)
+{
+	const struct reference *ref = &res->refs[0];
+	const char *params[3];
+	int n = scope_params(r, ref->scope, params);
+	params[n++] = r->params[0];
+	PGresult *row = db_exec(r->db, ref->stmt, n, params);
+	if (row == NULL)
+		return -1;
+	int found = PQntuples(row) > 0;
+	PQclear(row);
+	return found;
+}
+
 /* ---- read ---- */
 
 void
 path_read(struct request *r)
 {
 	const struct resource *res = r->route->resource;
+	const char *id = r->params[r->nparams - 1];
 	char office[65];
 	int failed;
 
@@ -172,10 +209,19 @@ path_read(struct request *r)
 		fail(r);
 		return;
 	}
-	json_t *rep = read_one(r, res, r->params[0], office, &failed);
+	json_t *rep = read_one(r, res, id, office, &failed);
 	if (failed) {
 		fail(r);
 		return;
+	}
+	/* Under its parent only: another parent's id in the path is not this record. */
+	const char *parent = rep != NULL && res->parent != NULL
+	                         ? json_text(json_object_get(rep, res->parent))
+	                         : NULL;
+	if (rep != NULL && res->parent != NULL &&
+	    (parent == NULL || strcmp(parent, r->params[0]) != 0)) {
+		json_decref(rep);
+		rep = NULL;
 	}
 	if (rep == NULL) {
 		db_rollback(r->db);
@@ -183,7 +229,7 @@ path_read(struct request *r)
 		return;
 	}
 	request_own(r, rep);
-	if ((audited(r, res) && audit(r, res, "read", r->params[0], office, NULL) != 0) ||
+	if ((audited(r, res) && audit(r, res, "read", id, office, NULL) != 0) ||
 	    commit(r, res) != 0) {
 		fail(r);
 		return;
@@ -208,10 +254,12 @@ void
 path_list(struct request *r)
 {
 	const struct resource *res = r->route->resource;
-	const char *params[3 + ROUTE_MAX_QUERY + 2];
+	const char *params[4 + ROUTE_MAX_QUERY + 2];
 	char limit[24], filename[64];
 
 	int n = scope_params(r, res->scope, params);
+	if (res->parent != NULL)
+		params[n++] = r->params[0];
 	for (const struct query_param *q = r->route->query; q->name != NULL; q++)
 		params[n++] = query_get(r, q->name);
 	for (int k = 0; k < res->nkeys; k++)
@@ -222,7 +270,17 @@ path_list(struct request *r)
 
 	struct db *db = r->db;
 	PGresult *rows = NULL;
-	if (begin(r, res) != 0 || (rows = db_exec(db, res->list, n, params)) == NULL) {
+	int visible = 1;
+	if (begin(r, res) != 0 || (res->parent != NULL && (visible = parent_visible(r, res)) < 0)) {
+		fail(r);
+		return;
+	}
+	if (!visible) {
+		db_rollback(db);
+		reply_not_found(r);
+		return;
+	}
+	if ((rows = db_exec(db, res->list, n, params)) == NULL) {
 		fail(r);
 		return;
 	}
@@ -273,6 +331,59 @@ write_refuse(struct write *w, int status, const char *pointer, const char *code,
 	snprintf(w->refusal_detail, sizeof(w->refusal_detail), "%s", detail);
 }
 
+int
+write_move(struct write *w, const char *field, const struct move *moves, size_t n, const char *noun)
+{
+	const char *from = json_text(json_object_get(w->current, field));
+	const char *to = doc_text(w, field);
+	if (from == NULL || to == NULL || strcmp(from, to) == 0)
+		return 0;
+	unsigned mine = ROLE_BIT(w->r->principal.role);
+	const struct move *found = NULL;
+	json_t *allowed = json_array();
+	char list[160] = "", pointer[64], detail[256];
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(moves[i].from, from) != 0)
+			continue;
+		if (strcmp(moves[i].to, to) == 0)
+			found = &moves[i];
+		if ((moves[i].roles & mine) == 0)
+			continue;
+		size_t len = strlen(list);
+		snprintf(list + len, sizeof(list) - len, "%s%s", len ? " or " : "", moves[i].to);
+		json_array_append_new(allowed, json_string(moves[i].to));
+	}
+	snprintf(pointer, sizeof(pointer), "/%s", field);
+	if (found != NULL && (found->roles & mine) == 0) {
+		json_decref(allowed);
+		snprintf(detail, sizeof(detail), "%s in %s %s is not moved to %s by your role.",
+		    noun, field, from, to);
+		write_refuse(w, 403, pointer, "forbidden", detail);
+		return -1;
+	}
+	if (found == NULL) {
+		bool final = true;
+		for (size_t i = 0; i < n && final; i++)
+			final = strcmp(moves[i].from, from) != 0;
+		if (list[0] == '\0')
+			snprintf(detail, sizeof(detail), "%s in %s %s %s %s.", noun, field, from,
+			    final ? "is final; it cannot move to"
+			          : "cannot be moved by your role to",
+			    to);
+		else
+			snprintf(detail, sizeof(detail), "%s in %s %s can only move to %s.", noun,
+			    field, from, list);
+		write_refuse(w, 409, pointer, "transition", detail);
+		w->refusal_members = json_pack("{s:o}", "allowed_next", allowed);
+		return -1;
+	}
+	json_decref(allowed);
+	w->action = request_own_string(w->r, xasprintf("%s.%s", w->res->name, field));
+	json_object_set_new(w->details, "from", json_string(from));
+	json_object_set_new(w->details, "to", json_string(to));
+	return 1;
+}
+
 /* The spec of a top-level field of the resource, or NULL. */
 static const struct field_spec *
 field_of(const struct resource *res, const char *name)
@@ -302,8 +413,8 @@ write_conflict(struct write *w, const struct db_stmt *stmt, int nparams, const c
 	if (res == NULL)
 		return -1;
 	const char *existing = PQntuples(res) ? PQgetvalue(res, 0, 0) : "";
-	snprintf(w->location, sizeof(w->location), "%s/%s%s", w->res->collection, existing,
-	    w->res->item_suffix ? w->res->item_suffix : "");
+	item_location(w->res, w->res->parent ? doc_text(w, w->res->parent) : NULL, existing,
+	    w->location, sizeof(w->location));
 	w->refusal_members = json_pack("{s:s}", "existing_id", existing);
 	PQclear(res);
 	write_refuse(w, 409, pointer, "conflict", detail);
@@ -592,8 +703,8 @@ write_finish(struct write *w, int status, long version)
 	json_t *rep;
 	char location[128] = "";
 	if (version == 0)
-		snprintf(location, sizeof(location), "%s/%s%s", res->collection, w->id,
-		    res->item_suffix ? res->item_suffix : "");
+		item_location(res, res->parent ? doc_text(w, res->parent) : NULL, w->id, location,
+		    sizeof(location));
 	if (office_changed(db, w->office, &ev) != 0 ||
 	    (rep = read_one(r, res, w->id, office, &failed)) == NULL) {
 		fail(r);
@@ -613,11 +724,42 @@ write_finish(struct write *w, int status, long version)
 void
 path_create(struct request *r)
 {
+	const struct resource *res = r->route->resource;
 	struct write w;
 	if (request_begin(r) != 0)
 		return;
-	enum write_outcome o =
-	    write_create_one(r, r->route->resource, json_incref(r->body), "", &w);
+	json_t *doc = json_incref(r->body);
+	bool elsewhere = false;
+	if (res->parent != NULL) {
+		/* The parent is the path's; a body may repeat it, not name another. */
+		int visible = parent_visible(r, res);
+		if (visible <= 0) {
+			json_decref(doc);
+			if (visible < 0)
+				fail(r);
+			else {
+				db_rollback(r->db);
+				reply_not_found(r);
+			}
+			return;
+		}
+		if (json_is_object(doc)) {
+			const json_t *given = json_object_get(doc, res->parent);
+			elsewhere = given != NULL &&
+			            !(json_is_string(given) &&
+			                strcasecmp(json_string_value(given), r->params[0]) == 0);
+			json_decref(doc);
+			doc = json_deep_copy(r->body);
+			json_object_set_new(doc, res->parent, json_string(r->params[0]));
+		}
+	}
+	enum write_outcome o = write_create_one(r, res, doc, "", &w);
+	if (elsewhere && o != WRITE_FAILED) {
+		char ptr[64];
+		snprintf(ptr, sizeof(ptr), "/%s", res->parent);
+		write_error(&w, ptr, "mismatch", "must be the one of the path, or left out");
+		o = WRITE_INVALID;
+	}
 	if (o == WRITE_DONE)
 		write_finish(&w, 201, 0);
 	else

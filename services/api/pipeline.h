@@ -93,6 +93,14 @@ struct resource {
 	const char *title; /* in problem details: "case analysis" */
 	const char *collection; /* "/v1/case-analyses": Location is collection/id */
 	const char *item_suffix; /* after collection/id in Location ("/report"), or NULL */
+	/*
+	 * A collection under another resource's items, collection/{parent}/sub/{id}
+	 * (the messages of an advice request): parent is the member naming the
+	 * parent record, given by the route's first path parameter, and refs[0]
+	 * its reference. A parent the caller cannot use is a 404 for the whole
+	 * collection, as the parent itself would be.
+	 */
+	const char *parent, *sub;
 	enum scope scope;
 	bool as_caller; /* reads run as the caller (BEGIN + principal: RLS applies) */
 	bool audited; /* reads and lists by anyone outside the owning office are audited */
@@ -151,6 +159,26 @@ void query_parse(const struct route *route, const char *text, struct evkeyvalq *
 #define OFFICE_DATA(n, t, c)                                                                       \
 	.name = (n), .title = (t), .collection = (c), .scope = SCOPE_OFFICE, .as_caller = true,    \
 	.audited = true, .keys = { KEY_TIMESTAMP, KEY_UUID }, .nkeys = 2
+
+/*
+ * A workflow: the moves a record's status may make, and who may make each
+ * (ROLE_BIT()s). Moves not listed do not exist.
+ */
+struct move {
+	const char *from, *to;
+	unsigned roles;
+};
+
+/*
+ * Checks the write's move of field from the current value to the document's
+ * against moves[0..n): a move that does not exist is a 409 naming the ones
+ * the caller may make from here (allowed_next), one the caller's role may not
+ * make a 403. A move becomes the audit action "<name>.<field>" with from and
+ * to. noun: "An advice request". Returns 1 if it moves, 0 if it stays, -1 if
+ * refused.
+ */
+int write_move(
+    struct write *w, const char *field, const struct move *moves, size_t n, const char *noun);
 
 /* The generic handlers routes point at. */
 void path_read(struct request *r);

@@ -10,7 +10,7 @@ from harness import REPO, StackTestCase
 LISTS = ["office_kind", "region", "procedure_phase", "selection", "sex", "parents_age_group",
          "reporter", "assessment_result", "endangerment_form", "quality_dimension", "rating",
          "learning_theme", "topic_status", "topic_priority", "advice_kind", "advice_status",
-         "role"]
+         "advice_topic", "advice_urgency", "advice_decline_reason", "role"]
 COUNTS = {"assessment_result": 4, "endangerment_form": 4, "reporter": 13,
           "quality_dimension": 11, "learning_theme": 18, "procedure_phase": 7, "role": 6,
           "rating": 4, "sex": 4}

@@ -110,6 +110,9 @@ test_named_value_arrays(void **state)
 		{ "topic_priority", codelist_topic_priority_values },
 		{ "advice_kind", codelist_advice_kind_values },
 		{ "advice_status", codelist_advice_status_values },
+		{ "advice_topic", codelist_advice_topic_values },
+		{ "advice_urgency", codelist_advice_urgency_values },
+		{ "advice_decline_reason", codelist_advice_decline_reason_values },
 		{ "role", codelist_role_values },
 	};
 	assert_int_equal(ARRAY_LEN(named), codelists_count);
@@ -175,11 +178,17 @@ test_codes_and_counts_of_domain_doc(void **state)
 	    "specific_risk_sexual_abuse");
 	EXPECT("topic_status", "identified", "in_progress", "implemented", "dropped");
 	EXPECT("topic_priority", "high", "medium", "low");
-	EXPECT("advice_kind", "case_specific", "cross_case");
+	EXPECT("advice_kind", "case_specific", "structural");
 	EXPECT("advice_status", "submitted", "accepted", "in_progress", "answered", "closed",
-	    "declined");
+	    "declined", "withdrawn");
+	EXPECT("advice_topic", "intake", "first_assessment", "direct_contact", "child_involvement",
+	    "parents_involvement", "several_professionals", "cooperation", "safety_planning",
+	    "family_court", "taking_into_care", "documentation", "handover", "other");
+	EXPECT("advice_urgency", "routine", "soon", "urgent");
+	EXPECT("advice_decline_reason", "supervisory_matter", "case_decision", "outside_remit",
+	    "duplicate");
 	EXPECT("role", "office_staff", "office_lead", "institute", "advisor", "ministry", "admin");
-	assert_int_equal(codelists_count, 17);
+	assert_int_equal(codelists_count, 20);
 
 	/* The list sizes once more, as numbers (docs/domain.md, "Code lists"). */
 	assert_int_equal(codelist_find("assessment_result")->count, 4);

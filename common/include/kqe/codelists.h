@@ -82,6 +82,9 @@ extern const char *const codelist_topic_status_values[];
 extern const char *const codelist_topic_priority_values[];
 extern const char *const codelist_advice_kind_values[];
 extern const char *const codelist_advice_status_values[];
+extern const char *const codelist_advice_topic_values[];
+extern const char *const codelist_advice_urgency_values[];
+extern const char *const codelist_advice_decline_reason_values[];
 extern const char *const codelist_role_values[];
 
 #endif

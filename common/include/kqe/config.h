@@ -44,6 +44,7 @@ struct config {
 	long sdc_min_count;
 	long sdc_dominance_percent;
 	long sdc_min_offices;
+	long advice_response_days;
 	long release_interval_s;
 	long release_min_changes;
 	long release_final;

@@ -30,6 +30,9 @@ enum role {
 	ROLE_COUNT
 };
 
+/* A set of roles as bits, for tables of who may do what. */
+#define ROLE_BIT(role) (1u << (role))
+
 struct principal {
 	enum role role;
 	char actor[80]; /* "token:<uuid>", "jwt:<iss>|<sub>", "cli:<user>" — never a secret */

@@ -28,29 +28,20 @@ static const struct field_spec fields[] = {
 	    .nullable = true,
 	    .min = 1,
 	    .max = DESCRIPTION_MAX },
-	/* Defaults to identified; then moves along next_statuses(). */
+	/* Defaults to identified; then moves along moves[]. */
 	{ .name = "status", .type = FIELD_ENUM, .values = codelist_topic_status_values },
 	{ .name = "follow_up_date", .type = FIELD_DATE, .nullable = true },
 };
 
-/* Where a topic may go from each status; a status not listed here is final. */
-static const struct {
-	const char *from;
-	const char *to[3];
-} transitions[] = {
-	{ "identified", { "in_progress", "dropped", NULL } },
-	{ "in_progress", { "implemented", "dropped", NULL } },
+/* Where a topic may go from each status, by anyone who may write it; the others are final. */
+#define WRITERS                                                                                    \
+	(ROLE_BIT(ROLE_OFFICE_STAFF) | ROLE_BIT(ROLE_OFFICE_LEAD) | ROLE_BIT(ROLE_INSTITUTE))
+static const struct move moves[] = {
+	{ "identified", "in_progress", WRITERS },
+	{ "identified", "dropped", WRITERS },
+	{ "in_progress", "implemented", WRITERS },
+	{ "in_progress", "dropped", WRITERS },
 };
-
-static const char *const *
-next_statuses(const char *from)
-{
-	static const char *const none[] = { NULL };
-	for (size_t i = 0; i < ARRAY_LEN(transitions); i++)
-		if (strcmp(transitions[i].from, from) == 0)
-			return transitions[i].to;
-	return none;
-}
 
 /*
  * The representation, built by PostgreSQL. description_enc is replaced by
@@ -107,28 +98,6 @@ topic_create(struct write *w)
 	return res != NULL ? 0 : -1;
 }
 
-/* 409 for a status change the workflow does not allow, naming the allowed ones. */
-static void
-refuse_move(struct write *w, const char *from, const char *to)
-{
-	const char *const *next = next_statuses(from);
-	char detail[200], list[96] = "";
-	json_t *allowed = json_array();
-	for (size_t i = 0; next[i] != NULL; i++) {
-		size_t n = strlen(list);
-		snprintf(list + n, sizeof(list) - n, "%s%s", i ? " or " : "", next[i]);
-		json_array_append_new(allowed, json_string(next[i]));
-	}
-	if (next[0] == NULL)
-		snprintf(detail, sizeof(detail),
-		    "A topic in status %s is final; it cannot move to %s.", from, to);
-	else
-		snprintf(detail, sizeof(detail), "A topic in status %s can only move to %s.", from,
-		    list);
-	write_refuse(w, 409, "/status", "transition", detail);
-	w->refusal_members = json_pack("{s:o}", "allowed_next", allowed);
-}
-
 /*
  * Topics are what the office works on after its procedure: once the
  * procedure is completed, their status and follow-up date still move, but
@@ -151,22 +120,11 @@ topic_update(struct write *w)
 			return 0;
 		}
 	}
-	const char *from = json_text(json_object_get(w->current, "status"));
-	const char *to = doc_text(w, "status") ? doc_text(w, "status") : from;
-	if (strcmp(from, to) != 0) {
-		const char *const *next = next_statuses(from);
-		while (*next != NULL && strcmp(*next, to) != 0)
-			next++;
-		if (*next == NULL) {
-			refuse_move(w, from, to);
-			return 0;
-		}
-		w->action = "topic.status";
-		json_object_set_new(w->details, "from", json_string(from));
-		json_object_set_new(w->details, "to", json_string(to));
-	}
-	const char *params[] = { w->id, doc_text(w, "theme"), doc_text(w, "priority"), to,
-		write_encrypted(w, "description"), doc_text(w, "follow_up_date") };
+	if (write_move(w, "status", moves, ARRAY_LEN(moves), "A topic") < 0)
+		return 0;
+	const char *params[] = { w->id, doc_text(w, "theme"), doc_text(w, "priority"),
+		doc_text(w, "status"), write_encrypted(w, "description"),
+		doc_text(w, "follow_up_date") };
 	PGresult *res = db_exec(w->r->db, &stmt_update, 6, params);
 	PQclear(res);
 	return res != NULL ? 0 : -1;
