@@ -66,6 +66,12 @@ static const struct {
 	    OFFICE_ROLES | R(ROLE_INSTITUTE) | R(ROLE_ADVISOR) | R(ROLE_ADMIN) },
 	[PERM_REPORT_COMMENTS_CREATE] = { "report_comments.create",
 	    OFFICE_ROLES | R(ROLE_INSTITUTE) | R(ROLE_ADVISOR) },
+	/* § 7 advice: between an office and its region's advisors; admin reads without the text. */
+	[PERM_ADVICE_READ] = { "advice.read", OFFICE_ROLES | R(ROLE_ADVISOR) | R(ROLE_ADMIN) },
+	[PERM_ADVICE_CREATE] = { "advice.create", OFFICE_ROLES },
+	[PERM_ADVICE_UPDATE] = { "advice.update", OFFICE_ROLES | R(ROLE_ADVISOR) },
+	[PERM_ADVICE_MESSAGES_CREATE] = { "advice_messages.create",
+	    OFFICE_ROLES | R(ROLE_ADVISOR) },
 };
 
 bool

@@ -20,6 +20,8 @@ extern const struct resource topics_resource;
 extern const struct resource audit_resource;
 extern const struct resource procedure_reports_resource;
 extern const struct resource report_comments_resource;
+extern const struct resource advice_requests_resource;
+extern const struct resource advice_messages_resource;
 void procedure_report_html_reply(struct request *r, const json_t *rep);
 
 void health_live(struct request *r);

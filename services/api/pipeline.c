@@ -576,7 +576,7 @@ pipeline_check_document(const struct resource *res, const json_t *doc, bool crea
 	validate_fields(doc, res->fields, res->nfields, prefix, creating, errors);
 	if (res->rules != NULL) {
 		json_t *valid = valid_part(doc, res->fields, res->nfields, prefix, errors);
-		res->rules(valid, prefix, errors);
+		res->rules(valid, creating, prefix, errors);
 		json_decref(valid);
 	}
 	return json_array_size(errors);
@@ -757,7 +757,8 @@ path_create(struct request *r)
 	if (elsewhere && o != WRITE_FAILED) {
 		char ptr[64];
 		snprintf(ptr, sizeof(ptr), "/%s", res->parent);
-		write_error(&w, ptr, "mismatch", "must be the one of the path, or left out");
+		write_error(
+		    &w, ptr, "immutable", "is given by the path; may be repeated only unchanged");
 		o = WRITE_INVALID;
 	}
 	if (o == WRITE_DONE)

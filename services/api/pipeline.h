@@ -117,9 +117,10 @@ struct resource {
 	/*
 	 * Cross-field rules; pure. They see the document with every member that
 	 * failed its field spec replaced by null, so a rule judges only values
-	 * that are absent (left out) or valid, and skips null ones.
+	 * that are absent (left out) or valid, and skips null ones. creating: a
+	 * create (an update's document lacks what is never stored, e.g. a file number).
 	 */
-	void (*rules)(const json_t *doc, const char *prefix, json_t *errors);
+	void (*rules)(const json_t *doc, bool creating, const char *prefix, json_t *errors);
 	struct reference refs[WRITE_MAX_REFS];
 	/*
 	 * The domain steps, inside the caller's transaction, after the document

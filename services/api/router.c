@@ -99,6 +99,18 @@ static const char *const procedure_report_statuses[] = { "draft", "finalised", "
 			"updated_since", QUERY_TIMESTAMP, NULL                                     \
 		}                                                                                  \
 	}
+#define ADVICE_FILTERS                                                                             \
+	{                                                                                          \
+		{ "office_id", QUERY_SLUG, NULL },                                                 \
+		    { "status", QUERY_ENUM, codelist_advice_status_values },                       \
+		    { "kind", QUERY_ENUM, codelist_advice_kind_values },                           \
+		    { "topic", QUERY_ENUM, codelist_advice_topic_values },                         \
+		    { "urgency", QUERY_ENUM, codelist_advice_urgency_values },                     \
+		    { "overdue", QUERY_BOOL, NULL },                                               \
+		{                                                                                  \
+			"updated_since", QUERY_TIMESTAMP, NULL                                     \
+		}                                                                                  \
+	}
 #define AUDIT_FILTERS                                                                              \
 	{                                                                                          \
 		{ "office_id", QUERY_TEXT, NULL }, { "action", QUERY_TEXT, NULL },                 \
@@ -218,6 +230,23 @@ const struct route routes[] = {
 	    .resource = &report_comments_resource),
 	ROUTE(GET, "/v1/report-comments/{id}", PERM_REPORT_COMMENTS_READ, path_read,
 	    .params = { PARAM_UUID }, .resource = &report_comments_resource),
+	ROUTE(GET, "/v1/advice-requests", PERM_ADVICE_READ, path_list, .query = ADVICE_FILTERS,
+	    .flags = LISTED, .resource = &advice_requests_resource),
+	ROUTE(GET, "/v1/advice-requests.csv", PERM_ADVICE_READ, path_list, .query = ADVICE_FILTERS,
+	    .flags = EXPORT, .resource = &advice_requests_resource, .media = CSV),
+	ROUTE(POST, "/v1/advice-requests", PERM_ADVICE_CREATE, path_create, .flags = WRITE,
+	    .resource = &advice_requests_resource),
+	ROUTE(GET, "/v1/advice-requests/{id}/messages", PERM_ADVICE_READ, path_list,
+	    .params = { PARAM_UUID }, .query = { { "updated_since", QUERY_TIMESTAMP, NULL } },
+	    .flags = LISTED, .resource = &advice_messages_resource),
+	ROUTE(POST, "/v1/advice-requests/{id}/messages", PERM_ADVICE_MESSAGES_CREATE, path_create,
+	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &advice_messages_resource),
+	ROUTE(GET, "/v1/advice-requests/{id}/messages/{message_id}", PERM_ADVICE_READ, path_read,
+	    .params = { PARAM_UUID, PARAM_UUID }, .resource = &advice_messages_resource),
+	ROUTE(GET, "/v1/advice-requests/{id}", PERM_ADVICE_READ, path_read,
+	    .params = { PARAM_UUID }, .resource = &advice_requests_resource),
+	ROUTE(PATCH, "/v1/advice-requests/{id}", PERM_ADVICE_UPDATE, path_update,
+	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &advice_requests_resource),
 	ROUTE(GET, "/v1/audit", PERM_AUDIT_READ, path_list, .query = AUDIT_FILTERS, .flags = LISTED,
 	    .resource = &audit_resource),
 	ROUTE(GET, "/v1/audit.csv", PERM_AUDIT_READ, path_list, .query = AUDIT_FILTERS,

@@ -53,6 +53,8 @@ EXAMPLE_FILES = {
     "topic.json": "createTopic",
     "procedure-report.json": "createProcedureReport",
     "report-comment.json": "createReportComment",
+    "advice-request.json": "createAdviceRequest",
+    "advice-message.json": "createAdviceMessage",
 }
 
 

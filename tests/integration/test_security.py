@@ -15,6 +15,8 @@ VALID_REPORT = {"scope": "state", "period": "2024"}
 ROLES = ["office_staff", "office_lead", "institute", "advisor", "ministry", "admin"]
 
 
+UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
+
 class SecurityTest(StackTestCase):
     seed_demo = True
     start_aggregator = True
@@ -154,6 +156,15 @@ class SecurityTest(StackTestCase):
             "rcomments": 403 if role == "ministry" else 200,
             "rcomment": 403 if role == "ministry" else 404,
             "rcomment_create": 403 if role in ("ministry", "admin") else 422,
+            # § 7 advice: between an office and its region's advisors; admin reads.
+            "advice": 403 if role in ("institute", "ministry") else 200,
+            "advice_csv": 403 if role in ("institute", "ministry") else 200,
+            "advice_create": 422 if role in ("office_staff", "office_lead") else 403,
+            "advice_one": 403 if role in ("institute", "ministry") else 404,
+            "advice_patch": 403 if role in ("institute", "ministry", "admin") else 415,
+            "advice_messages": 403 if role in ("institute", "ministry") else 404,
+            "advice_message": 403 if role in ("institute", "ministry") else 404,
+            "advice_message_create": 403 if role in ("institute", "ministry", "admin") else 404,
         }
         return table[route]
 
@@ -219,6 +230,15 @@ class SecurityTest(StackTestCase):
             "rcomments": ("GET", "/v1/report-comments?limit=5"),
             "rcomment": ("GET", "/v1/report-comments/00000000-0000-4000-8000-000000000000"),
             "rcomment_create": ("POST", "/v1/report-comments"),
+            "advice": ("GET", "/v1/advice-requests?limit=5"),
+            "advice_csv": ("GET", "/v1/advice-requests.csv?limit=5"),
+            "advice_create": ("POST", "/v1/advice-requests"),
+            "advice_one": ("GET", f"/v1/advice-requests/{UNKNOWN_ID}"),
+            "advice_patch": ("PATCH", f"/v1/advice-requests/{UNKNOWN_ID}"),
+            "advice_messages": ("GET", f"/v1/advice-requests/{UNKNOWN_ID}/messages"),
+            "advice_message": ("GET",
+                               f"/v1/advice-requests/{UNKNOWN_ID}/messages/{UNKNOWN_ID}"),
+            "advice_message_create": ("POST", f"/v1/advice-requests/{UNKNOWN_ID}/messages"),
         }
 
     def test_matrix_every_route_role_and_office(self):

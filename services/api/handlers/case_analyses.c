@@ -163,8 +163,9 @@ static const struct db_stmt stmt_update = { "case_update",
 
 /* Cross-field rules, over the members that passed their field specs. */
 static void
-check_rules(const json_t *doc, const char *prefix, json_t *errors)
+check_rules(const json_t *doc, bool creating, const char *prefix, json_t *errors)
 {
+	(void)creating;
 	char ptr[300];
 	const char *result = json_string_value(json_object_get(doc, "result"));
 	const json_t *forms = json_object_get(doc, "endangerment_forms");
@@ -250,9 +251,10 @@ case_create(struct write *w)
 	PQclear(res);
 	/* Unique per procedure: whoever may write into it may read the one that exists. */
 	const char *existing[] = { doc_text(w, "procedure_id"), pseudo };
-	return inserted ? 0
-	                : write_conflict(w, &stmt_existing, 2, existing, "/case_reference",
-	                      "This procedure already has a case analysis for this case reference.");
+	return inserted
+	           ? 0
+	           : write_conflict(w, &stmt_existing, 2, existing, "/case_reference",
+	                 "This procedure already has a case analysis for this case reference.");
 }
 
 static int
@@ -426,8 +428,8 @@ case_analyses_batch(struct request *r)
 	json_t *item;
 	if (request_begin(r) != 0)
 		return;
-	json_array_foreach(items, i, item) if (batch_item(r, item, i, created, rejected) ==
-	                                       WRITE_FAILED)
+	json_array_foreach(
+	    items, i, item) if (batch_item(r, item, i, created, rejected) == WRITE_FAILED)
 	{
 		db_rollback(db);
 		reply_db_error(r);

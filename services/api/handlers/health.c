@@ -72,8 +72,8 @@ health_metrics(struct request *r)
 	    "# TYPE kqe_breaker_trips_total counter\n"
 	    "kqe_breaker_trips_total{dependency=\"postgresql\"} %lu\n"
 	    "kqe_breaker_trips_total{dependency=\"redis\"} %lu\n",
-	    s.threads, s.busy, s.queued, s.rejected, s.expired, s.db_open, s.redis_open,
-	    s.db_trips, s.redis_trips);
+	    s.threads, s.busy, s.queued, s.rejected, s.expired, s.db_open, s.redis_open, s.db_trips,
+	    s.redis_trips);
 	metrics_render_samples(buf);
 	size_t n = evbuffer_get_length(buf);
 	reply_bytes(r, 200, "text/plain; version=0.0.4; charset=utf-8",

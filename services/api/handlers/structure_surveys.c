@@ -123,8 +123,9 @@ static const struct db_stmt stmt_update = { "survey_update",
 
 /* Cross-field rules over the valid members (pipeline.h); dates compare as strings. */
 static void
-check_rules(const json_t *doc, const char *prefix, json_t *errors)
+check_rules(const json_t *doc, bool creating, const char *prefix, json_t *errors)
 {
+	(void)creating;
 	char now[11], ptr[300];
 	time_t t = time(NULL);
 	struct tm tm;
