@@ -170,9 +170,10 @@ static const char *const demo_phases[] = { "planned", "case_selection", "case_an
  */
 static const struct db_stmt stmt_procedure_insert = { "seed_procedure_insert",
 	"INSERT INTO procedures (id, office_id, cycle, institute_id, phase, due_date)"
-	" VALUES (" DEMO_UUID_SQL("'demo-procedure:' || $1 || ':1'") ", $1, $2, $3, $4,"
-	" DATE '2024-01-01' + $5::integer)"
-	" ON CONFLICT DO NOTHING" };
+	" VALUES (" DEMO_UUID_SQL(
+	    "'demo-procedure:' || $1 || ':1'") ", $1, $2, $3, $4,"
+	                                       " DATE '2024-01-01' + $5::integer)"
+	                                       " ON CONFLICT DO NOTHING" };
 
 static int
 seed_procedures(struct demo_seed *s, char *summary, size_t size)
@@ -225,6 +226,7 @@ static const struct {
 	{ "structure surveys", seed_structure_surveys },
 	{ "topics", seed_topics },
 	{ "procedure reports", seed_procedure_reports },
+	{ "advice requests", seed_advice_requests },
 };
 
 static int

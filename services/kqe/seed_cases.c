@@ -978,3 +978,172 @@ out:
 	json_decref(b.rows);
 	return rc;
 }
+
+/* ---- § 7 advice requests ---- */
+
+#define DEMO_ADVICE_SEED 0x6b71652d61647663u /* "kqe-advc" */
+
+static const char *const demo_advice_questions[] = {
+	"Wie beziehen wir ein Kind im Grundschulalter in die Gefährdungseinschätzung ein, wenn "
+	"die Eltern Gespräche ohne sie ablehnen?",
+	"Wann ist bei einer Meldung der Schule ein Hausbesuch am selben Tag geboten?",
+	"Wie dokumentieren wir das Zusammenwirken mehrerer Fachkräfte, wenn die Einschätzungen "
+	"auseinandergehen?",
+	"Wie gestalten wir die Fallübergabe bei Umzug einer Familie in einen anderen Kreis?",
+	"Welche Erfahrungen gibt es mit Schutzplänen bei häuslicher Gewalt?",
+	"Wie arbeiten andere Jugendämter mit Kliniken bei Säuglingen mit Verdacht auf "
+	"Misshandlung zusammen?",
+};
+static const char *const demo_advice_answers[] = {
+	"Wir empfehlen ein vorbereitetes Gespräch in vertrauter Umgebung; die Eltern werden "
+	"vorher informiert.",
+	"Die Arbeitshilfe des Landesjugendamts zur Ersteinschätzung gibt dafür Kriterien; wir "
+	"besprechen sie gern im Team.",
+	"Eine kurze gemeinsame Fallbesprechung mit festgehaltenem Ergebnis hat sich bewährt.",
+	"Eine persönliche Übergabe mit der Familie ist der schriftlichen vorzuziehen.",
+};
+
+/* How far a demo request has got, with its weight. */
+static const struct weighted demo_advice_statuses[] = {
+	{ "closed", 45 },
+	{ "answered", 10 },
+	{ "in_progress", 10 },
+	{ "accepted", 5 },
+	{ "submitted", 10 },
+	{ "declined", 10 },
+	{ "withdrawn", 5 },
+};
+static const struct weighted demo_advice_urgencies[] = {
+	{ "routine", 60 },
+	{ "soon", 30 },
+	{ "urgent", 10 },
+};
+
+/* The times follow from the status, the day it was asked, and the days to the first response
+ * and then to the answer. */
+static const struct db_stmt stmt_advice_insert = { "seed_advice_insert",
+	"INSERT INTO advice_requests (id, office_id, region, kind, topic, urgency, case_pseudonym,"
+	" question_enc, status, decline_reason, respond_by, submitted_at, first_response_at,"
+	" accepted_at, answered_at, ended_at, created_at, updated_at)"
+	" SELECT x.id, x.office_id, o.region, x.kind, x.topic, x.urgency, x.case_pseudonym,"
+	" x.question_enc, x.status, x.decline_reason,"
+	" t.asked + interval '5 days'," /* KQE_ADVICE_RESPONSE_DAYS' default */
+	" t.asked, t.first, t.accepted, t.answered, t.ended, t.asked,"
+	" coalesce(t.ended, t.answered, t.first, t.asked)"
+	" FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, office_id text, kind text, topic text,"
+	" urgency text, case_pseudonym text, question_enc text, status text, decline_reason text,"
+	" day date, respond integer, work integer)"
+	" JOIN offices o ON o.id = x.office_id"
+	" CROSS JOIN LATERAL (SELECT (x.day + time '09:00') AT TIME ZONE 'Europe/Berlin' AS asked)"
+	"  AS a"
+	" CROSS JOIN LATERAL (SELECT a.asked,"
+	"  CASE WHEN x.status NOT IN ('submitted', 'withdrawn')"
+	"   THEN a.asked + make_interval(days => x.respond, hours => 2) END AS first,"
+	"  CASE WHEN x.status IN ('accepted', 'in_progress', 'answered', 'closed')"
+	"   THEN a.asked + make_interval(days => x.respond, hours => 2) END AS accepted,"
+	"  CASE WHEN x.status IN ('answered', 'closed')"
+	"   THEN a.asked + make_interval(days => x.respond + x.work, hours => 4) END AS answered,"
+	"  CASE x.status WHEN 'closed'"
+	"   THEN a.asked + make_interval(days => x.respond + x.work + 7)"
+	"   WHEN 'declined' THEN a.asked + make_interval(days => x.respond, hours => 2)"
+	"   WHEN 'withdrawn' THEN a.asked + interval '1 day' END AS ended) AS t"
+	" ON CONFLICT (id) DO NOTHING" };
+/* The advisor's answer, written when the request was answered. */
+static const struct db_stmt stmt_advice_messages_insert = {
+	"seed_advice_messages_insert",
+	"INSERT INTO advice_messages (id, request_id, office_id, region, author_role, text_enc,"
+	" created_at, updated_at)"
+	" SELECT x.id, x.request_id, a.office_id, a.region, 'advisor', x.text_enc, a.answered_at,"
+	" a.answered_at FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, request_id uuid,"
+	" text_enc text) JOIN advice_requests a ON a.id = x.request_id ON CONFLICT (id) DO NOTHING"
+};
+
+/* One demo request (number n of office) and, if it was answered, the advisor's message
+ * (appended to messages, written after every request). */
+static int
+demo_advice(
+    struct demo_seed *s, const char *office, long n, struct batch *requests, json_t *messages)
+{
+	uint64_t rng = row_rng(DEMO_ADVICE_SEED, office, n);
+	char id[37], mid[37], date[11], pseudo[PSEUDONYM_LEN + 1], reference[48], text[512];
+	if (demo_uuid("advice", office, n, id) != 0 ||
+	    demo_uuid("advice-message", office, n, mid) != 0)
+		return -1;
+	bool specific = chance(&rng, 60);
+	const char *status = PICK_CODE(&rng, demo_advice_statuses);
+	const char *urgency = PICK_CODE(&rng, demo_advice_urgencies);
+	long topic = seed_prng_range(&rng, 0, 12);
+	long month = seed_prng_range(&rng, 2024 * 12, 2026 * 12 + 9);
+	long day = seed_prng_range(&rng, 1, 28);
+	long respond = seed_prng_range(&rng, 0, 9);
+	long work = seed_prng_range(&rng, 3, 40);
+	const char *question = PICK_PHRASE(&rng, demo_advice_questions);
+	const char *answer = PICK_PHRASE(&rng, demo_advice_answers);
+	/* Requests still open are recent ones; the older ones have ended. */
+	if (strcmp(status, "closed") != 0 && strcmp(status, "declined") != 0 &&
+	    strcmp(status, "withdrawn") != 0)
+		month = 2026 * 12 + 7 + month % 3;
+	month_date(month, day, date);
+	json_t *row = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I}", "id", id, "office_id",
+	    office, "kind", specific ? "case_specific" : "structural", "topic",
+	    codelist_advice_topic_values[topic], "urgency", urgency, "status", status, "day", date,
+	    "respond", (json_int_t)respond, "work", (json_int_t)work);
+	if (specific) {
+		snprintf(reference, sizeof(reference), "DEMO-ADV-%ld", n);
+		pseudonym(s->pseudonymizer, office, reference, pseudo);
+		json_object_set_new(row, "case_pseudonym", json_string(pseudo));
+	}
+	if (strcmp(status, "declined") == 0)
+		json_object_set_new(row, "decline_reason", json_string("outside_remit"));
+	snprintf(text, sizeof(text), "%s (synthetisch)", question);
+	json_t *env = encrypted(s, text, "advice_request", id, "question");
+	if (env == NULL || json_object_set_new(row, "question_enc", env) != 0 ||
+	    batch_add(s, requests, row) != 0)
+		return -1;
+	if (strcmp(status, "answered") != 0 && strcmp(status, "closed") != 0)
+		return 0;
+	snprintf(text, sizeof(text), "%s (synthetisch)", answer);
+	env = encrypted(s, text, "advice_message", mid, "text");
+	if (env == NULL)
+		return -1;
+	return json_array_append_new(
+	    messages, json_pack("{s:s,s:s,s:o}", "id", mid, "request_id", id, "text_enc", env));
+}
+
+int
+seed_advice_requests(struct demo_seed *s, char *summary, size_t size)
+{
+	struct batch requests = { &stmt_advice_insert, json_array() };
+	struct batch messages = { &stmt_advice_messages_insert, json_array() };
+	long count = 0;
+	int rc = -1;
+
+	summary[0] = '\0';
+	PGresult *res = demo_procedures(s, summary, size);
+	if (res == NULL)
+		goto out;
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *office = PQgetvalue(res, i, 1);
+		uint64_t rng = row_rng(DEMO_ADVICE_SEED, office, 0);
+		long n = chance(&rng, 40) ? seed_prng_range(&rng, 1, 3) : 0;
+		for (long k = 1; k <= n; k++) {
+			if (demo_advice(s, office, k, &requests, messages.rows) != 0) {
+				snprintf(summary, size, "an advice request of office %s", office);
+				goto out;
+			}
+			count++;
+		}
+	}
+	/* The requests first: a message joins its request. */
+	if (batch_flush(s, &requests) != 0 || batch_flush(s, &messages) != 0) {
+		snprintf(summary, size, "the last advice requests");
+		goto out;
+	}
+	snprintf(summary, size, "demo: %ld advice requests", count);
+	rc = 0;
+out:
+	PQclear(res);
+	json_decref(requests.rows);
+	json_decref(messages.rows);
+	return rc;
+}

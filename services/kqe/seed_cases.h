@@ -64,5 +64,7 @@ int seed_structure_surveys(struct demo_seed *s, char *summary, size_t size) KQE_
 int seed_topics(struct demo_seed *s, char *summary, size_t size) KQE_MUSTCHECK;
 /* The completed procedures' reports, finalised and accepted; its own summary line. */
 int seed_procedure_reports(struct demo_seed *s, char *summary, size_t size) KQE_MUSTCHECK;
+/* § 7 advice requests of two in five offices, in every status, with the advisors' answers. */
+int seed_advice_requests(struct demo_seed *s, char *summary, size_t size) KQE_MUSTCHECK;
 
 #endif

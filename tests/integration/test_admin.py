@@ -167,6 +167,19 @@ class AdminTest(StackTestCase):
         self.assertEqual(self.stack.sql_value(
             "SELECT count(*) FROM offices WHERE id LIKE 'demo-%'"
             " AND (name NOT LIKE '%(synthetisch)%' OR population_under_18 IS NULL)"), "0")
+        # § 7 advice requests in every status, some answered in the thread; a second run
+        # adds none.
+        advice = self.stack.sql("SELECT status, count(*) FROM advice_requests GROUP BY 1"
+                                " ORDER BY 1")
+        self.assertEqual([row[0] for row in advice],
+                         ["accepted", "answered", "closed", "declined", "in_progress",
+                          "submitted", "withdrawn"])
+        self.stack.kqe("seed", "--demo", check=True)
+        self.assertEqual(self.stack.sql("SELECT status, count(*) FROM advice_requests"
+                                        " GROUP BY 1 ORDER BY 1"), advice)
+        self.assertEqual(self.stack.sql_value(
+            "SELECT count(*) FROM advice_requests a WHERE a.status IN ('answered', 'closed')"
+            " AND NOT EXISTS (SELECT FROM advice_messages m WHERE m.request_id = a.id)"), "0")
 
 
 
