@@ -60,6 +60,8 @@ static const char *const dimension_lists[][2] = {
 	{ "status", "topic_status" },
 	{ "quality_dimension", "quality_dimension" },
 	{ "rating", "rating" },
+	{ "advice_kind", "advice_kind" },
+	{ "advice_topic", "advice_topic" },
 };
 
 static const char *

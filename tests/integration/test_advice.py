@@ -4,6 +4,7 @@ through the thread; every legal and illegal move; who sees what; bad input chang
 import unittest
 
 from harness import StackTestCase
+from test_rollups import CYCLE, assert_report_equals_sql, sql_counts
 
 QUESTION = "Wie beziehen wir das Kind Lena M. (7) in die Gefährdungseinschätzung ein?"
 FILE_NUMBER = "51.2-KWG-2026-0042"
@@ -267,6 +268,73 @@ class AdviceRequestTest(StackTestCase):
                                    {"text": "Hallo"}).status, 404)
         self.assertEqual(self.send("GET", f"/v1/advice-requests/{UNKNOWN}/messages").status, 404)
         self.assertEqual(self.state(), before)
+
+
+class AdviceStatisticsTest(StackTestCase):
+    """The reports count advice requests like any other record: through the rollups and a
+    release, perturbed by the cell-key method, equal to SQL over the requests."""
+    seed_demo = True
+    start_aggregator = True
+
+    def report(self):
+        r = self.stack.post("/v1/reports", {"scope": "state", "period": CYCLE})
+        self.assertEqual(r.status, 202, r)
+        job = r.json()["id"]
+        self.stack.wait_job(job, timeout=60)
+        rep = self.stack.get(self.stack.get(f"/v1/jobs/{job}").json()["result"]).json()
+        return rep, {t["id"]: t for t in rep["tables"]}
+
+    def test_an_answered_request_is_in_the_next_report(self):
+        s = self.stack
+        office = s.sql_value("SELECT id FROM offices WHERE region = 'LVR' ORDER BY id LIMIT 1")
+        staff = s.token("office_staff", office=office)[0]
+        advisor = s.token("advisor", region="LVR")[0]
+        before = sql_counts(self, "advice_kinds", "region")[("LVR", "case_specific")]
+
+        r = s.post("/v1/advice-requests", request(), token=staff)
+        self.assertEqual(r.status, 201, r)
+        rid = r.json()["id"]
+        for status, version in (("accepted", 1), ("in_progress", 2)):
+            r = s.request("PATCH", f"/v1/advice-requests/{rid}", {"status": status},
+                          headers={"If-Match": f'"v{version}"'}, token=advisor)
+            self.assertEqual(r.status, 200, r)
+        r = s.post(f"/v1/advice-requests/{rid}/messages", {"text": "Unsere Empfehlung: …"},
+                   token=advisor)
+        self.assertEqual(r.status, 201, r)
+        for status, version in (("answered", 3), ("closed", 4)):
+            r = s.request("PATCH", f"/v1/advice-requests/{rid}", {"status": status},
+                          headers={"If-Match": f'"v{version}"'}, token=advisor)
+            self.assertEqual(r.status, 200, r)
+
+        rep, tables = self.report()
+        after = sql_counts(self, "advice_kinds", "region")[("LVR", "case_specific")]
+        self.assertEqual(sum(n for n, _ in after), sum(n for n, _ in before) + 1)
+        # Every advice cell (and every other figure) equals SQL over the source tables, the
+        # new request included.
+        assert_report_equals_sql(self, rep)
+        for table in ("advice_kinds_by_region", "advice_kinds_by_kind", "advice_topics_by_region",
+                      "advice_days_to_first_response_by_region",
+                      "advice_days_to_answer_by_region"):
+            self.assertIn(table, tables)
+        # Medians of whole days, as percentile_cont over the requests (when shown at all).
+        shown = 0
+        for measure, column in (("first_response", "first_response_at"),
+                                ("answer", "answered_at")):
+            want = dict(s.sql(
+                "SELECT o.region, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY"
+                f" floor(extract(epoch FROM a.{column} - a.submitted_at) / 86400))::numeric, 1)"
+                " FROM advice_requests a JOIN offices o ON o.id = a.office_id"
+                f" WHERE a.{column} IS NOT NULL AND kqe_cycle_of(a.submitted_at) = '{CYCLE}'"
+                " GROUP BY 1"))
+            cells = [c for c in tables[f"advice_days_to_{measure}_by_region"]["cells"]
+                     if c["region"] == "LVR"]
+            self.assertEqual(len(cells), 1)
+            if not cells[0]["suppressed"]:
+                self.assertEqual(cells[0]["value"], float(want["LVR"]), cells[0])
+                shown += 1
+        self.assertGreater(shown, 0, "the demo state has enough answered LVR requests")
+        # No text of a request reaches a report.
+        self.assertNotIn("Lena", str(rep))
 
 
 if __name__ == "__main__":

@@ -19,8 +19,12 @@ CASES = ("FROM case_analyses c JOIN offices o ON o.id = c.office_id"
          " JOIN procedures p ON p.id = c.procedure_id")
 TOPICS = ("FROM topics t JOIN offices o ON o.id = t.office_id"
           " JOIN procedures p ON p.id = t.procedure_id")
+ADVICE = "FROM advice_requests a JOIN offices o ON o.id = a.office_id"
 YEAR = {"c": "extract(year FROM c.closed_month)",
-        "t": "extract(year FROM t.created_at AT TIME ZONE 'Europe/Berlin')"}
+        "t": "extract(year FROM t.created_at AT TIME ZONE 'Europe/Berlin')",
+        "a": "extract(year FROM a.submitted_at AT TIME ZONE 'Europe/Berlin')"}
+# The cycle a record counts in: its procedure's; an advice request's, the one it was asked in.
+CYCLE_OF = {"c": "p.cycle", "t": "p.cycle", "a": "kqe_cycle_of(a.submitted_at)"}
 COUNT_TABLES = {
     "case_results": ("c.result", CASES),
     "case_age_groups": ("kqe_age_group(c.child_birth_month, c.closed_month)", CASES),
@@ -30,6 +34,8 @@ COUNT_TABLES = {
     "case_learning_themes": ("l", CASES + " CROSS JOIN unnest(c.learning_themes) AS l"),
     "topic_themes": ("t.theme", TOPICS),
     "topic_status": ("t.status", TOPICS),
+    "advice_kinds": ("a.kind", ADVICE),
+    "advice_topics": ("a.topic", ADVICE),
 }
 
 
@@ -39,9 +45,9 @@ def sql_counts(test, table, group):
     """(group, category) → its atoms, (count, sum of record keys) per year, region and kind,
     straight from the case tables."""
     category, source = COUNT_TABLES[table]
-    alias = "t" if source is TOPICS else "c"
+    alias = "t" if source is TOPICS else "a" if source is ADVICE else "c"
     rows = test.stack.sql(f"SELECT o.{group}, {category}, count(*), sum({alias}.record_key)"
-                          f" {source} WHERE p.cycle = '{CYCLE}'"
+                          f" {source} WHERE {CYCLE_OF[alias]} = '{CYCLE}'"
                           f" GROUP BY o.{group}, {category}, o.region, o.kind, {YEAR[alias]}")
     atoms = {}
     for g, k, n, key in rows:
