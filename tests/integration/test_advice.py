@@ -218,6 +218,12 @@ class AdviceRequestTest(StackTestCase):
         self.assertEqual((d["status"], d["decline_reason"]), ("declined", "supervisory_matter"))
         self.assertIsNotNone(d["ended_at"])
         self.assertIsNotNone(d["first_response_at"])
+        # The reason is the advisor's: the office cannot change it.
+        before = self.state()
+        self.assertProblem(self.send("PATCH", f"/v1/advice-requests/{a['id']}",
+                                     {"decline_reason": "duplicate"}, token="lead",
+                                     etag=f'"v{d["version"]}"'), 403)
+        self.assertEqual(self.state(), before)
 
         w = self.open_request()
         w = self.move(w["id"], "withdrawn", "lead", 1)

@@ -163,22 +163,34 @@ request_create(struct write *w)
 	return res != NULL ? 0 : -1;
 }
 
-/* Whether this write changes a field other than status and decline_reason. */
+/* Whether this write changes field. */
 static bool
-content_changed(const struct write *w, bool *question)
+changes(const struct write *w, const char *field)
 {
-	const json_t *changed = json_object_get(w->details, "fields");
-	bool other = false;
 	size_t i;
 	json_t *name;
-	*question = false;
-	json_array_foreach(changed, i, name)
+	json_array_foreach(json_object_get(w->details, "fields"), i, name)
+	{
+		if (strcmp(json_string_value(name), field) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Whether this write changes what the office asked: a field other than status and the
+ * advisor's decline_reason. */
+static bool
+content_changed(const struct write *w)
+{
+	size_t i;
+	json_t *name;
+	json_array_foreach(json_object_get(w->details, "fields"), i, name)
 	{
 		const char *n = json_string_value(name);
-		*question = *question || strcmp(n, "question") == 0;
-		other = other || (strcmp(n, "status") != 0 && strcmp(n, "decline_reason") != 0);
+		if (strcmp(n, "status") != 0 && strcmp(n, "decline_reason") != 0)
+			return true;
 	}
-	return other;
+	return false;
 }
 
 /*
@@ -188,9 +200,14 @@ content_changed(const struct write *w, bool *question)
 static int
 request_update(struct write *w)
 {
-	bool advisor = w->r->principal.role == ROLE_ADVISOR, question;
+	bool advisor = w->r->principal.role == ROLE_ADVISOR;
 	const char *from = json_text(json_object_get(w->current, "status"));
-	if (content_changed(w, &question)) {
+	if (!advisor && changes(w, "decline_reason")) {
+		write_refuse(w, 403, "/decline_reason", "forbidden",
+		    "The reason a request was declined is the advisor's.");
+		return 0;
+	}
+	if (content_changed(w)) {
 		if (advisor) {
 			write_refuse(w, 403, "/status", "forbidden",
 			    "Advice is advice: an advisor changes the status of a request, not what "
@@ -207,7 +224,8 @@ request_update(struct write *w)
 	if (moved < 0)
 		return 0;
 	const char *params[] = { w->id, doc_text(w, "topic"), doc_text(w, "urgency"),
-		doc_text(w, "topic_id"), question ? write_encrypted(w, "question") : NULL,
+		doc_text(w, "topic_id"),
+		changes(w, "question") ? write_encrypted(w, "question") : NULL,
 		doc_text(w, "status"), doc_text(w, "decline_reason"),
 		advisor && moved ? "true" : "false" };
 	PGresult *res = db_exec(w->r->db, &stmt_update, 8, params);
