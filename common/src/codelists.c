@@ -215,6 +215,38 @@
 	X("declined", "Abgelehnt", "Declined")                                                     \
 	X("withdrawn", "Zurückgezogen", "Withdrawn")
 
+/* ---- module 7: § 10 protection concepts in foster care ---- */
+
+#define CODES_concept_element(X)                                                                   \
+	X("childrens_rights", "Kinderrechte und wie sie erklärt werden",                           \
+	    "Children's rights and how they are explained")                                        \
+	X("foster_carer_participation", "Beteiligung der Pflegepersonen",                          \
+	    "Participation of foster carers")                                                      \
+	X("young_people_participation", "Beteiligung junger Menschen",                             \
+	    "Participation of young people")                                                       \
+	X("complaint_internal", "Beschwerdeweg innerhalb des Dienstes",                            \
+	    "Complaint route inside the service")                                                  \
+	X("complaint_external", "Beschwerdeweg außerhalb des Dienstes",                            \
+	    "Complaint route outside the service")                                                 \
+	X("risk_analysis", "Risikoanalyse", "Risk analysis")                                       \
+	X("suspicion_procedure", "Handlungsplan bei Verdacht auf Gewalt",                          \
+	    "Conduct in suspected violence")                                                       \
+	X("contact_persons", "Ansprechpersonen", "Contact persons")                                \
+	X("training", "Qualifizierung", "Training")                                                \
+	X("review", "Regelmäßige Überprüfung", "Review")
+
+#define CODES_concept_participant(X)                                                               \
+	X("foster_carers", "Pflegepersonen", "Foster carers")                                      \
+	X("young_people", "Junge Menschen", "Young people")                                        \
+	X("birth_parents", "Herkunftseltern", "Birth parents")                                     \
+	X("professionals", "Fachkräfte", "Professionals")                                          \
+	X("external_experts", "Externe Fachleute", "External experts")
+
+#define CODES_concept_status(X)                                                                    \
+	X("current", "Aktuell", "Current")                                                         \
+	X("review_overdue", "Überprüfung überfällig", "Review overdue")                            \
+	X("missing", "Fehlt", "Missing")
+
 /* ---- the API roles (principal.h role_name(), in enum order) ---- */
 
 #define CODES_role(X)                                                                              \
@@ -224,7 +256,9 @@
 	X("advisor", "Qualitätsberatung im Landesjugendamt",                                       \
 	    "Advisor at the regional youth office")                                                \
 	X("ministry", "Oberste Landesjugendbehörde", "State ministry")                             \
-	X("admin", "Administration", "Administrator")
+	X("admin", "Administration", "Administrator")                                              \
+	X("provider_staff", "Fachkraft eines freien Trägers der Pflegekinderhilfe",                \
+	    "Staff of a foster-care provider")
 
 /* X(id, title_de, title_en): every list once, in the order they are served. */
 #define LISTS(X)                                                                                   \
@@ -250,6 +284,9 @@
 	X(advice_topic, "Thema der Beratungsanfrage", "Topic of the advice request")               \
 	X(advice_urgency, "Dringlichkeit", "Urgency")                                              \
 	X(advice_decline_reason, "Grund der Ablehnung", "Reason for declining")                    \
+	X(concept_element, "Element des Schutzkonzepts", "Element of the protection concept")      \
+	X(concept_participant, "Beteiligt an der Erstellung", "Took part in making it")            \
+	X(concept_status, "Stand des Schutzkonzepts", "State of the protection concept")           \
 	X(role, "Rolle", "Role")
 
 #define CODE_ENTRY(code, de, en) { code, de, en },

@@ -172,8 +172,8 @@ db_connect(struct db *db)
 	const char *keys[] = { "dbname", "options", "application_name", "connect_timeout",
 		"client_encoding", "keepalives", "keepalives_idle", "keepalives_interval",
 		"keepalives_count", NULL };
-	const char *vals[] = { db->url, db->options, db->application_name,
-		CONNECT_TIMEOUT, "UTF8", "1", "10", "5", "3", NULL };
+	const char *vals[] = { db->url, db->options, db->application_name, CONNECT_TIMEOUT, "UTF8",
+		"1", "10", "5", "3", NULL };
 	/* Connecting step by step, so the caller's deadline bounds it too. */
 	db->conn = PQconnectStartParams(keys, vals, 1);
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
@@ -184,9 +184,10 @@ db_connect(struct db *db)
 	 * server in doubt. One cut short by a request with little time left does not.
 	 */
 	bool conclusive = limit > start && limit - start >= CONCLUSIVE_CONNECT_NS;
-	while (db->conn != NULL && PQstatus(db->conn) != CONNECTION_BAD &&
-	       st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
-		int ready = wait_socket(db->conn, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, limit);
+	while (db->conn != NULL && PQstatus(db->conn) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
+	       st != PGRES_POLLING_FAILED) {
+		int ready =
+		    wait_socket(db->conn, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, limit);
 		if (ready == 0) {
 			missed_deadline(db, "connection", conclusive);
 			return -1;
@@ -344,8 +345,8 @@ exec_once(struct db *db, const struct db_stmt *stmt, int nparams, const char *co
 	if (!usable(db))
 		return NULL;
 	if (!is_prepared(db, stmt)) {
-		PGresult *res = check_result(db,
-		    await_result(db, PQsendPrepare(db->conn, stmt->name, stmt->sql, 0, NULL)));
+		PGresult *res = check_result(
+		    db, await_result(db, PQsendPrepare(db->conn, stmt->name, stmt->sql, 0, NULL)));
 		if (res == NULL)
 			return NULL;
 		PQclear(res);
@@ -357,7 +358,7 @@ exec_once(struct db *db, const struct db_stmt *stmt, int nparams, const char *co
 		db->prepared[db->nprepared++] = stmt;
 	}
 	return check_result(db, await_result(db, PQsendQueryPrepared(db->conn, stmt->name, nparams,
-	                                                params, NULL, NULL, 0)));
+	                                             params, NULL, NULL, 0)));
 }
 
 PGresult *

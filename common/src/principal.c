@@ -11,6 +11,7 @@ static const char *const role_names[ROLE_COUNT] = {
 	[ROLE_ADVISOR] = "advisor",
 	[ROLE_MINISTRY] = "ministry",
 	[ROLE_ADMIN] = "admin",
+	[ROLE_PROVIDER_STAFF] = "provider_staff",
 	[ROLE_SYSTEM] = "system",
 };
 
@@ -23,7 +24,7 @@ role_name(enum role role)
 int
 role_parse(const char *name, enum role *out)
 {
-	for (int r = ROLE_OFFICE_STAFF; r <= ROLE_ADMIN; r++) {
+	for (int r = ROLE_API_FIRST; r <= ROLE_API_LAST; r++) {
 		if (strcmp(name, role_names[r]) == 0) {
 			*out = (enum role)r;
 			return 0;
@@ -40,13 +41,15 @@ role_is_office(enum role role)
 
 static const struct db_stmt stmt_context = { "principal_context",
 	"SELECT set_config('kqe.role', $1, true), set_config('kqe.office_id', $2, true),"
-	" set_config('kqe.region', $3, true), set_config('kqe.institute_id', $4, true)" };
+	" set_config('kqe.region', $3, true), set_config('kqe.institute_id', $4, true),"
+	" set_config('kqe.provider_id', $5, true)" };
 
 int
 db_set_principal(struct db *db, const struct principal *p)
 {
-	const char *params[] = { role_name(p->role), p->office_id, p->region, p->institute_id };
-	PGresult *res = db_exec(db, &stmt_context, 4, params);
+	const char *params[] = { role_name(p->role), p->office_id, p->region, p->institute_id,
+		p->provider_id };
+	PGresult *res = db_exec(db, &stmt_context, 5, params);
 	if (res == NULL)
 		return -1;
 	PQclear(res);

@@ -122,8 +122,8 @@ text(const char *s)
 static void
 append(json_t *errors, const char *key, const char *where, const char *code, const char *message)
 {
-	json_array_append_new(errors,
-	    json_pack("{s:o,s:s,s:s}", key, text(where), "code", code, "message", message));
+	json_array_append_new(
+	    errors, json_pack("{s:o,s:s,s:s}", key, text(where), "code", code, "message", message));
 }
 
 void

@@ -178,7 +178,7 @@ retry_on_new(struct redis *r, bool was_connected, redisReply *rep, int err_no)
 	if (rep != NULL || !was_connected || r->ctx == NULL)
 		return false;
 	bool dead = r->ctx->err == REDIS_ERR_EOF ||
-		    (r->ctx->err == REDIS_ERR_IO && (err_no == ECONNRESET || err_no == EPIPE));
+	            (r->ctx->err == REDIS_ERR_IO && (err_no == ECONNRESET || err_no == EPIPE));
 	if (!dead)
 		return false;
 	drop(r);

@@ -254,7 +254,12 @@ validate_codes(const json_t *v, const struct field_spec *f, const char *ptr, jso
 			bad++;
 			continue;
 		}
-		if (!in_list(f->values, json_string_value(e))) {
+		if (f->values == NULL && !slug_id_valid(json_string_value(e))) {
+			error_at_pointer(errors, item, "format", "is not an id");
+			bad++;
+			continue;
+		}
+		if (f->values != NULL && !in_list(f->values, json_string_value(e))) {
 			enum_message(f->values, msg, sizeof(msg));
 			error_at_pointer(errors, item, "enum", msg);
 			bad++;

@@ -17,21 +17,23 @@
 	(R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD) | R(ROLE_INSTITUTE) | R(ROLE_ADVISOR) |        \
 	    R(ROLE_MINISTRY) | R(ROLE_ADMIN))
 #define OFFICE_ROLES (R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD))
+/* A foster-care provider's staff: the directories, published reports and its own concept. */
+#define PROVIDER R(ROLE_PROVIDER_STAFF)
 
 /* The permission table. Default deny: a role not listed may not. */
 static const struct {
 	const char *name;
 	unsigned roles;
 } permissions[PERM_COUNT] = {
-	[PERM_PUBLIC] = { "public", ALL_ROLES | R(ROLE_NONE) },
+	[PERM_PUBLIC] = { "public", ALL_ROLES | PROVIDER | R(ROLE_NONE) },
 	/* Who am I: role, binding, permissions. */
-	[PERM_SELF_READ] = { "self.read", ALL_ROLES },
+	[PERM_SELF_READ] = { "self.read", ALL_ROLES | PROVIDER },
 	/* A signed link to a download the caller may make itself (links.h). */
-	[PERM_LINKS_CREATE] = { "links.create", ALL_ROLES },
-	[PERM_OFFICES_READ] = { "offices.read", ALL_ROLES },
+	[PERM_LINKS_CREATE] = { "links.create", ALL_ROLES | PROVIDER },
+	[PERM_OFFICES_READ] = { "offices.read", ALL_ROLES | PROVIDER },
 	[PERM_REPORTS_CREATE] = { "reports.create",
 	    R(ROLE_ADVISOR) | R(ROLE_MINISTRY) | R(ROLE_ADMIN) },
-	[PERM_REPORTS_READ] = { "reports.read", ALL_ROLES },
+	[PERM_REPORTS_READ] = { "reports.read", ALL_ROLES | PROVIDER },
 	[PERM_JOBS_READ] = { "jobs.read", R(ROLE_ADVISOR) | R(ROLE_MINISTRY) | R(ROLE_ADMIN) },
 	/* Which offices are due, overdue, in progress or done in a cycle: ids and a status. */
 	[PERM_CYCLES_READ] = { "cycles.read", ALL_ROLES },
@@ -43,7 +45,7 @@ static const struct {
 	[PERM_PROCEDURES_UPDATE] = { "procedures.update",
 	    OFFICE_ROLES | R(ROLE_INSTITUTE) | R(ROLE_ADMIN) },
 	[PERM_AUDIT_READ] = { "audit.read", R(ROLE_ADMIN) },
-	[PERM_CODELISTS_READ] = { "codelists.read", ALL_ROLES },
+	[PERM_CODELISTS_READ] = { "codelists.read", ALL_ROLES | PROVIDER },
 	/* Case-level data: never the advisors or the ministry. */
 	[PERM_CASES_READ] = { "cases.read", OFFICE_ROLES | R(ROLE_INSTITUTE) | R(ROLE_ADMIN) },
 	[PERM_CASES_WRITE] = { "cases.write", OFFICE_ROLES | R(ROLE_INSTITUTE) },
@@ -72,6 +74,16 @@ static const struct {
 	[PERM_ADVICE_UPDATE] = { "advice.update", OFFICE_ROLES | R(ROLE_ADVISOR) },
 	[PERM_ADVICE_MESSAGES_CREATE] = { "advice_messages.create",
 	    OFFICE_ROLES | R(ROLE_ADVISOR) },
+	/* The providers' directory: public like the offices'; admin keeps it. */
+	[PERM_PROVIDERS_READ] = { "providers.read", ALL_ROLES | PROVIDER },
+	[PERM_PROVIDERS_WRITE] = { "providers.write", R(ROLE_ADMIN) },
+	/* § 10 concepts: the owner writes; the region's advisors and admin read; the ministry
+	 * and the advisors see the coverage (the ministry as counts). */
+	[PERM_CONCEPTS_READ] = { "protection_concepts.read",
+	    OFFICE_ROLES | PROVIDER | R(ROLE_ADVISOR) | R(ROLE_ADMIN) },
+	[PERM_CONCEPTS_WRITE] = { "protection_concepts.write", OFFICE_ROLES | PROVIDER },
+	[PERM_CONCEPTS_COVERAGE] = { "protection_concepts.coverage",
+	    R(ROLE_ADVISOR) | R(ROLE_MINISTRY) | R(ROLE_ADMIN) },
 };
 
 bool
@@ -105,7 +117,7 @@ auth_permissions_of(enum role role)
 static const struct db_stmt stmt_token = { "auth_token",
 	"SELECT id, role, coalesce(office_id, ''), coalesce(region, ''),"
 	" coalesce(institute_id, ''), revoked_at IS NOT NULL,"
-	" expires_at IS NOT NULL AND expires_at <= now()"
+	" expires_at IS NOT NULL AND expires_at <= now(), coalesce(provider_id, '')"
 	" FROM api_tokens WHERE token_hash = $1" };
 
 #define API_KEY_PREFIX "kqe_"
@@ -162,6 +174,7 @@ identify_api_key(struct request *r, const char *token)
 	snprintf(p->office_id, sizeof(p->office_id), "%s", PQgetvalue(res, 0, 2));
 	snprintf(p->region, sizeof(p->region), "%s", PQgetvalue(res, 0, 3));
 	snprintf(p->institute_id, sizeof(p->institute_id), "%s", PQgetvalue(res, 0, 4));
+	snprintf(p->provider_id, sizeof(p->provider_id), "%s", PQgetvalue(res, 0, 7));
 	PQclear(res);
 	if (revoked || expired) {
 		log_info(r->id, "token refused",

@@ -22,6 +22,8 @@ extern const struct resource procedure_reports_resource;
 extern const struct resource report_comments_resource;
 extern const struct resource advice_requests_resource;
 extern const struct resource advice_messages_resource;
+extern const struct resource providers_resource;
+extern const struct resource protection_concepts_resource;
 void procedure_report_html_reply(struct request *r, const json_t *rep);
 
 void health_live(struct request *r);
@@ -35,6 +37,7 @@ void spec_docs(struct request *r);
 void me_get(struct request *r);
 void benchmark_get(struct request *r);
 void cycle_offices(struct request *r);
+void concept_coverage(struct request *r);
 
 void reports_create(struct request *r);
 void reports_get(struct request *r);

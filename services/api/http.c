@@ -117,8 +117,8 @@ reply_db_error(struct request *r)
 		reply_problem(r, 503, "The database is unavailable; try again shortly.", NULL);
 		return;
 	}
-	log_error(r->id, "database failure",
-	    json_pack("{s:s}", "sqlstate", db_error_sqlstate(r->db)));
+	log_error(
+	    r->id, "database failure", json_pack("{s:s}", "sqlstate", db_error_sqlstate(r->db)));
 	reply_problem(r, 500, "An internal error occurred; it has been logged.", NULL);
 }
 
@@ -437,8 +437,7 @@ csv_cell(struct evbuffer *out, const json_t *v, bool excel)
 	 * injection), whichever dialect they were asked for: a plain RFC 4180
 	 * file is opened in a spreadsheet just as often. Numbers stay numbers.
 	 */
-	bool formula =
-	    json_is_string(v) && text[0] != '\0' && strchr("=+-@\t\r", text[0]) != NULL;
+	bool formula = json_is_string(v) && text[0] != '\0' && strchr("=+-@\t\r", text[0]) != NULL;
 	bool quote = formula || strpbrk(text, excel ? ";\"\r\n" : ",\"\r\n") != NULL;
 	if (!quote) {
 		evbuffer_add(out, text, strlen(text));

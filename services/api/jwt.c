@@ -359,6 +359,11 @@ bind_role(const json_t *claims, const struct config *cfg, struct principal *p, c
 		*why = "institute role without institute claim";
 		return -1;
 	}
+	if (p->role == ROLE_PROVIDER_STAFF && claim_id(claims, cfg->jwt_provider_claim,
+	                                          p->provider_id, sizeof(p->provider_id)) != 0) {
+		*why = "provider role without provider claim";
+		return -1;
+	}
 	if (p->role == ROLE_ADVISOR) {
 		const char *region =
 		    json_string_value(json_object_get(claims, cfg->jwt_region_claim));

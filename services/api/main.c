@@ -43,7 +43,8 @@ static struct keyring *keyring;
 static unsigned char link_key[LINK_KEY_LEN]; /* signs download links */
 static struct conn_shared *shared; /* connection counts of the process */
 static struct pool *pool;
-/* Shared by every connection to the dependency: one that found it gone makes the others fail fast. */
+/* Shared by every connection to the dependency: one that found it gone makes the others fail fast.
+ */
 static struct breaker db_breaker, redis_breaker;
 
 /* The keys for case data are required: kqe-api does not start without them. */

@@ -229,5 +229,6 @@ metrics_render_samples(struct evbuffer *buf)
 	for (size_t i = 0; i < ARRAY_LEN(gauges); i++)
 		if (values[i] >= 0)
 			evbuffer_add_printf(buf, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n",
-			    gauges[i].name, gauges[i].help, gauges[i].name, gauges[i].name, values[i]);
+			    gauges[i].name, gauges[i].help, gauges[i].name, gauges[i].name,
+			    values[i]);
 }

@@ -674,7 +674,7 @@ write_finish(struct write *w, int status, long version)
 	struct request *r = w->r;
 	const struct resource *res = w->res;
 	struct db *db = r->db;
-	struct outbox_event ev;
+	struct outbox_event ev = { 0 };
 	char office[65];
 	int failed;
 
@@ -693,9 +693,12 @@ write_finish(struct write *w, int status, long version)
 		reply_resource(r, 200, rep);
 		return;
 	}
-	if (w->action != NULL ? audit_append(db, &r->principal, w->action, res->name, w->id,
-	                            w->office, r->id, w->details) != 0
-	                      : audit(r, res, version == 0 ? "create" : "update", w->id, w->office,
+	/* A directory record (a provider) is no office's data: no office in its audit entry, no
+	 * office_changed event. */
+	const char *owner = w->office[0] != '\0' ? w->office : NULL;
+	if (w->action != NULL ? audit_append(db, &r->principal, w->action, res->name, w->id, owner,
+	                            r->id, w->details) != 0
+	                      : audit(r, res, version == 0 ? "create" : "update", w->id, owner,
 	                            w->details) != 0) {
 		fail(r);
 		return;
@@ -705,7 +708,7 @@ write_finish(struct write *w, int status, long version)
 	if (version == 0)
 		item_location(res, res->parent ? doc_text(w, res->parent) : NULL, w->id, location,
 		    sizeof(location));
-	if (office_changed(db, w->office, &ev) != 0 ||
+	if ((owner != NULL && office_changed(db, owner, &ev) != 0) ||
 	    (rep = read_one(r, res, w->id, office, &failed)) == NULL) {
 		fail(r);
 		return;
@@ -715,7 +718,8 @@ write_finish(struct write *w, int status, long version)
 		fail(r);
 		return;
 	}
-	publish(r, &ev);
+	if (owner != NULL)
+		publish(r, &ev);
 	if (version == 0)
 		reply_header(r, "Location", location);
 	reply_resource(r, status, rep);

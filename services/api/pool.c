@@ -213,7 +213,8 @@ reaper_main(void *arg)
 		}
 		if (p->stopping)
 			break;
-		struct timespec ts = timespec_at(r != NULL ? r->deadline_ns : now + 1000000000u, now);
+		struct timespec ts =
+		    timespec_at(r != NULL ? r->deadline_ns : now + 1000000000u, now);
 		pthread_cond_timedwait(&p->reap, &p->lock, &ts);
 	}
 	pthread_mutex_unlock(&p->lock);

@@ -111,6 +111,21 @@ static const char *const procedure_report_statuses[] = { "draft", "finalised", "
 			"updated_since", QUERY_TIMESTAMP, NULL                                     \
 		}                                                                                  \
 	}
+#define PROVIDER_FILTERS                                                                           \
+	{                                                                                          \
+		{ "region", QUERY_ENUM, regions },                                                 \
+		{                                                                                  \
+			"office_id", QUERY_SLUG, NULL                                              \
+		}                                                                                  \
+	}
+#define CONCEPT_FILTERS                                                                            \
+	{                                                                                          \
+		{ "office_id", QUERY_SLUG, NULL }, { "provider_id", QUERY_SLUG, NULL },            \
+		{                                                                                  \
+			"updated_since", QUERY_TIMESTAMP, NULL                                     \
+		}                                                                                  \
+	}
+static const char *const owner_kinds[] = { "office", "provider", NULL };
 #define AUDIT_FILTERS                                                                              \
 	{                                                                                          \
 		{ "office_id", QUERY_TEXT, NULL }, { "action", QUERY_TEXT, NULL },                 \
@@ -247,6 +262,30 @@ const struct route routes[] = {
 	    .params = { PARAM_UUID }, .resource = &advice_requests_resource),
 	ROUTE(PATCH, "/v1/advice-requests/{id}", PERM_ADVICE_UPDATE, path_update,
 	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &advice_requests_resource),
+	ROUTE(GET, "/v1/providers", PERM_PROVIDERS_READ, path_list, .query = PROVIDER_FILTERS,
+	    .flags = LISTED, .resource = &providers_resource),
+	ROUTE(GET, "/v1/providers.csv", PERM_PROVIDERS_READ, path_list, .query = PROVIDER_FILTERS,
+	    .flags = EXPORT, .resource = &providers_resource, .media = CSV),
+	ROUTE(POST, "/v1/providers", PERM_PROVIDERS_WRITE, path_create, .flags = WRITE,
+	    .resource = &providers_resource),
+	ROUTE(GET, "/v1/providers/{id}", PERM_PROVIDERS_READ, path_read, .params = { PARAM_SLUG },
+	    .resource = &providers_resource),
+	ROUTE(PATCH, "/v1/providers/{id}", PERM_PROVIDERS_WRITE, path_update,
+	    .params = { PARAM_SLUG }, .flags = WRITE, .resource = &providers_resource),
+	ROUTE(GET, "/v1/protection-concepts", PERM_CONCEPTS_READ, path_list,
+	    .query = CONCEPT_FILTERS, .flags = LISTED, .resource = &protection_concepts_resource),
+	ROUTE(GET, "/v1/protection-concepts.csv", PERM_CONCEPTS_READ, path_list,
+	    .query = CONCEPT_FILTERS, .flags = EXPORT, .resource = &protection_concepts_resource,
+	    .media = CSV),
+	ROUTE(POST, "/v1/protection-concepts", PERM_CONCEPTS_WRITE, path_create, .flags = WRITE,
+	    .resource = &protection_concepts_resource),
+	ROUTE(GET, "/v1/protection-concepts/{id}", PERM_CONCEPTS_READ, path_read,
+	    .params = { PARAM_UUID }, .resource = &protection_concepts_resource),
+	ROUTE(PATCH, "/v1/protection-concepts/{id}", PERM_CONCEPTS_WRITE, path_update,
+	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &protection_concepts_resource),
+	ROUTE(GET, "/v1/protection-concept-coverage", PERM_CONCEPTS_COVERAGE, concept_coverage,
+	    .query = { { "status", QUERY_ENUM, codelist_concept_status_values },
+	        { "region", QUERY_ENUM, regions }, { "owner_kind", QUERY_ENUM, owner_kinds } }),
 	ROUTE(GET, "/v1/audit", PERM_AUDIT_READ, path_list, .query = AUDIT_FILTERS, .flags = LISTED,
 	    .resource = &audit_resource),
 	ROUTE(GET, "/v1/audit.csv", PERM_AUDIT_READ, path_list, .query = AUDIT_FILTERS,
@@ -762,16 +801,16 @@ void
 router_print_permissions(FILE *out)
 {
 	fprintf(out, "| route | permission |");
-	for (int role = ROLE_OFFICE_STAFF; role <= ROLE_ADMIN; role++)
+	for (int role = ROLE_API_FIRST; role <= ROLE_API_LAST; role++)
 		fprintf(out, " %s |", role_name((enum role)role));
 	fprintf(out, "\n|---|---|");
-	for (int role = ROLE_OFFICE_STAFF; role <= ROLE_ADMIN; role++)
+	for (int role = ROLE_API_FIRST; role <= ROLE_API_LAST; role++)
 		fprintf(out, ":-:|");
 	fprintf(out, "\n");
 	for (int i = 0; i < routes_count; i++) {
 		fprintf(out, "| `%s %s` | %s |", method_name(routes[i].method), routes[i].pattern,
 		    auth_permission_name(routes[i].permission));
-		for (int role = ROLE_OFFICE_STAFF; role <= ROLE_ADMIN; role++)
+		for (int role = ROLE_API_FIRST; role <= ROLE_API_LAST; role++)
 			fprintf(out, " %s |",
 			    auth_role_has((enum role)role, routes[i].permission) ? "yes" : "–");
 		fprintf(out, "\n");

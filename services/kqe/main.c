@@ -1,7 +1,7 @@
 /*
  * kqe — the admin command line: migrate, import, seed, token, audit, rollups, retention,
- * jobs, release, sdc. Operators and the scripts use it; it talks to PostgreSQL as the owning role (and
- * to Redis for the job stream).
+ * jobs, release, sdc. Operators and the scripts use it; it talks to PostgreSQL as the owning role
+ * (and to Redis for the job stream).
  */
 #include <stdio.h>
 #include <string.h>

@@ -25,6 +25,7 @@
 #include "kqe/db.h"
 #include "offices_csv.h"
 #include "seed_cases.h"
+#include "kqe/codelists.h"
 
 /* ---- offices ---- */
 
@@ -209,6 +210,81 @@ seed_procedures(struct demo_seed *s, char *summary, size_t size)
 	return 0;
 }
 
+/* ---- § 10: foster-care providers and protection concepts ---- */
+
+/*
+ * Ten providers per region, each working for every tenth office of it (so every demo
+ * office has one), named and seated synthetically. A number from md5 of the owner decides
+ * the rest, so a second run writes the same: three in five offices and one in two providers
+ * have a concept, adopted 2021 to 2025 and to be reviewed two years later (so a good part
+ * is overdue), each element present four times in five, young people taking part in two
+ * of three.
+ */
+#define DEMO_HASH(text) "('x' || substr(md5(" text "), 1, 8))::bit(32)::bigint"
+static const struct db_stmt stmt_providers_insert = { "seed_providers_insert",
+	"INSERT INTO providers (id, name, seat, region, synthetic)"
+	" SELECT 'demo-traeger-' || lower(r) || '-' || lpad(n::text, 2, '0'),"
+	" 'Pflegekinderdienst ' || r || ' ' || n || ' e. V. (synthetisch)',"
+	" 'Demo-Ort ' || r || ' ' || n, r, true"
+	" FROM unnest(ARRAY['LVR', 'LWL']) AS r, generate_series(1, 10) AS n"
+	" ON CONFLICT (id) DO NOTHING" };
+static const struct db_stmt stmt_provider_offices_insert = { "seed_provider_offices_insert",
+	"INSERT INTO provider_offices (provider_id, office_id)"
+	" SELECT 'demo-traeger-' || lower(o.region) || '-' || lpad((o.n % 10 + 1)::text, 2, '0'),"
+	" o.id FROM (SELECT id, region, row_number() OVER (PARTITION BY region ORDER BY id) AS n"
+	"  FROM offices WHERE id LIKE 'demo-%') AS o"
+	" ON CONFLICT DO NOTHING" };
+static const struct db_stmt stmt_concepts_insert = {
+	"seed_concepts_insert",
+	"INSERT INTO protection_concepts (id, office_id, provider_id, region, adopted_on,"
+	" next_review_on, elements, participants, created_at, updated_at)"
+	" SELECT " DEMO_UUID_SQL(
+	    "'demo-concept:' || x.owner") ", x.office_id, x.provider_id,"
+	                                  " x.region, x.adopted, x.adopted + interval '2 years',"
+	                                  " (SELECT jsonb_object_agg(e, " DEMO_HASH(
+	                                      "x.owner || e") " % 5 <> 0)"
+	                                                      "  FROM unnest($1::text[]) AS e),"
+	                                                      " ARRAY['foster_carers', 'professionals'] || CASE WHEN " DEMO_HASH(
+	                                                          "x.owner || 'young'") " % 3 <> 0 THEN ARRAY['young_people'] ELSE '{}' END,"
+	                                                                                " x.adopted::timestamptz, x.adopted::timestamptz"
+	                                                                                " FROM (SELECT owner, office_id, provider_id, region,"
+	                                                                                "   DATE '2021-01-01' + (" DEMO_HASH(
+	                                                                                    "owner || 'adopted'") " % 1800)::int AS adopted,"
+	                                                                                                          "   " DEMO_HASH(
+	                                                                                                              "owner") " % 10 AS h, share"
+	                                                                                                                       "  FROM (SELECT 'office:' || id AS owner, id AS office_id, NULL AS provider_id, region,"
+	                                                                                                                       "    6 AS share FROM offices WHERE id LIKE 'demo-%'"
+	                                                                                                                       "   UNION ALL SELECT 'provider:' || id, NULL, id, region, 5 FROM providers"
+	                                                                                                                       "    WHERE id LIKE 'demo-traeger-%') AS o) AS x"
+	                                                                                                                       " WHERE x.h < x.share ON CONFLICT DO NOTHING"
+};
+
+static int
+seed_foster_care(struct demo_seed *s, char *summary, size_t size)
+{
+	static const struct db_stmt *const steps[] = { &stmt_providers_insert,
+		&stmt_provider_offices_insert, &stmt_concepts_insert };
+	/* The elements as a PostgreSQL array literal, from the code list. */
+	char elements[512] = "{";
+	for (const char *const *e = codelist_concept_element_values; *e != NULL; e++) {
+		size_t n = strlen(elements);
+		snprintf(elements + n, sizeof(elements) - n, "%s%s", n > 1 ? "," : "", *e);
+	}
+	strncat(elements, "}", sizeof(elements) - strlen(elements) - 1);
+	for (size_t i = 0; i < ARRAY_LEN(steps); i++) {
+		const char *params[] = { elements };
+		PGresult *res = db_exec(s->db, steps[i], steps[i] == &stmt_concepts_insert ? 1 : 0,
+		    steps[i] == &stmt_concepts_insert ? params : NULL);
+		if (res == NULL) {
+			snprintf(summary, size, "%s", steps[i]->name);
+			return -1;
+		}
+		PQclear(res);
+	}
+	snprintf(summary, size, "demo: 20 foster-care providers and their protection concepts");
+	return 0;
+}
+
 /* ---- the demo state ---- */
 
 /*
@@ -227,6 +303,7 @@ static const struct {
 	{ "topics", seed_topics },
 	{ "procedure reports", seed_procedure_reports },
 	{ "advice requests", seed_advice_requests },
+	{ "foster care", seed_foster_care },
 };
 
 static int

@@ -23,6 +23,8 @@ token_role_binding(enum role role)
 		return TOKEN_BINDING_REGION;
 	case ROLE_INSTITUTE:
 		return TOKEN_BINDING_INSTITUTE;
+	case ROLE_PROVIDER_STAFF:
+		return TOKEN_BINDING_PROVIDER;
 	default:
 		return TOKEN_BINDING_NONE;
 	}
@@ -30,7 +32,15 @@ token_role_binding(enum role role)
 
 /* ---- options ---- */
 
-enum token_option { OPT_NAME, OPT_ROLE, OPT_OFFICE, OPT_REGION, OPT_INSTITUTE, OPT_EXPIRES };
+enum token_option {
+	OPT_NAME,
+	OPT_ROLE,
+	OPT_OFFICE,
+	OPT_REGION,
+	OPT_INSTITUTE,
+	OPT_PROVIDER,
+	OPT_EXPIRES
+};
 
 static const struct {
 	const char *flag;
@@ -42,6 +52,7 @@ static const struct {
 	[OPT_OFFICE] = { "--office", "ID", TOKEN_BINDING_OFFICE },
 	[OPT_REGION] = { "--region", "LVR|LWL", TOKEN_BINDING_REGION },
 	[OPT_INSTITUTE] = { "--institute", "ID", TOKEN_BINDING_INSTITUTE },
+	[OPT_PROVIDER] = { "--provider", "ID", TOKEN_BINDING_PROVIDER },
 	[OPT_EXPIRES] = { "--expires", "YYYY-MM-DD", TOKEN_BINDING_NONE },
 };
 
@@ -134,7 +145,7 @@ token_request_parse(
 	if (role_parse(values[OPT_ROLE], &req->role) != 0) {
 		snprintf(err, errsize,
 		    "unknown role \"%s\" (office_staff, office_lead, institute, advisor, ministry, "
-		    "admin)",
+		    "admin, provider_staff)",
 		    values[OPT_ROLE]);
 		return -1;
 	}
@@ -164,6 +175,7 @@ token_request_parse(
 	}
 	req->office_id = values[OPT_OFFICE];
 	req->institute_id = values[OPT_INSTITUTE];
+	req->provider_id = values[OPT_PROVIDER];
 	if (values[OPT_REGION] != NULL &&
 	    (req->region = offices_region_parse(values[OPT_REGION])) == NULL) {
 		snprintf(

@@ -29,6 +29,7 @@ enum token_binding {
 	TOKEN_BINDING_OFFICE, /* office_staff, office_lead */
 	TOKEN_BINDING_REGION, /* advisor */
 	TOKEN_BINDING_INSTITUTE, /* institute */
+	TOKEN_BINDING_PROVIDER, /* provider_staff */
 };
 
 /* A checked `kqe token create` request. Strings are borrowed from argv (region: static). */
@@ -38,6 +39,7 @@ struct token_request {
 	const char *office_id; /* NULL unless the role is bound to an office */
 	const char *region; /* "LVR" or "LWL"; NULL unless advisor */
 	const char *institute_id; /* NULL unless institute */
+	const char *provider_id; /* NULL unless provider_staff */
 	const char *expires; /* "YYYY-MM-DD" at 00:00 UTC, after now; NULL: never */
 };
 

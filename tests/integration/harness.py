@@ -335,11 +335,13 @@ class Stack:
             raise AssertionError(f"kqe {' '.join(args)} failed: {r.returncode}\n{r.stdout}\n{r.stderr}")
         return r
 
-    def token(self, role, office=None, region=None, institute=None, expires=None, name=None):
+    def token(self, role, office=None, region=None, institute=None, expires=None, name=None,
+              provider=None):
         """A new API key made with `kqe token create`; returns (token, id)."""
         args = ["token", "create", "--name", name or f"test-{role}", "--role", role]
         for flag, value in (("--office", office), ("--region", region),
-                            ("--institute", institute), ("--expires", expires)):
+                            ("--institute", institute), ("--provider", provider),
+                            ("--expires", expires)):
             if value is not None:
                 args += [flag, value]
         out = self.kqe(*args, check=True).stdout

@@ -180,6 +180,19 @@ class AdminTest(StackTestCase):
         self.assertEqual(self.stack.sql_value(
             "SELECT count(*) FROM advice_requests a WHERE a.status IN ('answered', 'closed')"
             " AND NOT EXISTS (SELECT FROM advice_messages m WHERE m.request_id = a.id)"), "0")
+        # § 10: twenty providers, every demo office served by one; concepts of both kinds of
+        # owner, some overdue for review; a second run adds none.
+        foster = ("SELECT (SELECT count(*) FROM providers),"
+                  " (SELECT count(DISTINCT office_id) FROM provider_offices),"
+                  " (SELECT count(*) FROM protection_concepts WHERE office_id IS NOT NULL),"
+                  " (SELECT count(*) FROM protection_concepts WHERE provider_id IS NOT NULL),"
+                  " (SELECT count(*) FROM protection_concepts"
+                  "  WHERE next_review_on < current_date)")
+        counts = self.stack.sql(foster)[0]
+        self.assertEqual(counts[:2], ["20", "186"])
+        self.assertTrue(all(int(n) > 0 for n in counts[2:]), counts)
+        self.stack.kqe("seed", "--demo", check=True)
+        self.assertEqual(self.stack.sql(foster)[0], counts)
 
 
 

@@ -10,11 +10,13 @@ from harness import REPO, StackTestCase
 LISTS = ["office_kind", "region", "procedure_phase", "selection", "sex", "parents_age_group",
          "reporter", "assessment_result", "endangerment_form", "quality_dimension", "rating",
          "learning_theme", "topic_status", "topic_priority", "advice_kind", "advice_status",
-         "advice_topic", "advice_urgency", "advice_decline_reason", "role"]
+         "advice_topic", "advice_urgency", "advice_decline_reason", "concept_element",
+         "concept_participant", "concept_status", "role"]
 COUNTS = {"assessment_result": 4, "endangerment_form": 4, "reporter": 13,
-          "quality_dimension": 11, "learning_theme": 18, "procedure_phase": 7, "role": 6,
+          "quality_dimension": 11, "learning_theme": 18, "procedure_phase": 7, "role": 7,
           "rating": 4, "sex": 4}
-ROLES = ["office_staff", "office_lead", "institute", "advisor", "ministry", "admin"]
+ROLES = ["office_staff", "office_lead", "institute", "advisor", "ministry", "admin",
+         "provider_staff"]
 
 
 class CodelistsTest(StackTestCase):
@@ -152,6 +154,7 @@ class CodelistsTest(StackTestCase):
             "advisor": s.token("advisor", region="LWL")[0],
             "ministry": s.token("ministry")[0],
             "admin": s.default_token,
+            "provider_staff": s.token("provider_staff", provider="demo-traeger-lwl-01")[0],
         }
         self.assertEqual(sorted(tokens), sorted(ROLES))
         full = self.get_ok("/v1/codelists").body

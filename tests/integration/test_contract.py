@@ -38,7 +38,8 @@ from openapi_docs import deref, load_spec, operations  # noqa: E402
 SPEC = load_spec(os.path.join(REPO, "proto/openapi.yaml"))
 ROUTER = SPEC["x-kqe-router-answers"]
 EXAMPLES_DIR = os.path.join(REPO, "proto/examples")
-ROLES = ["office_staff", "office_lead", "institute", "advisor", "ministry", "admin"]
+ROLES = ["office_staff", "office_lead", "institute", "advisor", "ministry", "admin",
+         "provider_staff"]
 JSON_TYPES = ("application/json", "application/problem+json")
 # Headers with a meaning for clients: if an answer carries one, the spec must document it.
 CONTRACT_HEADERS = ("location", "link", "etag", "retry-after", "www-authenticate", "allow",
@@ -55,6 +56,8 @@ EXAMPLE_FILES = {
     "report-comment.json": "createReportComment",
     "advice-request.json": "createAdviceRequest",
     "advice-message.json": "createAdviceMessage",
+    "provider.json": "createProvider",
+    "protection-concept.json": "createProtectionConcept",
 }
 
 
@@ -263,7 +266,8 @@ class LiveContractTest(StackTestCase):
         if role not in self.tokens:
             bind = {"office": self.office} if role.startswith("office") else \
                 {"region": "LVR"} if role == "advisor" else \
-                {"institute": "demo-institut-1"} if role == "institute" else {}
+                {"institute": "demo-institut-1"} if role == "institute" else \
+                {"provider": "demo-traeger-lvr-01"} if role == "provider_staff" else {}
             self.tokens[role] = self.stack.token(role, **bind)[0]
         return self.tokens[role]
 

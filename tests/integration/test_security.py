@@ -12,7 +12,21 @@ OWN = "demo-lvr-001"
 FOREIGN = "demo-lwl-001"
 INSTITUTE = "demo-institut-1"
 VALID_REPORT = {"scope": "state", "period": "2024"}
-ROLES = ["office_staff", "office_lead", "institute", "advisor", "ministry", "admin"]
+ROLES = ["office_staff", "office_lead", "institute", "advisor", "ministry", "admin",
+         "provider_staff"]
+PROVIDER = "sec-provider"
+# What a foster-care provider's staff reaches: the directories, the published reports, its
+# own protection concept; anything else is 403.
+PROVIDER_ROUTES = {
+    "healthz": 200, "readyz": 200, "metrics": 200, "openapi": 200, "docs": 200,
+    "offices": 200, "office": 200, "report": 200, "reports": 200, "report_html": 200,
+    "codelists": 200, "codelist": 200, "me": 200, "download_link": 422,
+    "offices_csv": 200, "reports_csv": 200, "report_csv": 200, "report_periods": 200,
+    "assigned_procedure": None, "unassigned_procedure": None,
+    "providers": 200, "providers_csv": 200, "provider": 404,
+    "concepts": 200, "concepts_csv": 200, "concept": 404, "concept_create": 422,
+    "concept_patch": 415,
+}
 
 
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
@@ -33,6 +47,9 @@ class SecurityTest(StackTestCase):
             "ministry": s.token("ministry")[0],
             "admin": s.default_token,
         }
+        s.sql(f"INSERT INTO providers (id, name, seat, region) VALUES ('{PROVIDER}',"
+              " 'Pflegekinderdienst (Test)', 'Köln', 'LVR') ON CONFLICT DO NOTHING")
+        cls.tok["provider_staff"] = s.token("provider_staff", provider=PROVIDER)[0]
         cls.own_proc = s.sql_value(f"SELECT id FROM procedures WHERE office_id = '{OWN}' LIMIT 1")
         cls.foreign_proc = s.sql_value(
             f"SELECT id FROM procedures WHERE office_id = '{FOREIGN}' LIMIT 1")
@@ -100,6 +117,8 @@ class SecurityTest(StackTestCase):
 
     # --- the matrix ------------------------------------------------------------------
     def expected(self, role, route):
+        if role == "provider_staff":
+            return PROVIDER_ROUTES.get(route, 403)
         office = role in ("office_staff", "office_lead")
         table = {
             "healthz": 200, "readyz": 200, "metrics": 200, "openapi": 200, "docs": 200,
@@ -165,6 +184,17 @@ class SecurityTest(StackTestCase):
             "advice_messages": 403 if role in ("institute", "ministry") else 404,
             "advice_message": 403 if role in ("institute", "ministry") else 404,
             "advice_message_create": 403 if role in ("institute", "ministry", "admin") else 404,
+            # § 10: the providers' directory is public; concepts are the owner's, read by
+            # the region's advisors and admin; the coverage is the advisors' and ministry's.
+            "providers": 200, "providers_csv": 200, "provider": 404,
+            "provider_create": 422 if role == "admin" else 403,
+            "provider_patch": 415 if role == "admin" else 403,
+            "concepts": 403 if role in ("institute", "ministry") else 200,
+            "concepts_csv": 403 if role in ("institute", "ministry") else 200,
+            "concept": 403 if role in ("institute", "ministry") else 404,
+            "concept_create": 422 if office else 403,
+            "concept_patch": 415 if office else 403,
+            "concept_coverage": 200 if role in ("advisor", "ministry", "admin") else 403,
         }
         return table[route]
 
@@ -239,6 +269,17 @@ class SecurityTest(StackTestCase):
             "advice_message": ("GET",
                                f"/v1/advice-requests/{UNKNOWN_ID}/messages/{UNKNOWN_ID}"),
             "advice_message_create": ("POST", f"/v1/advice-requests/{UNKNOWN_ID}/messages"),
+            "providers": ("GET", "/v1/providers?limit=5"),
+            "providers_csv": ("GET", "/v1/providers.csv?limit=5"),
+            "provider": ("GET", "/v1/providers/no-such-provider"),
+            "provider_create": ("POST", "/v1/providers"),
+            "provider_patch": ("PATCH", "/v1/providers/no-such-provider"),
+            "concepts": ("GET", "/v1/protection-concepts?limit=5"),
+            "concepts_csv": ("GET", "/v1/protection-concepts.csv?limit=5"),
+            "concept": ("GET", f"/v1/protection-concepts/{UNKNOWN_ID}"),
+            "concept_create": ("POST", "/v1/protection-concepts"),
+            "concept_patch": ("PATCH", f"/v1/protection-concepts/{UNKNOWN_ID}"),
+            "concept_coverage": ("GET", "/v1/protection-concept-coverage"),
         }
 
     def test_matrix_every_route_role_and_office(self):

@@ -113,6 +113,9 @@ test_named_value_arrays(void **state)
 		{ "advice_topic", codelist_advice_topic_values },
 		{ "advice_urgency", codelist_advice_urgency_values },
 		{ "advice_decline_reason", codelist_advice_decline_reason_values },
+		{ "concept_element", codelist_concept_element_values },
+		{ "concept_participant", codelist_concept_participant_values },
+		{ "concept_status", codelist_concept_status_values },
 		{ "role", codelist_role_values },
 	};
 	assert_int_equal(ARRAY_LEN(named), codelists_count);
@@ -187,8 +190,15 @@ test_codes_and_counts_of_domain_doc(void **state)
 	EXPECT("advice_urgency", "routine", "soon", "urgent");
 	EXPECT("advice_decline_reason", "supervisory_matter", "case_decision", "outside_remit",
 	    "duplicate");
-	EXPECT("role", "office_staff", "office_lead", "institute", "advisor", "ministry", "admin");
-	assert_int_equal(codelists_count, 20);
+	EXPECT("concept_element", "childrens_rights", "foster_carer_participation",
+	    "young_people_participation", "complaint_internal", "complaint_external", "risk_analysis",
+	    "suspicion_procedure", "contact_persons", "training", "review");
+	EXPECT("concept_participant", "foster_carers", "young_people", "birth_parents",
+	    "professionals", "external_experts");
+	EXPECT("concept_status", "current", "review_overdue", "missing");
+	EXPECT("role", "office_staff", "office_lead", "institute", "advisor", "ministry", "admin",
+	    "provider_staff");
+	assert_int_equal(codelists_count, 23);
 
 	/* The list sizes once more, as numbers (docs/domain.md, "Code lists"). */
 	assert_int_equal(codelist_find("assessment_result")->count, 4);
@@ -199,16 +209,16 @@ test_codes_and_counts_of_domain_doc(void **state)
 	assert_int_equal(codelist_find("procedure_phase")->count, 7);
 }
 
-/* The role list is the API's six roles, spelled as principal.c spells them. */
+/* The role list is the API's roles, spelled as principal.c spells them. */
 static void
 test_roles_are_the_principal_roles(void **state)
 {
 	(void)state;
 	const struct codelist *l = codelist_find("role");
-	assert_int_equal(l->count, ROLE_ADMIN - ROLE_OFFICE_STAFF + 1);
-	for (int role = ROLE_OFFICE_STAFF; role <= ROLE_ADMIN; role++) {
+	assert_int_equal(l->count, ROLE_API_LAST - ROLE_API_FIRST + 1);
+	for (int role = ROLE_API_FIRST; role <= ROLE_API_LAST; role++) {
 		enum role parsed;
-		const char *code = l->codes[role - ROLE_OFFICE_STAFF].code;
+		const char *code = l->codes[role - ROLE_API_FIRST].code;
 		assert_string_equal(code, role_name((enum role)role));
 		assert_int_equal(role_parse(code, &parsed), 0);
 		assert_int_equal(parsed, role);

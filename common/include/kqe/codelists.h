@@ -85,6 +85,9 @@ extern const char *const codelist_advice_status_values[];
 extern const char *const codelist_advice_topic_values[];
 extern const char *const codelist_advice_urgency_values[];
 extern const char *const codelist_advice_decline_reason_values[];
+extern const char *const codelist_concept_element_values[];
+extern const char *const codelist_concept_participant_values[];
+extern const char *const codelist_concept_status_values[];
 extern const char *const codelist_role_values[];
 
 #endif

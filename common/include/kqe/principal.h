@@ -26,6 +26,7 @@ enum role {
 	ROLE_ADVISOR,
 	ROLE_MINISTRY,
 	ROLE_ADMIN,
+	ROLE_PROVIDER_STAFF, /* staff of a free provider of foster-care services (§ 10) */
 	ROLE_SYSTEM, /* kqe-aggregator: reads across offices to build statistics */
 	ROLE_COUNT
 };
@@ -39,10 +40,15 @@ struct principal {
 	char office_id[65]; /* office roles */
 	char region[4]; /* advisor */
 	char institute_id[65]; /* institute */
+	char provider_id[65]; /* provider_staff */
 };
 
+/* The roles a token or JWT may carry, first to last. */
+#define ROLE_API_FIRST ROLE_OFFICE_STAFF
+#define ROLE_API_LAST ROLE_PROVIDER_STAFF
+
 const char *role_name(enum role role);
-/* Returns 0 and sets *out for one of the six API roles; -1 otherwise. */
+/* Returns 0 and sets *out for one of the API roles; -1 otherwise. */
 int role_parse(const char *name, enum role *out) KQE_MUSTCHECK;
 bool role_is_office(enum role role);
 

@@ -27,7 +27,8 @@ enum field_type {
 	FIELD_UUID, /* a UUID string */
 	FIELD_DATE, /* "YYYY-MM-DD", a real calendar date */
 	FIELD_MONTH, /* "YYYY-MM" */
-	FIELD_CODES, /* array of distinct strings from values[]; min/max: item count */
+	FIELD_CODES, /* array of distinct strings from values[] (NULL: ids, as slug_id_valid);
+	                min/max: item count */
 	FIELD_RATINGS, /* object: keys from values[], each an integer from min to max */
 };
 
@@ -54,11 +55,18 @@ struct field_spec {
 
 /* Shorthands for the specs most documents are made of. */
 #define FIELD_SPEC_CODE(n, codes)                                                                  \
-	{ .name = (n), .type = FIELD_ENUM, .required = true, .values = (codes) }
-#define FIELD_SPEC_FLAG(n) { .name = (n), .type = FIELD_BOOLEAN, .nullable = true }
+	{                                                                                          \
+		.name = (n), .type = FIELD_ENUM, .required = true, .values = (codes)               \
+	}
+#define FIELD_SPEC_FLAG(n)                                                                         \
+	{                                                                                          \
+		.name = (n), .type = FIELD_BOOLEAN, .nullable = true                               \
+	}
 #define FIELD_SPEC_OBJECT(n, specs, req)                                                           \
-	{ .name = (n), .type = FIELD_OBJECT, .required = (req), .nullable = !(req),                \
-		.fields = (specs), .nfields = ARRAY_LEN(specs) }
+	{                                                                                          \
+		.name = (n), .type = FIELD_OBJECT, .required = (req), .nullable = !(req),          \
+		.fields = (specs), .nfields = ARRAY_LEN(specs)                                     \
+	}
 
 /*
  * Validates obj against specs. pointer is the JSON pointer of obj ("" for the
