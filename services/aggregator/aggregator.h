@@ -148,7 +148,8 @@ int stats_tables(struct db *db, const struct report_params *p, const char *relea
  * (tests/sdc) builds them from generated records instead.
  */
 struct stats_source {
-	PGresult *offices, *counts, *coverage, *structure;
+	/* concepts: the § 10 protection concepts as of today (NULL: no concept tables). */
+	PGresult *offices, *counts, *coverage, *structure, *concepts;
 };
 int stats_load(struct db *db, const struct report_params *p, const char *release,
     struct stats_source *src) KQE_MUSTCHECK;

@@ -34,11 +34,13 @@
 #include "kqe/log.h"
 #include "kqe/report_params.h"
 
-/* $1 region (NULL: both), $2 year (NULL), $3 cycle (NULL): scope and period. */
-static const struct db_stmt stmt_offices = {
-	"stats_offices",
-	"SELECT id, region, kind FROM offices WHERE ($1::text IS NULL OR region = $1) ORDER BY id"
-};
+/* $1 region (NULL: both), $2 year (NULL), $3 cycle (NULL): scope and period. The owners of
+ * figures: the offices, and the foster-care providers (of the protection-concept tables) as
+ * "provider:<id>" of kind provider. */
+static const struct db_stmt stmt_offices = { "stats_offices",
+	"SELECT id, region, kind FROM offices WHERE ($1::text IS NULL OR region = $1)"
+	" UNION ALL SELECT 'provider:' || id, region, 'provider' FROM providers"
+	" WHERE ($1::text IS NULL OR region = $1) ORDER BY 1" };
 /* $4 the release: each bucket (period part, region, kind) in the state it publishes. The
  * sixth column names the part of the period (year and cycle): atoms are per part. */
 static const struct db_stmt stmt_rollups = { "stats_release_rollups",
@@ -50,6 +52,24 @@ static const struct db_stmt stmt_rollups = { "stats_release_rollups",
 	" WHERE b.release_id = $4::int AND ($1::text IS NULL OR o.region = $1)"
 	" AND ($2::int IS NULL OR b.year = $2) AND ($3::text IS NULL OR b.cycle = $3)"
 	" GROUP BY 1, 2, 3, 6" };
+/*
+ * § 10 protection concepts as of today, one record per owner (its record key): the state of
+ * its concept, and for those that have one, each element and whether young people took part
+ * (yes / no). Live like the procedure coverage: a state, not a count over a period.
+ */
+static const struct db_stmt stmt_concepts = { "stats_concepts",
+	"SELECT CASE s.owner_kind WHEN 'provider' THEN 'provider:' ELSE '' END || s.owner_id,"
+	" x.dimension, x.category, 1, s.record_key, 'now'"
+	" FROM kqe_concept_status(current_date) s"
+	" LEFT JOIN protection_concepts c ON (s.owner_kind = 'office' AND c.office_id = s.owner_id)"
+	"  OR (s.owner_kind = 'provider' AND c.provider_id = s.owner_id)"
+	" CROSS JOIN LATERAL (SELECT 'concept_status' AS dimension, s.status AS category"
+	"  UNION ALL SELECT e.key, CASE WHEN e.value = 'true' THEN 'yes' ELSE 'no' END"
+	"   FROM jsonb_each_text(c.elements) AS e"
+	"  UNION ALL SELECT 'young_people_took_part',"
+	"   CASE WHEN 'young_people' = ANY (c.participants) THEN 'yes' ELSE 'no' END"
+	"   WHERE c.id IS NOT NULL) AS x"
+	" WHERE $1::text IS NULL OR s.region = $1" };
 static const struct db_stmt stmt_coverage = { "stats_coverage",
 	"SELECT s.office_id, 'procedure_status', s.status, 1, s.record_key, $2"
 	" FROM kqe_procedure_status($2, current_date) s JOIN offices o ON o.id = s.office_id"
@@ -78,6 +98,10 @@ static const char *const coverage[] = { "completed", "in_progress", "due", "over
 static const char *const indicators[] = { "asd_staff_per_10k_under_18", "cases_per_fte",
 	"vacancy_percent", "turnover_percent", "training_hours_per_fte", NULL };
 static const char *const statistics[] = { "offices", "q1", "median", "q3", NULL };
+/* The rows by kind of the tables over offices and providers (protection concepts). */
+static const char *const owner_kinds[] = { "kreisfreie_stadt", "kreis", "kreisangehoerige_stadt",
+	"provider", NULL };
+static const char *const young_people[] = { "young_people_took_part", NULL };
 
 enum measure { M_COUNT, M_SHARE, M_MEDIAN, M_QUANTILES };
 enum grouping { BY_REGION, BY_KIND, BY_QUALITY_DIMENSION };
@@ -91,48 +115,58 @@ struct spec {
 	const char *const *codes; /* the categories, in order */
 	bool exclusive; /* one category per case: a line's total is a sum and is published */
 	bool needs_cycle; /* only where the period lies in a § 8 cycle */
+	enum source { FROM_ROLLUPS, FROM_COVERAGE, FROM_CONCEPTS } source;
 };
 
 #define GROUPS (1u << BY_REGION | 1u << BY_KIND)
 
 static const struct spec specs[] = {
 	{ "case_results", "Fallanalysen nach Ergebnis der Gefährdungseinschätzung", M_COUNT, GROUPS,
-	    "result", "result", codelist_assessment_result_values, true, false },
+	    "result", "result", codelist_assessment_result_values, true, false, FROM_ROLLUPS },
 	{ "case_forms", "Fallanalysen mit Kindeswohlgefährdung nach Art der Gefährdung", M_COUNT,
-	    GROUPS, "form", "form", codelist_endangerment_form_values, false, false },
+	    GROUPS, "form", "form", codelist_endangerment_form_values, false, false, FROM_ROLLUPS },
 	{ "case_age_groups", "Fallanalysen nach Alter des Kindes", M_COUNT, GROUPS, "age_group",
-	    "age_group", stats_age_groups, true, false },
+	    "age_group", stats_age_groups, true, false, FROM_ROLLUPS },
 	{ "case_sex", "Fallanalysen nach Geschlecht des Kindes", M_COUNT, GROUPS, "child_sex",
-	    "sex", codelist_sex_values, true, false },
+	    "sex", codelist_sex_values, true, false, FROM_ROLLUPS },
 	{ "case_reporters", "Fallanalysen nach bekanntmachender Stelle", M_COUNT, GROUPS,
-	    "reported_by", "reported_by", codelist_reporter_values, true, false },
+	    "reported_by", "reported_by", codelist_reporter_values, true, false, FROM_ROLLUPS },
 	{ "case_process_facts", "Fachliches Vorgehen: Anteil der Fallanalysen (%)", M_SHARE, GROUPS,
-	    NULL, "fact", facts, false, false },
+	    NULL, "fact", facts, false, false, FROM_ROLLUPS },
 	{ "case_days_to_first_contact", "Tage bis zum ersten Kontakt (Median)", M_MEDIAN, GROUPS,
-	    "days_to_first_contact", NULL, NULL, false, false },
+	    "days_to_first_contact", NULL, NULL, false, false, FROM_ROLLUPS },
 	{ "case_learning_themes", "Lernthemen der Fallanalysen", M_COUNT, GROUPS, "learning_theme",
-	    "learning_theme", codelist_learning_theme_values, false, false },
+	    "learning_theme", codelist_learning_theme_values, false, false, FROM_ROLLUPS },
 	{ "case_ratings", "Qualitätsbewertungen nach Qualitätsdimension", M_COUNT,
-	    1u << BY_QUALITY_DIMENSION, "rating:", "rating", codelist_rating_values, true, false },
+	    1u << BY_QUALITY_DIMENSION, "rating:", "rating", codelist_rating_values, true, false,
+	    FROM_ROLLUPS },
 	{ "case_ratings_median", "Qualitätsbewertungen: Median je Qualitätsdimension", M_MEDIAN,
-	    1u << BY_QUALITY_DIMENSION, "rating:", NULL, NULL, false, false },
+	    1u << BY_QUALITY_DIMENSION, "rating:", NULL, NULL, false, false, FROM_ROLLUPS },
 	{ "topic_themes", "Qualitätsentwicklungsthemen nach Thema", M_COUNT, GROUPS, "topic_theme",
-	    "theme", codelist_learning_theme_values, true, false },
+	    "theme", codelist_learning_theme_values, true, false, FROM_ROLLUPS },
 	{ "topic_status", "Qualitätsentwicklungsthemen nach Stand", M_COUNT, GROUPS, "topic_status",
-	    "status", codelist_topic_status_values, true, false },
+	    "status", codelist_topic_status_values, true, false, FROM_ROLLUPS },
 	{ "advice_kinds", "Beratungsanfragen nach § 7 nach Art", M_COUNT, GROUPS, "advice_kind",
-	    "advice_kind", codelist_advice_kind_values, true, false },
+	    "advice_kind", codelist_advice_kind_values, true, false, FROM_ROLLUPS },
 	{ "advice_topics", "Beratungsanfragen nach § 7 nach Thema", M_COUNT, GROUPS, "advice_topic",
-	    "advice_topic", codelist_advice_topic_values, true, false },
+	    "advice_topic", codelist_advice_topic_values, true, false, FROM_ROLLUPS },
 	{ "advice_days_to_first_response",
 	    "Beratungsanfragen: Tage bis zur ersten Reaktion (Median)", M_MEDIAN, GROUPS,
-	    "advice_days_to_first_response", NULL, NULL, false, false },
+	    "advice_days_to_first_response", NULL, NULL, false, false, FROM_ROLLUPS },
 	{ "advice_days_to_answer", "Beratungsanfragen: Tage bis zur Antwort (Median)", M_MEDIAN,
-	    GROUPS, "advice_days_to_answer", NULL, NULL, false, false },
+	    GROUPS, "advice_days_to_answer", NULL, NULL, false, false, FROM_ROLLUPS },
 	{ "procedure_coverage", "Jugendämter nach Stand des Qualitätsverfahrens im Zyklus", M_COUNT,
-	    GROUPS, "procedure_status", "status", coverage, true, true },
+	    GROUPS, "procedure_status", "status", coverage, true, true, FROM_COVERAGE },
+	{ "concept_coverage", "Schutzkonzepte nach § 10: Jugendämter und freie Träger nach Stand",
+	    M_COUNT, GROUPS, "concept_status", "concept_status", codelist_concept_status_values,
+	    true, false, FROM_CONCEPTS },
+	{ "concept_elements", "Schutzkonzepte: Anteil mit dem Element (%)", M_SHARE, GROUPS, NULL,
+	    "concept_element", codelist_concept_element_values, false, false, FROM_CONCEPTS },
+	{ "concept_young_people",
+	    "Schutzkonzepte: Anteil, an dem junge Menschen mitgewirkt haben (%)", M_SHARE, GROUPS,
+	    NULL, "fact", young_people, false, false, FROM_CONCEPTS },
 	{ "structure_indicators", "Strukturindikatoren: Quartile und Median über die Jugendämter",
-	    M_QUANTILES, GROUPS, NULL, "indicator", indicators, false, false },
+	    M_QUANTILES, GROUPS, NULL, "indicator", indicators, false, false, FROM_ROLLUPS },
 };
 
 static const char *const grouping_suffix[] = { "_by_region", "_by_kind", "" };
@@ -143,7 +177,7 @@ struct input {
 	const struct report_params *p;
 	const struct sdc_rules *rules;
 	const struct ckm_table *ckm; /* NULL: true counts (kqe sdc evaluate) */
-	const PGresult *offices, *counts, *coverage, *structure; /* struct stats_source */
+	const PGresult *offices, *counts, *coverage, *structure, *concepts; /* stats_source */
 	json_t *office_index; /* office id → row in offices */
 	const char *scope_regions[3];
 };
@@ -167,13 +201,13 @@ count_of(const char *const *list)
 }
 
 static const char *const *
-group_codes(const struct input *in, enum grouping by)
+group_codes(const struct input *in, const struct spec *s, enum grouping by)
 {
 	switch (by) {
 	case BY_REGION:
 		return in->scope_regions;
 	case BY_KIND:
-		return codelist_office_kind_values;
+		return s->source == FROM_CONCEPTS ? owner_kinds : codelist_office_kind_values;
 	default:
 		return codelist_quality_dimension_values;
 	}
@@ -217,7 +251,7 @@ dimension_matches(enum grouping by, const char *dimension, const char *wanted)
  * (docs/disclosure.md, "How counts are published").
  * v[((part * GROUPS_RK + region * KINDS + kind) * rows + row) * cols + col].
  */
-#define KINDS 3
+#define KINDS 4 /* the office kinds and provider (owner_kinds) */
 #define GROUPS_RK (2 * KINDS)
 
 struct matrix {
@@ -232,7 +266,7 @@ static int
 group_of(const struct input *in, int office)
 {
 	int r = index_of(regions, PQgetvalue(in->offices, office, 1));
-	int k = index_of(codelist_office_kind_values, PQgetvalue(in->offices, office, 2));
+	int k = index_of(owner_kinds, PQgetvalue(in->offices, office, 2));
 	return r < 0 || k < 0 || k >= KINDS ? -1 : r * KINDS + k;
 }
 
@@ -377,6 +411,15 @@ table_new(const struct spec *s, enum grouping by, const char *measure_name)
 	    measure_name, "dimensions", dims, "cells");
 }
 
+/* The rows a table's counts come from. */
+static const PGresult *
+source_of(const struct input *in, const struct spec *s)
+{
+	return s->source == FROM_COVERAGE   ? in->coverage
+	       : s->source == FROM_CONCEPTS ? in->concepts
+	                                    : in->counts;
+}
+
 /*
  * Counts: every cell and every total the sum of its perturbed atoms, so tables
  * add up, across tables and reports too. Row totals where the categories are
@@ -386,12 +429,9 @@ table_new(const struct spec *s, enum grouping by, const char *measure_name)
 static json_t *
 count_table(const struct input *in, const struct spec *s, enum grouping by)
 {
-	const char *const *rows = group_codes(in, by);
+	const char *const *rows = group_codes(in, s, by);
 	struct matrix m = { .cols = count_of(s->codes) };
-	matrix_fill(&m, in,
-	    s->measure == M_COUNT && strcmp(s->dimension, "procedure_status") == 0 ? in->coverage
-	                                                                           : in->counts,
-	    by, s->dimension, s->codes);
+	matrix_fill(&m, in, source_of(in, s), by, s->dimension, s->codes);
 	json_t *table = table_new(s, by, "count");
 	json_t *cells = json_object_get(table, "cells");
 	const char *g = grouping_name[by];
@@ -438,13 +478,13 @@ share_cell(json_t *cell, struct figure yes, struct figure no)
 static json_t *
 share_table(const struct input *in, const struct spec *s, enum grouping by)
 {
-	const char *const *rows = group_codes(in, by);
+	const char *const *rows = group_codes(in, s, by);
 	json_t *table = table_new(s, by, "share");
 	json_t *cells = json_object_get(table, "cells");
 	const char *g = grouping_name[by];
 	for (size_t f = 0; s->codes[f] != NULL; f++) {
 		struct matrix m = { .cols = 2 };
-		matrix_fill(&m, in, in->counts, by, s->codes[f], yes_no);
+		matrix_fill(&m, in, source_of(in, s), by, s->codes[f], yes_no);
 		for (size_t r = 0; rows[r] != NULL; r++)
 			json_array_append_new(
 			    cells, share_cell(cell_new(g, rows[r], s->column, s->codes[f]),
@@ -551,7 +591,7 @@ points_of(
 static json_t *
 median_table(const struct input *in, const struct spec *s, enum grouping by)
 {
-	const char *const *rows = group_codes(in, by);
+	const char *const *rows = group_codes(in, s, by);
 	json_t *table = table_new(s, by, "median");
 	json_t *cells = json_object_get(table, "cells");
 	struct point *p;
@@ -625,7 +665,7 @@ quantile_cells(const struct input *in, json_t *cells, enum grouping by, const ch
 static json_t *
 quantiles_table(const struct input *in, const struct spec *s, enum grouping by)
 {
-	const char *const *rows = group_codes(in, by);
+	const char *const *rows = group_codes(in, s, by);
 	json_t *table = table_new(s, by, "quantiles");
 	json_t *cells = json_object_get(table, "cells");
 	for (size_t k = 0; s->codes[k] != NULL; k++) {
@@ -666,6 +706,7 @@ stats_load(
 	if ((src->offices = db_exec(db, &stmt_offices, 1, period)) == NULL ||
 	    (src->counts = db_exec(db, &stmt_rollups, 4, period)) == NULL ||
 	    (src->structure = db_exec(db, &stmt_structure, 4, period)) == NULL ||
+	    (src->concepts = db_exec(db, &stmt_concepts, 1, period)) == NULL ||
 	    (cycle[0] && (src->coverage = db_exec(db, &stmt_coverage, 2, with_cycle)) == NULL)) {
 		stats_source_clear(src);
 		return -1;
@@ -680,6 +721,7 @@ stats_source_clear(struct stats_source *src)
 	PQclear(src->counts);
 	PQclear(src->coverage);
 	PQclear(src->structure);
+	PQclear(src->concepts);
 	memset(src, 0, sizeof(*src));
 }
 
@@ -694,6 +736,7 @@ stats_build(const struct stats_source *src, const struct report_params *p,
 		.counts = src->counts,
 		.coverage = src->coverage,
 		.structure = src->structure,
+		.concepts = src->concepts,
 		.office_index = json_object() };
 	int rc = -1;
 	size_t nregions = 0;
@@ -708,6 +751,8 @@ stats_build(const struct stats_source *src, const struct report_params *p,
 	for (size_t i = 0; i < ARRAY_LEN(specs); i++) {
 		const struct spec *s = &specs[i];
 		if (s->needs_cycle && (!cycle[0] || in.coverage == NULL))
+			continue;
+		if (s->source == FROM_CONCEPTS && in.concepts == NULL)
 			continue;
 		for (int by = BY_REGION; by <= BY_QUALITY_DIMENSION; by++) {
 			if (!(s->groupings & (1u << by)))

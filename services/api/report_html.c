@@ -22,6 +22,8 @@
 
 /* Labels of codes that are not in a code list. */
 static const char *const fixed_labels[][2] = {
+	{ "provider", "Freie Träger der Pflegekinderhilfe" },
+	{ "young_people_took_part", "Junge Menschen haben mitgewirkt" },
 	{ "unter_3", "unter 3 Jahre" },
 	{ "3_bis_unter_6", "3 bis unter 6 Jahre" },
 	{ "6_bis_unter_9", "6 bis unter 9 Jahre" },
@@ -62,6 +64,8 @@ static const char *const dimension_lists[][2] = {
 	{ "rating", "rating" },
 	{ "advice_kind", "advice_kind" },
 	{ "advice_topic", "advice_topic" },
+	{ "concept_status", "concept_status" },
+	{ "concept_element", "concept_element" },
 };
 
 static const char *

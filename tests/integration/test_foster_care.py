@@ -4,7 +4,7 @@ lists advisors and the ministry read."""
 
 import unittest
 
-from harness import StackTestCase
+from harness import StackTestCase, published
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 ELEMENTS = ["childrens_rights", "foster_carer_participation", "young_people_participation",
@@ -209,6 +209,91 @@ class FosterCareTest(StackTestCase):
         listed = [c["code"] for c in
                   self.send("GET", "/v1/codelists/concept_element").json()["codes"]]
         self.assertEqual(listed, ELEMENTS)
+
+
+class ConceptStatisticsTest(StackTestCase):
+    """The reports count protection concepts as of today, per owner (its record key), under
+    the cell-key method like every count; shares come from the perturbed counts."""
+    seed_demo = True
+    start_aggregator = True
+
+    def report(self):
+        r = self.stack.post("/v1/reports", {"scope": "state", "period": "2026"})
+        self.assertEqual(r.status, 202, r)
+        job = r.json()["id"]
+        self.stack.wait_job(job, timeout=60)
+        rep = self.stack.get(self.stack.get(f"/v1/jobs/{job}").json()["result"]).json()
+        return {t["id"]: t for t in rep["tables"]}
+
+    def atoms(self):
+        """(region, kind, status) → [(owners, sum of their record keys)]: the atoms of the
+        coverage table, straight from SQL."""
+        rows = self.stack.sql(
+            "SELECT set_config('kqe.role', 'admin', false);"
+            " SELECT region, kind, status, count(*), sum(record_key)"
+            " FROM kqe_concept_status(current_date) GROUP BY 1, 2, 3")
+        return {(r, k, st): [(int(n), int(key))] for r, k, st, n, key in rows[1:]}
+
+    def test_coverage_and_shares_equal_sql_and_move_with_a_new_concept(self):
+        s = self.stack
+        office = s.sql_value("SELECT id FROM offices WHERE region = 'LVR' AND id NOT IN"
+                             " (SELECT office_id FROM protection_concepts"
+                             "  WHERE office_id IS NOT NULL) ORDER BY id LIMIT 1")
+        provider = s.sql_value("SELECT id FROM providers WHERE region = 'LVR' AND id NOT IN"
+                               " (SELECT provider_id FROM protection_concepts"
+                               "  WHERE provider_id IS NOT NULL) ORDER BY id LIMIT 1")
+        missing = sum(n for (_, _, st), v in self.atoms().items() if st == "missing"
+                      for n, _ in v)
+        for token in (s.token("office_staff", office=office)[0],
+                      s.token("provider_staff", provider=provider)[0]):
+            r = s.post("/v1/protection-concepts", concept(next_review_on="2030-01-01"),
+                       token=token)
+            self.assertEqual(r.status, 201, r)
+        tables = self.report()
+        atoms = self.atoms()
+        self.assertEqual(sum(n for (_, _, st), v in atoms.items() if st == "missing"
+                             for n, _ in v), missing - 2)
+        compared = 0
+        for cell in tables["concept_coverage_by_kind"]["cells"]:
+            if cell["suppressed"] or cell["kind"] is None:
+                continue
+            want = published(s, [a for (r, k, st), v in atoms.items() for a in v
+                                 if k == cell["kind"] and (cell["concept_status"] is None
+                                                           or st == cell["concept_status"])])
+            self.assertEqual(cell["value"], want, cell)
+            compared += 1
+        for cell in tables["concept_coverage_by_region"]["cells"]:
+            if cell["suppressed"]:
+                continue
+            want = published(s, [a for (r, k, st), v in atoms.items() for a in v
+                                 if (cell["region"] is None or r == cell["region"])
+                                 and (cell["concept_status"] is None
+                                      or st == cell["concept_status"])])
+            self.assertEqual(cell["value"], want, cell)
+            compared += 1
+        self.assertGreater(compared, 20)
+        # The provider row of the by-kind table counts providers only.
+        kinds = {c["kind"] for c in tables["concept_coverage_by_kind"]["cells"]}
+        self.assertIn("provider", kinds)
+        # Shares of an element: % yes among concepts, from the perturbed yes and no counts.
+        answers = {}
+        for region, element, yes, n, key in s.sql(
+                "SELECT c.region, e.key, e.value, count(*), sum(o.record_key)"
+                " FROM protection_concepts c CROSS JOIN jsonb_each_text(c.elements) AS e"
+                " JOIN (SELECT id, kind, record_key, false AS provider FROM offices UNION ALL"
+                "  SELECT id, 'provider', record_key, true FROM providers) AS o"
+                "  ON o.id = coalesce(c.office_id, c.provider_id)"
+                "  AND o.provider = (c.provider_id IS NOT NULL)"
+                " GROUP BY c.region, e.key, e.value, o.kind"):
+            answers.setdefault((region, element, yes), []).append((int(n), int(key)))
+        for cell in tables["concept_elements_by_region"]["cells"]:
+            if cell["region"] is None:
+                continue
+            y = published(s, answers.get((cell["region"], cell["concept_element"], "true"), []))
+            n = published(s, answers.get((cell["region"], cell["concept_element"], "false"), []))
+            self.assertEqual(cell["value"], round(100.0 * y / (y + n), 1) if y + n else None,
+                             cell)
+        self.assertIn("concept_young_people_by_region", tables)
 
 
 if __name__ == "__main__":

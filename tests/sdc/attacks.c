@@ -185,6 +185,7 @@ source(struct stats_source *src, const char *region, int y0, int y1)
 	src->counts = result_new(6, cnt_cols);
 	src->structure = result_new(3, str_cols);
 	src->coverage = NULL;
+	src->concepts = NULL;
 	int orow = 0, crow = 0;
 	char id[16], buf[32];
 	for (int o = 0; o < OFFICES; o++) {
