@@ -148,6 +148,15 @@ class JwtTest(StackTestCase):
                                      " ORDER BY id DESC LIMIT 1")
         self.assertEqual(actor, "jwt:ministry-user")
 
+    def test_provider_staff_is_bound_to_the_provider_of_its_claim(self):
+        token = self.rs(kqe_role="provider_staff", kqe_office=None,
+                        kqe_provider="demo-traeger-lwl-02")
+        r = self.stack.get("/v1/protection-concepts", token=token)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual({c["provider_id"] for c in r.json()["items"]} - {"demo-traeger-lwl-02"},
+                         set())
+        self.assertEqual(self.stack.get("/v1/procedures", token=token).status, 403)
+
     def test_leeway_accepts_small_clock_skew(self):
         now = int(time.time())
         self.assertEqual(self.stack.get("/v1/offices", token=self.rs(exp=now - 20)).status, 200)
@@ -183,6 +192,8 @@ class JwtTest(StackTestCase):
             "unknown role": self.rs(kqe_role="superuser"),
             "office role without office": self.rs(kqe_office=None),
             "advisor without region": self.rs(kqe_role="advisor", kqe_office=None),
+            "provider staff without provider": self.rs(kqe_role="provider_staff",
+                                                       kqe_office=None),
             "tampered claims": f"{h}.{tampered_claims}.{s}",
             "truncated signature": f"{h}.{p}.{s[:-4]}",
             "empty signature": f"{h}.{p}.",

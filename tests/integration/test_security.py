@@ -401,6 +401,25 @@ class SecurityTest(StackTestCase):
         # No context at all: nothing.
         self.assertEqual(self.service_sql("SELECT count(*) FROM procedures"), [["0"]])
 
+    def test_rls_alone_stops_advice_of_another_region_and_a_foreign_concept(self):
+        # § 7 and § 10 with the API's filter left out: an LWL advisor's context reads no LVR
+        # advice request or message; a provider's staff no concept but its own; an institute
+        # and the ministry no request and no concept at all.
+        def count(ctx, table, where="true"):
+            sets = "".join(f", set_config('kqe.{k}', '{v}', true)" for k, v in ctx.items())
+            return self.service_sql(f"BEGIN; SELECT 1{sets}; SELECT count(*) FROM {table}"
+                                    f" WHERE {where}; COMMIT;")[-1][0]
+        lwl = {"role": "advisor", "region": "LWL"}
+        self.assertEqual(count(lwl, "advice_requests", "region = 'LVR'"), "0")
+        self.assertEqual(count(lwl, "advice_messages", "region = 'LVR'"), "0")
+        self.assertNotEqual(count(lwl, "advice_requests"), "0")  # the demo has LWL requests
+        provider = {"role": "provider_staff", "provider_id": PROVIDER}
+        self.assertEqual(count(provider, "protection_concepts",
+                               f"provider_id IS DISTINCT FROM '{PROVIDER}'"), "0")
+        for ctx in ({"role": "institute", "institute_id": INSTITUTE}, {"role": "ministry"}):
+            self.assertEqual(count(ctx, "advice_requests"), "0")
+            self.assertEqual(count(ctx, "protection_concepts"), "0")
+
     def test_service_role_cannot_bypass_or_rewrite(self):
         for statement in ("UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log",
                           "INSERT INTO audit_log SELECT id + 1000, at, actor, role, office_id,"

@@ -60,6 +60,11 @@ static const struct request_case request_cases[] = {
 	    NULL, NULL, NULL, "2025-06-16", NULL },
 	{ "admin", { "--name", "n", "--role", "admin", NULL }, ROLE_ADMIN, NULL, NULL, NULL, NULL,
 	    NULL },
+	{ "provider_staff without a provider", { "--name", "n", "--role", "provider_staff", NULL },
+	    0, NULL, NULL, NULL, NULL, "role provider_staff needs --provider" },
+	{ "office role with a provider",
+	    { "--name", "n", "--role", "office_staff", "--office", "x", "--provider", "y", NULL },
+	    0, NULL, NULL, NULL, NULL, "role office_staff takes no --provider" },
 	{ "name of 100 characters", { "--name", name_100, "--role", "admin", NULL }, ROLE_ADMIN,
 	    NULL, NULL, NULL, NULL, NULL },
 	{ "name of 100 umlauts (200 bytes)",
@@ -154,6 +159,7 @@ test_request_parse(void **state)
 		assert_non_null(req.name);
 		const char *got[] = { req.office_id, req.region, req.institute_id, req.expires };
 		const char *want[] = { c->office_id, c->region, c->institute_id, c->expires };
+		assert_null(req.provider_id);
 		for (size_t k = 0; k < ARRAY_LEN(got); k++) {
 			if (want[k] == NULL)
 				assert_null(got[k]);
@@ -161,6 +167,22 @@ test_request_parse(void **state)
 				assert_string_equal(got[k], want[k]);
 		}
 	}
+}
+
+/* provider_staff is bound to its provider, and only it. */
+static void
+test_provider_request(void **state)
+{
+	(void)state;
+	char *const args[] = { "--name", "n", "--role", "provider_staff", "--provider",
+		"demo-traeger-lvr-01", NULL };
+	struct token_request req;
+	char err[256];
+	assert_int_equal(token_request_parse(6, args, NOW, &req, err, sizeof(err)), 0);
+	assert_int_equal(req.role, ROLE_PROVIDER_STAFF);
+	assert_string_equal(req.provider_id, "demo-traeger-lvr-01");
+	assert_null(req.office_id);
+	assert_null(req.institute_id);
 }
 
 static void
@@ -173,6 +195,7 @@ test_role_binding(void **state)
 	assert_int_equal(token_role_binding(ROLE_ADVISOR), TOKEN_BINDING_REGION);
 	assert_int_equal(token_role_binding(ROLE_MINISTRY), TOKEN_BINDING_NONE);
 	assert_int_equal(token_role_binding(ROLE_ADMIN), TOKEN_BINDING_NONE);
+	assert_int_equal(token_role_binding(ROLE_PROVIDER_STAFF), TOKEN_BINDING_PROVIDER);
 }
 
 /* ---- token_date_parse ---- */
@@ -424,6 +447,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request_parse),
+		cmocka_unit_test(test_provider_request),
 		cmocka_unit_test(test_role_binding),
 		cmocka_unit_test(test_date_parse),
 		cmocka_unit_test(test_encode_and_hash),

@@ -27,6 +27,8 @@ static const struct field_spec typed_fields[] = {
 	{ .name = "fte", .type = FIELD_NUMBER, .min = 0, .max = 500 },
 	{ .name = "forms", .type = FIELD_CODES, .values = forms, .min = 1, .max = 2 },
 	{ .name = "ratings", .type = FIELD_RATINGS, .values = dims, .min = 1, .max = 4 },
+	/* values NULL: ids (slug_id_valid), e.g. the offices a provider works for */
+	{ .name = "ids", .type = FIELD_CODES, .max = 3 },
 };
 
 static const struct field_spec fields[] = {
@@ -83,7 +85,7 @@ test_typed_fields(void **state)
 	check_typed("{\"closed\":\"1899-12\"}", "/closed format;");
 	check_typed("{\"due\":\"2023-02-29\"}", "/due format;"); /* not a leap year */
 	check_typed("{\"due\":\"2100-02-29\"}", "/due format;"); /* century rule */
-	check_typed("{\"due\":\"2000-02-29\"}", "");              /* 400-year rule */
+	check_typed("{\"due\":\"2000-02-29\"}", ""); /* 400-year rule */
 	check_typed("{\"due\":\"2024-04-31\"}", "/due format;");
 	check_typed("{\"due\":\"2024-4-30\"}", "/due format;");
 	check_typed("{\"id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\"}", "");
@@ -94,8 +96,12 @@ test_typed_fields(void **state)
 	check_typed("{\"forms\":[\"sexuelle_gewalt\"]}", "");
 	check_typed("{\"forms\":[]}", "/forms length;");
 	check_typed("{\"forms\":[\"x\",1]}", "/forms/0 enum;/forms/1 type;");
-	check_typed("{\"forms\":[\"sexuelle_gewalt\",\"sexuelle_gewalt\"]}",
-	    "/forms/1 duplicate;");
+	check_typed("{\"ids\":[\"demo-lvr-001\",\"a\"]}", "");
+	check_typed("{\"ids\":[]}", "");
+	check_typed("{\"ids\":[\"Not-An-Id\",\"-x\",\"a\",\"a\"]}", "/ids length;");
+	check_typed("{\"ids\":[\"Not-An-Id\",\"-x\",\"a\"]}", "/ids/0 format;/ids/1 format;");
+	check_typed("{\"ids\":[\"a\",\"a\",2]}", "/ids/1 duplicate;/ids/2 type;");
+	check_typed("{\"forms\":[\"sexuelle_gewalt\",\"sexuelle_gewalt\"]}", "/forms/1 duplicate;");
 	check_typed("{\"forms\":\"sexuelle_gewalt\"}", "/forms type;");
 	check_typed("{\"ratings\":{\"intake\":1,\"documentation\":4}}", "");
 	check_typed("{\"ratings\":{\"intake\":0,\"documentation\":\"2\",\"x/y\":2}}",
