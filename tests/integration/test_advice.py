@@ -235,6 +235,46 @@ class AdviceRequestTest(StackTestCase):
                                             {"status": "withdrawn"}, etag='"v2"'), 409)
         self.assertEqual(body["allowed_next"], [])
 
+    def test_3b_every_move_from_every_status_by_either_side(self):
+        # The workflow table: which move exists, and whose it is ("both": office or advisor).
+        legal = {("submitted", "accepted"): "advisor", ("submitted", "declined"): "advisor",
+                 ("submitted", "withdrawn"): "office", ("accepted", "in_progress"): "advisor",
+                 ("accepted", "declined"): "advisor", ("in_progress", "answered"): "advisor",
+                 ("answered", "closed"): "both"}
+        statuses = ["submitted", "accepted", "in_progress", "answered", "closed", "declined",
+                    "withdrawn"]
+        for start in statuses:
+            for to in statuses:
+                if to == start:
+                    continue
+                for side, token in (("office", "lead"), ("advisor", "advisor")):
+                    a = self.open_request(kind="structural", case_reference=None)
+                    # Put the request in its starting state past the guard (as a restore
+                    # would), with the columns that state needs.
+                    ended = start in ("closed", "declined", "withdrawn")
+                    self.stack.sql(
+                        "BEGIN; SET LOCAL session_replication_role = replica;"
+                        f" UPDATE advice_requests SET status = '{start}',"
+                        " decline_reason = " + ("'duplicate'" if start == "declined" else "NULL")
+                        + ", ended_at = " + ("now()" if ended else "NULL")
+                        + f" WHERE id = '{a['id']}'; COMMIT")
+                    body = {"status": to}
+                    if to == "declined":
+                        body["decline_reason"] = "outside_remit"
+                    if start == "declined":
+                        body["decline_reason"] = None
+                    before = self.state()
+                    r = self.send("PATCH", f"/v1/advice-requests/{a['id']}", body, token=token,
+                                  etag='"v1"')
+                    who = legal.get((start, to))
+                    want = 409 if who is None else 200 if who in (side, "both") else 403
+                    with self.subTest(start=start, to=to, side=side):
+                        self.assertEqual(r.status, want, r)
+                        if want != 200:
+                            self.assertEqual(self.state(), before)
+                        else:
+                            self.assertEqual(r.json()["status"], to)
+
     def test_4_the_queue_filters_overdue_and_exports(self):
         s = self.stack
         a = self.open_request(urgency="urgent")

@@ -60,7 +60,8 @@ static const struct move moves[] = {
 };
 
 /* Cross-field rules (pipeline.h): a case-specific request names its case, a structural one
- * none; a reason goes with declining, and only with it. */
+ * none; declining needs a reason (that a reason goes with nothing else is checked after the
+ * move, so a move out of declined is the 409 it is). */
 static void
 check_rules(const json_t *doc, bool creating, const char *prefix, json_t *errors)
 {
@@ -80,8 +81,6 @@ check_rules(const json_t *doc, bool creating, const char *prefix, json_t *errors
 	snprintf(ptr, sizeof(ptr), "%s/decline_reason", prefix);
 	if (status != NULL && strcmp(status, "declined") == 0 && !json_is_string(reason))
 		error_at_pointer(errors, ptr, "required", "is required to decline a request");
-	if (status != NULL && strcmp(status, "declined") != 0 && json_is_string(reason))
-		error_at_pointer(errors, ptr, "forbidden", "goes only with status declined");
 }
 
 /* The representation; question_enc becomes question for those who may read it (render). */
@@ -202,6 +201,10 @@ request_update(struct write *w)
 {
 	bool advisor = w->r->principal.role == ROLE_ADVISOR;
 	const char *from = json_text(json_object_get(w->current, "status"));
+	/* The move first: a move that does not exist is a 409 whatever else the patch says. */
+	int moved = write_move(w, "status", moves, ARRAY_LEN(moves), "An advice request");
+	if (moved < 0)
+		return 0;
 	if (!advisor && changes(w, "decline_reason")) {
 		write_refuse(w, 403, "/decline_reason", "forbidden",
 		    "The reason a request was declined is the advisor's.");
@@ -220,9 +223,11 @@ request_update(struct write *w)
 			return 0;
 		}
 	}
-	int moved = write_move(w, "status", moves, ARRAY_LEN(moves), "An advice request");
-	if (moved < 0)
+	if (strcmp(doc_text(w, "status"), "declined") != 0 &&
+	    doc_text(w, "decline_reason") != NULL) {
+		write_error(w, "/decline_reason", "forbidden", "goes only with status declined");
 		return 0;
+	}
 	const char *params[] = { w->id, doc_text(w, "topic"), doc_text(w, "urgency"),
 		doc_text(w, "topic_id"),
 		changes(w, "question") ? write_encrypted(w, "question") : NULL,
