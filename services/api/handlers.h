@@ -24,6 +24,7 @@ extern const struct resource advice_requests_resource;
 extern const struct resource advice_messages_resource;
 extern const struct resource providers_resource;
 extern const struct resource protection_concepts_resource;
+extern const struct resource protection_concept_versions_resource;
 void procedure_report_html_reply(struct request *r, const json_t *rep);
 
 void health_live(struct request *r);

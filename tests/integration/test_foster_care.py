@@ -171,6 +171,18 @@ class FosterCareTest(StackTestCase):
             f"SELECT version, next_review_on FROM protection_concept_versions"
             f" WHERE concept_id = '{p['id']}' ORDER BY version"),
             [["1", "2023-01-15"], ["2", "2028-06-01"]])
+        r = self.send("GET", f"/v1/protection-concepts/{p['id']}/versions?limit=1",
+                      token="provider")
+        self.assertEqual(r.status, 200, r)
+        first = r.json()
+        self.assertEqual([(v["version"], v["next_review_on"], v["elements"]["complaint_external"])
+                          for v in first["items"]], [(1, "2023-01-15", False)])
+        r = self.send("GET", f"/v1/protection-concepts/{p['id']}/versions"
+                      f"?cursor={first['next_cursor']}", token="lwl")
+        self.assertEqual([v["version"] for v in r.json()["items"]], [2])
+        for token in ("staff", "lvr"):
+            self.assertEqual(self.send("GET", f"/v1/protection-concepts/{p['id']}/versions",
+                                       token=token).status, 404)
         # Only the owner writes: another office's staff gets 404, an advisor 403.
         self.assertEqual(self.send("PATCH", f"/v1/protection-concepts/{c['id']}",
                                    {"next_review_on": "2030-01-01"}, token="other",

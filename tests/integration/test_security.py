@@ -25,7 +25,7 @@ PROVIDER_ROUTES = {
     "assigned_procedure": None, "unassigned_procedure": None,
     "providers": 200, "providers_csv": 200, "provider": 404,
     "concepts": 200, "concepts_csv": 200, "concept": 404, "concept_create": 422,
-    "concept_patch": 415,
+    "concept_patch": 415, "concept_versions": 404,
 }
 
 
@@ -195,6 +195,7 @@ class SecurityTest(StackTestCase):
             "concept_create": 422 if office else 403,
             "concept_patch": 415 if office else 403,
             "concept_coverage": 200 if role in ("advisor", "ministry", "admin") else 403,
+            "concept_versions": 403 if role in ("institute", "ministry") else 404,
         }
         return table[route]
 
@@ -280,6 +281,7 @@ class SecurityTest(StackTestCase):
             "concept_create": ("POST", "/v1/protection-concepts"),
             "concept_patch": ("PATCH", f"/v1/protection-concepts/{UNKNOWN_ID}"),
             "concept_coverage": ("GET", "/v1/protection-concept-coverage"),
+            "concept_versions": ("GET", f"/v1/protection-concepts/{UNKNOWN_ID}/versions"),
         }
 
     def test_matrix_every_route_role_and_office(self):

@@ -167,6 +167,39 @@ const struct resource protection_concepts_resource = { .name = "protection_conce
 	.create = concept_create,
 	.update = concept_update };
 
+/* ---- the versions of a concept: /v1/protection-concepts/{id}/versions ---- */
+
+/* The concept of the path, if the caller reads it. */
+static const struct db_stmt stmt_version_concept = { "concept_version_concept",
+	"SELECT coalesce(c.office_id, '') FROM protection_concepts c WHERE" READER
+	" AND c.id = $1::uuid" };
+/* $1 the concept, $2 cursor (version), $3 limit; oldest first. */
+static const struct db_stmt stmt_versions = { "concept_versions",
+	"SELECT v.version::text, coalesce(c.office_id, ''),"
+	" json_build_object('concept_id', v.concept_id, 'version', v.version,"
+	" 'adopted_on', v.adopted_on, 'next_review_on', v.next_review_on,"
+	" 'elements', v.elements, 'participants', to_json(v.participants),"
+	" 'at', kqe_ts(v.at))::text"
+	" FROM protection_concept_versions v JOIN protection_concepts c ON c.id = v.concept_id"
+	" WHERE" READER " AND v.concept_id = $1::uuid AND ($2::int IS NULL OR v.version > $2)"
+	" ORDER BY v.version LIMIT $3" };
+
+const struct resource protection_concept_versions_resource = {
+	.name = "protection_concept_version",
+	.title = "protection concept version",
+	.collection = "/v1/protection-concepts",
+	.parent = "concept_id",
+	.sub = "versions",
+	.scope = SCOPE_NONE,
+	.as_caller = true,
+	.audited = true,
+	.list = &stmt_versions,
+	.keys = { KEY_INTEGER },
+	.nkeys = 1,
+	.refs = { { "concept_id", &stmt_version_concept, SCOPE_NONE,
+	    "is not a concept you read" } },
+};
+
 /* ---- coverage: who has a current concept, whose review is overdue, who has none ---- */
 
 /* $1 status, $2 region, $3 owner_kind */
