@@ -181,6 +181,16 @@ struct move {
 int write_move(
     struct write *w, const char *field, const struct move *moves, size_t n, const char *noun);
 
+/*
+ * What every resource whose readers its own SQL decides shares (a reader
+ * function such as kqe_advice_reader in the WHERE; row-level security applies
+ * it again): read as the caller, audited when read from outside the office,
+ * listed by update time. n, t, c: name, title, collection.
+ */
+#define CALLER_SCOPED(n, t, c)                                                                     \
+	.name = (n), .title = (t), .collection = (c), .scope = SCOPE_NONE, .as_caller = true,      \
+	.audited = true, .keys = { KEY_TIMESTAMP, KEY_UUID }, .nkeys = 2
+
 /* The generic handlers routes point at. */
 void path_read(struct request *r);
 void path_list(struct request *r);

@@ -271,25 +271,12 @@ static const char *const csv_columns[] = { "id", "office_id", "region", "kind", 
 	"overdue", "submitted_at", "first_response_at", "accepted_at", "answered_at", "ended_at",
 	"version", "created_at", "updated_at", NULL };
 
-const struct resource advice_requests_resource = { .name = "advice_request",
-	.title = "advice request",
-	.collection = "/v1/advice-requests",
-	.scope = SCOPE_NONE,
-	.as_caller = true,
-	.audited = true,
-	.get = &stmt_get,
-	.list = &stmt_list,
-	.lock = &stmt_lock,
-	.keys = { KEY_TIMESTAMP, KEY_UUID },
-	.nkeys = 2,
-	.csv_columns = csv_columns,
-	.render = render,
-	.fields = fields,
-	.nfields = ARRAY_LEN(fields),
-	.rules = check_rules,
+const struct resource advice_requests_resource = { CALLER_SCOPED("advice_request", "advice request",
+	                                               "/v1/advice-requests"),
+	.get = &stmt_get, .list = &stmt_list, .lock = &stmt_lock, .csv_columns = csv_columns,
+	.render = render, .fields = fields, .nfields = ARRAY_LEN(fields), .rules = check_rules,
 	.refs = { { "topic_id", &stmt_topic, SCOPE_OFFICE, "is not a topic of your office" } },
-	.create = request_create,
-	.update = request_update };
+	.create = request_create, .update = request_update };
 
 /* ---- the message thread: /v1/advice-requests/{id}/messages ---- */
 
@@ -362,22 +349,11 @@ message_render(struct request *r, json_t *rep)
 static const char *const message_csv_columns[] = { "id", "request_id", "office_id", "author_role",
 	"text", "version", "created_at", "updated_at", NULL };
 
-const struct resource advice_messages_resource = { .name = "advice_message",
-	.title = "advice message",
-	.collection = "/v1/advice-requests",
-	.parent = "request_id",
-	.sub = "messages",
-	.scope = SCOPE_NONE,
-	.as_caller = true,
-	.audited = true,
-	.get = &stmt_message_get,
-	.list = &stmt_message_list,
-	.keys = { KEY_TIMESTAMP, KEY_UUID },
-	.nkeys = 2,
-	.csv_columns = message_csv_columns,
-	.render = message_render,
-	.fields = message_fields,
-	.nfields = ARRAY_LEN(message_fields),
+const struct resource advice_messages_resource = { CALLER_SCOPED("advice_message", "advice message",
+	                                               "/v1/advice-requests"),
+	.parent = "request_id", .sub = "messages", .get = &stmt_message_get,
+	.list = &stmt_message_list, .csv_columns = message_csv_columns, .render = message_render,
+	.fields = message_fields, .nfields = ARRAY_LEN(message_fields),
 	.refs = { { "request_id", &stmt_message_request, SCOPE_NONE,
 	    "is not an advice request of yours" } },
 	.create = message_create };

@@ -301,26 +301,14 @@ render(struct request *r, json_t *rep)
 static const char *const csv_columns[] = { "procedure_id", "office_id", "cycle", "status",
 	"finalised_at", "accepted_at", "version", "created_at", "updated_at", NULL };
 
-const struct resource procedure_reports_resource = { .name = "procedure_report",
-	.title = "procedure report",
-	.collection = "/v1/procedures",
-	.item_suffix = "/report",
-	.scope = SCOPE_NONE,
-	.as_caller = true,
-	.audited = true,
-	.get = &stmt_get,
-	.list = &stmt_list,
-	.lock = &stmt_lock,
-	.keys = { KEY_TIMESTAMP, KEY_UUID },
-	.nkeys = 2,
-	.csv_columns = csv_columns,
-	.render = render,
-	.fields = fields,
+const struct resource procedure_reports_resource = { CALLER_SCOPED("procedure_report",
+	                                                 "procedure report", "/v1/procedures"),
+	.item_suffix = "/report", .get = &stmt_get, .list = &stmt_list, .lock = &stmt_lock,
+	.csv_columns = csv_columns, .render = render, .fields = fields,
 	.nfields = ARRAY_LEN(fields),
 	.refs = { { "procedure_id", &stmt_procedure, SCOPE_NONE,
 	    "is not a procedure you write the report of" } },
-	.create = report_create,
-	.update = report_update };
+	.create = report_create, .update = report_update };
 
 /*
  * GET /v1/procedures/{id}/report.html?version=full|committee: the report in
@@ -395,20 +383,10 @@ comment_render(struct request *r, json_t *c)
 static const char *const comment_csv_columns[] = { "id", "procedure_id", "office_id", "author_role",
 	"text", "version", "created_at", "updated_at", NULL };
 
-const struct resource report_comments_resource = { .name = "report_comment",
-	.title = "report comment",
-	.collection = "/v1/report-comments",
-	.scope = SCOPE_NONE,
-	.as_caller = true,
-	.audited = true,
-	.get = &stmt_comment_get,
-	.list = &stmt_comment_list,
-	.keys = { KEY_TIMESTAMP, KEY_UUID },
-	.nkeys = 2,
-	.csv_columns = comment_csv_columns,
-	.render = comment_render,
-	.fields = comment_fields,
-	.nfields = ARRAY_LEN(comment_fields),
+const struct resource report_comments_resource = { CALLER_SCOPED("report_comment", "report comment",
+	                                               "/v1/report-comments"),
+	.get = &stmt_comment_get, .list = &stmt_comment_list, .csv_columns = comment_csv_columns,
+	.render = comment_render, .fields = comment_fields, .nfields = ARRAY_LEN(comment_fields),
 	.refs = { { "procedure_id", &stmt_comment_report, SCOPE_NONE,
 	    "is not a procedure whose report you read" } },
 	.create = comment_create };

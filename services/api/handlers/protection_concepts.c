@@ -149,23 +149,12 @@ static const char *const csv_columns[] = { "id", "owner_kind", "office_id", "pro
 	"elements.suspicion_procedure", "elements.contact_persons", "elements.training",
 	"elements.review", "participants", "version", "created_at", "updated_at", NULL };
 
-const struct resource protection_concepts_resource = { .name = "protection_concept",
-	.title = "protection concept",
-	.collection = "/v1/protection-concepts",
-	.scope = SCOPE_NONE,
-	.as_caller = true,
-	.audited = true,
-	.get = &stmt_get,
-	.list = &stmt_list,
-	.lock = &stmt_lock,
-	.keys = { KEY_TIMESTAMP, KEY_UUID },
-	.nkeys = 2,
-	.csv_columns = csv_columns,
-	.fields = fields,
-	.nfields = ARRAY_LEN(fields),
-	.rules = check_rules,
-	.create = concept_create,
-	.update = concept_update };
+const struct resource protection_concepts_resource = {
+	CALLER_SCOPED("protection_concept", "protection concept", "/v1/protection-concepts"),
+	.get = &stmt_get, .list = &stmt_list, .lock = &stmt_lock, .csv_columns = csv_columns,
+	.fields = fields, .nfields = ARRAY_LEN(fields), .rules = check_rules,
+	.create = concept_create, .update = concept_update
+};
 
 /* ---- the versions of a concept: /v1/protection-concepts/{id}/versions ---- */
 
