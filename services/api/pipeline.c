@@ -341,7 +341,7 @@ write_move(struct write *w, const char *field, const struct move *moves, size_t 
 	unsigned mine = ROLE_BIT(w->r->principal.role);
 	const struct move *found = NULL;
 	json_t *allowed = json_array();
-	char list[160] = "", pointer[64], detail[256];
+	char list[160] = "", detail[256];
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(moves[i].from, from) != 0)
 			continue;
@@ -353,7 +353,8 @@ write_move(struct write *w, const char *field, const struct move *moves, size_t 
 		snprintf(list + len, sizeof(list) - len, "%s%s", len ? " or " : "", moves[i].to);
 		json_array_append_new(allowed, json_string(moves[i].to));
 	}
-	snprintf(pointer, sizeof(pointer), "/%s", field);
+	/* The refusal keeps the pointer: the request owns it. */
+	const char *pointer = request_own_string(w->r, xasprintf("/%s", field));
 	if (found != NULL && (found->roles & mine) == 0) {
 		json_decref(allowed);
 		snprintf(detail, sizeof(detail), "%s in %s %s is not moved to %s by your role.",
