@@ -26,6 +26,25 @@
 	X("LVR", "LVR-Landesjugendamt Rheinland", "LVR regional youth office (Rhineland)")         \
 	X("LWL", "LWL-Landesjugendamt Westfalen", "LWL regional youth office (Westphalia-Lippe)")
 
+/* The Länder, as ISO 3166-2:DE codes: offices outside NRW take part in nationwide programmes. */
+#define CODES_state(X)                                                                             \
+	X("BW", "Baden-Württemberg", "Baden-Württemberg")                                          \
+	X("BY", "Bayern", "Bavaria")                                                               \
+	X("BE", "Berlin", "Berlin")                                                                \
+	X("BB", "Brandenburg", "Brandenburg")                                                      \
+	X("HB", "Bremen", "Bremen")                                                                \
+	X("HH", "Hamburg", "Hamburg")                                                              \
+	X("HE", "Hessen", "Hesse")                                                                 \
+	X("MV", "Mecklenburg-Vorpommern", "Mecklenburg-Western Pomerania")                         \
+	X("NI", "Niedersachsen", "Lower Saxony")                                                   \
+	X("NW", "Nordrhein-Westfalen", "North Rhine-Westphalia")                                   \
+	X("RP", "Rheinland-Pfalz", "Rhineland-Palatinate")                                         \
+	X("SL", "Saarland", "Saarland")                                                            \
+	X("SN", "Sachsen", "Saxony")                                                               \
+	X("ST", "Sachsen-Anhalt", "Saxony-Anhalt")                                                 \
+	X("SH", "Schleswig-Holstein", "Schleswig-Holstein")                                        \
+	X("TH", "Thüringen", "Thuringia")
+
 /* ---- module 2: § 8 procedures; the phases in the only order they may move ---- */
 
 #define CODES_procedure_phase(X)                                                                   \
@@ -247,6 +266,33 @@
 	X("review_overdue", "Überprüfung überfällig", "Review overdue")                            \
 	X("missing", "Fehlt", "Missing")
 
+/* ---- module 8: programmes ---- */
+
+/* The role a participant is selected for (Modellkommune, Partnerkommune, Pilotjugendamt). */
+#define CODES_programme_role(X)                                                                    \
+	X("model", "Modellkommune", "Model municipality")                                          \
+	X("partner", "Partnerkommune", "Partner municipality")                                     \
+	X("pilot", "Pilotjugendamt", "Pilot office")
+
+/* How a selection criterion of a call is answered. */
+#define CODES_criterion_answer(X)                                                                  \
+	X("yes_no", "Ja/Nein", "Yes or no")                                                        \
+	X("text", "Freitext", "Free text")
+
+#define CODES_application_status(X)                                                                \
+	X("submitted", "Eingereicht", "Submitted")                                                 \
+	X("waitlisted", "Nachrückliste", "Waiting list")                                           \
+	X("selected", "Ausgewählt", "Selected")                                                    \
+	X("rejected", "Nicht ausgewählt", "Not selected")                                          \
+	X("withdrawn", "Zurückgezogen", "Withdrawn")
+
+/* Size of an office by its population under 18, for the selection's diversity view. */
+#define CODES_office_size(X)                                                                       \
+	X("small", "unter 20.000 unter 18-Jährige", "Under 20,000 under-18s")                      \
+	X("medium", "20.000 bis unter 50.000", "20,000 to under 50,000")                           \
+	X("large", "50.000 und mehr", "50,000 and more")                                           \
+	X("unknown", "unbekannt", "Unknown")
+
 /* ---- the API roles (principal.h role_name(), in enum order) ---- */
 
 #define CODES_role(X)                                                                              \
@@ -258,12 +304,14 @@
 	X("ministry", "Oberste Landesjugendbehörde", "State ministry")                             \
 	X("admin", "Administration", "Administrator")                                              \
 	X("provider_staff", "Fachkraft eines freien Trägers der Pflegekinderhilfe",                \
-	    "Staff of a foster-care provider")
+	    "Staff of a foster-care provider")                                                     \
+	X("programme_team", "Programmteam", "Programme team")
 
 /* X(id, title_de, title_en): every list once, in the order they are served. */
 #define LISTS(X)                                                                                   \
 	X(office_kind, "Art des Jugendamts", "Kind of youth welfare office")                       \
 	X(region, "Landesjugendamt", "Regional youth office")                                      \
+	X(state, "Land", "State (Land)")                                                           \
 	X(procedure_phase, "Phase des Qualitätsentwicklungsverfahrens",                            \
 	    "Phase of the quality procedure")                                                      \
 	X(selection, "Fallauswahl", "Case selection")                                              \
@@ -287,6 +335,10 @@
 	X(concept_element, "Element des Schutzkonzepts", "Element of the protection concept")      \
 	X(concept_participant, "Beteiligt an der Erstellung", "Took part in making it")            \
 	X(concept_status, "Stand des Schutzkonzepts", "State of the protection concept")           \
+	X(programme_role, "Rolle im Programm", "Role in the programme")                            \
+	X(criterion_answer, "Art der Antwort", "Kind of answer")                                   \
+	X(application_status, "Stand der Bewerbung", "Status of the application")                  \
+	X(office_size, "Größe des Jugendamts", "Size of the office")                               \
 	X(role, "Rolle", "Role")
 
 #define CODE_ENTRY(code, de, en) { code, de, en },

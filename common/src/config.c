@@ -78,6 +78,8 @@ static const struct config_var vars[] = {
 	{ "KQE_JWT_PROVIDER_CLAIM", TYPE_STRING, "kqe_provider", 0, 0, CONFIG_API,
 	    OFF(jwt_provider_claim),
 	    "JWT claim holding the provider id of provider_staff (foster-care providers)" },
+	{ "KQE_JWT_PROGRAMME_CLAIM", TYPE_STRING, "kqe_programme", 0, 0, CONFIG_API,
+	    OFF(jwt_programme_claim), "JWT claim holding the programme id of programme_team" },
 	{ "KQE_TLS_CERT", TYPE_STRING, "-", 0, 0, CONFIG_API, OFF(tls_cert),
 	    "PEM certificate (chain) file: serve HTTPS in-process; - = plain HTTP" },
 	{ "KQE_TLS_KEY", TYPE_STRING, "-", 0, 0, CONFIG_API, OFF(tls_key),

@@ -183,9 +183,13 @@ type_name(enum field_type t)
 		return "boolean";
 	case FIELD_OBJECT:
 	case FIELD_RATINGS:
+	case FIELD_MAP:
 		return "object";
 	case FIELD_CODES:
+	case FIELD_LIST:
 		return "array";
+	case FIELD_TIMESTAMP:
+		return "string";
 	}
 	return "value";
 }
@@ -199,6 +203,7 @@ type_ok(const json_t *v, enum field_type t)
 	case FIELD_UUID:
 	case FIELD_DATE:
 	case FIELD_MONTH:
+	case FIELD_TIMESTAMP:
 		return json_is_string(v);
 	case FIELD_INTEGER:
 		return json_is_integer(v);
@@ -208,8 +213,10 @@ type_ok(const json_t *v, enum field_type t)
 		return json_is_boolean(v);
 	case FIELD_OBJECT:
 	case FIELD_RATINGS:
+	case FIELD_MAP:
 		return json_is_object(v);
 	case FIELD_CODES:
+	case FIELD_LIST:
 		return json_is_array(v);
 	}
 	return 0;
@@ -302,6 +309,59 @@ validate_ratings(const json_t *v, const struct field_spec *f, const char *ptr, j
 	return bad;
 }
 
+/* An array of objects, each against f->fields. */
+static size_t
+validate_list(
+    const json_t *v, const struct field_spec *f, const char *ptr, bool creating, json_t *errors)
+{
+	char msg[160], item[300];
+	size_t bad = 0, i;
+	const json_t *e;
+	long long n = (long long)json_array_size(v);
+	if ((f->min && n < f->min) || (f->max && n > f->max)) {
+		snprintf(msg, sizeof(msg), "must hold %lld to %lld items", f->min, f->max);
+		error_at_pointer(errors, ptr, "length", msg);
+		return 1;
+	}
+	json_array_foreach(v, i, e)
+	{
+		snprintf(item, sizeof(item), "%s/%zu", ptr, i);
+		bad += validate_fields(e, f->fields, f->nfields, item, creating, errors);
+	}
+	return bad;
+}
+
+/* An object keyed by ids, each value a boolean or a string of 1 to f->max characters. */
+static size_t
+validate_map(const json_t *v, const struct field_spec *f, const char *ptr, json_t *errors)
+{
+	char msg[160], item[300];
+	size_t bad = 0;
+	const char *key;
+	const json_t *e;
+	json_object_foreach((json_t *)v, key, e)
+	{
+		snprintf(item, sizeof(item), "%s", ptr);
+		pointer_append(item, sizeof(item), key);
+		if (!slug_id_valid(key)) {
+			error_at_pointer(errors, item, "unknown_field", "is not an id");
+			bad++;
+		} else if (json_is_string(e)) {
+			size_t len = utf8_length(json_string_value(e), json_string_length(e));
+			if (f->max && (long long)len > f->max) {
+				snprintf(msg, sizeof(msg), "length must be at most %lld characters",
+				    f->max);
+				error_at_pointer(errors, item, "length", msg);
+				bad++;
+			}
+		} else if (!json_is_boolean(e)) {
+			error_at_pointer(errors, item, "type", "must be a boolean or a string");
+			bad++;
+		}
+	}
+	return bad;
+}
+
 static size_t
 validate_value(
     const json_t *v, const struct field_spec *f, const char *ptr, bool creating, json_t *errors)
@@ -318,7 +378,8 @@ validate_value(
 	if (!type_ok(v, f->type)) {
 		snprintf(msg, sizeof(msg), "must be a%s %s",
 		    f->type == FIELD_INTEGER || f->type == FIELD_OBJECT ||
-		            f->type == FIELD_RATINGS || f->type == FIELD_CODES
+		            f->type == FIELD_RATINGS || f->type == FIELD_CODES ||
+		            f->type == FIELD_LIST || f->type == FIELD_MAP
 		        ? "n"
 		        : "",
 		    type_name(f->type));
@@ -380,6 +441,19 @@ validate_value(
 			return 1;
 		}
 		break;
+	case FIELD_TIMESTAMP: {
+		const char *t = json_string_value(v);
+		if (!timestamp_valid(t) || strlen(t) < 20) {
+			error_at_pointer(errors, ptr, "format",
+			    "must be a date-time (RFC 3339) with Z or an offset");
+			return 1;
+		}
+		break;
+	}
+	case FIELD_LIST:
+		return validate_list(v, f, ptr, creating, errors);
+	case FIELD_MAP:
+		return validate_map(v, f, ptr, errors);
 	case FIELD_CODES:
 		return validate_codes(v, f, ptr, errors);
 	case FIELD_RATINGS:

@@ -19,21 +19,23 @@
 #define OFFICE_ROLES (R(ROLE_OFFICE_STAFF) | R(ROLE_OFFICE_LEAD))
 /* A foster-care provider's staff: the directories, published reports and its own concept. */
 #define PROVIDER R(ROLE_PROVIDER_STAFF)
+/* A programme's team: the directories, published reports, and its programme. */
+#define TEAM R(ROLE_PROGRAMME_TEAM)
 
 /* The permission table. Default deny: a role not listed may not. */
 static const struct {
 	const char *name;
 	unsigned roles;
 } permissions[PERM_COUNT] = {
-	[PERM_PUBLIC] = { "public", ALL_ROLES | PROVIDER | R(ROLE_NONE) },
+	[PERM_PUBLIC] = { "public", ALL_ROLES | PROVIDER | TEAM | R(ROLE_NONE) },
 	/* Who am I: role, binding, permissions. */
-	[PERM_SELF_READ] = { "self.read", ALL_ROLES | PROVIDER },
+	[PERM_SELF_READ] = { "self.read", ALL_ROLES | PROVIDER | TEAM },
 	/* A signed link to a download the caller may make itself (links.h). */
-	[PERM_LINKS_CREATE] = { "links.create", ALL_ROLES | PROVIDER },
-	[PERM_OFFICES_READ] = { "offices.read", ALL_ROLES | PROVIDER },
+	[PERM_LINKS_CREATE] = { "links.create", ALL_ROLES | PROVIDER | TEAM },
+	[PERM_OFFICES_READ] = { "offices.read", ALL_ROLES | PROVIDER | TEAM },
 	[PERM_REPORTS_CREATE] = { "reports.create",
 	    R(ROLE_ADVISOR) | R(ROLE_MINISTRY) | R(ROLE_ADMIN) },
-	[PERM_REPORTS_READ] = { "reports.read", ALL_ROLES | PROVIDER },
+	[PERM_REPORTS_READ] = { "reports.read", ALL_ROLES | PROVIDER | TEAM },
 	[PERM_JOBS_READ] = { "jobs.read", R(ROLE_ADVISOR) | R(ROLE_MINISTRY) | R(ROLE_ADMIN) },
 	/* Which offices are due, overdue, in progress or done in a cycle: ids and a status. */
 	[PERM_CYCLES_READ] = { "cycles.read", ALL_ROLES },
@@ -45,7 +47,7 @@ static const struct {
 	[PERM_PROCEDURES_UPDATE] = { "procedures.update",
 	    OFFICE_ROLES | R(ROLE_INSTITUTE) | R(ROLE_ADMIN) },
 	[PERM_AUDIT_READ] = { "audit.read", R(ROLE_ADMIN) },
-	[PERM_CODELISTS_READ] = { "codelists.read", ALL_ROLES | PROVIDER },
+	[PERM_CODELISTS_READ] = { "codelists.read", ALL_ROLES | PROVIDER | TEAM },
 	/* Case-level data: never the advisors or the ministry. */
 	[PERM_CASES_READ] = { "cases.read", OFFICE_ROLES | R(ROLE_INSTITUTE) | R(ROLE_ADMIN) },
 	[PERM_CASES_WRITE] = { "cases.write", OFFICE_ROLES | R(ROLE_INSTITUTE) },
@@ -75,7 +77,7 @@ static const struct {
 	[PERM_ADVICE_MESSAGES_CREATE] = { "advice_messages.create",
 	    OFFICE_ROLES | R(ROLE_ADVISOR) },
 	/* The providers' directory: public like the offices'; admin keeps it. */
-	[PERM_PROVIDERS_READ] = { "providers.read", ALL_ROLES | PROVIDER },
+	[PERM_PROVIDERS_READ] = { "providers.read", ALL_ROLES | PROVIDER | TEAM },
 	[PERM_PROVIDERS_WRITE] = { "providers.write", R(ROLE_ADMIN) },
 	/* § 10 concepts: the owner writes; the region's advisors and admin read; the ministry
 	 * and the advisors see the coverage (the ministry as counts). */
@@ -84,6 +86,19 @@ static const struct {
 	[PERM_CONCEPTS_WRITE] = { "protection_concepts.write", OFFICE_ROLES | PROVIDER },
 	[PERM_CONCEPTS_COVERAGE] = { "protection_concepts.coverage",
 	    R(ROLE_ADVISOR) | R(ROLE_MINISTRY) | R(ROLE_ADMIN) },
+	/* Programmes, their calls and clusters are published: every caller reads them. */
+	[PERM_PROGRAMMES_READ] = { "programmes.read", ALL_ROLES | PROVIDER | TEAM },
+	[PERM_PROGRAMMES_WRITE] = { "programmes.write", R(ROLE_ADMIN) },
+	/* The programme's team runs it (its SQL and RLS: its own programme only). */
+	[PERM_CALLS_WRITE] = { "calls.write", TEAM },
+	[PERM_CLUSTERS_WRITE] = { "clusters.write", TEAM },
+	/* An application: the applying office and the programme's team; admin without answers. */
+	[PERM_APPLICATIONS_READ] = { "applications.read", OFFICE_ROLES | TEAM | R(ROLE_ADMIN) },
+	/* An application commits the office: its lead applies (or the team, for an office
+	 * outside kqe). */
+	[PERM_APPLICATIONS_CREATE] = { "applications.create", R(ROLE_OFFICE_LEAD) | TEAM },
+	[PERM_APPLICATIONS_UPDATE] = { "applications.update", R(ROLE_OFFICE_LEAD) | TEAM },
+	[PERM_SELECTION_READ] = { "selection.read", TEAM | R(ROLE_ADMIN) },
 };
 
 bool
@@ -117,8 +132,8 @@ auth_permissions_of(enum role role)
 static const struct db_stmt stmt_token = { "auth_token",
 	"SELECT id, role, coalesce(office_id, ''), coalesce(region, ''),"
 	" coalesce(institute_id, ''), revoked_at IS NOT NULL,"
-	" expires_at IS NOT NULL AND expires_at <= now(), coalesce(provider_id, '')"
-	" FROM api_tokens WHERE token_hash = $1" };
+	" expires_at IS NOT NULL AND expires_at <= now(), coalesce(provider_id, ''),"
+	" coalesce(programme_id::text, '') FROM api_tokens WHERE token_hash = $1" };
 
 #define API_KEY_PREFIX "kqe_"
 #define API_KEY_CHARS 43 /* base64url of 32 bytes, unpadded */
@@ -175,6 +190,7 @@ identify_api_key(struct request *r, const char *token)
 	snprintf(p->region, sizeof(p->region), "%s", PQgetvalue(res, 0, 3));
 	snprintf(p->institute_id, sizeof(p->institute_id), "%s", PQgetvalue(res, 0, 4));
 	snprintf(p->provider_id, sizeof(p->provider_id), "%s", PQgetvalue(res, 0, 7));
+	snprintf(p->programme_id, sizeof(p->programme_id), "%s", PQgetvalue(res, 0, 8));
 	PQclear(res);
 	if (revoked || expired) {
 		log_info(r->id, "token refused",

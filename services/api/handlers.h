@@ -25,6 +25,10 @@ extern const struct resource advice_messages_resource;
 extern const struct resource providers_resource;
 extern const struct resource protection_concepts_resource;
 extern const struct resource protection_concept_versions_resource;
+extern const struct resource programmes_resource;
+extern const struct resource calls_resource;
+extern const struct resource applications_resource;
+extern const struct resource clusters_resource;
 void procedure_report_html_reply(struct request *r, const json_t *rep);
 
 void health_live(struct request *r);
@@ -39,6 +43,7 @@ void me_get(struct request *r);
 void benchmark_get(struct request *r);
 void cycle_offices(struct request *r);
 void concept_coverage(struct request *r);
+void call_ranking(struct request *r);
 
 void reports_create(struct request *r);
 void reports_get(struct request *r);

@@ -364,6 +364,12 @@ bind_role(const json_t *claims, const struct config *cfg, struct principal *p, c
 		*why = "provider role without provider claim";
 		return -1;
 	}
+	if (p->role == ROLE_PROGRAMME_TEAM && (claim_id(claims, cfg->jwt_programme_claim,
+	                                           p->programme_id, sizeof(p->programme_id)) != 0 ||
+	                                          !uuid_valid(p->programme_id))) {
+		*why = "programme role without programme claim";
+		return -1;
+	}
 	if (p->role == ROLE_ADVISOR) {
 		const char *region =
 		    json_string_value(json_object_get(claims, cfg->jwt_region_claim));

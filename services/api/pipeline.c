@@ -426,10 +426,16 @@ const char *
 write_encrypted(struct write *w, const char *field)
 {
 	const json_t *text = json_object_get(w->doc, field);
-	if (!json_is_string(text) || json_string_length(text) == 0)
-		return NULL;
 	char aad[160];
 	snprintf(aad, sizeof(aad), "%s:%s:%s", w->res->name, w->id, field);
+	if (json_is_object(text)) {
+		char *dump = json_dumps(text, JSON_COMPACT | JSON_SORT_KEYS);
+		char *sealed = keyring_encrypt(w->r->worker->keyring, dump, strlen(dump), aad);
+		free(dump);
+		return request_own_string(w->r, sealed);
+	}
+	if (!json_is_string(text) || json_string_length(text) == 0)
+		return NULL;
 	/* json_string_length: the text may hold \u0000, which strlen would cut at. */
 	return request_own_string(
 	    w->r, keyring_encrypt(w->r->worker->keyring, json_string_value(text),
@@ -474,6 +480,31 @@ write_refused_by_procedure(struct write *w, const char *detail)
 		return false;
 	write_refuse(w, 409, "/procedure_id", "completed", detail);
 	return true;
+}
+
+static const struct db_stmt stmt_lock_key = { "pipeline_lock_key",
+	"SELECT pg_advisory_xact_lock(hashtextextended($1, 0))" };
+
+int
+write_lock_key(struct write *w, const char *key)
+{
+	const char *params[] = { key };
+	PGresult *res = db_exec(w->r->db, &stmt_lock_key, 1, params);
+	PQclear(res);
+	return res != NULL ? 0 : -1;
+}
+
+bool
+write_changes(const struct write *w, const char *field)
+{
+	size_t i;
+	json_t *name;
+	json_array_foreach(json_object_get(w->details, "fields"), i, name)
+	{
+		if (strcmp(json_string_value(name), field) == 0)
+			return true;
+	}
+	return false;
 }
 
 const char *
@@ -540,6 +571,9 @@ check_references(struct write *w)
  * wrong type, tells "left out" (absent) from "unusable" (null), and every
  * bad field is still reported in one answer.
  */
+static json_t *valid_items(
+    const json_t *v, const struct field_spec *f, const char *ptr, const json_t *errors);
+
 static json_t *
 valid_part(const json_t *doc, const struct field_spec *specs, size_t n, const char *pointer,
     const json_t *errors)
@@ -565,7 +599,26 @@ valid_part(const json_t *doc, const struct field_spec *specs, size_t n, const ch
 		    !bad ? json_incref(v)
 		    : specs[i].type == FIELD_OBJECT && json_is_object(v)
 		        ? valid_part(v, specs[i].fields, specs[i].nfields, ptr, errors)
+		    : specs[i].type == FIELD_LIST && json_is_array(v)
+		        ? valid_items(v, &specs[i], ptr, errors)
 		        : json_null());
+	}
+	return out;
+}
+
+/* The items of a list, each an object as valid_part makes it (or null if no object). */
+static json_t *
+valid_items(const json_t *v, const struct field_spec *f, const char *ptr, const json_t *errors)
+{
+	json_t *out = json_array(), *e;
+	size_t i;
+	json_array_foreach(v, i, e)
+	{
+		char item[300];
+		snprintf(item, sizeof(item), "%s/%zu", ptr, i);
+		json_array_append_new(out, json_is_object(e)
+		                               ? valid_part(e, f->fields, f->nfields, item, errors)
+		                               : json_null());
 	}
 	return out;
 }
@@ -651,6 +704,15 @@ reply_not_written(struct write *w, enum write_outcome o)
 	case WRITE_REFUSED:
 		if (w->location[0] != '\0')
 			reply_header(r, "Location", w->location);
+		/* The member the refusal is about, as a field error names its field. */
+		if (w->refusal_pointer != NULL) {
+			if (w->refusal_members == NULL)
+				w->refusal_members = json_object();
+			json_t *one = json_array();
+			error_at_pointer(
+			    one, w->refusal_pointer, w->refusal_code, w->refusal_detail);
+			json_object_set_new(w->refusal_members, "errors", one);
+		}
 		reply_problem_with(
 		    r, w->refusal, w->refusal_detail, json_incref(w->refusal_members));
 		break;

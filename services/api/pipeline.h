@@ -191,6 +191,16 @@ int write_move(
 	.name = (n), .title = (t), .collection = (c), .scope = SCOPE_NONE, .as_caller = true,      \
 	.audited = true, .keys = { KEY_TIMESTAMP, KEY_UUID }, .nkeys = 2
 
+/*
+ * What every resource that every caller reads shares (programmes, calls,
+ * clusters): no scope in its SQL, written as the caller (row-level security
+ * decides who may write), listed by update time. n, t, c: name, title,
+ * collection.
+ */
+#define SHARED_DATA(n, t, c)                                                                       \
+	.name = (n), .title = (t), .collection = (c), .scope = SCOPE_NONE, .as_caller = true,      \
+	.keys = { KEY_TIMESTAMP, KEY_UUID }, .nkeys = 2
+
 /* The generic handlers routes point at. */
 void path_read(struct request *r);
 void path_list(struct request *r);
@@ -259,7 +269,8 @@ bool write_refused_by_procedure(struct write *w, const char *detail);
  * Free text at rest: the text member field of the document encrypted for
  * this record (AES-256-GCM under the current key, associated data
  * "<resource>:<id>:<field>", so a ciphertext cannot be moved to another
- * record or field), owned by the request; NULL if absent, null or empty.
+ * record or field), owned by the request; NULL if absent, null or empty. A
+ * member that is an object is encrypted as its compact JSON.
  */
 const char *write_encrypted(struct write *w, const char *field);
 
@@ -277,6 +288,16 @@ json_t *free_text_decrypt(struct request *r, const char *resource, const char *i
 
 /* Appends an error at w->prefix + pointer. */
 void write_error(struct write *w, const char *pointer, const char *code, const char *message);
+
+/*
+ * Serialises the writes that name key until the transaction ends (an
+ * advisory lock): for a rule over several rows, such as the places of a call
+ * or the members of a programme's clusters. 0, or -1 if the database failed.
+ */
+int write_lock_key(struct write *w, const char *key) KQE_MUSTCHECK;
+
+/* Whether an update changes field (its name is in the audit entry's fields). */
+bool write_changes(const struct write *w, const char *field);
 
 /* The value of a member of the document, current representation or a reference row. */
 const char *doc_text(const struct write *w, const char *name);

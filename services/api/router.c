@@ -48,8 +48,9 @@ static const char *const cycle_statuses[] = { "due", "overdue", "in_progress", "
 #define OFFICE_FILTERS                                                                             \
 	{                                                                                          \
 		{ "region", QUERY_ENUM, regions },                                                 \
+		    { "kind", QUERY_ENUM, codelist_office_kind_values },                           \
 		{                                                                                  \
-			"kind", QUERY_ENUM, codelist_office_kind_values                            \
+			"state", QUERY_ENUM, codelist_state_values                                 \
 		}                                                                                  \
 	}
 #define REPORT_FILTERS                                                                             \
@@ -126,6 +127,29 @@ static const char *const procedure_report_statuses[] = { "draft", "finalised", "
 		}                                                                                  \
 	}
 static const char *const owner_kinds[] = { "office", "provider", NULL };
+#define CALL_FILTERS                                                                               \
+	{                                                                                          \
+		{ "programme_id", QUERY_UUID, NULL }, { "open", QUERY_BOOL, NULL },                \
+		{                                                                                  \
+			"updated_since", QUERY_TIMESTAMP, NULL                                     \
+		}                                                                                  \
+	}
+#define APPLICATION_FILTERS                                                                        \
+	{                                                                                          \
+		{ "office_id", QUERY_SLUG, NULL }, { "call_id", QUERY_UUID, NULL },                \
+		    { "programme_id", QUERY_UUID, NULL },                                          \
+		    { "status", QUERY_ENUM, codelist_application_status_values },                  \
+		{                                                                                  \
+			"updated_since", QUERY_TIMESTAMP, NULL                                     \
+		}                                                                                  \
+	}
+#define CLUSTER_FILTERS                                                                            \
+	{                                                                                          \
+		{ "programme_id", QUERY_UUID, NULL },                                              \
+		{                                                                                  \
+			"updated_since", QUERY_TIMESTAMP, NULL                                     \
+		}                                                                                  \
+	}
 #define AUDIT_FILTERS                                                                              \
 	{                                                                                          \
 		{ "office_id", QUERY_TEXT, NULL }, { "action", QUERY_TEXT, NULL },                 \
@@ -289,6 +313,47 @@ const struct route routes[] = {
 	ROUTE(GET, "/v1/protection-concept-coverage", PERM_CONCEPTS_COVERAGE, concept_coverage,
 	    .query = { { "status", QUERY_ENUM, codelist_concept_status_values },
 	        { "region", QUERY_ENUM, regions }, { "owner_kind", QUERY_ENUM, owner_kinds } }),
+	ROUTE(GET, "/v1/programmes", PERM_PROGRAMMES_READ, path_list,
+	    .query = { { "updated_since", QUERY_TIMESTAMP, NULL } }, .flags = LISTED,
+	    .resource = &programmes_resource),
+	ROUTE(GET, "/v1/programmes.csv", PERM_PROGRAMMES_READ, path_list,
+	    .query = { { "updated_since", QUERY_TIMESTAMP, NULL } }, .flags = EXPORT,
+	    .resource = &programmes_resource, .media = CSV),
+	ROUTE(POST, "/v1/programmes", PERM_PROGRAMMES_WRITE, path_create, .flags = WRITE,
+	    .resource = &programmes_resource),
+	ROUTE(GET, "/v1/programmes/{id}", PERM_PROGRAMMES_READ, path_read, .params = { PARAM_UUID },
+	    .resource = &programmes_resource),
+	ROUTE(PATCH, "/v1/programmes/{id}", PERM_PROGRAMMES_WRITE, path_update,
+	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &programmes_resource),
+	ROUTE(GET, "/v1/calls", PERM_PROGRAMMES_READ, path_list, .query = CALL_FILTERS,
+	    .flags = LISTED, .resource = &calls_resource),
+	ROUTE(POST, "/v1/calls", PERM_CALLS_WRITE, path_create, .flags = WRITE,
+	    .resource = &calls_resource),
+	ROUTE(GET, "/v1/calls/{id}/ranking", PERM_SELECTION_READ, call_ranking,
+	    .params = { PARAM_UUID }),
+	ROUTE(GET, "/v1/calls/{id}", PERM_PROGRAMMES_READ, path_read, .params = { PARAM_UUID },
+	    .resource = &calls_resource),
+	ROUTE(PATCH, "/v1/calls/{id}", PERM_CALLS_WRITE, path_update, .params = { PARAM_UUID },
+	    .flags = WRITE, .resource = &calls_resource),
+	ROUTE(GET, "/v1/applications", PERM_APPLICATIONS_READ, path_list,
+	    .query = APPLICATION_FILTERS, .flags = LISTED, .resource = &applications_resource),
+	ROUTE(GET, "/v1/applications.csv", PERM_APPLICATIONS_READ, path_list,
+	    .query = APPLICATION_FILTERS, .flags = EXPORT, .resource = &applications_resource,
+	    .media = CSV),
+	ROUTE(POST, "/v1/applications", PERM_APPLICATIONS_CREATE, path_create, .flags = WRITE,
+	    .resource = &applications_resource),
+	ROUTE(GET, "/v1/applications/{id}", PERM_APPLICATIONS_READ, path_read,
+	    .params = { PARAM_UUID }, .resource = &applications_resource),
+	ROUTE(PATCH, "/v1/applications/{id}", PERM_APPLICATIONS_UPDATE, path_update,
+	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &applications_resource),
+	ROUTE(GET, "/v1/clusters", PERM_PROGRAMMES_READ, path_list, .query = CLUSTER_FILTERS,
+	    .flags = LISTED, .resource = &clusters_resource),
+	ROUTE(POST, "/v1/clusters", PERM_CLUSTERS_WRITE, path_create, .flags = WRITE,
+	    .resource = &clusters_resource),
+	ROUTE(GET, "/v1/clusters/{id}", PERM_PROGRAMMES_READ, path_read, .params = { PARAM_UUID },
+	    .resource = &clusters_resource),
+	ROUTE(PATCH, "/v1/clusters/{id}", PERM_CLUSTERS_WRITE, path_update,
+	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &clusters_resource),
 	ROUTE(GET, "/v1/audit", PERM_AUDIT_READ, path_list, .query = AUDIT_FILTERS, .flags = LISTED,
 	    .resource = &audit_resource),
 	ROUTE(GET, "/v1/audit.csv", PERM_AUDIT_READ, path_list, .query = AUDIT_FILTERS,

@@ -304,6 +304,7 @@ static const struct {
 	{ "procedure reports", seed_procedure_reports },
 	{ "advice requests", seed_advice_requests },
 	{ "foster care", seed_foster_care },
+	{ "programmes", seed_programmes },
 };
 
 static int

@@ -66,5 +66,7 @@ int seed_topics(struct demo_seed *s, char *summary, size_t size) KQE_MUSTCHECK;
 int seed_procedure_reports(struct demo_seed *s, char *summary, size_t size) KQE_MUSTCHECK;
 /* § 7 advice requests of two in five offices, in every status, with the advisors' answers. */
 int seed_advice_requests(struct demo_seed *s, char *summary, size_t size) KQE_MUSTCHECK;
+/* The three founding programmes, their calls, applications and clusters (seed_programmes.c). */
+int seed_programmes(struct demo_seed *s, char *summary, size_t size) KQE_MUSTCHECK;
 
 #endif

@@ -21,7 +21,8 @@
 
 #define TOKEN_USAGE                                                                                \
 	"usage: kqe token create --name NAME --role ROLE [--office ID | --region LVR|LWL |\n"      \
-	"                        --institute ID | --provider ID] [--expires YYYY-MM-DD]\n"         \
+	"                        --institute ID | --provider ID | --programme UUID]\n"             \
+	"                        [--expires YYYY-MM-DD]\n"                                         \
 	"       kqe token list\n"                                                                  \
 	"       kqe token revoke ID\n"
 
@@ -29,12 +30,13 @@
 
 static const struct db_stmt stmt_insert = { "token_insert",
 	"INSERT INTO api_tokens (name, token_hash, role, office_id, region, institute_id,"
-	" provider_id, expires_at)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $8, $7::date::timestamp AT TIME ZONE 'UTC')"
+	" provider_id, programme_id, expires_at)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $8, $9::uuid, $7::date::timestamp AT TIME ZONE 'UTC')"
 	" RETURNING id" };
 
 static const struct db_stmt stmt_list = { "token_list",
-	"SELECT id, name, role, coalesce(office_id, region, institute_id, provider_id, '-'),"
+	"SELECT id, name, role, coalesce(office_id, region, institute_id, provider_id,"
+	" programme_id::text, '-'),"
 	" kqe_ts(created_at), coalesce(kqe_ts(expires_at), '-'),"
 	" CASE WHEN revoked_at IS NOT NULL THEN 'revoked'"
 	" WHEN expires_at <= now() THEN 'expired' ELSE 'active' END" /* as services/api/auth.c */
@@ -71,6 +73,9 @@ create_error(struct db *db, const struct token_request *req)
 	else if (strcmp(db_error_sqlstate(db), "23503") == 0 &&
 	         strcmp(cons, "api_tokens_provider_id_fkey") == 0)
 		fprintf(stderr, "kqe token create: unknown provider \"%s\"\n", req->provider_id);
+	else if (strcmp(db_error_sqlstate(db), "23503") == 0 &&
+	         strcmp(cons, "api_tokens_programme_id_fkey") == 0)
+		fprintf(stderr, "kqe token create: unknown programme \"%s\"\n", req->programme_id);
 	else
 		cli_db_error("kqe token create", db);
 }
@@ -94,7 +99,7 @@ token_create(int argc, char **argv, const struct config *cfg)
 	token_generate(token);
 	token_hash(token, hash);
 	const char *params[] = { req.name, hash, role_name(req.role), req.office_id, req.region,
-		req.institute_id, req.expires, req.provider_id };
+		req.institute_id, req.expires, req.provider_id, req.programme_id };
 
 	db = token_db(cfg);
 	cli_principal(&admin);
@@ -104,7 +109,7 @@ token_create(int argc, char **argv, const struct config *cfg)
 		cli_db_error("kqe token create", db);
 		goto out;
 	}
-	res = db_exec(db, &stmt_insert, 8, params);
+	res = db_exec(db, &stmt_insert, 9, params);
 	if (res == NULL) {
 		create_error(db, &req);
 		goto fail;

@@ -25,6 +25,8 @@ token_role_binding(enum role role)
 		return TOKEN_BINDING_INSTITUTE;
 	case ROLE_PROVIDER_STAFF:
 		return TOKEN_BINDING_PROVIDER;
+	case ROLE_PROGRAMME_TEAM:
+		return TOKEN_BINDING_PROGRAMME;
 	default:
 		return TOKEN_BINDING_NONE;
 	}
@@ -39,6 +41,7 @@ enum token_option {
 	OPT_REGION,
 	OPT_INSTITUTE,
 	OPT_PROVIDER,
+	OPT_PROGRAMME,
 	OPT_EXPIRES
 };
 
@@ -53,6 +56,7 @@ static const struct {
 	[OPT_REGION] = { "--region", "LVR|LWL", TOKEN_BINDING_REGION },
 	[OPT_INSTITUTE] = { "--institute", "ID", TOKEN_BINDING_INSTITUTE },
 	[OPT_PROVIDER] = { "--provider", "ID", TOKEN_BINDING_PROVIDER },
+	[OPT_PROGRAMME] = { "--programme", "UUID", TOKEN_BINDING_PROGRAMME },
 	[OPT_EXPIRES] = { "--expires", "YYYY-MM-DD", TOKEN_BINDING_NONE },
 };
 
@@ -145,7 +149,7 @@ token_request_parse(
 	if (role_parse(values[OPT_ROLE], &req->role) != 0) {
 		snprintf(err, errsize,
 		    "unknown role \"%s\" (office_staff, office_lead, institute, advisor, ministry, "
-		    "admin, provider_staff)",
+		    "admin, provider_staff, programme_team)",
 		    values[OPT_ROLE]);
 		return -1;
 	}
@@ -176,6 +180,12 @@ token_request_parse(
 	req->office_id = values[OPT_OFFICE];
 	req->institute_id = values[OPT_INSTITUTE];
 	req->provider_id = values[OPT_PROVIDER];
+	req->programme_id = values[OPT_PROGRAMME];
+	if (req->programme_id != NULL && !uuid_valid(req->programme_id)) {
+		snprintf(err, errsize, "--programme must be a programme's id (a UUID), not \"%s\"",
+		    req->programme_id);
+		return -1;
+	}
 	if (values[OPT_REGION] != NULL &&
 	    (req->region = offices_region_parse(values[OPT_REGION])) == NULL) {
 		snprintf(

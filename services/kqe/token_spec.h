@@ -30,6 +30,7 @@ enum token_binding {
 	TOKEN_BINDING_REGION, /* advisor */
 	TOKEN_BINDING_INSTITUTE, /* institute */
 	TOKEN_BINDING_PROVIDER, /* provider_staff */
+	TOKEN_BINDING_PROGRAMME, /* programme_team */
 };
 
 /* A checked `kqe token create` request. Strings are borrowed from argv (region: static). */
@@ -40,6 +41,7 @@ struct token_request {
 	const char *region; /* "LVR" or "LWL"; NULL unless advisor */
 	const char *institute_id; /* NULL unless institute */
 	const char *provider_id; /* NULL unless provider_staff */
+	const char *programme_id; /* a UUID; NULL unless programme_team */
 	const char *expires; /* "YYYY-MM-DD" at 00:00 UTC, after now; NULL: never */
 };
 

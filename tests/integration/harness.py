@@ -336,12 +336,12 @@ class Stack:
         return r
 
     def token(self, role, office=None, region=None, institute=None, expires=None, name=None,
-              provider=None):
+              provider=None, programme=None):
         """A new API key made with `kqe token create`; returns (token, id)."""
         args = ["token", "create", "--name", name or f"test-{role}", "--role", role]
         for flag, value in (("--office", office), ("--region", region),
                             ("--institute", institute), ("--provider", provider),
-                            ("--expires", expires)):
+                            ("--programme", programme), ("--expires", expires)):
             if value is not None:
                 args += [flag, value]
         out = self.kqe(*args, check=True).stdout

@@ -7,16 +7,17 @@ import unittest
 
 from harness import REPO, StackTestCase
 
-LISTS = ["office_kind", "region", "procedure_phase", "selection", "sex", "parents_age_group",
+LISTS = ["office_kind", "region", "state", "procedure_phase", "selection", "sex", "parents_age_group",
          "reporter", "assessment_result", "endangerment_form", "quality_dimension", "rating",
          "learning_theme", "topic_status", "topic_priority", "advice_kind", "advice_status",
          "advice_topic", "advice_urgency", "advice_decline_reason", "concept_element",
-         "concept_participant", "concept_status", "role"]
+         "concept_participant", "concept_status", "programme_role", "criterion_answer",
+         "application_status", "office_size", "role"]
 COUNTS = {"assessment_result": 4, "endangerment_form": 4, "reporter": 13,
-          "quality_dimension": 11, "learning_theme": 18, "procedure_phase": 7, "role": 7,
+          "quality_dimension": 11, "learning_theme": 18, "procedure_phase": 7, "role": 8,
           "rating": 4, "sex": 4}
 ROLES = ["office_staff", "office_lead", "institute", "advisor", "ministry", "admin",
-         "provider_staff"]
+         "provider_staff", "programme_team"]
 
 
 class CodelistsTest(StackTestCase):
@@ -155,6 +156,8 @@ class CodelistsTest(StackTestCase):
             "ministry": s.token("ministry")[0],
             "admin": s.default_token,
             "provider_staff": s.token("provider_staff", provider="demo-traeger-lwl-01")[0],
+            "programme_team": s.token("programme_team", programme=s.sql_value(
+                "SELECT id FROM programmes ORDER BY id LIMIT 1"))[0],
         }
         self.assertEqual(sorted(tokens), sorted(ROLES))
         full = self.get_ok("/v1/codelists").body

@@ -39,7 +39,7 @@ SPEC = load_spec(os.path.join(REPO, "proto/openapi.yaml"))
 ROUTER = SPEC["x-kqe-router-answers"]
 EXAMPLES_DIR = os.path.join(REPO, "proto/examples")
 ROLES = ["office_staff", "office_lead", "institute", "advisor", "ministry", "admin",
-         "provider_staff"]
+         "provider_staff", "programme_team"]
 JSON_TYPES = ("application/json", "application/problem+json")
 # Headers with a meaning for clients: if an answer carries one, the spec must document it.
 CONTRACT_HEADERS = ("location", "link", "etag", "retry-after", "www-authenticate", "allow",
@@ -58,6 +58,10 @@ EXAMPLE_FILES = {
     "advice-message.json": "createAdviceMessage",
     "provider.json": "createProvider",
     "protection-concept.json": "createProtectionConcept",
+    "programme.json": "createProgramme",
+    "call.json": "createCall",
+    "application.json": "createApplication",
+    "cluster.json": "createCluster",
 }
 
 
@@ -267,9 +271,19 @@ class LiveContractTest(StackTestCase):
             bind = {"office": self.office} if role.startswith("office") else \
                 {"region": "LVR"} if role == "advisor" else \
                 {"institute": "demo-institut-1"} if role == "institute" else \
-                {"provider": "demo-traeger-lvr-01"} if role == "provider_staff" else {}
+                {"provider": "demo-traeger-lvr-01"} if role == "provider_staff" else \
+                {"programme": self.programme()} if role == "programme_team" else {}
             self.tokens[role] = self.stack.token(role, **bind)[0]
         return self.tokens[role]
+
+    def programme(self):
+        """A programme for the programme_team's token: the demo's first, or a new one."""
+        found = self.stack.sql_value("SELECT id FROM programmes ORDER BY id LIMIT 1")
+        if found:
+            return found
+        r = self.stack.post("/v1/programmes", self.example("programme.json"))
+        self.assertEqual(r.status, 201, r)
+        return r.json()["id"]
 
     def example(self, name):
         with open(os.path.join(EXAMPLES_DIR, name), encoding="utf-8") as f:

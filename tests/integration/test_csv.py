@@ -34,7 +34,7 @@ class CsvExportTest(StackTestCase):
         self.assertIn("\r\n", text)
         rows = list(csv.DictReader(io.StringIO(text)))
         self.assertEqual(len(rows), 95)
-        self.assertEqual(list(rows[0])[:4], ["id", "name", "kind", "region"])
+        self.assertEqual(list(rows[0])[:5], ["id", "name", "kind", "state", "region"])
         self.assertEqual(rows[0]["id"], "demo-lvr-001")
         self.assertEqual({row["synthetic"] for row in rows}, {"true"})
         # Same data as the JSON list.

@@ -157,6 +157,17 @@ class JwtTest(StackTestCase):
                          set())
         self.assertEqual(self.stack.get("/v1/procedures", token=token).status, 403)
 
+    def test_programme_team_is_bound_to_the_programme_of_its_claim(self):
+        programme = self.stack.sql_value(
+            "SELECT id FROM programmes WHERE NOT nrw_only AND synthetic")
+        token = self.rs(kqe_role="programme_team", kqe_office=None, kqe_programme=programme)
+        me = self.stack.get("/v1/me", token=token).json()
+        self.assertEqual((me["role"], me["programme_id"]), ("programme_team", programme))
+        r = self.stack.get("/v1/applications?limit=100", token=token)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual({a["programme_id"] for a in r.json()["items"]}, {programme})
+        self.assertEqual(self.stack.get("/v1/procedures", token=token).status, 403)
+
     def test_leeway_accepts_small_clock_skew(self):
         now = int(time.time())
         self.assertEqual(self.stack.get("/v1/offices", token=self.rs(exp=now - 20)).status, 200)
@@ -194,6 +205,10 @@ class JwtTest(StackTestCase):
             "advisor without region": self.rs(kqe_role="advisor", kqe_office=None),
             "provider staff without provider": self.rs(kqe_role="provider_staff",
                                                        kqe_office=None),
+            "programme team without programme": self.rs(kqe_role="programme_team",
+                                                         kqe_office=None),
+            "programme team with a programme that is no id": self.rs(
+                kqe_role="programme_team", kqe_office=None, kqe_programme="nzfh"),
             "tampered claims": f"{h}.{tampered_claims}.{s}",
             "truncated signature": f"{h}.{p}.{s[:-4]}",
             "empty signature": f"{h}.{p}.",

@@ -13,7 +13,7 @@ FOREIGN = "demo-lwl-001"
 INSTITUTE = "demo-institut-1"
 VALID_REPORT = {"scope": "state", "period": "2024"}
 ROLES = ["office_staff", "office_lead", "institute", "advisor", "ministry", "admin",
-         "provider_staff"]
+         "provider_staff", "programme_team"]
 PROVIDER = "sec-provider"
 # What a foster-care provider's staff reaches: the directories, the published reports, its
 # own protection concept; anything else is 403.
@@ -26,6 +26,22 @@ PROVIDER_ROUTES = {
     "providers": 200, "providers_csv": 200, "provider": 404,
     "concepts": 200, "concepts_csv": 200, "concept": 404, "concept_create": 422,
     "concept_patch": 415, "concept_versions": 404,
+    "programmes": 200, "programmes_csv": 200, "programme": 404, "calls": 200, "call": 404,
+    "clusters": 200, "cluster": 404,
+}
+# What a programme's team reaches: the directories, the published reports, and its programme.
+TEAM_ROUTES = {
+    "healthz": 200, "readyz": 200, "metrics": 200, "openapi": 200, "docs": 200,
+    "offices": 200, "office": 200, "report": 200, "reports": 200, "report_html": 200,
+    "codelists": 200, "codelist": 200, "me": 200, "download_link": 422,
+    "offices_csv": 200, "reports_csv": 200, "report_csv": 200, "report_periods": 200,
+    "assigned_procedure": None, "unassigned_procedure": None,
+    "providers": 200, "providers_csv": 200, "provider": 404,
+    "programmes": 200, "programmes_csv": 200, "programme": 404, "calls": 200, "call": 404,
+    "call_create": 422, "call_patch": 415, "ranking": 404, "applications": 200,
+    "applications_csv": 200, "application": 404, "application_create": 422,
+    "application_patch": 415, "clusters": 200, "cluster": 404, "cluster_create": 422,
+    "cluster_patch": 415,
 }
 
 
@@ -50,6 +66,11 @@ class SecurityTest(StackTestCase):
         s.sql(f"INSERT INTO providers (id, name, seat, region) VALUES ('{PROVIDER}',"
               " 'Pflegekinderdienst (Test)', 'Köln', 'LVR') ON CONFLICT DO NOTHING")
         cls.tok["provider_staff"] = s.token("provider_staff", provider=PROVIDER)[0]
+        programme = s.sql_value(
+            "INSERT INTO programmes (id, title, legal_basis, sponsor, run_by, starts_on, ends_on)"
+            " VALUES (gen_random_uuid(), 'Sicherheitstest', 'Test', 'Test', 'Test',"
+            " '2026-01-01', '2026-12-31') RETURNING id")
+        cls.tok["programme_team"] = s.token("programme_team", programme=programme)[0]
         cls.own_proc = s.sql_value(f"SELECT id FROM procedures WHERE office_id = '{OWN}' LIMIT 1")
         cls.foreign_proc = s.sql_value(
             f"SELECT id FROM procedures WHERE office_id = '{FOREIGN}' LIMIT 1")
@@ -119,6 +140,8 @@ class SecurityTest(StackTestCase):
     def expected(self, role, route):
         if role == "provider_staff":
             return PROVIDER_ROUTES.get(route, 403)
+        if role == "programme_team":
+            return TEAM_ROUTES.get(route, 403)
         office = role in ("office_staff", "office_lead")
         table = {
             "healthz": 200, "readyz": 200, "metrics": 200, "openapi": 200, "docs": 200,
@@ -196,6 +219,19 @@ class SecurityTest(StackTestCase):
             "concept_patch": 415 if office else 403,
             "concept_coverage": 200 if role in ("advisor", "ministry", "admin") else 403,
             "concept_versions": 403 if role in ("institute", "ministry") else 404,
+            # Programmes, calls and clusters are published; applications are the applying
+            # office's and the programme team's (admin reads them without their answers).
+            "programmes": 200, "programmes_csv": 200, "programme": 404,
+            "programme_create": 422 if role == "admin" else 403,
+            "programme_patch": 415 if role == "admin" else 403,
+            "calls": 200, "call": 404, "call_create": 403, "call_patch": 403,
+            "ranking": 404 if role == "admin" else 403,
+            "applications": 200 if office or role == "admin" else 403,
+            "applications_csv": 200 if office or role == "admin" else 403,
+            "application": 404 if office or role == "admin" else 403,
+            "application_create": 422 if role == "office_lead" else 403,
+            "application_patch": 415 if role == "office_lead" else 403,
+            "clusters": 200, "cluster": 404, "cluster_create": 403, "cluster_patch": 403,
         }
         return table[route]
 
@@ -282,6 +318,25 @@ class SecurityTest(StackTestCase):
             "concept_patch": ("PATCH", f"/v1/protection-concepts/{UNKNOWN_ID}"),
             "concept_coverage": ("GET", "/v1/protection-concept-coverage"),
             "concept_versions": ("GET", f"/v1/protection-concepts/{UNKNOWN_ID}/versions"),
+            "programmes": ("GET", "/v1/programmes?limit=5"),
+            "programmes_csv": ("GET", "/v1/programmes.csv?limit=5"),
+            "programme": ("GET", f"/v1/programmes/{UNKNOWN_ID}"),
+            "programme_create": ("POST", "/v1/programmes"),
+            "programme_patch": ("PATCH", f"/v1/programmes/{UNKNOWN_ID}"),
+            "calls": ("GET", "/v1/calls?limit=5"),
+            "call": ("GET", f"/v1/calls/{UNKNOWN_ID}"),
+            "call_create": ("POST", "/v1/calls"),
+            "call_patch": ("PATCH", f"/v1/calls/{UNKNOWN_ID}"),
+            "ranking": ("GET", f"/v1/calls/{UNKNOWN_ID}/ranking"),
+            "applications": ("GET", "/v1/applications?limit=5"),
+            "applications_csv": ("GET", "/v1/applications.csv?limit=5"),
+            "application": ("GET", f"/v1/applications/{UNKNOWN_ID}"),
+            "application_create": ("POST", "/v1/applications"),
+            "application_patch": ("PATCH", f"/v1/applications/{UNKNOWN_ID}"),
+            "clusters": ("GET", "/v1/clusters?limit=5"),
+            "cluster": ("GET", f"/v1/clusters/{UNKNOWN_ID}"),
+            "cluster_create": ("POST", "/v1/clusters"),
+            "cluster_patch": ("PATCH", f"/v1/clusters/{UNKNOWN_ID}"),
         }
 
     def test_matrix_every_route_role_and_office(self):

@@ -96,6 +96,7 @@ test_named_value_arrays(void **state)
 	} named[] = {
 		{ "office_kind", codelist_office_kind_values },
 		{ "region", codelist_region_values },
+		{ "state", codelist_state_values },
 		{ "procedure_phase", codelist_procedure_phase_values },
 		{ "selection", codelist_selection_values },
 		{ "sex", codelist_sex_values },
@@ -116,6 +117,10 @@ test_named_value_arrays(void **state)
 		{ "concept_element", codelist_concept_element_values },
 		{ "concept_participant", codelist_concept_participant_values },
 		{ "concept_status", codelist_concept_status_values },
+		{ "programme_role", codelist_programme_role_values },
+		{ "criterion_answer", codelist_criterion_answer_values },
+		{ "application_status", codelist_application_status_values },
+		{ "office_size", codelist_office_size_values },
 		{ "role", codelist_role_values },
 	};
 	assert_int_equal(ARRAY_LEN(named), codelists_count);
@@ -191,14 +196,21 @@ test_codes_and_counts_of_domain_doc(void **state)
 	EXPECT("advice_decline_reason", "supervisory_matter", "case_decision", "outside_remit",
 	    "duplicate");
 	EXPECT("concept_element", "childrens_rights", "foster_carer_participation",
-	    "young_people_participation", "complaint_internal", "complaint_external", "risk_analysis",
-	    "suspicion_procedure", "contact_persons", "training", "review");
+	    "young_people_participation", "complaint_internal", "complaint_external",
+	    "risk_analysis", "suspicion_procedure", "contact_persons", "training", "review");
 	EXPECT("concept_participant", "foster_carers", "young_people", "birth_parents",
 	    "professionals", "external_experts");
 	EXPECT("concept_status", "current", "review_overdue", "missing");
 	EXPECT("role", "office_staff", "office_lead", "institute", "advisor", "ministry", "admin",
-	    "provider_staff");
-	assert_int_equal(codelists_count, 23);
+	    "provider_staff", "programme_team");
+	EXPECT("programme_role", "model", "partner", "pilot");
+	EXPECT("criterion_answer", "yes_no", "text");
+	EXPECT(
+	    "application_status", "submitted", "waitlisted", "selected", "rejected", "withdrawn");
+	EXPECT("office_size", "small", "medium", "large", "unknown");
+	EXPECT("state", "BW", "BY", "BE", "BB", "HB", "HH", "HE", "MV", "NI", "NW", "RP", "SL",
+	    "SN", "ST", "SH", "TH");
+	assert_int_equal(codelists_count, 28);
 
 	/* The list sizes once more, as numbers (docs/domain.md, "Code lists"). */
 	assert_int_equal(codelist_find("assessment_result")->count, 4);

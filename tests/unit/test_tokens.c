@@ -62,6 +62,15 @@ static const struct request_case request_cases[] = {
 	    NULL },
 	{ "provider_staff without a provider", { "--name", "n", "--role", "provider_staff", NULL },
 	    0, NULL, NULL, NULL, NULL, "role provider_staff needs --provider" },
+	{ "programme_team without a programme", { "--name", "n", "--role", "programme_team", NULL },
+	    0, NULL, NULL, NULL, NULL, "role programme_team needs --programme" },
+	{ "programme_team with a programme that is no id",
+	    { "--name", "n", "--role", "programme_team", "--programme", "nzfh", NULL }, 0, NULL,
+	    NULL, NULL, NULL, "--programme must be a programme's id (a UUID), not \"nzfh\"" },
+	{ "office role with a programme",
+	    { "--name", "n", "--role", "office_lead", "--office", "x", "--programme",
+	        "0f8fad5b-d9cb-469f-a165-70867728950e", NULL },
+	    0, NULL, NULL, NULL, NULL, "role office_lead takes no --programme" },
 	{ "office role with a provider",
 	    { "--name", "n", "--role", "office_staff", "--office", "x", "--provider", "y", NULL },
 	    0, NULL, NULL, NULL, NULL, "role office_staff takes no --provider" },
@@ -196,6 +205,7 @@ test_role_binding(void **state)
 	assert_int_equal(token_role_binding(ROLE_MINISTRY), TOKEN_BINDING_NONE);
 	assert_int_equal(token_role_binding(ROLE_ADMIN), TOKEN_BINDING_NONE);
 	assert_int_equal(token_role_binding(ROLE_PROVIDER_STAFF), TOKEN_BINDING_PROVIDER);
+	assert_int_equal(token_role_binding(ROLE_PROGRAMME_TEAM), TOKEN_BINDING_PROGRAMME);
 }
 
 /* ---- token_date_parse ---- */

@@ -29,6 +29,14 @@ static const struct field_spec typed_fields[] = {
 	{ .name = "ratings", .type = FIELD_RATINGS, .values = dims, .min = 1, .max = 4 },
 	/* values NULL: ids (slug_id_valid), e.g. the offices a provider works for */
 	{ .name = "ids", .type = FIELD_CODES, .max = 3 },
+	{ .name = "at", .type = FIELD_TIMESTAMP },
+	{ .name = "children",
+	    .type = FIELD_LIST,
+	    .min = 1,
+	    .max = 2,
+	    .fields = child_fields,
+	    .nfields = 2 },
+	{ .name = "answers", .type = FIELD_MAP, .max = 3 },
 };
 
 static const struct field_spec fields[] = {
@@ -106,6 +114,23 @@ test_typed_fields(void **state)
 	check_typed("{\"ratings\":{\"intake\":1,\"documentation\":4}}", "");
 	check_typed("{\"ratings\":{\"intake\":0,\"documentation\":\"2\",\"x/y\":2}}",
 	    "/ratings/intake range;/ratings/documentation type;/ratings/x~1y unknown_field;");
+	/* A date-time with its offset; a bare date is not a point in time. */
+	check_typed("{\"at\":\"2026-03-31T23:59:00Z\"}", "");
+	check_typed("{\"at\":\"2026-03-31T23:59:00.5+02:00\"}", "");
+	check_typed("{\"at\":\"2026-03-31\"}", "/at format;");
+	check_typed("{\"at\":\"2026-03-31T23:59:00\"}", "/at format;");
+	check_typed("{\"at\":20260331}", "/at type;");
+	/* A list of objects: each item checked at its own index. */
+	check_typed("{\"children\":[{\"sex\":\"divers\"},{\"sex\":\"x\",\"y\":1}]}",
+	    "/children/1/sex enum;/children/1/y unknown_field;");
+	check_typed("{\"children\":[]}", "/children length;");
+	check_typed("{\"children\":[1]}", "/children/0 type;");
+	check_typed("{\"children\":{}}", "/children type;");
+	/* A map of ids to yes/no or short text. */
+	check_typed("{\"answers\":{\"a\":true,\"b-2\":\"abc\",\"c\":\"\"}}", "");
+	check_typed("{\"answers\":{\"A\":true,\"b\":\"abcd\",\"c\":1,\"d\":null}}",
+	    "/answers/A unknown_field;/answers/b length;/answers/c type;/answers/d type;");
+	check_typed("{\"answers\":[]}", "/answers type;");
 }
 
 static void

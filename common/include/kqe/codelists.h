@@ -68,6 +68,11 @@ const char *const *codelist_values(const struct codelist *list);
  */
 extern const char *const codelist_office_kind_values[];
 extern const char *const codelist_region_values[];
+extern const char *const codelist_state_values[];
+extern const char *const codelist_programme_role_values[];
+extern const char *const codelist_criterion_answer_values[];
+extern const char *const codelist_application_status_values[];
+extern const char *const codelist_office_size_values[];
 extern const char *const codelist_procedure_phase_values[];
 extern const char *const codelist_selection_values[];
 extern const char *const codelist_sex_values[];

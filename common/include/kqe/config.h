@@ -64,6 +64,7 @@ struct config {
 	char *jwt_region_claim;
 	char *jwt_institute_claim;
 	char *jwt_provider_claim;
+	char *jwt_programme_claim;
 	char *tls_cert;
 	char *tls_key;
 	long rate_limit_per_minute;

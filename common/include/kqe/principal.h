@@ -1,8 +1,8 @@
 /*
  * principal — who acts, and how that reaches PostgreSQL.
  *
- * A principal is a role plus what the role is bound to (an office, a region
- * or an institute). db_begin_as() opens a transaction and sets the principal
+ * A principal is a role plus what the role is bound to (an office, a region,
+ * an institute, a provider or a programme). db_begin_as() opens a transaction and sets the principal
  * as transaction-local settings (kqe.role, kqe.office_id, kqe.region,
  * kqe.institute_id) that the row-level security policies read, so the
  * database enforces tenant isolation a second time, independent of the
@@ -27,6 +27,7 @@ enum role {
 	ROLE_MINISTRY,
 	ROLE_ADMIN,
 	ROLE_PROVIDER_STAFF, /* staff of a free provider of foster-care services (§ 10) */
+	ROLE_PROGRAMME_TEAM, /* runs one programme: its calls, selection, clusters */
 	ROLE_SYSTEM, /* kqe-aggregator: reads across offices to build statistics */
 	ROLE_COUNT
 };
@@ -41,11 +42,12 @@ struct principal {
 	char region[4]; /* advisor */
 	char institute_id[65]; /* institute */
 	char provider_id[65]; /* provider_staff */
+	char programme_id[37]; /* programme_team */
 };
 
 /* The roles a token or JWT may carry, first to last. */
 #define ROLE_API_FIRST ROLE_OFFICE_STAFF
-#define ROLE_API_LAST ROLE_PROVIDER_STAFF
+#define ROLE_API_LAST ROLE_PROGRAMME_TEAM
 
 const char *role_name(enum role role);
 /* Returns 0 and sets *out for one of the API roles; -1 otherwise. */

@@ -162,20 +162,6 @@ request_create(struct write *w)
 	return res != NULL ? 0 : -1;
 }
 
-/* Whether this write changes field. */
-static bool
-changes(const struct write *w, const char *field)
-{
-	size_t i;
-	json_t *name;
-	json_array_foreach(json_object_get(w->details, "fields"), i, name)
-	{
-		if (strcmp(json_string_value(name), field) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* Whether this write changes what the office asked: a field other than status and the
  * advisor's decline_reason. */
 static bool
@@ -205,7 +191,7 @@ request_update(struct write *w)
 	int moved = write_move(w, "status", moves, ARRAY_LEN(moves), "An advice request");
 	if (moved < 0)
 		return 0;
-	if (!advisor && changes(w, "decline_reason")) {
+	if (!advisor && write_changes(w, "decline_reason")) {
 		write_refuse(w, 403, "/decline_reason", "forbidden",
 		    "The reason a request was declined is the advisor's.");
 		return 0;
@@ -230,7 +216,7 @@ request_update(struct write *w)
 	}
 	const char *params[] = { w->id, doc_text(w, "topic"), doc_text(w, "urgency"),
 		doc_text(w, "topic_id"),
-		changes(w, "question") ? write_encrypted(w, "question") : NULL,
+		write_changes(w, "question") ? write_encrypted(w, "question") : NULL,
 		doc_text(w, "status"), doc_text(w, "decline_reason"),
 		advisor && moved ? "true" : "false" };
 	PGresult *res = db_exec(w->r->db, &stmt_update, 8, params);

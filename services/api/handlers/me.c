@@ -19,7 +19,9 @@ me_get(struct request *r)
 {
 	const struct principal *p = &r->principal;
 	reply_json(r, 200,
-	    json_pack("{s:s,s:s,s:o,s:o,s:o,s:o}", "actor", p->actor, "role", role_name(p->role),
-	        "office_id", bound(p->office_id), "region", bound(p->region), "institute_id",
-	        bound(p->institute_id), "permissions", auth_permissions_of(p->role)));
+	    json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o}", "actor", p->actor, "role",
+	        role_name(p->role), "office_id", bound(p->office_id), "region", bound(p->region),
+	        "institute_id", bound(p->institute_id), "provider_id", bound(p->provider_id),
+	        "programme_id", bound(p->programme_id), "permissions",
+	        auth_permissions_of(p->role)));
 }

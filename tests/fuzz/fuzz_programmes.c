@@ -1,0 +1,35 @@
+/*
+ * Bodies of POST and PATCH /v1/programmes, /v1/calls, /v1/applications and
+ * /v1/clusters (fuzz_body.h): the same input as every one of them, so the
+ * list of criteria (FIELD_LIST), the answers (FIELD_MAP), the deadline
+ * (FIELD_TIMESTAMP) and the places meet every shape.
+ */
+#include "fuzz_body.h"
+
+static const char programme[] =
+    "{\"title\":\"Aus Fehlern lernen\",\"legal_basis\":\"Bundesprogramm\",\"sponsor\":\"Bund\","
+    "\"commissioned_by\":null,\"run_by\":\"NZFH\",\"starts_on\":\"2026-01-01\","
+    "\"ends_on\":\"2027-12-31\",\"nrw_only\":false}";
+static const char call[] =
+    "{\"programme_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"title\":\"Aufruf\","
+    "\"description\":null,\"deadline\":\"2026-03-31T22:00:00Z\",\"criteria\":["
+    "{\"id\":\"interest\",\"text\":\"Interesse\",\"answer\":\"yes_no\",\"weight\":3},"
+    "{\"id\":\"setting\",\"text\":\"Region\",\"answer\":\"text\"}],"
+    "\"places\":{\"model\":12,\"partner\":36}}";
+static const char application[] =
+    "{\"call_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"office_id\":\"demo-lvr-001\","
+    "\"preferred_role\":\"model\",\"answers\":{\"interest\":true,\"setting\":\"ländlich\"},"
+    "\"status\":\"submitted\",\"role\":null,\"score\":null}";
+static const char cluster[] =
+    "{\"programme_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"name\":\"Cluster Nord\","
+    "\"model_office_id\":\"demo-lvr-001\",\"partner_office_ids\":[\"demo-lvr-002\"]}";
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	fuzz_body(&programmes_resource, programme, data, size);
+	fuzz_body(&calls_resource, call, data, size);
+	fuzz_body(&applications_resource, application, data, size);
+	fuzz_body(&clusters_resource, cluster, data, size);
+	return 0;
+}

@@ -1,0 +1,471 @@
+"""Programmes: programmes and calls, applications by the deadline, the selection within the
+places (every move of an application tested), the ranking with its diversity view, clusters,
+and offices outside NRW that take part without entering NRW's statistics."""
+
+import unittest
+
+from harness import StackTestCase, psql
+
+UNKNOWN = "00000000-0000-4000-8000-000000000000"
+STATUSES = ["submitted", "waitlisted", "selected", "rejected", "withdrawn"]
+# The moves that exist, and who may make each (migration 0023, handlers/applications.c).
+MOVES = {
+    ("submitted", "waitlisted"): {"team"}, ("submitted", "selected"): {"team"},
+    ("submitted", "rejected"): {"team"}, ("waitlisted", "selected"): {"team"},
+    ("waitlisted", "rejected"): {"team"}, ("submitted", "withdrawn"): {"lead", "team"},
+    ("waitlisted", "withdrawn"): {"lead", "team"}, ("selected", "withdrawn"): {"lead", "team"},
+    ("withdrawn", "submitted"): {"lead"},
+}
+
+
+def programme(**over):
+    body = {"title": "Aus Fehlern lernen (Test)", "legal_basis": "Bundesprogramm",
+            "sponsor": "Bundesministerium (Test)", "commissioned_by": None,
+            "run_by": "Nationales Zentrum Frühe Hilfen (Test)", "starts_on": "2026-01-01",
+            "ends_on": "2027-12-31", "nrw_only": True}
+    body.update(over)
+    return body
+
+
+def call(programme_id, **over):
+    body = {"programme_id": programme_id, "title": "Interessenbekundung",
+            "deadline": "2099-01-01T12:00:00Z",
+            "criteria": [
+                {"id": "interest", "text": "Ausdrückliches Interesse an Qualitätsentwicklung",
+                 "answer": "yes_no", "weight": 3},
+                {"id": "problematic-cases", "text": "Problematische Fallverläufe erlebt",
+                 "answer": "yes_no", "weight": 2},
+                {"id": "motivation", "text": "Was möchten Sie lernen?", "answer": "text"}],
+            "places": {"model": 2, "partner": 3}}
+    body.update(over)
+    return body
+
+
+def answers(interest=True, cases=False, text="Fehler als Lernchance"):
+    return {"interest": interest, "problematic-cases": cases, "motivation": text}
+
+
+class ProgrammesTest(StackTestCase):
+    seed_demo = True
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        s = cls.stack
+        cls.offices = [r[0] for r in s.sql("SELECT id FROM offices ORDER BY id LIMIT 8")]
+        s.sql("INSERT INTO offices_elsewhere (id, name, kind, state, population_under_18)"
+              " VALUES ('test-by-1', 'Jugendamt Teststadt (Bayern)', 'kreisfreie_stadt', 'BY',"
+              " 30000) ON CONFLICT DO NOTHING")
+        r = s.post("/v1/programmes", programme())
+        assert r.status == 201, r
+        cls.prog = r.json()["id"]
+        r = s.post("/v1/programmes", programme(title="Bundesweit (Test)", nrw_only=False))
+        assert r.status == 201, r
+        cls.nationwide = r.json()["id"]
+        cls.tok = {"admin": s.default_token,
+                   "team": s.token("programme_team", programme=cls.prog)[0],
+                   "team2": s.token("programme_team", programme=cls.nationwide)[0],
+                   "ministry": s.token("ministry")[0],
+                   "advisor": s.token("advisor", region="LVR")[0]}
+        for i, office in enumerate(cls.offices):
+            cls.tok[f"lead{i}"] = s.token("office_lead", office=office)[0]
+            cls.tok[f"staff{i}"] = s.token("office_staff", office=office)[0]
+
+    def send(self, method, path, body=None, token="admin", etag=None):
+        headers = {"If-Match": etag} if etag is not None else {}
+        return self.stack.request(method, path, body=body, headers=headers,
+                                  token=self.tok[token])
+
+    def state(self):
+        return self.stack.sql(
+            "SELECT (SELECT count(*) FROM programmes), (SELECT count(*) FROM calls),"
+            " (SELECT count(*) FROM applications), (SELECT count(*) FROM clusters),"
+            " (SELECT count(*) FROM cluster_members),"
+            " (SELECT coalesce(sum(version), 0) FROM applications),"
+            " (SELECT count(*) FROM audit_log)")[0]
+
+    def new_call(self, **over):
+        r = self.send("POST", "/v1/calls", call(self.prog, **over), token="team")
+        self.assertEqual(r.status, 201, r)
+        return r.json()
+
+    def apply(self, call_id, i, **over):
+        body = {"call_id": call_id, "preferred_role": "model", "answers": answers()}
+        body.update(over)
+        r = self.send("POST", "/v1/applications", body, token=f"lead{i}")
+        self.assertEqual(r.status, 201, r)
+        return r.json()
+
+    def close(self, call_id, team="team"):
+        """The team closes the call (a deadline in the past)."""
+        c = self.send("GET", f"/v1/calls/{call_id}", token=team).json()
+        r = self.send("PATCH", f"/v1/calls/{call_id}", {"deadline": "2020-01-01T00:00:00Z"},
+                      token=team, etag=f'"v{c["version"]}"')
+        self.assertEqual(r.status, 200, r)
+        self.assertFalse(r.json()["open"])
+
+    def patch(self, application, body, token):
+        a = self.stack.sql(f"SELECT version FROM applications WHERE id = '{application}'")[0][0]
+        return self.send("PATCH", f"/v1/applications/{application}", body, token=token,
+                         etag=f'"v{a}"')
+
+    def test_1_programmes_are_kept_by_admin_and_read_by_everyone(self):
+        r = self.send("GET", f"/v1/programmes/{self.prog}", token="ministry")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((r.json()["nrw_only"], r.json()["run_by"]),
+                         (True, "Nationales Zentrum Frühe Hilfen (Test)"))
+        before = self.state()
+        for token in ("team", "lead0", "ministry", "advisor"):
+            self.assertProblem(self.send("POST", "/v1/programmes", programme(), token=token), 403)
+        r = self.send("POST", "/v1/programmes",
+                      programme(title="", starts_on="2027-01-01", ends_on="2026-01-01",
+                                nrw_only="yes", sponsor=None, extra=1))
+        self.assertProblem(r, 422)
+        self.assertEqual(sorted(e["pointer"] for e in r.json()["errors"]),
+                         ["/ends_on", "/extra", "/nrw_only", "/sponsor", "/title"])
+        self.assertEqual(self.state(), before)
+        p = self.send("GET", f"/v1/programmes/{self.prog}").json()
+        r = self.send("PATCH", f"/v1/programmes/{self.prog}", {"ends_on": "2028-06-30"},
+                      etag=f'"v{p["version"]}"')
+        self.assertEqual((r.status, r.json()["ends_on"]), (200, "2028-06-30"), r)
+        me = self.send("GET", "/v1/me", token="team").json()
+        self.assertEqual((me["role"], me["programme_id"]), ("programme_team", self.prog))
+
+    def test_2_a_call_with_criteria_and_places(self):
+        c = self.new_call()
+        self.assertEqual((c["open"], c["places"], c["selected"], len(c["criteria"])),
+                         (True, {"model": 2, "partner": 3}, {}, 3))
+        before = self.state()
+        bad = call(self.prog, deadline="2099-01-01", places={},
+                   criteria=[{"id": "a", "text": "x", "answer": "yes_no"},
+                             {"id": "a", "text": "y", "answer": "text", "weight": 2},
+                             {"id": "B C", "text": "", "answer": "maybe"}])
+        r = self.send("POST", "/v1/calls", bad, token="team")
+        self.assertProblem(r, 422)
+        self.assertEqual(sorted(e["pointer"] for e in r.json()["errors"]),
+                         ["/criteria/1/id", "/criteria/1/weight", "/criteria/2/answer",
+                          "/criteria/2/id", "/criteria/2/text", "/deadline", "/places"])
+        # Only its own programme's team writes a call; nobody else at all.
+        self.assertProblem(self.send("POST", "/v1/calls", call(self.prog), token="team2"), 422,
+                           errors=[{"pointer": "/programme_id", "code": "not_found"}])
+        for token in ("admin", "lead0", "ministry"):
+            self.assertProblem(self.send("POST", "/v1/calls", call(self.prog), token=token), 403)
+        self.assertEqual(self.state(), before)
+        for token in ("lead0", "staff1", "ministry", "advisor", "team2"):
+            self.assertIn(c["id"], [x["id"] for x in self.send(
+                "GET", f"/v1/calls?programme_id={self.prog}&open=true",
+                token=token).json()["items"]])
+
+    def test_3_an_office_applies_once_by_the_deadline(self):
+        c = self.new_call()
+        before = self.state()
+        body = {"call_id": c["id"], "preferred_role": "model",
+                "answers": {"interest": "ja", "motivation": "", "other": True}}
+        r = self.send("POST", "/v1/applications", body, token="lead0")
+        self.assertProblem(r, 422)
+        self.assertEqual(sorted((e["pointer"], e["code"]) for e in r.json()["errors"]),
+                         [("/answers/interest", "type"), ("/answers/motivation", "length"),
+                          ("/answers/other", "unknown_field"),
+                          ("/answers/problematic-cases", "required")])
+        self.assertProblem(self.send("POST", "/v1/applications",
+                                     dict(body, answers=answers()), token="staff0"), 403)
+        self.assertProblem(self.send("POST", "/v1/applications",
+                                     dict(body, answers=answers(), office_id=self.offices[1]),
+                                     token="lead0"), 422,
+                           errors=[{"pointer": "/office_id", "code": "forbidden"}])
+        self.assertEqual(self.state(), before)
+        a = self.apply(c["id"], 0, answers=answers(cases=True))
+        self.assertEqual((a["office_id"], a["status"], a["points"], a["answers"]["motivation"],
+                          a["entered_by"], a["score"]),
+                         (self.offices[0], "submitted", 5, "Fehler als Lernchance", "office",
+                          None))
+        # The answers are stored encrypted.
+        self.assertNotIn("Lernchance", self.stack.sql_value(
+            f"SELECT answers_enc FROM applications WHERE id = '{a['id']}'"))
+        before = self.state()
+        r = self.send("POST", "/v1/applications", dict(body, answers=answers()), token="lead0")
+        self.assertProblem(r, 409)
+        self.assertEqual(r.header("Location"), f"/v1/applications/{a['id']}")
+        self.assertEqual(self.state(), before)
+        # Another office, an advisor, the ministry and another programme's team see nothing.
+        for token in ("lead1", "staff1", "team2"):
+            self.assertProblem(self.send("GET", f"/v1/applications/{a['id']}", token=token), 404)
+            self.assertEqual(self.send("GET", f"/v1/applications?call_id={c['id']}",
+                                       token=token).json()["items"], [])
+        for token in ("advisor", "ministry"):
+            self.assertProblem(self.send("GET", f"/v1/applications/{a['id']}", token=token), 403)
+        self.assertEqual(self.send("GET", f"/v1/applications/{a['id']}",
+                                   token="team").json()["answers"], a["answers"])
+        self.assertIsNone(self.send("GET", f"/v1/applications/{a['id']}",
+                                    token="admin").json()["answers"])
+        # The office edits its answers while the call is open; after the deadline nothing.
+        r = self.patch(a["id"], {"answers": answers(cases=False, text="Neu")}, "lead0")
+        self.assertEqual((r.status, r.json()["points"]), (200, 3), r)
+        self.close(c["id"])
+        before = self.state()
+        r = self.patch(a["id"], {"preferred_role": "partner"}, "lead0")
+        self.assertProblem(r, 409, errors=[{"pointer": "/call_id", "code": "closed"}])
+        r = self.send("POST", "/v1/applications", dict(body, answers=answers()), token="lead1")
+        self.assertProblem(r, 409, errors=[{"pointer": "/call_id", "code": "closed"}])
+        self.assertEqual(self.state(), before)
+
+    def test_4_every_move_of_an_application(self):
+        c = self.new_call(places={"model": 8})
+        apps = [self.apply(c["id"], i)["id"] for i in range(2)]
+        self.close(c["id"])
+        a = apps[0]
+        for (src, dst) in [(s, d) for s in STATUSES for d in STATUSES if s != d]:
+            for who in ("lead", "team"):
+                with self.subTest(src=src, dst=dst, who=who):
+                    role = "'model'" if src == "selected" else "NULL"
+                    self.stack.sql(f"UPDATE applications SET status = '{src}', role = {role}"
+                                   f" WHERE id = '{a}'")
+                    before = self.state()
+                    body = {"status": dst}
+                    if dst == "selected":
+                        body["role"] = "model"
+                    r = self.patch(a, body, "lead0" if who == "lead" else "team")
+                    allowed = MOVES.get((src, dst), set())
+                    if who in allowed and (src, dst) != ("withdrawn", "submitted"):
+                        self.assertEqual(r.status, 200, r)
+                        self.assertEqual(r.json()["status"], dst)
+                        self.assertEqual(r.json()["role"],
+                                         "model" if dst == "selected" else None)
+                        continue
+                    if (src, dst) == ("withdrawn", "submitted") and who == "lead":
+                        # The move exists, but the call has closed.
+                        self.assertProblem(r, 409, errors=[{"pointer": "/call_id",
+                                                            "code": "closed"}])
+                    elif not allowed:
+                        body = self.assertProblem(r, 409)
+                        self.assertEqual(body["errors"][0]["code"], "transition")
+                    else:
+                        self.assertProblem(r, 403)
+                    self.assertEqual(self.state(), before)
+        # Each decision is audited as a move.
+        self.assertIn(["application.status", "submitted", "selected"], self.stack.sql(
+            "SELECT action, details->>'from', details->>'to' FROM audit_log"
+            f" WHERE resource = 'application' AND resource_id = '{a}'"))
+
+    def test_5_the_selection_respects_places_and_waits_for_the_deadline(self):
+        c = self.new_call(places={"model": 1, "partner": 1})
+        apps = [self.apply(c["id"], i, answers=answers(cases=i % 2 == 0))["id"]
+                for i in range(4)]
+        before = self.state()
+        r = self.patch(apps[0], {"status": "selected", "role": "model"}, "team")
+        self.assertProblem(r, 409, errors=[{"pointer": "/status", "code": "open"}])
+        self.assertEqual(self.state(), before)
+        self.close(c["id"])
+        # The team's scores order the ranking before the points.
+        self.assertEqual(self.patch(apps[3], {"score": 90}, "team").status, 200)
+        self.assertProblem(self.patch(apps[3], {"score": 95}, "lead3"), 403)
+        ranking = self.send("GET", f"/v1/calls/{c['id']}/ranking", token="team").json()
+        self.assertEqual([i["application_id"] for i in ranking["items"]],
+                         [apps[3], apps[0], apps[2], apps[1]])
+        self.assertEqual([i["points"] for i in ranking["items"]], [3, 5, 5, 3])
+        self.assertEqual(ranking["items"][0]["adds"], ["state", "region", "kind", "size"])
+        self.assertEqual(self.patch(apps[3], {"status": "selected", "role": "model"},
+                                    "team").status, 200)
+        before = self.state()
+        r = self.patch(apps[0], {"status": "selected", "role": "model"}, "team")
+        self.assertProblem(r, 409, errors=[{"pointer": "/role", "code": "full"}])
+        r = self.patch(apps[0], {"status": "selected", "role": "pilot"}, "team")
+        self.assertProblem(r, 422, errors=[{"pointer": "/role", "code": "enum"}])
+        r = self.patch(apps[0], {"status": "rejected", "role": "model"}, "team")
+        self.assertProblem(r, 422, errors=[{"pointer": "/role", "code": "forbidden"}])
+        self.assertEqual(self.state(), before)
+        self.assertEqual(self.patch(apps[0], {"status": "waitlisted"}, "team").status, 200)
+        self.assertEqual(self.patch(apps[2], {"status": "selected", "role": "partner"},
+                                    "team").status, 200)
+        ranking = self.send("GET", f"/v1/calls/{c['id']}/ranking", token="team").json()
+        self.assertEqual(ranking["places"], [
+            {"role": "model", "places": 1, "selected": 1, "remaining": 0},
+            {"role": "partner", "places": 1, "selected": 1, "remaining": 0}])
+        self.assertEqual(sum(ranking["selected"]["state"].values()), 2)
+        # The places cannot drop below the selected; the criteria, answered, cannot change.
+        cur = self.send("GET", f"/v1/calls/{c['id']}", token="team").json()
+        self.assertEqual(cur["selected"], {"model": 1, "partner": 1})
+        r = self.send("PATCH", f"/v1/calls/{c['id']}", {"places": {"model": 0}}, token="team",
+                      etag=f'"v{cur["version"]}"')
+        self.assertEqual(r.status, 422, r)
+        r = self.send("PATCH", f"/v1/calls/{c['id']}", {"places": {"model": None}},
+                      token="team", etag=f'"v{cur["version"]}"')
+        self.assertProblem(r, 409, errors=[{"pointer": "/places", "code": "selected"}])
+        r = self.send("PATCH", f"/v1/calls/{c['id']}", {"criteria": [
+            {"id": "x", "text": "Neu", "answer": "text"}]}, token="team",
+            etag=f'"v{cur["version"]}"')
+        self.assertProblem(r, 409, errors=[{"pointer": "/criteria", "code": "answered"}])
+        # The selected model drops out: its place frees, the waiting list moves up.
+        self.assertEqual(self.patch(apps[3], {"status": "withdrawn"}, "lead3").status, 200)
+        self.assertEqual(self.patch(apps[0], {"status": "selected", "role": "model"},
+                                    "team").status, 200)
+        # The office reads the decision on its application, without the team's score.
+        a = self.send("GET", f"/v1/applications/{apps[0]}", token="lead0").json()
+        self.assertEqual((a["status"], a["role"], a["score"]), ("selected", "model", None))
+        self.assertIsNotNone(a["decided_at"])
+        for token in ("lead0", "ministry", "team2"):
+            self.assertEqual(self.send("GET", f"/v1/calls/{c['id']}/ranking",
+                                       token=token).status,
+                             403 if token != "team2" else 404)
+
+    def test_6_clusters_of_selected_participants(self):
+        # The nationwide programme, whose offices 4 to 7 have applied nowhere else in it.
+        r = self.send("POST", "/v1/calls", call(self.nationwide, places={"model": 1,
+                                                                         "partner": 3}),
+                      token="team2")
+        self.assertEqual(r.status, 201, r)
+        c = r.json()
+        o = self.offices[4:8]
+        apps = [self.apply(c["id"], 4 + i)["id"] for i in range(4)]
+        self.close(c["id"], team="team2")
+        self.patch(apps[0], {"status": "selected", "role": "model"}, "team2")
+        self.patch(apps[1], {"status": "selected", "role": "partner"}, "team2")
+        self.patch(apps[2], {"status": "selected", "role": "partner"}, "team2")
+        before = self.state()
+        cluster = {"programme_id": self.nationwide, "name": "Cluster Nord"}
+        r = self.send("POST", "/v1/clusters", dict(cluster, model_office_id=o[1],
+                                                   partner_office_ids=[o[1]]), token="team2")
+        self.assertProblem(r, 422, errors=[{"pointer": "/partner_office_ids/0",
+                                            "code": "duplicate"}])
+        r = self.send("POST", "/v1/clusters", dict(cluster, model_office_id=o[1],
+                                                   partner_office_ids=[o[2], o[3]]),
+                      token="team2")
+        self.assertProblem(r, 422)
+        self.assertEqual(sorted((e["pointer"], e["code"]) for e in r.json()["errors"]),
+                         [("/model_office_id", "not_selected"),
+                          ("/partner_office_ids/1", "not_selected")])
+        self.assertProblem(self.send("POST", "/v1/clusters", dict(cluster, model_office_id=o[0]),
+                                     token="team"), 422,
+                           errors=[{"pointer": "/programme_id", "code": "not_found"}])
+        for token in ("admin", "lead4", "ministry"):
+            self.assertProblem(self.send("POST", "/v1/clusters",
+                                         dict(cluster, model_office_id=o[0]), token=token), 403)
+        self.assertEqual(self.state(), before)
+        r = self.send("POST", "/v1/clusters", dict(cluster, model_office_id=o[0],
+                                                   partner_office_ids=[o[2], o[1]]),
+                      token="team2")
+        self.assertEqual(r.status, 201, r)
+        k = r.json()
+        self.assertEqual((k["model_office_id"], k["partner_office_ids"]),
+                         (o[0], sorted([o[1], o[2]])))
+        r = self.send("POST", "/v1/clusters", dict(cluster, name="Cluster Süd",
+                                                   model_office_id=o[0]), token="team2")
+        self.assertProblem(r, 422, errors=[{"pointer": "/model_office_id", "code": "taken"}])
+        r = self.send("PATCH", f"/v1/clusters/{k['id']}", {"name": "Cluster Nord-West"},
+                      token="team2", etag=f'"v{k["version"]}"')
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["name"], "Cluster Nord-West")
+        # A partner that drops out leaves its cluster; everyone reads the clusters.
+        self.assertEqual(self.patch(apps[2], {"status": "withdrawn"}, "lead6").status, 200)
+        k = self.send("GET", f"/v1/clusters/{k['id']}", token="ministry").json()
+        self.assertEqual(k["partner_office_ids"], [o[1]])
+        self.assertEqual([x["id"] for x in self.send(
+            "GET", f"/v1/clusters?programme_id={self.nationwide}", token="lead0").json()["items"]],
+            [k["id"]])
+
+    def test_7_offices_outside_nrw(self):
+        r = self.send("GET", "/v1/offices/test-by-1", token="lead0")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((r.json()["state"], r.json()["region"]), ("BY", None))
+        by = self.send("GET", "/v1/offices?state=BY&limit=100", token="lead0").json()["items"]
+        self.assertIn("test-by-1", [o["id"] for o in by])
+        self.assertEqual({(o["state"], o["region"]) for o in by}, {("BY", None)})
+        self.assertEqual(self.send("GET", f"/v1/offices/{self.offices[0]}",
+                                   token="lead0").json()["state"], "NW")
+        # An NRW-only programme takes none; a nationwide one does, entered by its team.
+        r = self.send("POST", "/v1/calls", call(self.nationwide), token="team2")
+        self.assertEqual(r.status, 201, r)
+        nationwide_call = r.json()["id"]
+        nrw_call = self.new_call()["id"]
+        body = {"preferred_role": "partner", "answers": answers(), "office_id": "test-by-1"}
+        before = self.state()
+        r = self.send("POST", "/v1/applications", dict(body, call_id=nrw_call), token="team")
+        self.assertProblem(r, 422, errors=[{"pointer": "/office_id", "code": "forbidden"}])
+        r = self.send("POST", "/v1/applications", dict(body, call_id=nrw_call, office_id="nope"),
+                      token="team")
+        self.assertProblem(r, 422, errors=[{"pointer": "/office_id", "code": "not_found"}])
+        self.assertProblem(self.send("POST", "/v1/applications",
+                                     dict(body, call_id=nationwide_call), token="team"), 422,
+                           errors=[{"pointer": "/call_id", "code": "not_found"}])
+        self.assertEqual(self.state(), before)
+        r = self.send("POST", "/v1/applications", dict(body, call_id=nationwide_call),
+                      token="team2")
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json()["entered_by"], "programme_team")
+        # The nationwide programme cannot become NRW-only while it has them.
+        p = self.send("GET", f"/v1/programmes/{self.nationwide}").json()
+        r = self.send("PATCH", f"/v1/programmes/{self.nationwide}", {"nrw_only": True},
+                      etag=f'"v{p["version"]}"')
+        self.assertProblem(r, 409, errors=[{"pointer": "/nrw_only",
+                                            "code": "participants_elsewhere"}])
+        # They never enter NRW's figures: the cycle status lists NRW's offices only.
+        listed = [o["office_id"] for o in self.send(
+            "GET", "/v1/cycles/2023-2028/offices").json()["items"]]
+        self.assertEqual(len(listed), int(self.stack.sql_value("SELECT count(*) FROM offices")))
+        self.assertNotIn("test-by-1", listed)
+        # One id names one office: NRW's table refuses an id the other holds.
+        with self.assertRaisesRegex(AssertionError, "already in the directory"):
+            self.stack.sql("INSERT INTO offices (id, name, kind, region) VALUES"
+                           " ('test-by-1', 'x', 'kreis', 'LVR')")
+
+    def test_8_the_demo_programmes(self):
+        s = self.stack
+        demo = {p["title"]: p for p in self.send("GET", "/v1/programmes?limit=100",
+                                                token="ministry").json()["items"]
+                if p["synthetic"]}
+        self.assertEqual(len(demo), 3)
+        pilot = next(p for t, p in demo.items() if "§ 7" in t)
+        nationwide = next(p for t, p in demo.items() if not p["nrw_only"])
+        team = s.token("programme_team", programme=pilot["id"])[0]
+        calls = s.get(f"/v1/calls?programme_id={pilot['id']}", token=team).json()["items"]
+        self.assertEqual([(c["places"], c["selected"]) for c in calls],
+                         [({"pilot": 8}, {"pilot": 8})])
+        apps = s.get(f"/v1/applications?call_id={calls[0]['id']}&limit=100",
+                     token=team).json()["items"]
+        self.assertEqual(len(apps), 14)
+        self.assertEqual(sorted(a["status"] for a in apps), ["rejected"] * 6 + ["selected"] * 8)
+        self.assertTrue(all(set(a["answers"]) == {"interest", "capacity", "motivation"}
+                            for a in apps))
+        team = s.token("programme_team", programme=nationwide["id"])[0]
+        call_id = s.get(f"/v1/calls?programme_id={nationwide['id']}",
+                        token=team).json()["items"][0]["id"]
+        ranking = s.get(f"/v1/calls/{call_id}/ranking", token=team).json()
+        self.assertEqual(ranking["places"], [
+            {"role": "model", "places": 12, "selected": 12, "remaining": 0},
+            {"role": "partner", "places": 36, "selected": 36, "remaining": 0}])
+        self.assertEqual(len(ranking["items"]), 60)
+        self.assertEqual(ranking["selected"]["state"], {k: int(v) for k, v in s.sql(
+            "SELECT d.state, count(*) FROM applications a JOIN directory d"
+            f" ON d.id = a.office_id WHERE a.call_id = '{call_id}' AND a.status = 'selected'"
+            " GROUP BY 1")})
+        self.assertGreater(len(ranking["selected"]["state"]), 10)
+        clusters = s.get(f"/v1/clusters?programme_id={nationwide['id']}").json()["items"]
+        self.assertEqual([len(k["partner_office_ids"]) for k in clusters], [3] * 12)
+        # Thirty offices outside NRW take part; NRW's directory keeps its 186.
+        self.assertEqual(s.sql_value("SELECT count(*) FROM offices"), "186")
+        self.assertEqual(s.sql_value(
+            "SELECT count(*) FROM applications WHERE office_id IN"
+            " (SELECT id FROM offices_elsewhere WHERE synthetic)"), "30")
+        # A second seed changes nothing.
+        before = self.state()
+        s.kqe("seed", "--demo", check=True)
+        self.assertEqual(self.state(), before)
+
+    def test_9_row_level_security_alone_keeps_applications_apart(self):
+        def count(ctx, where="true"):
+            sets = "".join(f", set_config('kqe.{k}', '{v}', true)" for k, v in ctx.items())
+            out = psql(self.stack.service_url, f"BEGIN; SELECT 1{sets}; SELECT count(*)"
+                       f" FROM applications WHERE {where}; COMMIT;")
+            return int(out[-1][0])
+        office = self.offices[0]
+        self.assertEqual(count({"role": "office_lead", "office_id": office},
+                               f"office_id <> '{office}'"), 0)
+        self.assertGreater(count({"role": "office_lead", "office_id": office}), 0)
+        self.assertEqual(count({"role": "programme_team", "programme_id": self.nationwide},
+                               f"programme_id <> '{self.nationwide}'"), 0)
+        for ctx in ({"role": "ministry"}, {"role": "advisor", "region": "LVR"}, {}):
+            self.assertEqual(count(ctx), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
