@@ -286,6 +286,21 @@
 	X("rejected", "Nicht ausgewählt", "Not selected")                                          \
 	X("withdrawn", "Zurückgezogen", "Withdrawn")
 
+/* The kinds of programme events, as the founding documents name them. */
+#define CODES_event_kind(X)                                                                        \
+	X("workshop", "Werkstatt", "Workshop")                                                     \
+	X("online_seminar", "Online-Seminar", "Online seminar")                                    \
+	X("network_meeting", "Netzwerktreffen", "Network meeting")                                 \
+	X("participation_workshop", "Beteiligungswerkstatt", "Participation workshop")             \
+	X("working_group_meeting", "Sitzung der Arbeitsgruppe", "Working-group meeting")           \
+	X("expert_workshop", "Fachworkshop mit externen Fachleuten", "Expert workshop")            \
+	X("transfer_conference", "Transfertagung", "Transfer conference")
+
+#define CODES_registration_status(X)                                                               \
+	X("registered", "Angemeldet", "Registered")                                                \
+	X("waitlisted", "Warteliste", "Waiting list")                                              \
+	X("cancelled", "Abgemeldet", "Cancelled")
+
 /* Size of an office by its population under 18, for the selection's diversity view. */
 #define CODES_office_size(X)                                                                       \
 	X("small", "unter 20.000 unter 18-Jährige", "Under 20,000 under-18s")                      \
@@ -339,6 +354,8 @@
 	X(criterion_answer, "Art der Antwort", "Kind of answer")                                   \
 	X(application_status, "Stand der Bewerbung", "Status of the application")                  \
 	X(office_size, "Größe des Jugendamts", "Size of the office")                               \
+	X(event_kind, "Art der Veranstaltung", "Kind of event")                                    \
+	X(registration_status, "Stand der Anmeldung", "Status of the registration")                \
 	X(role, "Rolle", "Role")
 
 #define CODE_ENTRY(code, de, en) { code, de, en },

@@ -187,6 +187,7 @@ type_name(enum field_type t)
 		return "object";
 	case FIELD_CODES:
 	case FIELD_LIST:
+	case FIELD_FLAGS:
 		return "array";
 	case FIELD_TIMESTAMP:
 		return "string";
@@ -217,6 +218,7 @@ type_ok(const json_t *v, enum field_type t)
 		return json_is_object(v);
 	case FIELD_CODES:
 	case FIELD_LIST:
+	case FIELD_FLAGS:
 		return json_is_array(v);
 	}
 	return 0;
@@ -331,6 +333,30 @@ validate_list(
 	return bad;
 }
 
+/* An array of booleans. */
+static size_t
+validate_flags(const json_t *v, const struct field_spec *f, const char *ptr, json_t *errors)
+{
+	char msg[160], item[300];
+	size_t bad = 0, i;
+	const json_t *e;
+	long long n = (long long)json_array_size(v);
+	if ((f->min && n < f->min) || (f->max && n > f->max)) {
+		snprintf(msg, sizeof(msg), "must hold %lld to %lld items", f->min, f->max);
+		error_at_pointer(errors, ptr, "length", msg);
+		return 1;
+	}
+	json_array_foreach(v, i, e)
+	{
+		if (!json_is_boolean(e)) {
+			snprintf(item, sizeof(item), "%s/%zu", ptr, i);
+			error_at_pointer(errors, item, "type", "must be a boolean");
+			bad++;
+		}
+	}
+	return bad;
+}
+
 /* An object keyed by ids, each value a boolean or a string of 1 to f->max characters. */
 static size_t
 validate_map(const json_t *v, const struct field_spec *f, const char *ptr, json_t *errors)
@@ -379,7 +405,7 @@ validate_value(
 		snprintf(msg, sizeof(msg), "must be a%s %s",
 		    f->type == FIELD_INTEGER || f->type == FIELD_OBJECT ||
 		            f->type == FIELD_RATINGS || f->type == FIELD_CODES ||
-		            f->type == FIELD_LIST || f->type == FIELD_MAP
+		            f->type == FIELD_LIST || f->type == FIELD_MAP || f->type == FIELD_FLAGS
 		        ? "n"
 		        : "",
 		    type_name(f->type));
@@ -452,6 +478,8 @@ validate_value(
 	}
 	case FIELD_LIST:
 		return validate_list(v, f, ptr, creating, errors);
+	case FIELD_FLAGS:
+		return validate_flags(v, f, ptr, errors);
 	case FIELD_MAP:
 		return validate_map(v, f, ptr, errors);
 	case FIELD_CODES:

@@ -27,6 +27,7 @@ enum job_outcome {
 };
 
 struct rollup_memo;
+struct keyring;
 
 struct aggregator {
 	const struct config *cfg;
@@ -37,7 +38,12 @@ struct aggregator {
 	volatile sig_atomic_t *stop;
 	uint64_t retention_next_ns; /* monotonic time the next retention run is due (0: now) */
 	uint64_t release_next_ns; /* monotonic time of the next look whether a release is due */
+	const struct keyring *keyring; /* KQE_DATA_KEYS, to read the mails it sends; NULL: none */
+	uint64_t mail_next_ns; /* monotonic time of the next look at the mail queue */
 };
+
+/* Sends the queued mails that are due (mail.c); needs only PostgreSQL and SMTP. */
+void mail_tick(struct aggregator *a, uint64_t now);
 
 /* Runs until *a->stop is set. Returns 0 on a clean stop. */
 int aggregator_run(struct aggregator *a);

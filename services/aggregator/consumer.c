@@ -258,6 +258,7 @@ aggregator_run(struct aggregator *a)
 		/* Before anything that needs Redis: retention and releases need only PostgreSQL. */
 		retention_tick(a);
 		release_tick(a, now_ns());
+		mail_tick(a, now_ns());
 		if (*a->stop)
 			break;
 		if (!group_ready) {

@@ -8,7 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "aggregator.h"
+#include "kqe/crypto.h"
 #include "kqe/log.h"
 #include "kqe/util.h"
 
@@ -70,8 +73,27 @@ main(int argc, char **argv)
 		return 2;
 	}
 	a.memo = rollup_memo_new();
+	struct keyring *keyring = NULL;
+	if (strcmp(cfg.data_keys, "-") != 0) {
+		char kerr[256];
+		if ((keyring = keyring_new(cfg.data_keys, kerr, sizeof(kerr))) == NULL) {
+			fprintf(stderr, "kqe-aggregator: KQE_DATA_KEYS: %s\n", kerr);
+			rollup_memo_free(a.memo);
+			db_free(a.db);
+			redis_free(a.redis);
+			config_free(&cfg);
+			return 2;
+		}
+	} else if (strcmp(cfg.smtp_url, "-") != 0) {
+		log_warn(
+		    NULL, "KQE_SMTP_URL is set but KQE_DATA_KEYS is not: mails stay queued", NULL);
+	}
+	a.keyring = keyring;
+	curl_global_init(CURL_GLOBAL_ALL);
 	int rc = aggregator_run(&a);
 	log_info(NULL, "stopped", NULL);
+	curl_global_cleanup();
+	keyring_free(keyring);
 	rollup_memo_free(a.memo);
 	db_free(a.db);
 	redis_free(a.redis);

@@ -99,6 +99,12 @@ static const struct {
 	[PERM_APPLICATIONS_CREATE] = { "applications.create", R(ROLE_OFFICE_LEAD) | TEAM },
 	[PERM_APPLICATIONS_UPDATE] = { "applications.update", R(ROLE_OFFICE_LEAD) | TEAM },
 	[PERM_SELECTION_READ] = { "selection.read", TEAM | R(ROLE_ADMIN) },
+	/* Events are the team's; offices register their people, the team anyone; a
+	 * registration is read by its office and the team (admin without names). */
+	[PERM_EVENTS_WRITE] = { "events.write", TEAM },
+	[PERM_REGISTRATIONS_READ] = { "event_registrations.read",
+	    OFFICE_ROLES | TEAM | R(ROLE_ADMIN) },
+	[PERM_REGISTRATIONS_WRITE] = { "event_registrations.write", OFFICE_ROLES | TEAM },
 };
 
 bool

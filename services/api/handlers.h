@@ -29,6 +29,8 @@ extern const struct resource programmes_resource;
 extern const struct resource calls_resource;
 extern const struct resource applications_resource;
 extern const struct resource clusters_resource;
+extern const struct resource events_resource;
+extern const struct resource event_registrations_resource;
 void procedure_report_html_reply(struct request *r, const json_t *rep);
 
 void health_live(struct request *r);
@@ -44,6 +46,9 @@ void benchmark_get(struct request *r);
 void cycle_offices(struct request *r);
 void concept_coverage(struct request *r);
 void call_ranking(struct request *r);
+/* iCalendar: a programme's events, and the events the caller has people registered for. */
+void events_calendar(struct request *r);
+void registrations_calendar(struct request *r);
 
 void reports_create(struct request *r);
 void reports_get(struct request *r);

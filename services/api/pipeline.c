@@ -482,6 +482,34 @@ write_refused_by_procedure(struct write *w, const char *detail)
 	return true;
 }
 
+static const struct db_stmt stmt_mail = { "pipeline_mail",
+	"INSERT INTO mails (id, kind, recipient_enc, subject, body_enc)"
+	" VALUES ($1::uuid, $2, $3, $4, $5)" };
+
+int
+write_mail(struct write *w, const char *kind, const char *to, const char *subject, const char *body)
+{
+	char id[37], aad[96];
+	uuid_v4(id);
+	snprintf(aad, sizeof(aad), "mail:%s:recipient", id);
+	char *recipient = keyring_encrypt(w->r->worker->keyring, to, strlen(to), aad);
+	snprintf(aad, sizeof(aad), "mail:%s:body", id);
+	char *text = keyring_encrypt(w->r->worker->keyring, body, strlen(body), aad);
+	const char *params[] = { id, kind, recipient, subject, text };
+	int rc = recipient != NULL && text != NULL ? write_exec(w, &stmt_mail, 5, params) : -1;
+	free(recipient);
+	free(text);
+	return rc;
+}
+
+int
+write_exec(struct write *w, const struct db_stmt *stmt, int nparams, const char *const *params)
+{
+	PGresult *res = db_exec(w->r->db, stmt, nparams, params);
+	PQclear(res);
+	return res != NULL ? 0 : -1;
+}
+
 static const struct db_stmt stmt_lock_key = { "pipeline_lock_key",
 	"SELECT pg_advisory_xact_lock(hashtextextended($1, 0))" };
 
@@ -489,9 +517,7 @@ int
 write_lock_key(struct write *w, const char *key)
 {
 	const char *params[] = { key };
-	PGresult *res = db_exec(w->r->db, &stmt_lock_key, 1, params);
-	PQclear(res);
-	return res != NULL ? 0 : -1;
+	return write_exec(w, &stmt_lock_key, 1, params);
 }
 
 bool

@@ -290,6 +290,19 @@ json_t *free_text_decrypt(struct request *r, const char *resource, const char *i
 void write_error(struct write *w, const char *pointer, const char *code, const char *message);
 
 /*
+ * Queues a mail in the write's transaction (migration 0025_mails.sql): kind
+ * (e.g. "event_registered"), the address, a subject that names no one, the
+ * text; address and text are stored encrypted. kqe-aggregator sends it once
+ * the write has committed. 0, or -1 if the database failed.
+ */
+int write_mail(struct write *w, const char *kind, const char *to, const char *subject,
+    const char *body) KQE_MUSTCHECK;
+
+/* The statement in the write's transaction: 0, or -1 if the database failed. */
+int write_exec(struct write *w, const struct db_stmt *stmt, int nparams,
+    const char *const *params) KQE_MUSTCHECK;
+
+/*
  * Serialises the writes that name key until the transaction ends (an
  * advisory lock): for a rule over several rows, such as the places of a call
  * or the members of a programme's clusters. 0, or -1 if the database failed.

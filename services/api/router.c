@@ -143,6 +143,23 @@ static const char *const owner_kinds[] = { "office", "provider", NULL };
 			"updated_since", QUERY_TIMESTAMP, NULL                                     \
 		}                                                                                  \
 	}
+#define EVENT_FILTERS                                                                              \
+	{                                                                                          \
+		{ "programme_id", QUERY_UUID, NULL },                                              \
+		    { "kind", QUERY_ENUM, codelist_event_kind_values },                            \
+		    { "from", QUERY_TIMESTAMP, NULL },                                             \
+		{                                                                                  \
+			"updated_since", QUERY_TIMESTAMP, NULL                                     \
+		}                                                                                  \
+	}
+#define REGISTRATION_FILTERS                                                                       \
+	{                                                                                          \
+		{ "event_id", QUERY_UUID, NULL }, { "office_id", QUERY_SLUG, NULL },               \
+		    { "status", QUERY_ENUM, codelist_registration_status_values },                 \
+		{                                                                                  \
+			"updated_since", QUERY_TIMESTAMP, NULL                                     \
+		}                                                                                  \
+	}
 #define CLUSTER_FILTERS                                                                            \
 	{                                                                                          \
 		{ "programme_id", QUERY_UUID, NULL },                                              \
@@ -354,6 +371,31 @@ const struct route routes[] = {
 	    .resource = &clusters_resource),
 	ROUTE(PATCH, "/v1/clusters/{id}", PERM_CLUSTERS_WRITE, path_update,
 	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &clusters_resource),
+	ROUTE(GET, "/v1/events", PERM_PROGRAMMES_READ, path_list, .query = EVENT_FILTERS,
+	    .flags = LISTED, .resource = &events_resource),
+	ROUTE(GET, "/v1/events.ics", PERM_PROGRAMMES_READ, events_calendar,
+	    .query = { { "programme_id", QUERY_UUID, NULL } }, .flags = ROUTE_DOWNLOAD,
+	    .media = "text/calendar"),
+	ROUTE(POST, "/v1/events", PERM_EVENTS_WRITE, path_create, .flags = WRITE,
+	    .resource = &events_resource),
+	ROUTE(GET, "/v1/events/{id}", PERM_PROGRAMMES_READ, path_read, .params = { PARAM_UUID },
+	    .resource = &events_resource),
+	ROUTE(PATCH, "/v1/events/{id}", PERM_EVENTS_WRITE, path_update, .params = { PARAM_UUID },
+	    .flags = WRITE, .resource = &events_resource),
+	ROUTE(GET, "/v1/event-registrations", PERM_REGISTRATIONS_READ, path_list,
+	    .query = REGISTRATION_FILTERS, .flags = LISTED,
+	    .resource = &event_registrations_resource),
+	ROUTE(GET, "/v1/event-registrations.csv", PERM_REGISTRATIONS_READ, path_list,
+	    .query = REGISTRATION_FILTERS, .flags = EXPORT,
+	    .resource = &event_registrations_resource, .media = CSV),
+	ROUTE(GET, "/v1/event-registrations.ics", PERM_REGISTRATIONS_READ, registrations_calendar,
+	    .flags = ROUTE_DOWNLOAD, .media = "text/calendar"),
+	ROUTE(POST, "/v1/event-registrations", PERM_REGISTRATIONS_WRITE, path_create,
+	    .flags = WRITE, .resource = &event_registrations_resource),
+	ROUTE(GET, "/v1/event-registrations/{id}", PERM_REGISTRATIONS_READ, path_read,
+	    .params = { PARAM_UUID }, .resource = &event_registrations_resource),
+	ROUTE(PATCH, "/v1/event-registrations/{id}", PERM_REGISTRATIONS_WRITE, path_update,
+	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &event_registrations_resource),
 	ROUTE(GET, "/v1/audit", PERM_AUDIT_READ, path_list, .query = AUDIT_FILTERS, .flags = LISTED,
 	    .resource = &audit_resource),
 	ROUTE(GET, "/v1/audit.csv", PERM_AUDIT_READ, path_list, .query = AUDIT_FILTERS,

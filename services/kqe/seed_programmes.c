@@ -12,6 +12,13 @@
  * Who applies is decided by md5 of the office id, the answers by the
  * applicant's position; ids are DEMO_UUID_SQL of a fixed name, so a second run
  * writes nothing new (ON CONFLICT DO NOTHING).
+ *
+ * Their events: the pilot's working group (six meetings, past, with attendance
+ * recorded, three people from each pilot office and two more waiting), its
+ * expert workshop and transfer conference; the quality offensive's online
+ * seminars, network meetings and participation workshops (2027, to come); the
+ * nationwide programme's quality workshops, five two-day meetings one every
+ * two months.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +108,96 @@ static const struct db_stmt stmt_cluster = { "seed_cluster_insert",
 static const struct db_stmt stmt_member = { "seed_cluster_member_insert",
 	"INSERT INTO cluster_members (programme_id, office_id, cluster_id)"
 	" SELECT " PROGRAMME_ID("aus-fehlern-lernen") ", $2, $1::uuid ON CONFLICT DO NOTHING" };
+
+/* kind, programme, title, online, place, capacity, per-office limit, participants only,
+ * dates (JSON, UTC). */
+static const struct {
+	const char *slug, *programme, *kind, *title;
+	bool online;
+	const char *place;
+	int capacity, per_office_limit;
+	bool participants_only;
+	const char *dates;
+} demo_events[] = {
+	{ "pilot-working-group", "lksg7-pilot", "working_group_meeting",
+	    "Arbeitsgruppe Modellprojekt § 7 (synthetisch)", false, "Köln", 24, 3, true,
+	    "[{\"starts_at\":\"2024-05-14T08:00:00Z\",\"ends_at\":\"2024-05-14T14:00:00Z\"},"
+	    "{\"starts_at\":\"2024-07-09T08:00:00Z\",\"ends_at\":\"2024-07-09T14:00:00Z\"},"
+	    "{\"starts_at\":\"2024-09-10T08:00:00Z\",\"ends_at\":\"2024-09-10T14:00:00Z\"},"
+	    "{\"starts_at\":\"2024-11-12T09:00:00Z\",\"ends_at\":\"2024-11-12T15:00:00Z\"},"
+	    "{\"starts_at\":\"2025-01-14T09:00:00Z\",\"ends_at\":\"2025-01-14T15:00:00Z\"},"
+	    "{\"starts_at\":\"2025-03-11T09:00:00Z\",\"ends_at\":\"2025-03-11T15:00:00Z\"}]" },
+	{ "pilot-expert-workshop", "lksg7-pilot", "expert_workshop",
+	    "Fachworkshop mit externen Fachleuten (synthetisch)", false, "Münster", 40, 4, true,
+	    "[{\"starts_at\":\"2025-04-08T08:00:00Z\",\"ends_at\":\"2025-04-08T15:00:00Z\"}]" },
+	{ "pilot-transfer", "lksg7-pilot", "transfer_conference",
+	    "Transfertagung Qualitätsberatung (synthetisch)", false, "Düsseldorf", 200, 0, false,
+	    "[{\"starts_at\":\"2025-11-20T08:00:00Z\",\"ends_at\":\"2025-11-20T15:00:00Z\"}]" },
+	{ "qo-seminars", "qualitaetsoffensive", "online_seminar",
+	    "Online-Seminare Schutzkonzepte in der Pflegekinderhilfe (synthetisch)", true, NULL,
+	    100, 0, false,
+	    "[{\"starts_at\":\"2027-02-03T13:00:00Z\",\"ends_at\":\"2027-02-03T15:00:00Z\"},"
+	    "{\"starts_at\":\"2027-03-03T13:00:00Z\",\"ends_at\":\"2027-03-03T15:00:00Z\"},"
+	    "{\"starts_at\":\"2027-04-07T12:00:00Z\",\"ends_at\":\"2027-04-07T14:00:00Z\"},"
+	    "{\"starts_at\":\"2027-05-05T12:00:00Z\",\"ends_at\":\"2027-05-05T14:00:00Z\"}]" },
+	{ "qo-network", "qualitaetsoffensive", "network_meeting",
+	    "Netzwerktreffen Pflegekinderhilfe online (synthetisch)", true, NULL, 60, 0, false,
+	    "[{\"starts_at\":\"2027-01-20T09:00:00Z\",\"ends_at\":\"2027-01-20T11:00:00Z\"},"
+	    "{\"starts_at\":\"2027-04-21T08:00:00Z\",\"ends_at\":\"2027-04-21T10:00:00Z\"},"
+	    "{\"starts_at\":\"2027-07-21T08:00:00Z\",\"ends_at\":\"2027-07-21T10:00:00Z\"},"
+	    "{\"starts_at\":\"2027-10-20T08:00:00Z\",\"ends_at\":\"2027-10-20T10:00:00Z\"}]" },
+	{ "qo-participation", "qualitaetsoffensive", "participation_workshop",
+	    "Beteiligungswerkstatt mit jungen Menschen und Pflegeeltern (synthetisch)", false,
+	    "Dortmund", 30, 2, false,
+	    "[{\"starts_at\":\"2027-03-13T09:00:00Z\",\"ends_at\":\"2027-03-13T15:00:00Z\"},"
+	    "{\"starts_at\":\"2027-09-11T08:00:00Z\",\"ends_at\":\"2027-09-11T14:00:00Z\"}]" },
+	{ "afl-workshops", "aus-fehlern-lernen", "workshop", "Qualitätswerkstätten (synthetisch)",
+	    false, "Köln", 360, 30, true,
+	    "[{\"starts_at\":\"2009-11-05T08:00:00Z\",\"ends_at\":\"2009-11-06T15:00:00Z\"},"
+	    "{\"starts_at\":\"2010-01-14T08:00:00Z\",\"ends_at\":\"2010-01-15T15:00:00Z\"},"
+	    "{\"starts_at\":\"2010-03-11T08:00:00Z\",\"ends_at\":\"2010-03-12T15:00:00Z\"},"
+	    "{\"starts_at\":\"2010-05-06T07:00:00Z\",\"ends_at\":\"2010-05-07T14:00:00Z\"},"
+	    "{\"starts_at\":\"2010-07-08T07:00:00Z\",\"ends_at\":\"2010-07-09T14:00:00Z\"}]" },
+};
+
+/* $10 the dates as given; stored in UTC as the API writes timestamps (EVENT_DATES in
+ * services/api/handlers/events.c). */
+#define DEMO_EVENT_ID DEMO_UUID_SQL("'demo-event:' || $1")
+#define DEMO_EVENT_PROGRAMME DEMO_UUID_SQL("'demo-programme:' || $2")
+#define DEMO_DATE(which, pick) "(" pick "->>'" which "')::timestamptz"
+static const struct db_stmt stmt_event = {
+	"seed_event_insert",
+	"INSERT INTO events (id, programme_id, kind, title, online, place, capacity,"
+	" per_office_limit, participants_only, dates, starts_at, ends_at, created_at, updated_at)"
+	" SELECT " DEMO_EVENT_ID ", " DEMO_EVENT_PROGRAMME ", $3, $4, $5::boolean, $6,"
+	" $7::integer, nullif($8::integer, 0), $9::boolean,"
+	" (SELECT jsonb_agg(jsonb_build_object('starts_at', kqe_ts(" DEMO_DATE(
+	    "starts_at", "d") "), 'ends_at', kqe_ts(" DEMO_DATE("ends_at",
+	    "d") ")) ORDER BY n)"
+	         "  FROM jsonb_array_elements($10::jsonb) WITH ORDINALITY AS x(d, n)),"
+	         " " DEMO_DATE("starts_at",
+	             "$10::jsonb->0") ","
+	                              " " DEMO_DATE("ends_at",
+	                                  "$10::jsonb->(jsonb_array_length($10::jsonb) - 1)") ","
+	                                                                                      " " DEMO_DATE(
+	                                                                                          "starts_at",
+	                                                                                          "$10::jsonb->0") " - interval '8 weeks',"
+	                                                                                                           " " DEMO_DATE(
+	                                                                                                               "starts_at",
+	                                                                                                               "$10::jsonb->0") " - interval '8 weeks'"
+	                                                                                                                                " ON CONFLICT (id) DO NOTHING"
+};
+/* The pilot offices (selected in the § 7 call), in id order. */
+static const struct db_stmt stmt_pilots = { "seed_pilot_offices",
+	"SELECT office_id FROM applications WHERE call_id = " CALL_ID(
+	    "lksg7-pilot") " AND status = 'selected' ORDER BY office_id" };
+static const struct db_stmt stmt_registration = { "seed_registration_insert",
+	"INSERT INTO event_registrations (id, event_id, programme_id, office_id, person_enc,"
+	" email_key, status, attended, registered_by, created_at, updated_at)"
+	" SELECT $1::uuid, e.id, e.programme_id, $2, $3, $4, $5, $6::boolean[], 'office',"
+	" e.created_at + $7::integer * interval '1 minute', e.ends_at"
+	" FROM events e WHERE e.id = " DEMO_UUID_SQL(
+	    "'demo-event:pilot-working-group'") " ON CONFLICT (id) DO NOTHING" };
 
 /* The demo id of name as text (owned by the caller), or NULL. */
 static char *
@@ -224,6 +321,76 @@ seed_clusters(struct demo_seed *s, char **applicants, int n)
 	return 0;
 }
 
+/*
+ * Three people from each pilot office in the working group (24 places, 3 per office), and
+ * one more from each of the first two offices, who wait: the office's share is full.
+ * Attendance of the six meetings from the person's number.
+ */
+static int
+seed_working_group(struct demo_seed *s)
+{
+	PGresult *pilots = db_exec(s->db, &stmt_pilots, 0, NULL);
+	if (pilots == NULL)
+		return -1;
+	int rc = 0, n = 0;
+	for (int i = 0; i < PQntuples(pilots) && rc == 0; i++) {
+		const char *office = PQgetvalue(pilots, i, 0);
+		for (int k = 1; k <= (i < 2 ? 4 : 3) && rc == 0; k++, n++) {
+			char name[128], email[160], key[PSEUDONYM_LEN + 1], attended[64],
+			    minute[16];
+			snprintf(name, sizeof(name), "demo-registration:pilot-working-group:%s:%d",
+			    office, k);
+			char *id = demo_id(s, name);
+			if (id == NULL) {
+				rc = -1;
+				break;
+			}
+			snprintf(
+			    email, sizeof(email), "fachkraft-%d.%s@example.invalid", k, office);
+			pseudonym(s->pseudonymizer, office, email, key);
+			json_t *person = json_pack("{s:s,s:s,s:s}", "email", email, "first_name",
+			    "Fachkraft (synthetisch)", "last_name", office);
+			char *dump = json_dumps(person, JSON_COMPACT | JSON_SORT_KEYS);
+			json_decref(person);
+			char aad[128];
+			snprintf(aad, sizeof(aad), "event_registration:%s:person", id);
+			char *sealed = keyring_encrypt(s->keyring, dump, strlen(dump), aad);
+			free(dump);
+			bool waits = k == 4;
+			snprintf(attended, sizeof(attended), "{%s}",
+			    waits          ? "false,false,false,false,false,false"
+			    : (n % 4 == 0) ? "true,true,false,true,true,true"
+			                   : "true,true,true,true,true,true");
+			snprintf(minute, sizeof(minute), "%d", n);
+			const char *params[] = { id, office, sealed, key,
+				waits ? "waitlisted" : "registered", attended, minute };
+			rc = sealed != NULL ? exec(s, &stmt_registration, 7, params) : -1;
+			free(sealed);
+			free(id);
+		}
+	}
+	PQclear(pilots);
+	return rc;
+}
+
+static int
+seed_events(struct demo_seed *s)
+{
+	for (size_t i = 0; i < ARRAY_LEN(demo_events); i++) {
+		char capacity[16], limit[16];
+		snprintf(capacity, sizeof(capacity), "%d", demo_events[i].capacity);
+		snprintf(limit, sizeof(limit), "%d", demo_events[i].per_office_limit);
+		const char *params[] = { demo_events[i].slug, demo_events[i].programme,
+			demo_events[i].kind, demo_events[i].title,
+			demo_events[i].online ? "true" : "false", demo_events[i].place, capacity,
+			limit, demo_events[i].participants_only ? "true" : "false",
+			demo_events[i].dates };
+		if (exec(s, &stmt_event, 10, params) != 0)
+			return -1;
+	}
+	return seed_working_group(s);
+}
+
 int
 seed_programmes(struct demo_seed *s, char *summary, size_t size)
 {
@@ -262,8 +429,12 @@ seed_programmes(struct demo_seed *s, char *summary, size_t size)
 		snprintf(summary, size, "applications and clusters of the nationwide programme");
 		return -1;
 	}
+	if (seed_events(s) != 0) {
+		snprintf(summary, size, "events and registrations");
+		return -1;
+	}
 	snprintf(summary, size,
 	    "demo: 3 programmes, 2 calls, 74 applications (30 from offices outside NRW), "
-	    "12 clusters");
+	    "12 clusters, 7 events, 26 registrations");
 	return 0;
 }

@@ -1,8 +1,9 @@
 /*
- * Bodies of POST and PATCH /v1/programmes, /v1/calls, /v1/applications and
- * /v1/clusters (fuzz_body.h): the same input as every one of them, so the
- * list of criteria (FIELD_LIST), the answers (FIELD_MAP), the deadline
- * (FIELD_TIMESTAMP) and the places meet every shape.
+ * Bodies of POST and PATCH /v1/programmes, /v1/calls, /v1/applications,
+ * /v1/clusters, /v1/events and /v1/event-registrations (fuzz_body.h): the
+ * same input as every one of them, so the list of criteria and of dates
+ * (FIELD_LIST), the answers (FIELD_MAP), attendance (FIELD_FLAGS), the
+ * deadline (FIELD_TIMESTAMP) and the places meet every shape.
  */
 #include "fuzz_body.h"
 
@@ -24,6 +25,18 @@ static const char cluster[] =
     "{\"programme_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"name\":\"Cluster Nord\","
     "\"model_office_id\":\"demo-lvr-001\",\"partner_office_ids\":[\"demo-lvr-002\"]}";
 
+static const char event[] =
+    "{\"programme_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"kind\":\"workshop\","
+    "\"title\":\"Werkstatt\",\"description\":null,\"online\":false,\"place\":\"Köln\","
+    "\"capacity\":30,\"per_office_limit\":5,\"participants_only\":true,\"dates\":["
+    "{\"starts_at\":\"2026-03-01T09:00:00+01:00\",\"ends_at\":\"2026-03-02T16:00:00+01:00\"}],"
+    "\"status\":\"scheduled\"}";
+static const char registration[] =
+    "{\"event_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"office_id\":\"demo-lvr-001\","
+    "\"person\":{\"first_name\":\"Anna\",\"last_name\":\"Muster\","
+    "\"email\":\"anna@jugendamt.example\"},\"status\":\"registered\","
+    "\"attended\":[true,false],\"feedback_rating\":null,\"feedback_comment\":null}";
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -31,5 +44,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_body(&calls_resource, call, data, size);
 	fuzz_body(&applications_resource, application, data, size);
 	fuzz_body(&clusters_resource, cluster, data, size);
+	fuzz_body(&events_resource, event, data, size);
+	fuzz_body(&event_registrations_resource, registration, data, size);
 	return 0;
 }

@@ -101,6 +101,52 @@ def free_port():
         return s.getsockname()[1]
 
 
+class MailSink:
+    """A local SMTP server (Debian's python3-aiosmtpd) that keeps every mail it takes in a
+    maildir, where the tests read them: what ./scripts/run starts for people to read too."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"smtp://127.0.0.1:{self.port}"
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}",
+             "-c", "aiosmtpd.handlers.Mailbox", self.directory],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self._listening, timeout=15, what="the mail sink")
+        return self
+
+    def _listening(self):
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def messages(self):
+        """Every mail taken so far: (message, decoded subject, decoded text)."""
+        import email.header
+        import mailbox
+        if not os.path.isdir(self.directory):
+            return []
+        out = []
+        for m in mailbox.Maildir(self.directory, create=False):
+            subject = str(email.header.make_header(email.header.decode_header(m["Subject"])))
+            out.append((m, subject, m.get_payload(decode=True).decode("utf-8")))
+        return out
+
+    def wait_for(self, count, timeout=20):
+        wait_until(lambda: len(self.messages()) >= count, timeout=timeout,
+                   what=f"{count} mails in the sink")
+        return self.messages()
+
+
 def wait_until(predicate, timeout=15.0, interval=0.05, what="condition"):
     timeout *= TIMEOUT_SCALE
     deadline = time.monotonic() + timeout

@@ -62,6 +62,8 @@ EXAMPLE_FILES = {
     "call.json": "createCall",
     "application.json": "createApplication",
     "cluster.json": "createCluster",
+    "event.json": "createEvent",
+    "event-registration.json": "createEventRegistration",
 }
 
 

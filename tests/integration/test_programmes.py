@@ -426,6 +426,19 @@ class ProgrammesTest(StackTestCase):
         self.assertEqual(sorted(a["status"] for a in apps), ["rejected"] * 6 + ["selected"] * 8)
         self.assertTrue(all(set(a["answers"]) == {"interest", "capacity", "motivation"}
                             for a in apps))
+        # The pilot's working group: six meetings, 24 places taken, two waiting, attendance
+        # recorded; the team reads who took part.
+        groups = [e for e in s.get(f"/v1/events?programme_id={pilot['id']}&kind="
+                                   "working_group_meeting", token=team).json()["items"]]
+        self.assertEqual([(len(e["dates"]), e["registered"], e["waitlisted"]) for e in groups],
+                         [(6, 24, 2)])
+        regs = s.get(f"/v1/event-registrations?event_id={groups[0]['id']}&status=registered"
+                     "&limit=100", token=team).json()["items"]
+        self.assertEqual(len(regs), 24)
+        self.assertTrue(all(r["person"]["email"].endswith("@example.invalid") for r in regs))
+        self.assertGreater(sum(r["attended"].count(True) for r in regs), 24 * 5)
+        self.assertEqual(s.get(f"/v1/events.ics?programme_id={pilot['id']}",
+                               token=team).body.decode().count("BEGIN:VEVENT"), 8)
         team = s.token("programme_team", programme=nationwide["id"])[0]
         call_id = s.get(f"/v1/calls?programme_id={nationwide['id']}",
                         token=team).json()["items"][0]["id"]
@@ -465,6 +478,243 @@ class ProgrammesTest(StackTestCase):
                                f"programme_id <> '{self.nationwide}'"), 0)
         for ctx in ({"role": "ministry"}, {"role": "advisor", "region": "LVR"}, {}):
             self.assertEqual(count(ctx), 0)
+
+
+def event(programme_id, **over):
+    body = {"programme_id": programme_id, "kind": "workshop",
+            "title": "Qualitätswerkstatt", "description": "Fünf zweitägige Treffen",
+            "online": False, "place": "Köln", "capacity": 2, "per_office_limit": 1,
+            "participants_only": False,
+            "dates": [{"starts_at": f"2099-0{m}-01T09:00:00+01:00",
+                       "ends_at": f"2099-0{m}-02T16:00:00+01:00"} for m in (1, 3, 5, 7, 9)]}
+    body.update(over)
+    return body
+
+
+def person(name, email=None):
+    return {"first_name": name, "last_name": "Muster",
+            "email": email or f"{name.lower()}@jugendamt.example"}
+
+
+class EventsTest(StackTestCase):
+    """Events of a programme: a series of dates, places and a per-office limit, the waiting
+    list, cancellation, attendance per date, feedback, and the calendar export."""
+    seed_demo = True
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        s = cls.stack
+        cls.offices = [r[0] for r in s.sql("SELECT id FROM offices ORDER BY id LIMIT 3")]
+        r = s.post("/v1/programmes", programme(title="Qualitätsoffensive (Test)"))
+        assert r.status == 201, r
+        cls.prog = r.json()["id"]
+        cls.tok = {"admin": s.default_token,
+                   "team": s.token("programme_team", programme=cls.prog)[0],
+                   "other_team": s.token("programme_team", programme=s.sql_value(
+                       f"SELECT id FROM programmes WHERE id <> '{cls.prog}' LIMIT 1"))[0],
+                   "ministry": s.token("ministry")[0]}
+        for i, office in enumerate(cls.offices):
+            cls.tok[f"staff{i}"] = s.token("office_staff", office=office)[0]
+
+    def send(self, method, path, body=None, token="team", etag=None):
+        headers = {"If-Match": etag} if etag is not None else {}
+        return self.stack.request(method, path, body=body, headers=headers,
+                                  token=self.tok[token])
+
+    def state(self):
+        return self.stack.sql(
+            "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM event_registrations),"
+            " (SELECT coalesce(sum(version), 0) FROM event_registrations),"
+            " (SELECT count(*) FROM audit_log)")[0]
+
+    def register(self, event_id, i, who, status):
+        r = self.send("POST", "/v1/event-registrations",
+                      {"event_id": event_id, "person": person(who)}, token=f"staff{i}")
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json()["status"], status)
+        return r.json()
+
+    def patch(self, path, body, token):
+        table = "events" if path.startswith("/v1/events/") else "event_registrations"
+        version = self.stack.sql_value(
+            f"SELECT version FROM {table} WHERE id = '{path.rsplit('/', 1)[1]}'")
+        return self.send("PATCH", path, body, token=token, etag=f'"v{version}"')
+
+    def test_1_a_series_of_dates_and_bad_events(self):
+        r = self.send("POST", "/v1/events", event(self.prog))
+        self.assertEqual(r.status, 201, r)
+        e = r.json()
+        self.assertEqual((len(e["dates"]), e["dates"][0]["starts_at"], e["starts_at"],
+                          e["ends_at"], e["registered"], e["status"]),
+                         (5, "2099-01-01T08:00:00.000000Z", "2099-01-01T08:00:00.000000Z",
+                          "2099-09-02T15:00:00.000000Z", 0, "scheduled"))
+        before = self.state()
+        bad = event(self.prog, kind="party", online=False, place=None, capacity=0,
+                    dates=[{"starts_at": "2099-01-02T09:00:00Z", "ends_at": "2099-01-01T09:00:00Z"},
+                           {"starts_at": "2099-01-01", "ends_at": "2099-01-03T09:00:00Z"}])
+        r = self.send("POST", "/v1/events", bad)
+        self.assertProblem(r, 422)
+        self.assertEqual(sorted(e["pointer"] for e in r.json()["errors"]),
+                         ["/capacity", "/dates/1/starts_at", "/kind", "/place"])
+        r = self.send("POST", "/v1/events", event(self.prog, dates=[
+            {"starts_at": "2099-01-02T09:00:00Z", "ends_at": "2099-01-01T09:00:00Z"},
+            {"starts_at": "2099-01-01T08:00:00Z", "ends_at": "2099-01-03T09:00:00Z"}]))
+        self.assertProblem(r, 422, errors=[{"pointer": "/dates/0/ends_at", "code": "range"},
+                                           {"pointer": "/dates/1/starts_at", "code": "range"}])
+        self.assertProblem(self.send("POST", "/v1/events", event(self.prog), token="other_team"),
+                           422, errors=[{"pointer": "/programme_id", "code": "not_found"}])
+        for token in ("admin", "staff0", "ministry"):
+            self.assertProblem(self.send("POST", "/v1/events", event(self.prog), token=token), 403)
+        self.assertEqual(self.state(), before)
+        self.assertIn(e["id"], [x["id"] for x in self.send(
+            "GET", f"/v1/events?programme_id={self.prog}&kind=workshop", token="ministry"
+        ).json()["items"]])
+        r = self.send("GET", f"/v1/events/{e['id']}", token="staff0")
+        self.assertEqual((r.status, r.json()["dates"]), (200, e["dates"]), r)
+
+    def test_2_places_the_per_office_limit_and_the_waiting_list(self):
+        e = self.send("POST", "/v1/events", event(self.prog)).json()
+        a1 = self.register(e["id"], 0, "Anna", "registered")
+        a2 = self.register(e["id"], 0, "Alex", "waitlisted")   # office 0 at its limit
+        b1 = self.register(e["id"], 1, "Berta", "registered")
+        c1 = self.register(e["id"], 2, "Carl", "waitlisted")   # no place left
+        self.assertEqual((a2["waitlist_position"], c1["waitlist_position"]), (1, 2))
+        self.assertEqual(a1["person"]["email"], "anna@jugendamt.example")
+        # The same person again from the same office: 409 naming the first registration.
+        before = self.state()
+        r = self.send("POST", "/v1/event-registrations",
+                      {"event_id": e["id"], "person": person("Anna")}, token="staff0")
+        self.assertProblem(r, 409)
+        self.assertEqual(r.header("Location"), f"/v1/event-registrations/{a1['id']}")
+        r = self.send("POST", "/v1/event-registrations",
+                      {"event_id": e["id"], "person": dict(person("X"), email="not-an-address"),
+                       "office_id": self.offices[1]}, token="staff0")
+        self.assertProblem(r, 422)
+        self.assertEqual([x["pointer"] for x in r.json()["errors"]], ["/person/email"])
+        self.assertEqual(self.state(), before)
+        # Names are the registering office's and the team's: another office gets 404.
+        self.assertProblem(self.send("GET", f"/v1/event-registrations/{a1['id']}",
+                                     token="staff1"), 404)
+        self.assertIsNone(self.send("GET", f"/v1/event-registrations/{a1['id']}",
+                                    token="admin").json()["person"])
+        self.assertEqual(self.send("GET", f"/v1/event-registrations/{a1['id']}",
+                                   token="team").json()["person"]["first_name"], "Anna")
+        self.assertNotIn("Anna", self.stack.sql_value(
+            f"SELECT person_enc FROM event_registrations WHERE id = '{a1['id']}'"))
+        # Berta cancels: the first who waits and fits moves up — Carl, not Alex (office 0
+        # is at its limit).
+        r = self.patch(f"/v1/event-registrations/{b1['id']}", {"status": "cancelled"}, "staff1")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.send("GET", f"/v1/event-registrations/{c1['id']}",
+                                   token="staff2").json()["status"], "registered")
+        self.assertEqual(self.send("GET", f"/v1/event-registrations/{a2['id']}",
+                                   token="staff0").json()["waitlist_position"], 1)
+        self.assertIn([c1["id"]], [json_list(d) for (d,) in self.stack.sql(
+            "SELECT details->>'moved_up' FROM audit_log WHERE action = 'event_registration.status'"
+            f" AND resource_id = '{b1['id']}'")])
+        # More places: the per-office limit still holds; a higher limit lets Alex in.
+        r = self.patch(f"/v1/events/{e['id']}", {"capacity": 5}, "team")
+        self.assertEqual((r.status, r.json()["registered"], r.json()["waitlisted"]), (200, 2, 1))
+        r = self.patch(f"/v1/events/{e['id']}", {"per_office_limit": 2}, "team")
+        self.assertEqual((r.json()["registered"], r.json()["waitlisted"]), (3, 0))
+        before = self.state()
+        r = self.patch(f"/v1/events/{e['id']}", {"capacity": 2}, "team")
+        self.assertProblem(r, 409, errors=[{"pointer": "/capacity", "code": "registered"}])
+        r = self.patch(f"/v1/events/{e['id']}", {"per_office_limit": 1}, "team")
+        self.assertProblem(r, 409, errors=[{"pointer": "/per_office_limit",
+                                            "code": "registered"}])
+        # Cancelled is final; waiting and registered move by the list only.
+        r = self.patch(f"/v1/event-registrations/{b1['id']}", {"status": "registered"}, "staff1")
+        self.assertProblem(r, 409)
+        r = self.patch(f"/v1/event-registrations/{a1['id']}", {"status": "waitlisted"}, "staff0")
+        self.assertProblem(r, 409)
+        self.assertEqual(self.state(), before)
+
+    def test_3_participants_only(self):
+        e = self.send("POST", "/v1/events", event(self.prog, participants_only=True)).json()
+        before = self.state()
+        r = self.send("POST", "/v1/event-registrations",
+                      {"event_id": e["id"], "person": person("Dora")}, token="staff0")
+        self.assertProblem(r, 422, errors=[{"pointer": "/office_id", "code": "not_selected"}])
+        r = self.send("POST", "/v1/event-registrations",
+                      {"event_id": e["id"], "person": person("Dora")}, token="team")
+        self.assertProblem(r, 422, errors=[{"pointer": "/office_id", "code": "required"}])
+        self.assertEqual(self.state(), before)
+
+    def test_4_attendance_per_date_and_feedback_after_the_event(self):
+        e = self.send("POST", "/v1/events", event(self.prog, dates=[
+            {"starts_at": "2099-01-01T09:00:00Z", "ends_at": "2099-01-01T12:00:00Z"},
+            {"starts_at": "2099-02-01T09:00:00Z", "ends_at": "2099-02-01T12:00:00Z"}])).json()
+        reg = self.register(e["id"], 0, "Emil", "registered")
+        self.assertEqual(reg["attended"], [False, False])
+        path = f"/v1/event-registrations/{reg['id']}"
+        before = self.state()
+        self.assertProblem(self.patch(path, {"attended": [True, False]}, "team"), 409,
+                           errors=[{"pointer": "/attended", "code": "not_begun"}])
+        self.assertProblem(self.patch(path, {"feedback_rating": 5}, "staff0"), 409,
+                           errors=[{"pointer": "/feedback_rating", "code": "not_ended"}])
+        self.assertEqual(self.state(), before)
+        # The series took place (its dates moved into the past).
+        r = self.patch(f"/v1/events/{e['id']}", {"dates": [
+            {"starts_at": "2020-01-01T09:00:00Z", "ends_at": "2020-01-01T12:00:00Z"},
+            {"starts_at": "2020-02-01T09:00:00Z", "ends_at": "2020-02-01T12:00:00Z"}]}, "team")
+        self.assertEqual(r.status, 200, r)
+        before = self.state()
+        self.assertProblem(self.patch(path, {"attended": [True, True]}, "staff0"), 403)
+        self.assertProblem(self.patch(path, {"attended": [True]}, "team"), 422,
+                           errors=[{"pointer": "/attended", "code": "length"}])
+        self.assertProblem(self.patch(path, {"feedback_rating": 6}, "staff0"), 422)
+        self.assertProblem(self.patch(path, {"feedback_rating": 4}, "team"), 403)
+        self.assertEqual(self.state(), before)
+        r = self.patch(path, {"attended": [True, False]}, "team")
+        self.assertEqual((r.status, r.json()["attended"]), (200, [True, False]), r)
+        r = self.patch(path, {"feedback_rating": 4, "feedback_comment": "Sehr hilfreich"},
+                       "staff0")
+        self.assertEqual((r.status, r.json()["feedback_rating"], r.json()["feedback_comment"]),
+                         (200, 4, "Sehr hilfreich"), r)
+        # Registration closes when the event begins; the number of dates stays once
+        # attendance is recorded.
+        r = self.send("POST", "/v1/event-registrations",
+                      {"event_id": e["id"], "person": person("Late")}, token="staff1")
+        self.assertProblem(r, 409, errors=[{"pointer": "/event_id", "code": "begun"}])
+        r = self.patch(f"/v1/events/{e['id']}", {"dates": [
+            {"starts_at": "2020-01-01T09:00:00Z", "ends_at": "2020-01-01T12:00:00Z"}]}, "team")
+        self.assertProblem(r, 409, errors=[{"pointer": "/dates", "code": "attended"}])
+
+    def test_5_calendar_export(self):
+        e = self.send("POST", "/v1/events", event(self.prog, title="Netzwerktreffen, digital",
+                                                  kind="network_meeting", online=True,
+                                                  place=None)).json()
+        self.register(e["id"], 1, "Frieda", "registered")
+        r = self.send("GET", f"/v1/events.ics?programme_id={self.prog}", token="ministry")
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.header("Content-Type").startswith("text/calendar"))
+        text = r.body.decode()
+        self.assertTrue(text.startswith("BEGIN:VCALENDAR\r\n"))
+        self.assertIn(f"UID:{e['id']}-5@kqe\r\n", text)
+        self.assertIn("SUMMARY:Netzwerktreffen\\, digital (1/5)\r\n", text)
+        self.assertIn("DTSTART:20990101T080000Z\r\n", text)
+        self.assertIn("LOCATION:online\r\n", text)
+        self.assertTrue(all(len(line.encode()) <= 75 for line in text.split("\r\n")))
+        r = self.patch(f"/v1/events/{e['id']}", {"status": "cancelled"}, "team")
+        self.assertEqual(r.status, 200, r)
+        text = self.send("GET", f"/v1/events.ics?programme_id={self.prog}",
+                         token="staff0").body.decode()
+        self.assertEqual(text.count("STATUS:CANCELLED"), 5)
+        # An office's calendar: the events its people have a place at, no others.
+        mine = self.send("GET", "/v1/event-registrations.ics", token="staff1").body.decode()
+        self.assertIn(f"UID:{e['id']}-1@kqe", mine)
+        other = self.send("GET", "/v1/event-registrations.ics", token="staff2").body.decode()
+        self.assertNotIn(e["id"], other)
+        r = self.send("POST", "/v1/event-registrations",
+                      {"event_id": e["id"], "person": person("Gerd")}, token="staff2")
+        self.assertProblem(r, 409, errors=[{"pointer": "/event_id", "code": "cancelled"}])
+
+
+def json_list(text):
+    import json
+    return json.loads(text) if text else None
 
 
 if __name__ == "__main__":

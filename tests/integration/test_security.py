@@ -27,7 +27,7 @@ PROVIDER_ROUTES = {
     "concepts": 200, "concepts_csv": 200, "concept": 404, "concept_create": 422,
     "concept_patch": 415, "concept_versions": 404,
     "programmes": 200, "programmes_csv": 200, "programme": 404, "calls": 200, "call": 404,
-    "clusters": 200, "cluster": 404,
+    "clusters": 200, "cluster": 404, "events": 200, "events_ics": 200, "event": 404,
 }
 # What a programme's team reaches: the directories, the published reports, and its programme.
 TEAM_ROUTES = {
@@ -41,7 +41,10 @@ TEAM_ROUTES = {
     "call_create": 422, "call_patch": 415, "ranking": 404, "applications": 200,
     "applications_csv": 200, "application": 404, "application_create": 422,
     "application_patch": 415, "clusters": 200, "cluster": 404, "cluster_create": 422,
-    "cluster_patch": 415,
+    "cluster_patch": 415, "events": 200, "events_ics": 200, "event": 404, "event_create": 422,
+    "event_patch": 415, "registrations": 200, "registrations_csv": 200,
+    "registrations_ics": 200, "registration": 404, "registration_create": 422,
+    "registration_patch": 415,
 }
 
 
@@ -232,6 +235,16 @@ class SecurityTest(StackTestCase):
             "application_create": 422 if role == "office_lead" else 403,
             "application_patch": 415 if role == "office_lead" else 403,
             "clusters": 200, "cluster": 404, "cluster_create": 403, "cluster_patch": 403,
+            # Events are published; registrations are the registering office's and the
+            # team's (admin reads them without names).
+            "events": 200, "events_ics": 200, "event": 404, "event_create": 403,
+            "event_patch": 403,
+            "registrations": 200 if office or role == "admin" else 403,
+            "registrations_csv": 200 if office or role == "admin" else 403,
+            "registrations_ics": 200 if office or role == "admin" else 403,
+            "registration": 404 if office or role == "admin" else 403,
+            "registration_create": 422 if office else 403,
+            "registration_patch": 415 if office else 403,
         }
         return table[route]
 
@@ -337,6 +350,17 @@ class SecurityTest(StackTestCase):
             "cluster": ("GET", f"/v1/clusters/{UNKNOWN_ID}"),
             "cluster_create": ("POST", "/v1/clusters"),
             "cluster_patch": ("PATCH", f"/v1/clusters/{UNKNOWN_ID}"),
+            "events": ("GET", "/v1/events?limit=5"),
+            "events_ics": ("GET", "/v1/events.ics"),
+            "event": ("GET", f"/v1/events/{UNKNOWN_ID}"),
+            "event_create": ("POST", "/v1/events"),
+            "event_patch": ("PATCH", f"/v1/events/{UNKNOWN_ID}"),
+            "registrations": ("GET", "/v1/event-registrations?limit=5"),
+            "registrations_csv": ("GET", "/v1/event-registrations.csv?limit=5"),
+            "registrations_ics": ("GET", "/v1/event-registrations.ics"),
+            "registration": ("GET", f"/v1/event-registrations/{UNKNOWN_ID}"),
+            "registration_create": ("POST", "/v1/event-registrations"),
+            "registration_patch": ("PATCH", f"/v1/event-registrations/{UNKNOWN_ID}"),
         }
 
     def test_matrix_every_route_role_and_office(self):

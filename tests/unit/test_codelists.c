@@ -121,6 +121,8 @@ test_named_value_arrays(void **state)
 		{ "criterion_answer", codelist_criterion_answer_values },
 		{ "application_status", codelist_application_status_values },
 		{ "office_size", codelist_office_size_values },
+		{ "event_kind", codelist_event_kind_values },
+		{ "registration_status", codelist_registration_status_values },
 		{ "role", codelist_role_values },
 	};
 	assert_int_equal(ARRAY_LEN(named), codelists_count);
@@ -210,7 +212,11 @@ test_codes_and_counts_of_domain_doc(void **state)
 	EXPECT("office_size", "small", "medium", "large", "unknown");
 	EXPECT("state", "BW", "BY", "BE", "BB", "HB", "HH", "HE", "MV", "NI", "NW", "RP", "SL",
 	    "SN", "ST", "SH", "TH");
-	assert_int_equal(codelists_count, 28);
+	EXPECT("event_kind", "workshop", "online_seminar", "network_meeting",
+	    "participation_workshop", "working_group_meeting", "expert_workshop",
+	    "transfer_conference");
+	EXPECT("registration_status", "registered", "waitlisted", "cancelled");
+	assert_int_equal(codelists_count, 30);
 
 	/* The list sizes once more, as numbers (docs/domain.md, "Code lists"). */
 	assert_int_equal(codelist_find("assessment_result")->count, 4);

@@ -37,6 +37,7 @@ static const struct field_spec typed_fields[] = {
 	    .fields = child_fields,
 	    .nfields = 2 },
 	{ .name = "answers", .type = FIELD_MAP, .max = 3 },
+	{ .name = "attended", .type = FIELD_FLAGS, .max = 3 },
 };
 
 static const struct field_spec fields[] = {
@@ -131,6 +132,9 @@ test_typed_fields(void **state)
 	check_typed("{\"answers\":{\"A\":true,\"b\":\"abcd\",\"c\":1,\"d\":null}}",
 	    "/answers/A unknown_field;/answers/b length;/answers/c type;/answers/d type;");
 	check_typed("{\"answers\":[]}", "/answers type;");
+	check_typed("{\"attended\":[true,false]}", "");
+	check_typed("{\"attended\":[true,1,null]}", "/attended/1 type;/attended/2 type;");
+	check_typed("{\"attended\":[true,true,true,true]}", "/attended length;");
 }
 
 static void

@@ -40,6 +40,11 @@ struct config {
 	long jobs_block_ms;
 	long jobs_visibility_ms;
 	long outbox_grace_ms;
+	char *smtp_url;
+	char *mail_from;
+	long smtp_timeout_ms;
+	long mail_retry_ms;
+	long mail_attempts;
 	long jobs_max_attempts;
 	long sdc_min_count;
 	long sdc_dominance_percent;

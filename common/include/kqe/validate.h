@@ -32,6 +32,7 @@ enum field_type {
 	FIELD_RATINGS, /* object: keys from values[], each an integer from min to max */
 	FIELD_TIMESTAMP, /* an RFC 3339 date-time with Z or an offset (not a bare date) */
 	FIELD_LIST, /* array of objects, each checked against fields[]; min/max: item count */
+	FIELD_FLAGS, /* array of booleans; min/max: item count */
 	FIELD_MAP, /* object keyed by ids (slug_id_valid), each value a boolean or a string
 	              of at most max characters; the domain checks keys and values against
 	              its own (which keys, which type, whether empty) */

@@ -157,9 +157,7 @@ request_create(struct write *w)
 	const char *params[] = { w->id, w->office, kind, reference ? pseudo : NULL,
 		doc_text(w, "topic"), doc_text(w, "urgency"), doc_text(w, "topic_id"),
 		write_encrypted(w, "question"), days };
-	PGresult *res = db_exec(w->r->db, &stmt_insert, 9, params);
-	PQclear(res);
-	return res != NULL ? 0 : -1;
+	return write_exec(w, &stmt_insert, 9, params);
 }
 
 /* Whether this write changes what the office asked: a field other than status and the
@@ -219,9 +217,7 @@ request_update(struct write *w)
 		write_changes(w, "question") ? write_encrypted(w, "question") : NULL,
 		doc_text(w, "status"), doc_text(w, "decline_reason"),
 		advisor && moved ? "true" : "false" };
-	PGresult *res = db_exec(w->r->db, &stmt_update, 8, params);
-	PQclear(res);
-	return res != NULL ? 0 : -1;
+	return write_exec(w, &stmt_update, 8, params);
 }
 
 /* The question and the messages are read by the office and its region's advisors. */

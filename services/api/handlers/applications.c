@@ -357,9 +357,7 @@ application_update(struct write *w)
 		write_changes(w, "answers") ? write_encrypted(w, "answers") : NULL,
 		write_changes(w, "answers") ? npoints : NULL,
 		json_is_integer(score) ? nscore : NULL };
-	PGresult *res = db_exec(w->r->db, &stmt_update, 7, params);
-	PQclear(res);
-	return res != NULL ? 0 : -1;
+	return write_exec(w, &stmt_update, 7, params);
 }
 
 /* The answers for the office and the programme's team; the team's score for the team. */

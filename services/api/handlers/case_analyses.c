@@ -280,9 +280,7 @@ case_update(struct write *w)
 		w->action = "case_analysis.lock";
 	const char *params[] = { w->id, stored_document(w), write_encrypted(w, "findings"),
 		locks ? "true" : "false" };
-	PGresult *res = db_exec(w->r->db, &stmt_update, 4, params);
-	PQclear(res);
-	return res != NULL ? 0 : -1;
+	return write_exec(w, &stmt_update, 4, params);
 }
 
 /* Replaces findings_enc by the findings, for those who may read them. Takes c. */

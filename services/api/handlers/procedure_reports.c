@@ -184,9 +184,7 @@ report_update(struct write *w)
 		write_encrypted(w, "strengths"), write_encrypted(w, "development_needs"),
 		write_encrypted(w, "recommendations") };
 	if (strcmp(from, to) == 0) {
-		PGresult *res = db_exec(w->r->db, &stmt_update, 5, params);
-		PQclear(res);
-		return res != NULL ? 0 : -1;
+		return write_exec(w, &stmt_update, 5, params);
 	}
 	const struct db_stmt *move = NULL;
 	if (strcmp(from, "draft") == 0 && strcmp(to, "finalised") == 0) {
@@ -226,9 +224,7 @@ report_update(struct write *w)
 	}
 	json_object_set_new(w->details, "from", json_string(from));
 	json_object_set_new(w->details, "to", json_string(to));
-	PGresult *res = db_exec(w->r->db, move, move == &stmt_finalise ? 5 : 1, params);
-	PQclear(res);
-	return res != NULL ? 0 : -1;
+	return write_exec(w, move, move == &stmt_finalise ? 5 : 1, params);
 }
 
 /* Free text of a report is read by the office, the institute and the advisors, not admin. */
@@ -368,9 +364,7 @@ comment_create(struct write *w)
 	snprintf(w->office, sizeof(w->office), "%s", ref_value(w, 0, 0));
 	const char *params[] = { w->id, doc_text(w, "procedure_id"), w->office,
 		role_name(w->r->principal.role), write_encrypted(w, "text") };
-	PGresult *res = db_exec(w->r->db, &stmt_comment_insert, 5, params);
-	PQclear(res);
-	return res != NULL ? 0 : -1;
+	return write_exec(w, &stmt_comment_insert, 5, params);
 }
 
 static json_t *

@@ -164,9 +164,7 @@ procedure_update(struct write *w)
 		    w->details, "phase", json_pack("{s:s,s:s}", "from", from, "to", to));
 	}
 	const char *params[] = { w->id, to, doc_text(w, "institute_id"), doc_text(w, "due_date") };
-	PGresult *res = db_exec(w->r->db, &stmt_update, 4, params);
-	PQclear(res);
-	return res != NULL ? 0 : -1;
+	return write_exec(w, &stmt_update, 4, params);
 }
 
 static const char *const csv_columns[] = { "id", "office_id", "cycle", "out_of_cycle",

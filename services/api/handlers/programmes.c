@@ -97,9 +97,7 @@ programme_write(struct write *w, const struct db_stmt *stmt)
 		doc_text(w, "sponsor"), doc_text(w, "commissioned_by"), doc_text(w, "run_by"),
 		doc_text(w, "starts_on"), doc_text(w, "ends_on"),
 		json_is_true(nrw) ? "true" : "false" };
-	PGresult *res = db_exec(w->r->db, stmt, 9, params);
-	PQclear(res);
-	return res != NULL ? 0 : -1;
+	return write_exec(w, stmt, 9, params);
 }
 
 static int
@@ -263,9 +261,7 @@ call_write(struct write *w, const struct db_stmt *stmt)
 	const char *params[] = { w->id, doc_text(w, "programme_id"), doc_text(w, "title"),
 		doc_text(w, "description"), doc_text(w, "deadline"), doc_json(w, "criteria"),
 		doc_json(w, "places") };
-	PGresult *res = db_exec(w->r->db, stmt, 7, params);
-	PQclear(res);
-	return res != NULL ? 0 : -1;
+	return write_exec(w, stmt, 7, params);
 }
 
 static int
@@ -442,9 +438,7 @@ static int
 cluster_set_members(struct write *w, const char *offices)
 {
 	const char *params[] = { w->id, doc_text(w, "programme_id"), offices };
-	PGresult *res = db_exec(w->r->db, &stmt_cluster_members, 3, params);
-	PQclear(res);
-	return res != NULL ? 0 : -1;
+	return write_exec(w, &stmt_cluster_members, 3, params);
 }
 
 static int

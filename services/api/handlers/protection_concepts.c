@@ -137,9 +137,7 @@ concept_update(struct write *w)
 {
 	const char *params[] = { w->id, doc_text(w, "adopted_on"), doc_text(w, "next_review_on"),
 		member_json(w, "elements"), member_json(w, "participants") };
-	PGresult *res = db_exec(w->r->db, &stmt_update, 5, params);
-	PQclear(res);
-	return res != NULL ? 0 : -1;
+	return write_exec(w, &stmt_update, 5, params);
 }
 
 static const char *const csv_columns[] = { "id", "owner_kind", "office_id", "provider_id", "region",

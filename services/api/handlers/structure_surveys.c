@@ -210,9 +210,7 @@ survey_update(struct write *w)
 		return 0;
 	}
 	const char *params[] = { w->id, stored_document(w) };
-	PGresult *res = db_exec(w->r->db, &stmt_update, 2, params);
-	PQclear(res);
-	return res != NULL ? 0 : -1;
+	return write_exec(w, &stmt_update, 2, params);
 }
 
 /* id, procedure_id, office_id, the normalised body, version and times: one object. */

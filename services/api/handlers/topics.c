@@ -93,9 +93,7 @@ topic_create(struct write *w)
 	const char *params[] = { w->id, doc_text(w, "procedure_id"), w->office,
 		doc_text(w, "theme"), doc_text(w, "priority"), status,
 		write_encrypted(w, "description"), doc_text(w, "follow_up_date") };
-	PGresult *res = db_exec(w->r->db, &stmt_insert, 8, params);
-	PQclear(res);
-	return res != NULL ? 0 : -1;
+	return write_exec(w, &stmt_insert, 8, params);
 }
 
 /*
@@ -125,9 +123,7 @@ topic_update(struct write *w)
 	const char *params[] = { w->id, doc_text(w, "theme"), doc_text(w, "priority"),
 		doc_text(w, "status"), write_encrypted(w, "description"),
 		doc_text(w, "follow_up_date") };
-	PGresult *res = db_exec(w->r->db, &stmt_update, 6, params);
-	PQclear(res);
-	return res != NULL ? 0 : -1;
+	return write_exec(w, &stmt_update, 6, params);
 }
 
 /* The representation: description_enc becomes description, in place. Takes ownership of t. */
