@@ -296,6 +296,13 @@
 	X("expert_workshop", "Fachworkshop mit externen Fachleuten", "Expert workshop")            \
 	X("transfer_conference", "Transfertagung", "Transfer conference")
 
+/* A professional's registration for a programme's protected area. */
+#define CODES_professional_status(X)                                                               \
+	X("unconfirmed", "E-Mail-Adresse nicht bestätigt", "Address not confirmed")                \
+	X("confirmed", "E-Mail-Adresse bestätigt", "Address confirmed")                            \
+	X("approved", "Freigeschaltet", "Approved")                                                \
+	X("rejected", "Abgelehnt", "Rejected")
+
 #define CODES_registration_status(X)                                                               \
 	X("registered", "Angemeldet", "Registered")                                                \
 	X("waitlisted", "Warteliste", "Waiting list")                                              \
@@ -320,7 +327,8 @@
 	X("admin", "Administration", "Administrator")                                              \
 	X("provider_staff", "Fachkraft eines freien Trägers der Pflegekinderhilfe",                \
 	    "Staff of a foster-care provider")                                                     \
-	X("programme_team", "Programmteam", "Programme team")
+	X("programme_team", "Programmteam", "Programme team")                                      \
+	X("professional", "Registrierte Fachkraft eines Programms", "Registered professional")
 
 /* X(id, title_de, title_en): every list once, in the order they are served. */
 #define LISTS(X)                                                                                   \
@@ -356,6 +364,7 @@
 	X(office_size, "Größe des Jugendamts", "Size of the office")                               \
 	X(event_kind, "Art der Veranstaltung", "Kind of event")                                    \
 	X(registration_status, "Stand der Anmeldung", "Status of the registration")                \
+	X(professional_status, "Stand der Registrierung", "Status of the registration")            \
 	X(role, "Rolle", "Role")
 
 #define CODE_ENTRY(code, de, en) { code, de, en },

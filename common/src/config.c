@@ -92,6 +92,12 @@ static const struct config_var vars[] = {
 	{ "KQE_JWT_PROVIDER_CLAIM", TYPE_STRING, "kqe_provider", 0, 0, CONFIG_API,
 	    OFF(jwt_provider_claim),
 	    "JWT claim holding the provider id of provider_staff (foster-care providers)" },
+	{ "KQE_PUBLIC_URL", TYPE_STRING, "http://localhost:8080", 0, 0, CONFIG_API, OFF(public_url),
+	    "the API's address as people reach it, for the links in mails" },
+	{ "KQE_SIGNUP_RATE_LIMIT_PER_MINUTE", TYPE_INT, "10", 0, 100000, CONFIG_API,
+	    OFF(signup_rate_limit_per_minute),
+	    "registrations and confirmations without a token per client address and minute;"
+	    " 0 = unlimited" },
 	{ "KQE_JWT_PROGRAMME_CLAIM", TYPE_STRING, "kqe_programme", 0, 0, CONFIG_API,
 	    OFF(jwt_programme_claim), "JWT claim holding the programme id of programme_team" },
 	{ "KQE_TLS_CERT", TYPE_STRING, "-", 0, 0, CONFIG_API, OFF(tls_cert),

@@ -13,6 +13,7 @@ static const char *const role_names[ROLE_COUNT] = {
 	[ROLE_ADMIN] = "admin",
 	[ROLE_PROVIDER_STAFF] = "provider_staff",
 	[ROLE_PROGRAMME_TEAM] = "programme_team",
+	[ROLE_PROFESSIONAL] = "professional",
 	[ROLE_SYSTEM] = "system",
 };
 
@@ -43,14 +44,15 @@ role_is_office(enum role role)
 static const struct db_stmt stmt_context = { "principal_context",
 	"SELECT set_config('kqe.role', $1, true), set_config('kqe.office_id', $2, true),"
 	" set_config('kqe.region', $3, true), set_config('kqe.institute_id', $4, true),"
-	" set_config('kqe.provider_id', $5, true), set_config('kqe.programme_id', $6, true)" };
+	" set_config('kqe.provider_id', $5, true), set_config('kqe.programme_id', $6, true),"
+	" set_config('kqe.professional_id', $7, true)" };
 
 int
 db_set_principal(struct db *db, const struct principal *p)
 {
 	const char *params[] = { role_name(p->role), p->office_id, p->region, p->institute_id,
-		p->provider_id, p->programme_id };
-	PGresult *res = db_exec(db, &stmt_context, 6, params);
+		p->provider_id, p->programme_id, p->professional_id };
+	PGresult *res = db_exec(db, &stmt_context, 7, params);
 	if (res == NULL)
 		return -1;
 	PQclear(res);

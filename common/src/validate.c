@@ -241,6 +241,22 @@ enum_message(const char *const *values, char *msg, size_t size)
 		n += (size_t)snprintf(msg + n, size - n, " %s", *c);
 }
 
+/* The item count of array v against f->min/f->max (0: unbounded); false after reporting. */
+static bool
+count_ok(
+    const json_t *v, const struct field_spec *f, const char *ptr, const char *noun, json_t *errors)
+{
+	long long n = (long long)json_array_size(v);
+	if ((f->min && n < f->min) || (f->max && n > f->max)) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "must %s %lld to %lld %s",
+		    strcmp(noun, "codes") == 0 ? "list" : "hold", f->min, f->max, noun);
+		error_at_pointer(errors, ptr, "length", msg);
+		return false;
+	}
+	return true;
+}
+
 /* An array of distinct codes: every bad item is reported at its own pointer. */
 static size_t
 validate_codes(const json_t *v, const struct field_spec *f, const char *ptr, json_t *errors)
@@ -248,13 +264,9 @@ validate_codes(const json_t *v, const struct field_spec *f, const char *ptr, jso
 	char msg[400], item[300];
 	size_t bad = 0, i;
 	const json_t *e;
-	long long n = (long long)json_array_size(v);
 
-	if ((f->min && n < f->min) || (f->max && n > f->max)) {
-		snprintf(msg, sizeof(msg), "must list %lld to %lld codes", f->min, f->max);
-		error_at_pointer(errors, ptr, "length", msg);
+	if (!count_ok(v, f, ptr, "codes", errors))
 		return 1;
-	}
 	json_array_foreach(v, i, e)
 	{
 		snprintf(item, sizeof(item), "%s/%zu", ptr, i);
@@ -316,15 +328,11 @@ static size_t
 validate_list(
     const json_t *v, const struct field_spec *f, const char *ptr, bool creating, json_t *errors)
 {
-	char msg[160], item[300];
+	char item[300];
 	size_t bad = 0, i;
 	const json_t *e;
-	long long n = (long long)json_array_size(v);
-	if ((f->min && n < f->min) || (f->max && n > f->max)) {
-		snprintf(msg, sizeof(msg), "must hold %lld to %lld items", f->min, f->max);
-		error_at_pointer(errors, ptr, "length", msg);
+	if (!count_ok(v, f, ptr, "items", errors))
 		return 1;
-	}
 	json_array_foreach(v, i, e)
 	{
 		snprintf(item, sizeof(item), "%s/%zu", ptr, i);
@@ -337,15 +345,11 @@ validate_list(
 static size_t
 validate_flags(const json_t *v, const struct field_spec *f, const char *ptr, json_t *errors)
 {
-	char msg[160], item[300];
+	char item[300];
 	size_t bad = 0, i;
 	const json_t *e;
-	long long n = (long long)json_array_size(v);
-	if ((f->min && n < f->min) || (f->max && n > f->max)) {
-		snprintf(msg, sizeof(msg), "must hold %lld to %lld items", f->min, f->max);
-		error_at_pointer(errors, ptr, "length", msg);
+	if (!count_ok(v, f, ptr, "items", errors))
 		return 1;
-	}
 	json_array_foreach(v, i, e)
 	{
 		if (!json_is_boolean(e)) {
@@ -555,4 +559,20 @@ validate_fields(const json_t *obj, const struct field_spec *specs, size_t nspecs
 		bad++;
 	}
 	return bad;
+}
+
+const char *
+email_address_check(const json_t *v)
+{
+	const char *s = json_string_value(v);
+	const char *at = s != NULL ? strchr(s, '@') : NULL;
+	if (at == NULL || at == s || strchr(at + 1, '@') != NULL || strlen(s) > 254)
+		return "must be an e-mail address";
+	const char *dot = strrchr(at + 1, '.');
+	if (dot == NULL || dot == at + 1 || dot[1] == '\0')
+		return "must be an e-mail address";
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+		if (*c <= ' ' || *c == 0x7f || *c == ',' || *c == ';' || *c == '<' || *c == '>')
+			return "must be an e-mail address";
+	return NULL;
 }

@@ -21,15 +21,17 @@
 #define PROVIDER R(ROLE_PROVIDER_STAFF)
 /* A programme's team: the directories, published reports, and its programme. */
 #define TEAM R(ROLE_PROGRAMME_TEAM)
+/* An approved professional: its programme's published part, and itself; nothing else. */
+#define PRO R(ROLE_PROFESSIONAL)
 
 /* The permission table. Default deny: a role not listed may not. */
 static const struct {
 	const char *name;
 	unsigned roles;
 } permissions[PERM_COUNT] = {
-	[PERM_PUBLIC] = { "public", ALL_ROLES | PROVIDER | TEAM | R(ROLE_NONE) },
+	[PERM_PUBLIC] = { "public", ALL_ROLES | PROVIDER | TEAM | PRO | R(ROLE_NONE) },
 	/* Who am I: role, binding, permissions. */
-	[PERM_SELF_READ] = { "self.read", ALL_ROLES | PROVIDER | TEAM },
+	[PERM_SELF_READ] = { "self.read", ALL_ROLES | PROVIDER | TEAM | PRO },
 	/* A signed link to a download the caller may make itself (links.h). */
 	[PERM_LINKS_CREATE] = { "links.create", ALL_ROLES | PROVIDER | TEAM },
 	[PERM_OFFICES_READ] = { "offices.read", ALL_ROLES | PROVIDER | TEAM },
@@ -47,7 +49,7 @@ static const struct {
 	[PERM_PROCEDURES_UPDATE] = { "procedures.update",
 	    OFFICE_ROLES | R(ROLE_INSTITUTE) | R(ROLE_ADMIN) },
 	[PERM_AUDIT_READ] = { "audit.read", R(ROLE_ADMIN) },
-	[PERM_CODELISTS_READ] = { "codelists.read", ALL_ROLES | PROVIDER | TEAM },
+	[PERM_CODELISTS_READ] = { "codelists.read", ALL_ROLES | PROVIDER | TEAM | PRO },
 	/* Case-level data: never the advisors or the ministry. */
 	[PERM_CASES_READ] = { "cases.read", OFFICE_ROLES | R(ROLE_INSTITUTE) | R(ROLE_ADMIN) },
 	[PERM_CASES_WRITE] = { "cases.write", OFFICE_ROLES | R(ROLE_INSTITUTE) },
@@ -87,7 +89,7 @@ static const struct {
 	[PERM_CONCEPTS_COVERAGE] = { "protection_concepts.coverage",
 	    R(ROLE_ADVISOR) | R(ROLE_MINISTRY) | R(ROLE_ADMIN) },
 	/* Programmes, their calls and clusters are published: every caller reads them. */
-	[PERM_PROGRAMMES_READ] = { "programmes.read", ALL_ROLES | PROVIDER | TEAM },
+	[PERM_PROGRAMMES_READ] = { "programmes.read", ALL_ROLES | PROVIDER | TEAM | PRO },
 	[PERM_PROGRAMMES_WRITE] = { "programmes.write", R(ROLE_ADMIN) },
 	/* The programme's team runs it (its SQL and RLS: its own programme only). */
 	[PERM_CALLS_WRITE] = { "calls.write", TEAM },
@@ -105,6 +107,12 @@ static const struct {
 	[PERM_REGISTRATIONS_READ] = { "event_registrations.read",
 	    OFFICE_ROLES | TEAM | R(ROLE_ADMIN) },
 	[PERM_REGISTRATIONS_WRITE] = { "event_registrations.write", OFFICE_ROLES | TEAM },
+	/* Professionals register themselves, without a token; the team reads and decides;
+	 * a professional reads its own; admin sees registrations without their persons. */
+	[PERM_SIGNUP] = { "registrations.submit",
+	    ALL_ROLES | PROVIDER | TEAM | PRO | R(ROLE_NONE) },
+	[PERM_PROFESSIONALS_READ] = { "registrations.read", TEAM | PRO | R(ROLE_ADMIN) },
+	[PERM_PROFESSIONALS_DECIDE] = { "registrations.decide", TEAM },
 };
 
 bool
@@ -135,11 +143,13 @@ auth_permissions_of(enum role role)
 	return names;
 }
 
-static const struct db_stmt stmt_token = { "auth_token",
+static const struct db_stmt stmt_token = {
+	"auth_token",
 	"SELECT id, role, coalesce(office_id, ''), coalesce(region, ''),"
 	" coalesce(institute_id, ''), revoked_at IS NOT NULL,"
 	" expires_at IS NOT NULL AND expires_at <= now(), coalesce(provider_id, ''),"
-	" coalesce(programme_id::text, '') FROM api_tokens WHERE token_hash = $1" };
+	" coalesce(programme_id::text, ''), coalesce(professional_id::text, '') FROM api_tokens WHERE token_hash = $1"
+};
 
 #define API_KEY_PREFIX "kqe_"
 #define API_KEY_CHARS 43 /* base64url of 32 bytes, unpadded */
@@ -197,6 +207,7 @@ identify_api_key(struct request *r, const char *token)
 	snprintf(p->institute_id, sizeof(p->institute_id), "%s", PQgetvalue(res, 0, 4));
 	snprintf(p->provider_id, sizeof(p->provider_id), "%s", PQgetvalue(res, 0, 7));
 	snprintf(p->programme_id, sizeof(p->programme_id), "%s", PQgetvalue(res, 0, 8));
+	snprintf(p->professional_id, sizeof(p->professional_id), "%s", PQgetvalue(res, 0, 9));
 	PQclear(res);
 	if (revoked || expired) {
 		log_info(r->id, "token refused",
@@ -219,11 +230,25 @@ int
 auth_rate_limit(struct request *r)
 {
 	long limit = r->worker->cfg->rate_limit_per_minute;
-	if (limit == 0 || r->principal.role == ROLE_NONE)
+	char who[80];
+	snprintf(who, sizeof(who), "%s", r->principal.actor);
+	if (r->route->permission == PERM_SIGNUP) {
+		/* Nobody's requests count per client address (behind a proxy: the proxy's). */
+		char *host = NULL;
+		ev_uint16_t port;
+		struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
+		if (evcon != NULL)
+			evhttp_connection_get_peer(evcon, &host, &port);
+		snprintf(who, sizeof(who), "addr:%s", host != NULL ? host : "unknown");
+		limit = r->worker->cfg->signup_rate_limit_per_minute;
+	} else if (r->principal.role == ROLE_NONE) {
+		return 0;
+	}
+	if (limit == 0)
 		return 0;
 	time_t now = time(NULL);
 	char key[128];
-	snprintf(key, sizeof(key), "kqe:ratelimit:%s:%ld", r->principal.actor, (long)(now / 60));
+	snprintf(key, sizeof(key), "kqe:ratelimit:%s:%ld", who, (long)(now / 60));
 	redisReply *rep = redis_cmd(r->redis, "INCR %s", key);
 	if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
 		if (rep != NULL)
@@ -242,7 +267,11 @@ auth_rate_limit(struct request *r)
 	char retry[16];
 	snprintf(retry, sizeof(retry), "%ld", r->rate.reset);
 	reply_header(r, "Retry-After", retry);
-	reply_problem(r, 429, "Too many requests for this token; try again later.", NULL);
+	reply_problem(r, 429,
+	    r->route->permission == PERM_SIGNUP
+	        ? "Too many requests from this address; try again later."
+	        : "Too many requests for this token; try again later.",
+	    NULL);
 	return -1;
 }
 
@@ -270,6 +299,11 @@ auth_identify(struct request *r)
 	r->principal.role = ROLE_NONE;
 	if (r->route->permission == PERM_PUBLIC)
 		return 0;
+	/* Registering and confirming are done as nobody, whatever credentials come along. */
+	if (r->route->permission == PERM_SIGNUP) {
+		snprintf(r->principal.actor, sizeof(r->principal.actor), "anonymous");
+		return 0;
+	}
 
 	const char *h =
 	    evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");

@@ -31,6 +31,7 @@ extern const struct resource applications_resource;
 extern const struct resource clusters_resource;
 extern const struct resource events_resource;
 extern const struct resource event_registrations_resource;
+extern const struct resource professionals_resource;
 void procedure_report_html_reply(struct request *r, const json_t *rep);
 
 void health_live(struct request *r);
@@ -49,6 +50,8 @@ void call_ranking(struct request *r);
 /* iCalendar: a programme's events, and the events the caller has people registered for. */
 void events_calendar(struct request *r);
 void registrations_calendar(struct request *r);
+/* GET /v1/registrations/confirm?token=…: the link of a professional's confirmation mail. */
+void registration_confirm(struct request *r);
 
 void reports_create(struct request *r);
 void reports_get(struct request *r);

@@ -364,6 +364,10 @@ bind_role(const json_t *claims, const struct config *cfg, struct principal *p, c
 		*why = "provider role without provider claim";
 		return -1;
 	}
+	if (p->role == ROLE_PROFESSIONAL) {
+		*why = "professional keys are issued by kqe, not by the identity provider";
+		return -1;
+	}
 	if (p->role == ROLE_PROGRAMME_TEAM && (claim_id(claims, cfg->jwt_programme_claim,
 	                                           p->programme_id, sizeof(p->programme_id)) != 0 ||
 	                                          !uuid_valid(p->programme_id))) {

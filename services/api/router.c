@@ -160,6 +160,14 @@ static const char *const owner_kinds[] = { "office", "provider", NULL };
 			"updated_since", QUERY_TIMESTAMP, NULL                                     \
 		}                                                                                  \
 	}
+#define PROFESSIONAL_FILTERS                                                                       \
+	{                                                                                          \
+		{ "programme_id", QUERY_UUID, NULL },                                              \
+		    { "status", QUERY_ENUM, codelist_professional_status_values },                 \
+		{                                                                                  \
+			"updated_since", QUERY_TIMESTAMP, NULL                                     \
+		}                                                                                  \
+	}
 #define CLUSTER_FILTERS                                                                            \
 	{                                                                                          \
 		{ "programme_id", QUERY_UUID, NULL },                                              \
@@ -396,6 +404,19 @@ const struct route routes[] = {
 	    .params = { PARAM_UUID }, .resource = &event_registrations_resource),
 	ROUTE(PATCH, "/v1/event-registrations/{id}", PERM_REGISTRATIONS_WRITE, path_update,
 	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &event_registrations_resource),
+	ROUTE(POST, "/v1/registrations", PERM_SIGNUP, path_create, .flags = WRITE,
+	    .resource = &professionals_resource),
+	ROUTE(GET, "/v1/registrations/confirm", PERM_SIGNUP, registration_confirm,
+	    .query = { { "token", QUERY_TEXT, NULL } }, .media = "text/html"),
+	ROUTE(GET, "/v1/registrations", PERM_PROFESSIONALS_READ, path_list,
+	    .query = PROFESSIONAL_FILTERS, .flags = LISTED, .resource = &professionals_resource),
+	ROUTE(GET, "/v1/registrations.csv", PERM_PROFESSIONALS_READ, path_list,
+	    .query = PROFESSIONAL_FILTERS, .flags = EXPORT, .resource = &professionals_resource,
+	    .media = CSV),
+	ROUTE(GET, "/v1/registrations/{id}", PERM_PROFESSIONALS_READ, path_read,
+	    .params = { PARAM_UUID }, .resource = &professionals_resource),
+	ROUTE(PATCH, "/v1/registrations/{id}", PERM_PROFESSIONALS_DECIDE, path_update,
+	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &professionals_resource),
 	ROUTE(GET, "/v1/audit", PERM_AUDIT_READ, path_list, .query = AUDIT_FILTERS, .flags = LISTED,
 	    .resource = &audit_resource),
 	ROUTE(GET, "/v1/audit.csv", PERM_AUDIT_READ, path_list, .query = AUDIT_FILTERS,
@@ -955,7 +976,8 @@ download_link_route(const json_t *body, json_t *errors)
 	}
 	if (idx < 0 || !(routes[idx].flags & ROUTE_DOWNLOAD)) {
 		error_at_pointer(errors, "/href", "not_found",
-		    "is not a download of yours (a report's .html or .csv, or a list's .csv)");
+		    "is not a download of yours (a report's .html or .csv, a list's .csv, a "
+		    "calendar's .ics)");
 		return -1;
 	}
 	return idx;
@@ -974,7 +996,8 @@ download_links_create(struct request *r)
 	int idx = download_link_route(r->body, errors);
 	if (idx >= 0 && !auth_allows(&r->principal, routes[idx].permission))
 		error_at_pointer(errors, "/href", "not_found",
-		    "is not a download of yours (a report's .html or .csv, or a list's .csv)");
+		    "is not a download of yours (a report's .html or .csv, a list's .csv, a "
+		    "calendar's .ics)");
 	if (json_array_size(errors) > 0) {
 		reply_problem(
 		    r, 422, "The download link request has invalid fields.", json_incref(errors));

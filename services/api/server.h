@@ -111,6 +111,9 @@ enum permission {
 	PERM_EVENTS_WRITE,
 	PERM_REGISTRATIONS_READ,
 	PERM_REGISTRATIONS_WRITE,
+	PERM_SIGNUP, /* without a token, rate-limited per client address */
+	PERM_PROFESSIONALS_READ,
+	PERM_PROFESSIONALS_DECIDE,
 	PERM_COUNT
 };
 

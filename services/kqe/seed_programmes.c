@@ -199,6 +199,19 @@ static const struct db_stmt stmt_registration = { "seed_registration_insert",
 	" FROM events e WHERE e.id = " DEMO_UUID_SQL(
 	    "'demo-event:pilot-working-group'") " ON CONFLICT (id) DO NOTHING" };
 
+/* Professionals of the quality offensive: approved, confirmed and waiting for it, and one
+ * that never confirmed its address; seats are municipalities of NRW. */
+static const struct db_stmt stmt_professional = { "seed_professional_insert",
+	"INSERT INTO professionals (id, programme_id, person_enc, email_key, seat, seat_ags, status,"
+	" confirm_hash, confirm_expires, confirmed_at, decided_at, created_at, updated_at)"
+	" SELECT $1::uuid, " PROGRAMME_ID(
+	    "qualitaetsoffensive") ", $2, $3, m.name, m.ags, $4, $5,"
+	                           " '2025-02-08', CASE WHEN $4 <> 'unconfirmed' THEN timestamptz '2025-02-02' END,"
+	                           " CASE WHEN $4 IN ('approved', 'rejected') THEN timestamptz '2025-02-05' END,"
+	                           " '2025-02-01', '2025-02-05'"
+	                           " FROM municipalities m WHERE m.ags = (SELECT ags FROM municipalities ORDER BY md5($1 || ags)"
+	                           "  LIMIT 1) ON CONFLICT (id) DO NOTHING" };
+
 /* The demo id of name as text (owned by the caller), or NULL. */
 static char *
 demo_id(struct demo_seed *s, const char *name)
@@ -374,6 +387,47 @@ seed_working_group(struct demo_seed *s)
 }
 
 static int
+seed_professionals(struct demo_seed *s)
+{
+	static const char *const statuses[] = { "approved", "approved", "approved", "approved",
+		"approved", "approved", "confirmed", "confirmed", "unconfirmed", "rejected" };
+	for (size_t i = 0; i < ARRAY_LEN(statuses); i++) {
+		char name[96], email[96], key[PSEUDONYM_LEN + 1], hash[65];
+		snprintf(name, sizeof(name), "demo-professional:qualitaetsoffensive:%zu", i + 1);
+		char *id = demo_id(s, name);
+		char *programme = demo_id(s, "demo-programme:qualitaetsoffensive");
+		if (id == NULL || programme == NULL) {
+			free(id);
+			free(programme);
+			return -1;
+		}
+		snprintf(email, sizeof(email), "fachkraft-%zu@pflegekinderdienst.example.invalid",
+		    i + 1);
+		pseudonym(s->pseudonymizer, programme, email, key);
+		/* A link nobody holds: the hash of the registration's own id. */
+		pseudonym(s->pseudonymizer, "demo-confirm", id, hash);
+		json_t *person = json_pack("{s:s,s:s,s:s,s:s,s:s}", "email", email, "first_name",
+		    "Fachkraft (synthetisch)", "institution", "Pflegekinderdienst (synthetisch)",
+		    "last_name", name + strlen(name) - 1, "position",
+		    "Fachberatung Pflegekinderhilfe");
+		char *dump = json_dumps(person, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(person);
+		char aad[128];
+		snprintf(aad, sizeof(aad), "professional:%s:person", id);
+		char *sealed = keyring_encrypt(s->keyring, dump, strlen(dump), aad);
+		free(dump);
+		const char *params[] = { id, sealed, key, statuses[i], hash };
+		int rc = sealed != NULL ? exec(s, &stmt_professional, 5, params) : -1;
+		free(sealed);
+		free(id);
+		free(programme);
+		if (rc != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
 seed_events(struct demo_seed *s)
 {
 	for (size_t i = 0; i < ARRAY_LEN(demo_events); i++) {
@@ -388,7 +442,7 @@ seed_events(struct demo_seed *s)
 		if (exec(s, &stmt_event, 10, params) != 0)
 			return -1;
 	}
-	return seed_working_group(s);
+	return seed_working_group(s) != 0 ? -1 : seed_professionals(s);
 }
 
 int
@@ -435,6 +489,6 @@ seed_programmes(struct demo_seed *s, char *summary, size_t size)
 	}
 	snprintf(summary, size,
 	    "demo: 3 programmes, 2 calls, 74 applications (30 from offices outside NRW), "
-	    "12 clusters, 7 events, 26 registrations");
+	    "12 clusters, 7 events, 26 registrations, 10 professionals");
 	return 0;
 }

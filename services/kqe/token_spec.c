@@ -146,6 +146,12 @@ token_request_parse(
 		return -1;
 	}
 	req->name = values[OPT_NAME];
+	if (strcmp(values[OPT_ROLE], "professional") == 0) {
+		snprintf(err, errsize,
+		    "role professional: its keys are issued when the programme's team approves a "
+		    "registration (docs/programmes.md)");
+		return -1;
+	}
 	if (role_parse(values[OPT_ROLE], &req->role) != 0) {
 		snprintf(err, errsize,
 		    "unknown role \"%s\" (office_staff, office_lead, institute, advisor, ministry, "
@@ -258,34 +264,3 @@ token_date_parse(const char *s, int64_t *at)
 }
 
 /* ---- the token ---- */
-
-void
-token_encode(const unsigned char raw[TOKEN_RANDOM_BYTES], char out[TOKEN_LEN + 1])
-{
-	char *text = base64url_encode(raw, TOKEN_RANDOM_BYTES);
-	snprintf(out, TOKEN_LEN + 1, "%s%s", TOKEN_PREFIX, text);
-	free(text);
-}
-
-void
-token_generate(char out[TOKEN_LEN + 1])
-{
-	unsigned char raw[TOKEN_RANDOM_BYTES];
-
-	random_bytes(raw, sizeof(raw));
-	token_encode(raw, out);
-	OPENSSL_cleanse(raw, sizeof(raw));
-}
-
-void
-token_hash(const char *token, char out[TOKEN_HASH_LEN + 1])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-
-	if (EVP_Digest(token, strlen(token), md, &len, EVP_sha256(), NULL) != 1 || len != 32) {
-		fprintf(stderr, "{\"level\":\"fatal\",\"msg\":\"SHA-256 failed\"}\n");
-		abort();
-	}
-	hex_encode(md, len, out);
-}

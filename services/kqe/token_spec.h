@@ -14,13 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kqe/api_key.h"
 #include "kqe/principal.h"
 #include "kqe/util.h"
 
-#define TOKEN_PREFIX "kqe_"
-#define TOKEN_RANDOM_BYTES 32
-#define TOKEN_LEN (sizeof(TOKEN_PREFIX) - 1 + 43) /* 43 = ceil(32 * 4 / 3) */
-#define TOKEN_HASH_LEN 64 /* hex digits of a SHA-256 */
 #define TOKEN_NAME_MAX 100 /* characters (code points); the schema's CHECK */
 
 /* What a role is bound to; the schema's CHECKs allow exactly one per role. */
@@ -64,14 +61,5 @@ int token_request_parse(int argc, char *const *argv, int64_t now, struct token_r
  * 0 or -1.
  */
 int token_date_parse(const char *s, int64_t *at) KQE_MUSTCHECK;
-
-/* Writes "kqe_" + base64url(raw) without padding, NUL-terminated. */
-void token_encode(const unsigned char raw[TOKEN_RANDOM_BYTES], char out[TOKEN_LEN + 1]);
-
-/* Writes a new random token (random_bytes()) into out. */
-void token_generate(char out[TOKEN_LEN + 1]);
-
-/* Writes what is stored of a token: the lowercase hex SHA-256 of the whole string. */
-void token_hash(const char *token, char out[TOKEN_HASH_LEN + 1]);
 
 #endif

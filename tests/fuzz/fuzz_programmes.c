@@ -1,9 +1,10 @@
 /*
  * Bodies of POST and PATCH /v1/programmes, /v1/calls, /v1/applications,
- * /v1/clusters, /v1/events and /v1/event-registrations (fuzz_body.h): the
- * same input as every one of them, so the list of criteria and of dates
- * (FIELD_LIST), the answers (FIELD_MAP), attendance (FIELD_FLAGS), the
- * deadline (FIELD_TIMESTAMP) and the places meet every shape.
+ * /v1/clusters, /v1/events, /v1/event-registrations and /v1/registrations
+ * (fuzz_body.h): the same input as every one of them, so the list of criteria
+ * and of dates (FIELD_LIST), the answers (FIELD_MAP), attendance
+ * (FIELD_FLAGS), the deadline (FIELD_TIMESTAMP), the places and the e-mail
+ * addresses meet every shape.
  */
 #include "fuzz_body.h"
 
@@ -37,6 +38,12 @@ static const char registration[] =
     "\"email\":\"anna@jugendamt.example\"},\"status\":\"registered\","
     "\"attended\":[true,false],\"feedback_rating\":null,\"feedback_comment\":null}";
 
+static const char professional[] =
+    "{\"programme_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"seat\":\"Bielefeld\","
+    "\"person\":{\"first_name\":\"Paula\",\"last_name\":\"Pflege\","
+    "\"email\":\"paula@traeger.example\",\"institution\":\"Pflegekinderdienst\","
+    "\"position\":\"Fachberatung\"},\"status\":\"confirmed\"}";
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -46,5 +53,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_body(&clusters_resource, cluster, data, size);
 	fuzz_body(&events_resource, event, data, size);
 	fuzz_body(&event_registrations_resource, registration, data, size);
+	fuzz_body(&professionals_resource, professional, data, size);
 	return 0;
 }

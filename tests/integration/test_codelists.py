@@ -12,12 +12,13 @@ LISTS = ["office_kind", "region", "state", "procedure_phase", "selection", "sex"
          "learning_theme", "topic_status", "topic_priority", "advice_kind", "advice_status",
          "advice_topic", "advice_urgency", "advice_decline_reason", "concept_element",
          "concept_participant", "concept_status", "programme_role", "criterion_answer",
-         "application_status", "office_size", "event_kind", "registration_status", "role"]
+         "application_status", "office_size", "event_kind", "registration_status",
+         "professional_status", "role"]
 COUNTS = {"assessment_result": 4, "endangerment_form": 4, "reporter": 13,
-          "quality_dimension": 11, "learning_theme": 18, "procedure_phase": 7, "role": 8,
+          "quality_dimension": 11, "learning_theme": 18, "procedure_phase": 7, "role": 9,
           "rating": 4, "sex": 4}
 ROLES = ["office_staff", "office_lead", "institute", "advisor", "ministry", "admin",
-         "provider_staff", "programme_team"]
+         "provider_staff", "programme_team", "professional"]
 
 
 class CodelistsTest(StackTestCase):
@@ -157,6 +158,8 @@ class CodelistsTest(StackTestCase):
             "admin": s.default_token,
             "provider_staff": s.token("provider_staff", provider="demo-traeger-lwl-01")[0],
             "programme_team": s.token("programme_team", programme=s.sql_value(
+                "SELECT id FROM programmes ORDER BY id LIMIT 1"))[0],
+            "professional": s.professional_token(s.sql_value(
                 "SELECT id FROM programmes ORDER BY id LIMIT 1"))[0],
         }
         self.assertEqual(sorted(tokens), sorted(ROLES))

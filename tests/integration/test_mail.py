@@ -122,5 +122,148 @@ class MailTest(StackTestCase):
             s.start_aggregator(KQE_SMTP_URL=self.sink.url, KQE_MAIL_RETRY_MS=100)
 
 
+def professional(programme_id, **over):
+    body = {"programme_id": programme_id, "seat": "Bielefeld",
+            "person": {"first_name": "Paula", "last_name": "Pflege",
+                       "email": "paula@traeger.example", "institution": "Pflegekinderdienst",
+                       "position": "Fachberatung Pflegekinderhilfe"}}
+    body.update(over)
+    return body
+
+
+class ProfessionalsTest(StackTestCase):
+    """A professional registers without a token, confirms the address by the mail's link,
+    is approved by the programme's team and uses the key the approval mail brings."""
+    seed_demo = True
+    api_env = {"KQE_SIGNUP_RATE_LIMIT_PER_MINUTE": 12, "KQE_PUBLIC_URL": "https://kqe.example"}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        s = cls.stack
+        cls.sink = MailSink(os.path.join(s.workdir, "maildir")).start()
+        s.start_aggregator(KQE_SMTP_URL=cls.sink.url, KQE_MAIL_RETRY_MS=100)
+        r = s.post("/v1/programmes", programme(title="Qualitätsoffensive (Registrierung)"))
+        assert r.status == 201, r
+        cls.programme = r.json()["id"]
+        cls.team = s.token("programme_team", programme=cls.programme)[0]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sink.stop()
+        super().tearDownClass()
+
+    def state(self):
+        return self.stack.sql("SELECT (SELECT count(*) FROM professionals),"
+                              " (SELECT count(*) FROM mails), (SELECT count(*) FROM api_tokens)")[0]
+
+    def mail_to(self, address, count=1):
+        wait_until(lambda: len([m for m, _, _ in self.sink.messages()
+                                if m["To"] == address]) >= count,
+                   timeout=20, what=f"mail {count} to {address}")
+        return [(s, t) for m, s, t in self.sink.messages() if m["To"] == address]
+
+    def decide(self, rid, status):
+        version = self.stack.sql_value(f"SELECT version FROM professionals WHERE id = '{rid}'")
+        return self.stack.request("PATCH", f"/v1/registrations/{rid}", body={"status": status},
+                                  token=self.team, headers={"If-Match": f'"v{version}"'})
+
+    def test_1_register_confirm_approve_and_use_the_key(self):
+        s = self.stack
+        r = s.post("/v1/registrations", professional(self.programme), token=None)
+        self.assertEqual(r.status, 201, r)
+        reg = r.json()
+        self.assertEqual((reg["status"], reg["seat"], reg["person"]["institution"]),
+                         ("unconfirmed", "Bielefeld", "Pflegekinderdienst"))
+        self.assertEqual(reg["seat_ags"], s.sql_value(
+            "SELECT ags FROM municipalities WHERE name = 'Bielefeld'"))
+        [(subject, text)] = self.mail_to("paula@traeger.example")
+        self.assertEqual(subject, "Registrierung bestätigen: Qualitätsoffensive (Registrierung)")
+        link = next(line for line in text.splitlines() if line.startswith("https://"))
+        self.assertTrue(link.startswith("https://kqe.example/v1/registrations/confirm?token="))
+        # The team cannot approve before the address is confirmed.
+        self.assertProblem(self.decide(reg["id"], "approved"), 409)
+        path = link[len("https://kqe.example"):]
+        page = s.get(path, token=None)
+        self.assertEqual(page.status, 200, page)
+        self.assertIn("E-Mail-Adresse bestätigt", page.body.decode())
+        self.assertEqual(s.get(path, token=None).status, 200)  # again: nothing changes
+        listed = s.get(f"/v1/registrations?programme_id={self.programme}&status=confirmed",
+                       token=self.team).json()["items"]
+        self.assertEqual([x["id"] for x in listed], [reg["id"]])
+        r = self.decide(reg["id"], "approved")
+        self.assertEqual((r.status, r.json()["status"]), (200, "approved"), r)
+        text = next(t for subject, t in self.mail_to("paula@traeger.example", 2)
+                    if subject == "Registrierung freigeschaltet: Qualitätsoffensive"
+                                  " (Registrierung)")
+        key = next(line for line in text.splitlines() if line.startswith("kqe_"))
+        # The key: its programme's published part and itself, nothing else.
+        me = s.get("/v1/me", token=key).json()
+        self.assertEqual((me["role"], me["programme_id"]), ("professional", self.programme))
+        self.assertEqual(s.get(f"/v1/events?programme_id={self.programme}", token=key).status,
+                         200)
+        own = s.get(f"/v1/registrations/{reg['id']}", token=key)
+        self.assertEqual((own.status, own.json()["person"]["email"]),
+                         (200, "paula@traeger.example"))
+        for path in ("/v1/procedures", "/v1/applications", "/v1/offices", "/v1/reports"):
+            self.assertProblem(s.get(path, token=key), 403)
+        # The identity provider's import: the approved professionals as CSV.
+        csv_text = s.get(f"/v1/registrations.csv?programme_id={self.programme}&status=approved",
+                         token=self.team).body.decode()
+        self.assertIn("paula@traeger.example", csv_text)
+        # Stored: the key's hash, the person encrypted; no address in the API's log.
+        self.assertEqual(s.sql_value("SELECT count(*) FROM professionals"
+                                     " WHERE person_enc LIKE '%paula%'"), "0")
+        with open(os.path.join(s.logs, "api.log"), encoding="utf-8") as f:
+            log = f.read()
+        self.assertNotIn("traeger.example", log)
+        self.assertNotIn(key, log)
+
+    def test_2_bad_registrations_store_nothing(self):
+        s = self.stack
+        s.post("/v1/registrations", professional(self.programme, person={
+            "first_name": "Dora", "last_name": "Doppelt", "email": "dora@x.example",
+            "institution": "Jugendamt", "position": "ASD"}), token=None)
+        before = self.state()
+        r = s.post("/v1/registrations", professional(self.programme, seat="",
+                                                     person={"first_name": "", "email": "no"}),
+                   token=None)
+        self.assertProblem(r, 422)
+        self.assertEqual(sorted(e["pointer"] for e in r.json()["errors"]),
+                         ["/person/email", "/person/first_name", "/person/institution",
+                          "/person/last_name", "/person/position", "/seat"])
+        r = s.post("/v1/registrations", professional(self.programme, seat="München"), token=None)
+        self.assertProblem(r, 422, errors=[{"pointer": "/seat", "code": "not_found"}])
+        r = s.post("/v1/registrations", professional(self.programme, person={
+            "first_name": "Dora", "last_name": "Doppelt", "email": "DORA@x.example",
+            "institution": "Jugendamt", "position": "ASD"}), token=None)
+        self.assertProblem(r, 409, errors=[{"pointer": "/person/email", "code": "conflict"}])
+        r = s.post("/v1/registrations", professional("00000000-0000-4000-8000-000000000000"),
+                   token=None)
+        self.assertProblem(r, 422, errors=[{"pointer": "/programme_id", "code": "not_found"}])
+        self.assertEqual(self.state(), before)
+        # A link that is unknown, expired, or of a rejected registration.
+        self.assertEqual(s.get("/v1/registrations/confirm?token=kqe_nope", token=None).status,
+                         404)
+        rid = s.sql_value("SELECT id FROM professionals WHERE status = 'unconfirmed'"
+                          f" AND programme_id = '{self.programme}' LIMIT 1")
+        r = self.decide(rid, "rejected")
+        self.assertEqual(r.status, 200, r)
+        self.assertIn("Registrierung: Qualitätsoffensive (Registrierung)",
+                      [subject for subject, _ in self.mail_to("dora@x.example", 2)])
+        # Another programme's team and other roles decide nothing.
+        other = s.token("programme_team", programme=s.sql_value(
+            f"SELECT id FROM programmes WHERE id <> '{self.programme}' LIMIT 1"))[0]
+        self.assertProblem(s.get(f"/v1/registrations/{rid}", token=other), 404)
+
+    def test_3_registering_is_rate_limited_per_address(self):
+        s = self.stack
+        statuses = [s.post("/v1/registrations", professional(self.programme, person={
+            "first_name": "R", "last_name": str(i), "email": f"r{i}@x.example",
+            "institution": "I", "position": "P"}), token=None).status for i in range(14)]
+        self.assertIn(429, statuses)
+        self.assertEqual(statuses[0], 201)
+
+
 if __name__ == "__main__":
     unittest.main()

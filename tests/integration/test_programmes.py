@@ -439,6 +439,15 @@ class ProgrammesTest(StackTestCase):
         self.assertGreater(sum(r["attended"].count(True) for r in regs), 24 * 5)
         self.assertEqual(s.get(f"/v1/events.ics?programme_id={pilot['id']}",
                                token=team).body.decode().count("BEGIN:VEVENT"), 8)
+        # The quality offensive's registered professionals, their persons read by its team.
+        offensive = next(p for t, p in demo.items() if "Qualitätsoffensive" in t)
+        team = s.token("programme_team", programme=offensive["id"])[0]
+        pros = s.get(f"/v1/registrations?programme_id={offensive['id']}",
+                     token=team).json()["items"]
+        self.assertEqual(sorted(p["status"] for p in pros),
+                         ["approved"] * 6 + ["confirmed"] * 2 + ["rejected", "unconfirmed"])
+        self.assertTrue(all(p["person"]["email"].endswith(".invalid") and p["seat_ags"]
+                            for p in pros))
         team = s.token("programme_team", programme=nationwide["id"])[0]
         call_id = s.get(f"/v1/calls?programme_id={nationwide['id']}",
                         token=team).json()["items"][0]["id"]
@@ -478,6 +487,25 @@ class ProgrammesTest(StackTestCase):
                                f"programme_id <> '{self.nationwide}'"), 0)
         for ctx in ({"role": "ministry"}, {"role": "advisor", "region": "LVR"}, {}):
             self.assertEqual(count(ctx), 0)
+
+    def test_91_concurrent_selections_never_exceed_the_places(self):
+        import threading
+        c = self.new_call(places={"pilot": 2})
+        apps = [self.apply(c["id"], i, preferred_role="pilot")["id"] for i in range(6)]
+        self.close(c["id"])
+        barrier, results = threading.Barrier(6), []
+
+        def one(a):
+            barrier.wait()
+            results.append(self.patch(a, {"status": "selected", "role": "pilot"}, "team").status)
+        threads = [threading.Thread(target=one, args=(a,)) for a in apps]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(sorted(results), [200, 200, 409, 409, 409, 409])
+        self.assertEqual(self.send("GET", f"/v1/calls/{c['id']}", token="team").json()["selected"],
+                         {"pilot": 2})
 
 
 def event(programme_id, **over):
@@ -710,6 +738,32 @@ class EventsTest(StackTestCase):
         r = self.send("POST", "/v1/event-registrations",
                       {"event_id": e["id"], "person": person("Gerd")}, token="staff2")
         self.assertProblem(r, 409, errors=[{"pointer": "/event_id", "code": "cancelled"}])
+
+    def test_6_concurrent_registrations_never_overfill_an_event(self):
+        # Twelve people from three offices register at the same moment for 5 places,
+        # at most 2 per office: whatever the interleaving, 5 get a place, the rest wait, and
+        # no office has more than 2.
+        import threading
+        e = self.send("POST", "/v1/events", event(self.prog, capacity=5,
+                                                  per_office_limit=2)).json()
+        barrier, results = threading.Barrier(12), []
+
+        def one(k):
+            barrier.wait()
+            r = self.send("POST", "/v1/event-registrations",
+                          {"event_id": e["id"], "person": person(f"P{k}")},
+                          token=f"staff{k % 3}")
+            results.append((r.status, r.json().get("status")))
+        threads = [threading.Thread(target=one, args=(k,)) for k in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(sorted(results), [(201, "registered")] * 5 + [(201, "waitlisted")] * 7)
+        self.assertEqual(self.stack.sql(
+            "SELECT max(n) FROM (SELECT count(*) AS n FROM event_registrations"
+            f" WHERE event_id = '{e['id']}' AND status = 'registered' GROUP BY office_id) x"),
+            [["2"]])
 
 
 def json_list(text):

@@ -13,7 +13,7 @@ FOREIGN = "demo-lwl-001"
 INSTITUTE = "demo-institut-1"
 VALID_REPORT = {"scope": "state", "period": "2024"}
 ROLES = ["office_staff", "office_lead", "institute", "advisor", "ministry", "admin",
-         "provider_staff", "programme_team"]
+         "provider_staff", "programme_team", "professional"]
 PROVIDER = "sec-provider"
 # What a foster-care provider's staff reaches: the directories, the published reports, its
 # own protection concept; anything else is 403.
@@ -28,6 +28,17 @@ PROVIDER_ROUTES = {
     "concept_patch": 415, "concept_versions": 404,
     "programmes": 200, "programmes_csv": 200, "programme": 404, "calls": 200, "call": 404,
     "clusters": 200, "cluster": 404, "events": 200, "events_ics": 200, "event": 404,
+    "signup": 422, "signup_confirm": 404,
+}
+# What an approved professional reaches: its programme's published part and itself.
+PROFESSIONAL_ROUTES = {
+    "healthz": 200, "readyz": 200, "metrics": 200, "openapi": 200, "docs": 200,
+    "codelists": 200, "codelist": 200, "me": 200,
+    "assigned_procedure": None, "unassigned_procedure": None,
+    "programmes": 200, "programmes_csv": 200, "programme": 404, "calls": 200, "call": 404,
+    "clusters": 200, "cluster": 404, "events": 200, "events_ics": 200, "event": 404,
+    "signup": 422, "signup_confirm": 404, "professionals": 200, "professionals_csv": 200,
+    "professional": 404,
 }
 # What a programme's team reaches: the directories, the published reports, and its programme.
 TEAM_ROUTES = {
@@ -44,7 +55,8 @@ TEAM_ROUTES = {
     "cluster_patch": 415, "events": 200, "events_ics": 200, "event": 404, "event_create": 422,
     "event_patch": 415, "registrations": 200, "registrations_csv": 200,
     "registrations_ics": 200, "registration": 404, "registration_create": 422,
-    "registration_patch": 415,
+    "registration_patch": 415, "signup": 422, "signup_confirm": 404, "professionals": 200,
+    "professionals_csv": 200, "professional": 404, "professional_patch": 415,
 }
 
 
@@ -74,6 +86,7 @@ class SecurityTest(StackTestCase):
             " VALUES (gen_random_uuid(), 'Sicherheitstest', 'Test', 'Test', 'Test',"
             " '2026-01-01', '2026-12-31') RETURNING id")
         cls.tok["programme_team"] = s.token("programme_team", programme=programme)[0]
+        cls.tok["professional"] = s.professional_token(programme)[0]
         cls.own_proc = s.sql_value(f"SELECT id FROM procedures WHERE office_id = '{OWN}' LIMIT 1")
         cls.foreign_proc = s.sql_value(
             f"SELECT id FROM procedures WHERE office_id = '{FOREIGN}' LIMIT 1")
@@ -145,6 +158,8 @@ class SecurityTest(StackTestCase):
             return PROVIDER_ROUTES.get(route, 403)
         if role == "programme_team":
             return TEAM_ROUTES.get(route, 403)
+        if role == "professional":
+            return PROFESSIONAL_ROUTES.get(route, 403)
         office = role in ("office_staff", "office_lead")
         table = {
             "healthz": 200, "readyz": 200, "metrics": 200, "openapi": 200, "docs": 200,
@@ -245,6 +260,13 @@ class SecurityTest(StackTestCase):
             "registration": 404 if office or role == "admin" else 403,
             "registration_create": 422 if office else 403,
             "registration_patch": 415 if office else 403,
+            # Professionals register without a token (a token sent along is ignored);
+            # the registrations themselves are the programme team's (admin: no persons).
+            "signup": 422, "signup_confirm": 404,
+            "professionals": 200 if role == "admin" else 403,
+            "professionals_csv": 200 if role == "admin" else 403,
+            "professional": 404 if role == "admin" else 403,
+            "professional_patch": 403,
         }
         return table[route]
 
@@ -361,6 +383,12 @@ class SecurityTest(StackTestCase):
             "registration": ("GET", f"/v1/event-registrations/{UNKNOWN_ID}"),
             "registration_create": ("POST", "/v1/event-registrations"),
             "registration_patch": ("PATCH", f"/v1/event-registrations/{UNKNOWN_ID}"),
+            "signup": ("POST", "/v1/registrations"),
+            "signup_confirm": ("GET", "/v1/registrations/confirm?token=kqe_unknown"),
+            "professionals": ("GET", "/v1/registrations?limit=5"),
+            "professionals_csv": ("GET", "/v1/registrations.csv?limit=5"),
+            "professional": ("GET", f"/v1/registrations/{UNKNOWN_ID}"),
+            "professional_patch": ("PATCH", f"/v1/registrations/{UNKNOWN_ID}"),
         }
 
     def test_matrix_every_route_role_and_office(self):
@@ -373,7 +401,7 @@ class SecurityTest(StackTestCase):
                     body = VALID_REPORT if method == "POST" else None
                     r = self.stack.request(method, path, body=body, token=self.tok[role])
                     self.assertEqual(r.status, want, r)
-                    if want >= 400:
+                    if want >= 400 and name != "signup_confirm":  # that one is an HTML page
                         self.assertProblem(r, want)
                     elif "procedure" in name:
                         # The directory and reports are shared; case-level data is not.
@@ -386,6 +414,10 @@ class SecurityTest(StackTestCase):
                 r = self.stack.request(method, path, body=body, token=None)
                 if name in ("healthz", "readyz", "metrics", "openapi", "docs"):
                     self.assertEqual(r.status, 200)
+                elif name == "signup":
+                    self.assertProblem(r, 422)  # nobody may register; the body is no registration
+                elif name == "signup_confirm":
+                    self.assertEqual(r.status, 404)  # an HTML page: unknown link
                 else:
                     self.assertProblem(r, 401)
 

@@ -123,6 +123,7 @@ test_named_value_arrays(void **state)
 		{ "office_size", codelist_office_size_values },
 		{ "event_kind", codelist_event_kind_values },
 		{ "registration_status", codelist_registration_status_values },
+		{ "professional_status", codelist_professional_status_values },
 		{ "role", codelist_role_values },
 	};
 	assert_int_equal(ARRAY_LEN(named), codelists_count);
@@ -204,7 +205,7 @@ test_codes_and_counts_of_domain_doc(void **state)
 	    "professionals", "external_experts");
 	EXPECT("concept_status", "current", "review_overdue", "missing");
 	EXPECT("role", "office_staff", "office_lead", "institute", "advisor", "ministry", "admin",
-	    "provider_staff", "programme_team");
+	    "provider_staff", "programme_team", "professional");
 	EXPECT("programme_role", "model", "partner", "pilot");
 	EXPECT("criterion_answer", "yes_no", "text");
 	EXPECT(
@@ -216,7 +217,8 @@ test_codes_and_counts_of_domain_doc(void **state)
 	    "participation_workshop", "working_group_meeting", "expert_workshop",
 	    "transfer_conference");
 	EXPECT("registration_status", "registered", "waitlisted", "cancelled");
-	assert_int_equal(codelists_count, 30);
+	EXPECT("professional_status", "unconfirmed", "confirmed", "approved", "rejected");
+	assert_int_equal(codelists_count, 31);
 
 	/* The list sizes once more, as numbers (docs/domain.md, "Code lists"). */
 	assert_int_equal(codelist_find("assessment_result")->count, 4);

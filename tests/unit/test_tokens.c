@@ -62,6 +62,10 @@ static const struct request_case request_cases[] = {
 	    NULL },
 	{ "provider_staff without a provider", { "--name", "n", "--role", "provider_staff", NULL },
 	    0, NULL, NULL, NULL, NULL, "role provider_staff needs --provider" },
+	{ "professional: issued by the API only", { "--name", "n", "--role", "professional", NULL },
+	    0, NULL, NULL, NULL, NULL,
+	    "role professional: its keys are issued when the programme's team approves a "
+	    "registration (docs/programmes.md)" },
 	{ "programme_team without a programme", { "--name", "n", "--role", "programme_team", NULL },
 	    0, NULL, NULL, NULL, NULL, "role programme_team needs --programme" },
 	{ "programme_team with a programme that is no id",

@@ -75,6 +75,7 @@ extern const char *const codelist_application_status_values[];
 extern const char *const codelist_office_size_values[];
 extern const char *const codelist_event_kind_values[];
 extern const char *const codelist_registration_status_values[];
+extern const char *const codelist_professional_status_values[];
 extern const char *const codelist_procedure_phase_values[];
 extern const char *const codelist_selection_values[];
 extern const char *const codelist_sex_values[];

@@ -70,6 +70,8 @@ struct config {
 	char *jwt_institute_claim;
 	char *jwt_provider_claim;
 	char *jwt_programme_claim;
+	char *public_url;
+	long signup_rate_limit_per_minute;
 	char *tls_cert;
 	char *tls_key;
 	long rate_limit_per_minute;

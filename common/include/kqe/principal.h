@@ -2,11 +2,10 @@
  * principal — who acts, and how that reaches PostgreSQL.
  *
  * A principal is a role plus what the role is bound to (an office, a region,
- * an institute, a provider or a programme). db_begin_as() opens a transaction and sets the principal
- * as transaction-local settings (kqe.role, kqe.office_id, kqe.region,
- * kqe.institute_id) that the row-level security policies read, so the
- * database enforces tenant isolation a second time, independent of the
- * filters the API puts in its queries.
+ * an institute, a provider or a programme). db_begin_as() opens a transaction and sets the
+ * principal as transaction-local settings (kqe.role, kqe.office_id, kqe.region, kqe.institute_id)
+ * that the row-level security policies read, so the database enforces tenant isolation a second
+ * time, independent of the filters the API puts in its queries.
  */
 #ifndef KQE_PRINCIPAL_H
 #define KQE_PRINCIPAL_H
@@ -28,6 +27,7 @@ enum role {
 	ROLE_ADMIN,
 	ROLE_PROVIDER_STAFF, /* staff of a free provider of foster-care services (§ 10) */
 	ROLE_PROGRAMME_TEAM, /* runs one programme: its calls, selection, clusters */
+	ROLE_PROFESSIONAL, /* an approved professional of one programme (its protected area) */
 	ROLE_SYSTEM, /* kqe-aggregator: reads across offices to build statistics */
 	ROLE_COUNT
 };
@@ -42,12 +42,13 @@ struct principal {
 	char region[4]; /* advisor */
 	char institute_id[65]; /* institute */
 	char provider_id[65]; /* provider_staff */
-	char programme_id[37]; /* programme_team */
+	char programme_id[37]; /* programme_team, professional */
+	char professional_id[37]; /* professional: its registration */
 };
 
 /* The roles a token or JWT may carry, first to last. */
 #define ROLE_API_FIRST ROLE_OFFICE_STAFF
-#define ROLE_API_LAST ROLE_PROGRAMME_TEAM
+#define ROLE_API_LAST ROLE_PROFESSIONAL
 
 const char *role_name(enum role role);
 /* Returns 0 and sets *out for one of the API roles; -1 otherwise. */

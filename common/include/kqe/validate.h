@@ -105,6 +105,12 @@ bool date_valid(const char *s);
 /* RFC 3339 date-time (Z or offset, up to 6 fraction digits) or a date YYYY-MM-DD. */
 bool timestamp_valid(const char *s);
 
+/*
+ * A check (field_spec.check) for an e-mail address as a person types it: local@domain.tld,
+ * at most 254 characters, no spaces, controls or the characters that separate addresses.
+ */
+const char *email_address_check(const json_t *value);
+
 /* Number of Unicode code points in a valid UTF-8 string. */
 size_t utf8_length(const char *s, size_t bytes);
 
