@@ -296,6 +296,12 @@
 	X("expert_workshop", "Fachworkshop mit externen Fachleuten", "Expert workshop")            \
 	X("transfer_conference", "Transfertagung", "Transfer conference")
 
+/* A question to a programme's service desk. */
+#define CODES_service_request_status(X)                                                            \
+	X("open", "Offen", "Open")                                                                 \
+	X("answered", "Beantwortet", "Answered")                                                   \
+	X("closed", "Abgeschlossen", "Closed")
+
 /* A professional's registration for a programme's protected area. */
 #define CODES_professional_status(X)                                                               \
 	X("unconfirmed", "E-Mail-Adresse nicht bestätigt", "Address not confirmed")                \
@@ -365,6 +371,8 @@
 	X(event_kind, "Art der Veranstaltung", "Kind of event")                                    \
 	X(registration_status, "Stand der Anmeldung", "Status of the registration")                \
 	X(professional_status, "Stand der Registrierung", "Status of the registration")            \
+	X(service_request_status, "Stand der Anfrage an die Servicestelle",                        \
+	    "Status of the service-desk question")                                                 \
 	X(role, "Rolle", "Role")
 
 #define CODE_ENTRY(code, de, en) { code, de, en },

@@ -113,6 +113,12 @@ static const struct {
 	    ALL_ROLES | PROVIDER | TEAM | PRO | R(ROLE_NONE) },
 	[PERM_PROFESSIONALS_READ] = { "registrations.read", TEAM | PRO | R(ROLE_ADMIN) },
 	[PERM_PROFESSIONALS_DECIDE] = { "registrations.decide", TEAM },
+	/* The service desk: offices and professionals ask, the programme's team answers;
+	 * admin sees that questions exist. The FAQ itself is public. */
+	[PERM_SERVICE_READ] = { "service_requests.read",
+	    OFFICE_ROLES | PRO | TEAM | R(ROLE_ADMIN) },
+	[PERM_SERVICE_ASK] = { "service_requests.create", OFFICE_ROLES | PRO },
+	[PERM_SERVICE_UPDATE] = { "service_requests.update", OFFICE_ROLES | PRO | TEAM },
 };
 
 bool

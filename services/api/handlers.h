@@ -32,6 +32,7 @@ extern const struct resource clusters_resource;
 extern const struct resource events_resource;
 extern const struct resource event_registrations_resource;
 extern const struct resource professionals_resource;
+extern const struct resource service_requests_resource;
 void procedure_report_html_reply(struct request *r, const json_t *rep);
 
 void health_live(struct request *r);
@@ -52,6 +53,8 @@ void events_calendar(struct request *r);
 void registrations_calendar(struct request *r);
 /* GET /v1/registrations/confirm?token=…: the link of a professional's confirmation mail. */
 void registration_confirm(struct request *r);
+/* GET /v1/faq: the published FAQ entries of programmes, for everyone. */
+void faq_list(struct request *r);
 
 void reports_create(struct request *r);
 void reports_get(struct request *r);

@@ -168,6 +168,14 @@ static const char *const owner_kinds[] = { "office", "provider", NULL };
 			"updated_since", QUERY_TIMESTAMP, NULL                                     \
 		}                                                                                  \
 	}
+#define SERVICE_FILTERS                                                                            \
+	{                                                                                          \
+		{ "programme_id", QUERY_UUID, NULL },                                              \
+		    { "status", QUERY_ENUM, codelist_service_request_status_values },              \
+		{                                                                                  \
+			"updated_since", QUERY_TIMESTAMP, NULL                                     \
+		}                                                                                  \
+	}
 #define CLUSTER_FILTERS                                                                            \
 	{                                                                                          \
 		{ "programme_id", QUERY_UUID, NULL },                                              \
@@ -417,6 +425,19 @@ const struct route routes[] = {
 	    .params = { PARAM_UUID }, .resource = &professionals_resource),
 	ROUTE(PATCH, "/v1/registrations/{id}", PERM_PROFESSIONALS_DECIDE, path_update,
 	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &professionals_resource),
+	ROUTE(GET, "/v1/service-requests", PERM_SERVICE_READ, path_list, .query = SERVICE_FILTERS,
+	    .flags = LISTED, .resource = &service_requests_resource),
+	ROUTE(GET, "/v1/service-requests.csv", PERM_SERVICE_READ, path_list,
+	    .query = SERVICE_FILTERS, .flags = EXPORT, .resource = &service_requests_resource,
+	    .media = CSV),
+	ROUTE(POST, "/v1/service-requests", PERM_SERVICE_ASK, path_create, .flags = WRITE,
+	    .resource = &service_requests_resource),
+	ROUTE(GET, "/v1/service-requests/{id}", PERM_SERVICE_READ, path_read,
+	    .params = { PARAM_UUID }, .resource = &service_requests_resource),
+	ROUTE(PATCH, "/v1/service-requests/{id}", PERM_SERVICE_UPDATE, path_update,
+	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &service_requests_resource),
+	ROUTE(GET, "/v1/faq", PERM_PUBLIC, faq_list,
+	    .query = { { "programme_id", QUERY_UUID, NULL } }),
 	ROUTE(GET, "/v1/audit", PERM_AUDIT_READ, path_list, .query = AUDIT_FILTERS, .flags = LISTED,
 	    .resource = &audit_resource),
 	ROUTE(GET, "/v1/audit.csv", PERM_AUDIT_READ, path_list, .query = AUDIT_FILTERS,

@@ -114,6 +114,9 @@ enum permission {
 	PERM_SIGNUP, /* without a token, rate-limited per client address */
 	PERM_PROFESSIONALS_READ,
 	PERM_PROFESSIONALS_DECIDE,
+	PERM_SERVICE_READ,
+	PERM_SERVICE_ASK,
+	PERM_SERVICE_UPDATE,
 	PERM_COUNT
 };
 

@@ -65,6 +65,7 @@ EXAMPLE_FILES = {
     "event.json": "createEvent",
     "event-registration.json": "createEventRegistration",
     "professional-registration.json": "createProfessionalRegistration",
+    "service-request.json": "createServiceRequest",
 }
 
 

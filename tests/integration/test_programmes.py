@@ -766,6 +766,120 @@ class EventsTest(StackTestCase):
             [["2"]])
 
 
+class ServiceDeskTest(StackTestCase):
+    """The service desk: offices and professionals ask the programme's team, the team
+    answers and publishes an entry of the FAQ in its own words, which everyone reads."""
+    seed_demo = True
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        s = cls.stack
+        cls.offices = [r[0] for r in s.sql("SELECT id FROM offices ORDER BY id LIMIT 2")]
+        r = s.post("/v1/programmes", programme(title="Servicestelle (Test)"))
+        assert r.status == 201, r
+        cls.prog = r.json()["id"]
+        other = s.sql_value(f"SELECT id FROM programmes WHERE id <> '{cls.prog}' LIMIT 1")
+        cls.tok = {"admin": s.default_token,
+                   "team": s.token("programme_team", programme=cls.prog)[0],
+                   "other_team": s.token("programme_team", programme=other)[0],
+                   "pro": s.professional_token(cls.prog)[0],
+                   "other_pro": s.professional_token(other)[0],
+                   "staff0": s.token("office_staff", office=cls.offices[0])[0],
+                   "staff1": s.token("office_staff", office=cls.offices[1])[0]}
+
+    def send(self, method, path, body=None, token="team"):
+        headers = {}
+        if method == "PATCH":
+            version = self.stack.sql_value("SELECT version FROM service_requests"
+                                           f" WHERE id = '{path.rsplit('/', 1)[1]}'")
+            headers["If-Match"] = f'"v{version}"'
+        return self.stack.request(method, path, body=body, headers=headers,
+                                  token=self.tok[token])
+
+    def state(self):
+        return self.stack.sql("SELECT count(*), coalesce(sum(version), 0) FROM service_requests"
+                              )[0] + [self.stack.sql_value("SELECT count(*) FROM audit_log")]
+
+    def ask(self, token="staff0", **over):
+        body = {"programme_id": self.prog, "subject": "Schutzkonzept",
+                "question": "Wie beteiligen wir Frau Müller als Pflegemutter?"}
+        body.update(over)
+        r = self.send("POST", "/v1/service-requests", body, token=token)
+        self.assertEqual(r.status, 201, r)
+        return r.json()
+
+    def test_1_asked_answered_published(self):
+        q = self.ask()
+        self.assertEqual((q["status"], q["office_id"], q["professional_id"]),
+                         ("open", self.offices[0], None))
+        self.assertNotIn("Müller", self.stack.sql_value(
+            f"SELECT question_enc FROM service_requests WHERE id = '{q['id']}'"))
+        p = self.ask(token="pro", subject="Materialien")
+        self.assertIsNotNone(p["professional_id"])
+        # Who reads what.
+        self.assertProblem(self.send("GET", f"/v1/service-requests/{q['id']}", token="staff1"),
+                           404)
+        self.assertProblem(self.send("GET", f"/v1/service-requests/{q['id']}",
+                                     token="other_team"), 404)
+        self.assertProblem(self.send("GET", f"/v1/service-requests/{q['id']}", token="pro"), 404)
+        self.assertIsNone(self.send("GET", f"/v1/service-requests/{q['id']}",
+                                    token="admin").json()["question"])
+        path = f"/v1/service-requests/{q['id']}"
+        self.assertIn("Müller", self.send("GET", path).json()["question"])
+        before = self.state()
+        self.assertProblem(self.send("PATCH", path, {"question": "Anders"}), 403)
+        self.assertProblem(self.send("PATCH", path, {"answer": "Ja."}, token="staff0"), 403)
+        self.assertProblem(self.send("PATCH", path, {"status": "answered"}), 422,
+                           errors=[{"pointer": "/answer", "code": "required"}])
+        self.assertProblem(self.send("PATCH", path, {"faq_published": True}), 422)
+        r = self.send("PATCH", path, {"faq_published": True, "faq_question": "F?",
+                                      "faq_answer": "A."})
+        self.assertProblem(r, 409, errors=[{"pointer": "/faq_published", "code": "open"}])
+        self.assertEqual(self.state(), before)
+        r = self.send("PATCH", path, {"subject": "Schutzkonzept (Beteiligung)"}, token="staff0")
+        self.assertEqual(r.status, 200, r)
+        r = self.send("PATCH", path, {"status": "answered",
+                                      "answer": "Über die Beteiligungswerkstatt."})
+        self.assertEqual((r.status, r.json()["status"]), (200, "answered"), r)
+        self.assertIsNotNone(r.json()["answered_at"])
+        self.assertProblem(self.send("PATCH", path, {"question": "Noch eine"}, token="staff0"),
+                           409)
+        r = self.send("PATCH", path, {"faq_published": True,
+                                      "faq_question": "Wie werden Pflegeeltern beteiligt?",
+                                      "faq_answer": "Über Beteiligungswerkstätten."})
+        self.assertEqual((r.status, r.json()["faq_published"]), (200, True), r)
+        faq = self.stack.get(f"/v1/faq?programme_id={self.prog}", token=None)
+        self.assertEqual(faq.status, 200, faq)
+        self.assertEqual([(e["question"], e["answer"]) for e in faq.json()["items"]],
+                         [("Wie werden Pflegeeltern beteiligt?", "Über Beteiligungswerkstätten.")])
+        self.assertNotIn("Müller", faq.body.decode())
+        # Closed by the asker; closed is final.
+        r = self.send("PATCH", path, {"status": "closed"}, token="staff0")
+        self.assertEqual(r.status, 200, r)
+        before = self.state()
+        body = self.assertProblem(self.send("PATCH", path, {"status": "open"}), 409)
+        self.assertEqual(body["errors"][0]["code"], "transition")
+        self.assertEqual(self.state(), before)
+
+    def test_2_bad_questions_store_nothing(self):
+        before = self.state()
+        r = self.send("POST", "/v1/service-requests", {"programme_id": self.prog, "subject": "",
+                                                       "question": 5, "status": "answered"},
+                      token="staff0")
+        self.assertProblem(r, 422)
+        self.assertEqual(sorted(e["pointer"] for e in r.json()["errors"]),
+                         ["/question", "/status", "/subject"])
+        r = self.send("POST", "/v1/service-requests", {"programme_id": self.prog, "subject": "x",
+                                                       "question": "y"}, token="other_pro")
+        self.assertProblem(r, 422, errors=[{"pointer": "/programme_id", "code": "not_found"}])
+        for token in ("team", "admin"):
+            self.assertProblem(self.send("POST", "/v1/service-requests",
+                                         {"programme_id": self.prog, "subject": "x",
+                                          "question": "y"}, token=token), 403)
+        self.assertEqual(self.state(), before)
+
+
 def json_list(text):
     import json
     return json.loads(text) if text else None

@@ -28,7 +28,7 @@ PROVIDER_ROUTES = {
     "concept_patch": 415, "concept_versions": 404,
     "programmes": 200, "programmes_csv": 200, "programme": 404, "calls": 200, "call": 404,
     "clusters": 200, "cluster": 404, "events": 200, "events_ics": 200, "event": 404,
-    "signup": 422, "signup_confirm": 404,
+    "signup": 422, "signup_confirm": 404, "faq": 200,
 }
 # What an approved professional reaches: its programme's published part and itself.
 PROFESSIONAL_ROUTES = {
@@ -38,7 +38,8 @@ PROFESSIONAL_ROUTES = {
     "programmes": 200, "programmes_csv": 200, "programme": 404, "calls": 200, "call": 404,
     "clusters": 200, "cluster": 404, "events": 200, "events_ics": 200, "event": 404,
     "signup": 422, "signup_confirm": 404, "professionals": 200, "professionals_csv": 200,
-    "professional": 404,
+    "professional": 404, "faq": 200, "service_requests": 200, "service_requests_csv": 200,
+    "service_request": 404, "service_request_create": 422, "service_request_patch": 415,
 }
 # What a programme's team reaches: the directories, the published reports, and its programme.
 TEAM_ROUTES = {
@@ -56,7 +57,9 @@ TEAM_ROUTES = {
     "event_patch": 415, "registrations": 200, "registrations_csv": 200,
     "registrations_ics": 200, "registration": 404, "registration_create": 422,
     "registration_patch": 415, "signup": 422, "signup_confirm": 404, "professionals": 200,
-    "professionals_csv": 200, "professional": 404, "professional_patch": 415,
+    "professionals_csv": 200, "professional": 404, "professional_patch": 415, "faq": 200,
+    "service_requests": 200, "service_requests_csv": 200, "service_request": 404,
+    "service_request_patch": 415,
 }
 
 
@@ -267,6 +270,13 @@ class SecurityTest(StackTestCase):
             "professionals_csv": 200 if role == "admin" else 403,
             "professional": 404 if role == "admin" else 403,
             "professional_patch": 403,
+            # The service desk: offices ask the programme's team; the FAQ is public.
+            "faq": 200,
+            "service_requests": 200 if office or role == "admin" else 403,
+            "service_requests_csv": 200 if office or role == "admin" else 403,
+            "service_request": 404 if office or role == "admin" else 403,
+            "service_request_create": 422 if office else 403,
+            "service_request_patch": 415 if office else 403,
         }
         return table[route]
 
@@ -389,6 +399,12 @@ class SecurityTest(StackTestCase):
             "professionals_csv": ("GET", "/v1/registrations.csv?limit=5"),
             "professional": ("GET", f"/v1/registrations/{UNKNOWN_ID}"),
             "professional_patch": ("PATCH", f"/v1/registrations/{UNKNOWN_ID}"),
+            "faq": ("GET", "/v1/faq"),
+            "service_requests": ("GET", "/v1/service-requests?limit=5"),
+            "service_requests_csv": ("GET", "/v1/service-requests.csv?limit=5"),
+            "service_request": ("GET", f"/v1/service-requests/{UNKNOWN_ID}"),
+            "service_request_create": ("POST", "/v1/service-requests"),
+            "service_request_patch": ("PATCH", f"/v1/service-requests/{UNKNOWN_ID}"),
         }
 
     def test_matrix_every_route_role_and_office(self):
@@ -412,7 +428,7 @@ class SecurityTest(StackTestCase):
             with self.subTest(route=name):
                 body = VALID_REPORT if method == "POST" else None
                 r = self.stack.request(method, path, body=body, token=None)
-                if name in ("healthz", "readyz", "metrics", "openapi", "docs"):
+                if name in ("healthz", "readyz", "metrics", "openapi", "docs", "faq"):
                     self.assertEqual(r.status, 200)
                 elif name == "signup":
                     self.assertProblem(r, 422)  # nobody may register; the body is no registration

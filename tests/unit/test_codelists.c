@@ -124,6 +124,7 @@ test_named_value_arrays(void **state)
 		{ "event_kind", codelist_event_kind_values },
 		{ "registration_status", codelist_registration_status_values },
 		{ "professional_status", codelist_professional_status_values },
+		{ "service_request_status", codelist_service_request_status_values },
 		{ "role", codelist_role_values },
 	};
 	assert_int_equal(ARRAY_LEN(named), codelists_count);
@@ -218,7 +219,8 @@ test_codes_and_counts_of_domain_doc(void **state)
 	    "transfer_conference");
 	EXPECT("registration_status", "registered", "waitlisted", "cancelled");
 	EXPECT("professional_status", "unconfirmed", "confirmed", "approved", "rejected");
-	assert_int_equal(codelists_count, 31);
+	EXPECT("service_request_status", "open", "answered", "closed");
+	assert_int_equal(codelists_count, 32);
 
 	/* The list sizes once more, as numbers (docs/domain.md, "Code lists"). */
 	assert_int_equal(codelist_find("assessment_result")->count, 4);

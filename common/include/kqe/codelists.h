@@ -76,6 +76,7 @@ extern const char *const codelist_office_size_values[];
 extern const char *const codelist_event_kind_values[];
 extern const char *const codelist_registration_status_values[];
 extern const char *const codelist_professional_status_values[];
+extern const char *const codelist_service_request_status_values[];
 extern const char *const codelist_procedure_phase_values[];
 extern const char *const codelist_selection_values[];
 extern const char *const codelist_sex_values[];
