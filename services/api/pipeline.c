@@ -1,5 +1,6 @@
 #include "pipeline.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -480,6 +481,20 @@ write_refused_by_procedure(struct write *w, const char *detail)
 		return false;
 	write_refuse(w, 409, "/procedure_id", "completed", detail);
 	return true;
+}
+
+const char *
+write_email_key(struct write *w, const char *scope)
+{
+	const char *email =
+	    json_string_value(json_object_get(json_object_get(w->doc, "person"), "email"));
+	char *lower = xstrdup(email);
+	for (char *c = lower; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	char *key = xcalloc(1, PSEUDONYM_LEN + 1);
+	pseudonym(w->r->worker->pseudonymizer, scope, lower, key);
+	free(lower);
+	return request_own_string(w->r, key);
 }
 
 static const struct db_stmt stmt_mail = { "pipeline_mail",

@@ -298,6 +298,26 @@ void write_error(struct write *w, const char *pointer, const char *code, const c
 int write_mail(struct write *w, const char *kind, const char *to, const char *subject,
     const char *body) KQE_MUSTCHECK;
 
+/*
+ * The field specs of a person the API registers (an event's participant, a
+ * programme's professional): first name, name and e-mail address, for a
+ * resource's own person table: { PERSON_FIELDS, …more… }.
+ */
+#define PERSON_FIELDS                                                                              \
+	{ .name = "first_name", .type = FIELD_STRING, .required = true, .min = 1, .max = 100 },    \
+	    { .name = "last_name", .type = FIELD_STRING, .required = true, .min = 1, .max = 100 }, \
+	{                                                                                          \
+		.name = "email", .type = FIELD_STRING, .required = true, .min = 3, .max = 254,     \
+		.check = email_address_check                                                       \
+	}
+
+/*
+ * The keyed hash of the document's person.email in lower case, within scope
+ * (an office, a programme): what a duplicate address is found by without
+ * storing it. Owned by the request.
+ */
+const char *write_email_key(struct write *w, const char *scope);
+
 /* The statement in the write's transaction: 0, or -1 if the database failed. */
 int write_exec(struct write *w, const struct db_stmt *stmt, int nparams,
     const char *const *params) KQE_MUSTCHECK;

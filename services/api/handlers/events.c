@@ -7,7 +7,6 @@
  * their people (and the team anyone). Invariants: migration 0024_events.sql.
  * The calendar export: handlers/calendar.c.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,16 +347,7 @@ const struct resource events_resource = { SHARED_DATA("event", "event", "/v1/eve
 
 /* ---- /v1/event-registrations ---- */
 
-static const struct field_spec person_fields[] = {
-	{ .name = "first_name", .type = FIELD_STRING, .required = true, .min = 1, .max = 100 },
-	{ .name = "last_name", .type = FIELD_STRING, .required = true, .min = 1, .max = 100 },
-	{ .name = "email",
-	    .type = FIELD_STRING,
-	    .required = true,
-	    .min = 3,
-	    .max = 254,
-	    .check = email_address_check },
-};
+static const struct field_spec person_fields[] = { PERSON_FIELDS };
 
 static const char *
 slug_check(const json_t *v)
@@ -461,21 +451,6 @@ static const struct db_stmt stmt_reg_update = { "registration_update",
 	" feedback_rating = $4::smallint, feedback_enc = CASE WHEN $6::boolean THEN $5"
 	"  ELSE feedback_enc END, version = version + 1, updated_at = now() WHERE id = $1::uuid" };
 
-/* The registration's key: the office (or "-") and the address in lower case, keyed. */
-static const char *
-email_key(struct write *w, const char *office)
-{
-	const char *email =
-	    json_string_value(json_object_get(json_object_get(w->doc, "person"), "email"));
-	char *lower = xstrdup(email);
-	for (char *c = lower; *c; c++)
-		*c = (char)tolower((unsigned char)*c);
-	char *key = xcalloc(1, PSEUDONYM_LEN + 1);
-	pseudonym(w->r->worker->pseudonymizer, office ? office : "-", lower, key);
-	free(lower);
-	return request_own_string(w->r, key);
-}
-
 static int
 registration_create(struct write *w)
 {
@@ -535,7 +510,8 @@ registration_create(struct write *w)
 	PQclear(res);
 	bool fits = registered < capacity && (limit == 0 || office == NULL || from_office < limit);
 	uuid_v4(w->id);
-	const char *key = email_key(w, office);
+	/* Keyed by the office (or "-"): a 409 names only a registration the caller reads. */
+	const char *key = write_email_key(w, office ? office : "-");
 	const char *params[] = { w->id, event, office, write_encrypted(w, "person"), key,
 		fits ? "registered" : "waitlisted", team ? "programme_team" : "office" };
 	res = db_exec(w->r->db, &stmt_reg_insert, 7, params);

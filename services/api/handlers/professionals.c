@@ -6,7 +6,6 @@
  * approves or rejects; an approved professional gets an API key of the role
  * professional by mail. Invariants: migration 0026_professionals.sql.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,14 +23,7 @@
 #define CONFIRM_DAYS "7" /* how long the link of the confirmation mail works */
 
 static const struct field_spec person_fields[] = {
-	{ .name = "first_name", .type = FIELD_STRING, .required = true, .min = 1, .max = 100 },
-	{ .name = "last_name", .type = FIELD_STRING, .required = true, .min = 1, .max = 100 },
-	{ .name = "email",
-	    .type = FIELD_STRING,
-	    .required = true,
-	    .min = 3,
-	    .max = 254,
-	    .check = email_address_check },
+	PERSON_FIELDS,
 	{ .name = "institution", .type = FIELD_STRING, .required = true, .min = 1, .max = 200 },
 	/* Position or field of work (Funktion, Arbeitsfeld). */
 	{ .name = "position", .type = FIELD_STRING, .required = true, .min = 1, .max = 200 },
@@ -110,17 +102,6 @@ static const struct db_stmt stmt_key = { "professional_key",
 static const struct db_stmt stmt_confirm = { "professional_confirm",
 	"SELECT id::text, status, expired::text FROM kqe_professional_confirm($1)" };
 
-/* The address in lower case, keyed per programme. */
-static void
-email_key(struct write *w, const char *email, char key[PSEUDONYM_LEN + 1])
-{
-	char *lower = xstrdup(email);
-	for (char *c = lower; *c; c++)
-		*c = (char)tolower((unsigned char)*c);
-	pseudonym(w->r->worker->pseudonymizer, doc_text(w, "programme_id"), lower, key);
-	free(lower);
-}
-
 static int
 professional_create(struct write *w)
 {
@@ -159,8 +140,7 @@ professional_create(struct write *w)
 	token_hash(token, hash);
 	const json_t *person = json_object_get(w->doc, "person");
 	const char *email = json_string_value(json_object_get(person, "email"));
-	char key[PSEUDONYM_LEN + 1];
-	email_key(w, email, key);
+	const char *key = write_email_key(w, programme); /* one registration per programme */
 	uuid_v4(w->id);
 	snprintf(
 	    w->r->principal.professional_id, sizeof(w->r->principal.professional_id), "%s", w->id);
