@@ -296,6 +296,20 @@
 	X("expert_workshop", "Fachworkshop mit externen Fachleuten", "Expert workshop")            \
 	X("transfer_conference", "Transfertagung", "Transfer conference")
 
+/* What a programme's materials library holds. */
+#define CODES_material_kind(X)                                                                     \
+	X("instrument", "Instrument", "Instrument")                                                \
+	X("method", "Methode", "Method")                                                           \
+	X("slides", "Präsentation", "Slides")                                                      \
+	X("recording", "Aufzeichnung", "Recording")                                                \
+	X("document", "Dokument", "Document")                                                      \
+	X("other", "Sonstiges", "Other")
+
+/* Who reads a material: the programme's participants, or everyone (passed on). */
+#define CODES_material_visibility(X)                                                               \
+	X("programme", "Nur für Beteiligte des Programms", "Programme participants only")          \
+	X("public", "Öffentlich", "Public")
+
 /* A question to a programme's service desk. */
 #define CODES_service_request_status(X)                                                            \
 	X("open", "Offen", "Open")                                                                 \
@@ -373,6 +387,8 @@
 	X(professional_status, "Stand der Registrierung", "Status of the registration")            \
 	X(service_request_status, "Stand der Anfrage an die Servicestelle",                        \
 	    "Status of the service-desk question")                                                 \
+	X(material_kind, "Art des Materials", "Kind of material")                                  \
+	X(material_visibility, "Sichtbarkeit des Materials", "Visibility of the material")         \
 	X(role, "Rolle", "Role")
 
 #define CODE_ENTRY(code, de, en) { code, de, en },

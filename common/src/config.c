@@ -137,6 +137,10 @@ static const struct config_var vars[] = {
 	    "PostgreSQL never goes past it (503 with Retry-After)" },
 	{ "KQE_MAX_BODY_BYTES", TYPE_INT, "4194304", 1024, 67108864, CONFIG_API,
 	    OFF(max_body_bytes), "largest request body accepted; larger answers 413" },
+	{ "KQE_MATERIAL_MAX_BYTES", TYPE_INT, "8388608", 1024, 268435456, CONFIG_API,
+	    OFF(material_max_bytes),
+	    "largest file of a programme's materials library (stored in PostgreSQL); larger "
+	    "answers 413. Also the most any request body may hold before it is cut off" },
 	{ "KQE_MAX_HEADER_BYTES", TYPE_INT, "16384", 1024, 1048576, CONFIG_API,
 	    OFF(max_header_bytes), "largest request header block accepted; larger answers 431" },
 	{ "KQE_HTTP_TIMEOUT_MS", TYPE_INT, "30000", 100, 3600000, CONFIG_API, OFF(http_timeout_ms),

@@ -339,8 +339,16 @@ usable(struct db *db)
 	return db_connect(db) == 0;
 }
 
+/* A statement's binary side: lengths and formats of its parameters (NULL: all text), and
+ * whether the result is binary. */
+struct binary {
+	const int *lengths, *formats;
+	int result_format;
+};
+
 static PGresult *
-exec_once(struct db *db, const struct db_stmt *stmt, int nparams, const char *const *params)
+exec_once(struct db *db, const struct db_stmt *stmt, int nparams, const char *const *params,
+    const struct binary *bin)
 {
 	if (!usable(db))
 		return NULL;
@@ -357,24 +365,41 @@ exec_once(struct db *db, const struct db_stmt *stmt, int nparams, const char *co
 		}
 		db->prepared[db->nprepared++] = stmt;
 	}
-	return check_result(db, await_result(db, PQsendQueryPrepared(db->conn, stmt->name, nparams,
-	                                             params, NULL, NULL, 0)));
+	return check_result(
+	    db, await_result(db, PQsendQueryPrepared(db->conn, stmt->name, nparams, params,
+	                             bin ? bin->lengths : NULL, bin ? bin->formats : NULL,
+	                             bin ? bin->result_format : 0)));
+}
+
+static PGresult *
+exec_retried(struct db *db, const struct db_stmt *stmt, int nparams, const char *const *params,
+    const struct binary *bin)
+{
+	int idle = !db->in_transaction &&
+	           (db->conn == NULL || PQtransactionStatus(db->conn) == PQTRANS_IDLE);
+	PGresult *res = exec_once(db, stmt, nparams, params, bin);
+	if (res == NULL && idle && db->conn != NULL && PQstatus(db->conn) == CONNECTION_BAD) {
+		/* The server restarted since our last use: one retry on a new connection. */
+		disconnect(db);
+		res = exec_once(db, stmt, nparams, params, bin);
+	}
+	if (res == NULL && db->conn != NULL && PQstatus(db->conn) == CONNECTION_BAD)
+		disconnect(db);
+	return res;
 }
 
 PGresult *
 db_exec(struct db *db, const struct db_stmt *stmt, int nparams, const char *const *params)
 {
-	int idle = !db->in_transaction &&
-	           (db->conn == NULL || PQtransactionStatus(db->conn) == PQTRANS_IDLE);
-	PGresult *res = exec_once(db, stmt, nparams, params);
-	if (res == NULL && idle && db->conn != NULL && PQstatus(db->conn) == CONNECTION_BAD) {
-		/* The server restarted since our last use: one retry on a new connection. */
-		disconnect(db);
-		res = exec_once(db, stmt, nparams, params);
-	}
-	if (res == NULL && db->conn != NULL && PQstatus(db->conn) == CONNECTION_BAD)
-		disconnect(db);
-	return res;
+	return exec_retried(db, stmt, nparams, params, NULL);
+}
+
+PGresult *
+db_exec_bytes(struct db *db, const struct db_stmt *stmt, int nparams, const char *const *params,
+    const int *lengths, const int *formats, bool binary_result)
+{
+	const struct binary bin = { lengths, formats, binary_result ? 1 : 0 };
+	return exec_retried(db, stmt, nparams, params, &bin);
 }
 
 int

@@ -1,5 +1,7 @@
 #include "kqe/validate.h"
 
+#include <curl/curl.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -574,5 +576,36 @@ email_address_check(const json_t *v)
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
 		if (*c <= ' ' || *c == 0x7f || *c == ',' || *c == ';' || *c == '<' || *c == '>')
 			return "must be an e-mail address";
+	return NULL;
+}
+
+const char *
+https_url_check(const json_t *v)
+{
+	const char *s = json_string_value(v);
+	const char *bad = "must be an https URL";
+	if (s == NULL || strncmp(s, "https://", 8) != 0) /* as written, lower case */
+		return bad;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+		if (*c <= ' ' || *c == 0x7f)
+			return bad;
+	CURLU *u = curl_url();
+	char *host = NULL;
+	bool ok = u != NULL && curl_url_set(u, CURLUPART_URL, s, 0) == CURLUE_OK &&
+	          curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host[0] != '\0';
+	curl_free(host);
+	curl_url_cleanup(u);
+	return ok ? NULL : bad;
+}
+
+const char *
+file_name_check(const json_t *v)
+{
+	const char *s = json_string_value(v);
+	if (s == NULL || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return "must be a file name";
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+		if (*c < ' ' || *c == 0x7f || *c == '/' || *c == '\\' || *c == '"')
+			return "must be a file name, without a path, quotes or control characters";
 	return NULL;
 }

@@ -60,7 +60,7 @@ stack_run_dir() {
 # stack_install_deps [PKG...] — install whichever of kqe's Debian packages (and PKGs) are missing.
 stack_install_deps() {
 	local pkgs=(build-essential cmake pkg-config libevent-dev libpq-dev libjansson-dev libssl-dev
-		libhiredis-dev libcurl4-openssl-dev libical-dev libcmocka-dev python3-aiosmtpd postgresql redis-server python3
+		libhiredis-dev libcurl4-openssl-dev libical-dev libmagic-dev libcmocka-dev python3-aiosmtpd postgresql redis-server python3
 		python3-yaml curl openssl "$@")
 	local missing=() pkg sudo=()
 	for pkg in "${pkgs[@]}"; do

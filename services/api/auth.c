@@ -101,12 +101,13 @@ static const struct {
 	[PERM_APPLICATIONS_CREATE] = { "applications.create", R(ROLE_OFFICE_LEAD) | TEAM },
 	[PERM_APPLICATIONS_UPDATE] = { "applications.update", R(ROLE_OFFICE_LEAD) | TEAM },
 	[PERM_SELECTION_READ] = { "selection.read", TEAM | R(ROLE_ADMIN) },
-	/* Events are the team's; offices register their people, the team anyone; a
-	 * registration is read by its office and the team (admin without names). */
+	/* Events are the team's; offices register their people, the team anyone, an approved
+	 * professional itself; a registration is read by its office (or professional) and the
+	 * team (admin without names). */
 	[PERM_EVENTS_WRITE] = { "events.write", TEAM },
 	[PERM_REGISTRATIONS_READ] = { "event_registrations.read",
-	    OFFICE_ROLES | TEAM | R(ROLE_ADMIN) },
-	[PERM_REGISTRATIONS_WRITE] = { "event_registrations.write", OFFICE_ROLES | TEAM },
+	    OFFICE_ROLES | TEAM | PRO | R(ROLE_ADMIN) },
+	[PERM_REGISTRATIONS_WRITE] = { "event_registrations.write", OFFICE_ROLES | TEAM | PRO },
 	/* Professionals register themselves, without a token; the team reads and decides;
 	 * a professional reads its own; admin sees registrations without their persons. */
 	[PERM_SIGNUP] = { "registrations.submit",
@@ -119,6 +120,11 @@ static const struct {
 	    OFFICE_ROLES | PRO | TEAM | R(ROLE_ADMIN) },
 	[PERM_SERVICE_ASK] = { "service_requests.create", OFFICE_ROLES | PRO },
 	[PERM_SERVICE_UPDATE] = { "service_requests.update", OFFICE_ROLES | PRO | TEAM },
+	/* The materials library: the programme's participants read what is theirs, everyone
+	 * (a token or none) what is public; the team keeps it. */
+	[PERM_MATERIALS_READ] = { "materials.read",
+	    ALL_ROLES | PROVIDER | TEAM | PRO | R(ROLE_NONE) },
+	[PERM_MATERIALS_WRITE] = { "materials.write", TEAM },
 };
 
 bool
@@ -237,18 +243,22 @@ auth_rate_limit(struct request *r)
 {
 	long limit = r->worker->cfg->rate_limit_per_minute;
 	char who[80];
+	if (r->principal.role == ROLE_NONE && r->route->permission == PERM_PUBLIC)
+		return 0;
 	snprintf(who, sizeof(who), "%s", r->principal.actor);
-	if (r->route->permission == PERM_SIGNUP) {
-		/* Nobody's requests count per client address (behind a proxy: the proxy's). */
+	if (r->principal.role == ROLE_NONE) {
+		/* Nobody's requests count per client address (behind a proxy: the proxy's):
+		 * registering by its own limit, a route that takes a token as a token does. */
 		char *host = NULL;
 		ev_uint16_t port;
 		struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
 		if (evcon != NULL)
 			evhttp_connection_get_peer(evcon, &host, &port);
-		snprintf(who, sizeof(who), "addr:%s", host != NULL ? host : "unknown");
-		limit = r->worker->cfg->signup_rate_limit_per_minute;
-	} else if (r->principal.role == ROLE_NONE) {
-		return 0;
+		bool signup = r->route->permission == PERM_SIGNUP;
+		snprintf(who, sizeof(who), "%s:%s", signup ? "signup" : "addr",
+		    host != NULL ? host : "unknown");
+		if (signup)
+			limit = r->worker->cfg->signup_rate_limit_per_minute;
 	}
 	if (limit == 0)
 		return 0;
@@ -315,6 +325,11 @@ auth_identify(struct request *r)
 	    evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
 	if (h == NULL && r->link != NULL)
 		return identify_link(r);
+	/* A route nobody may use takes a token if one comes, and answers as nobody if none. */
+	if (h == NULL && auth_role_has(ROLE_NONE, r->route->permission)) {
+		snprintf(r->principal.actor, sizeof(r->principal.actor), "anonymous");
+		return 0;
+	}
 	if (h == NULL) {
 		reply_unauthorized(r, NULL, "This resource needs a bearer token.");
 		return -1;

@@ -33,6 +33,17 @@ extern const struct resource events_resource;
 extern const struct resource event_registrations_resource;
 extern const struct resource professionals_resource;
 extern const struct resource service_requests_resource;
+extern const struct resource materials_resource;
+
+/*
+ * The team's own programme (handlers/programmes.c): the reference of what a
+ * programme's team keeps — calls, clusters, events, materials.
+ */
+extern const struct db_stmt programme_of_team;
+#define OWN_PROGRAMME                                                                              \
+	{                                                                                          \
+		"programme_id", &programme_of_team, SCOPE_NONE, "is not your programme"            \
+	}
 void procedure_report_html_reply(struct request *r, const json_t *rep);
 
 void health_live(struct request *r);
@@ -55,6 +66,9 @@ void registrations_calendar(struct request *r);
 void registration_confirm(struct request *r);
 /* GET /v1/faq: the published FAQ entries of programmes, for everyone. */
 void faq_list(struct request *r);
+
+/* GET /v1/materials/{id}/file: a material's file, for those who read the material. */
+void material_file(struct request *r);
 
 void reports_create(struct request *r);
 void reports_get(struct request *r);

@@ -54,6 +54,25 @@ reply_bytes(struct request *r, int status, const char *content_type, const char 
 	evbuffer_add(r->resp.body, data, len);
 }
 
+static void
+pg_clear_cb(const void *data, size_t len, void *res)
+{
+	(void)data;
+	(void)len;
+	PQclear(res);
+}
+
+void
+reply_pg_bytes(
+    struct request *r, int status, const char *content_type, PGresult *res, int row, int col)
+{
+	bool first = r->resp.status == 0;
+	reply_bytes(r, status, content_type, NULL, 0);
+	if (!first || evbuffer_add_reference(r->resp.body, PQgetvalue(res, row, col),
+	                  (size_t)PQgetlength(res, row, col), pg_clear_cb, res) != 0)
+		PQclear(res);
+}
+
 char *
 json_answer_text(const json_t *body)
 {
@@ -206,6 +225,25 @@ request_json(struct request *r)
 }
 
 int
+request_upload_check(struct request *r)
+{
+	size_t len = evbuffer_get_length(evhttp_request_get_input_buffer(r->req));
+	long max = r->worker->cfg->material_max_bytes;
+	char detail[128];
+	if ((long)len > max) {
+		snprintf(detail, sizeof(detail), "The file is larger than %ld bytes.", max);
+		reply_header(r, "Connection", "close");
+		reply_problem(r, 413, detail, NULL);
+		return -1;
+	}
+	if (len == 0) {
+		reply_problem(r, 400, "The body holds no file: send its bytes.", NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int
 if_match_version(struct request *r, long *version)
 {
 	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req), "If-Match");
@@ -285,7 +323,7 @@ media_q(const char *params, size_t len)
 bool
 accept_allows(const char *accept, const char *media)
 {
-	if (accept == NULL)
+	if (accept == NULL || strcmp(media, "*/*") == 0) /* a file answers as what it is */
 		return true;
 	size_t type_len = strcspn(media, "/");
 	int best = -1; /* specificity of the best match: 0 * / *, 1 type/ *, 2 exact */

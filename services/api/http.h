@@ -60,6 +60,20 @@ const char *query_get(const struct request *r, const char *name);
 json_t *request_json(struct request *r);
 
 /*
+ * The body of an upload (ROUTE_UPLOAD): 413 over KQE_MATERIAL_MAX_BYTES, 400
+ * when empty. 0, or -1 after answering. What the bytes are is the
+ * resource's to check (filetype.h).
+ */
+int request_upload_check(struct request *r);
+
+/*
+ * Answers status with the bytes of row, col of res (a binary result), which
+ * the answer takes over: sent from libpq's own memory, never copied.
+ */
+void reply_pg_bytes(
+    struct request *r, int status, const char *content_type, PGresult *res, int row, int col);
+
+/*
  * For writes that need If-Match: fills *version from an ETag "v<n>".
  * Answers 428 when the header is missing, 412 when it cannot match, and
  * returns -1 then.

@@ -157,7 +157,10 @@ worker_init(struct worker *w, int index, const struct sockaddr *sa, int salen)
 	 * above them (it would answer with an HTML page), bounding memory for
 	 * clients that send far more.
 	 */
-	evhttp_set_max_body_size(w->http, (ev_ssize_t)cfg.max_body_bytes * 2);
+	long body_ceiling = cfg.max_body_bytes * 2 > cfg.material_max_bytes
+	                        ? cfg.max_body_bytes * 2
+	                        : cfg.material_max_bytes + 1;
+	evhttp_set_max_body_size(w->http, (ev_ssize_t)body_ceiling);
 	evhttp_set_max_headers_size(w->http, (ev_ssize_t)cfg.max_header_bytes * 4);
 	struct timeval tv = { cfg.http_timeout_ms / 1000, (cfg.http_timeout_ms % 1000) * 1000 };
 	evhttp_set_timeout_tv(w->http, &tv);

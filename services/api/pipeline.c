@@ -7,6 +7,8 @@
 #include <strings.h>
 #include <sys/queue.h>
 
+#include <event2/buffer.h>
+
 #include "http.h"
 #include "idempotency.h"
 #include "kqe/crypto.h"
@@ -968,11 +970,34 @@ pipeline_merge_patch(
  * unchanged; the names of the fields that change go into the audit entry
  * (names only: values may be personal data).
  */
+/* An upload's bytes and declared type into the write; the document stays as it is. */
+static void
+upload_document(struct write *w, json_t *before)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(w->r->req);
+	w->upload_len = evbuffer_get_length(in);
+	w->upload = evbuffer_pullup(in, -1);
+	const char *ct =
+	    evhttp_find_header(evhttp_request_get_input_headers(w->r->req), "Content-Type");
+	size_t n = 0;
+	for (; ct != NULL && ct[n] != '\0' && ct[n] != ';' && n + 1 < sizeof(w->upload_type); n++)
+		w->upload_type[n] = (char)tolower((unsigned char)ct[n]);
+	while (n > 0 && w->upload_type[n - 1] == ' ')
+		n--;
+	w->upload_type[n] = '\0';
+	w->doc = before;
+	json_object_set_new(w->details, "fields", json_pack("[s]", "file"));
+}
+
 static void
 update_document(struct write *w)
 {
 	const struct resource *res = w->res;
 	json_t *before = project(w->current, res->fields, res->nfields);
+	if (w->r->route->flags & ROUTE_UPLOAD) {
+		upload_document(w, before);
+		return;
+	}
 	if (evhttp_request_get_command(w->r->req) == EVHTTP_REQ_PATCH) {
 		w->doc = pipeline_merge_patch(res, before, w->r->body, w->errors);
 	} else {

@@ -86,6 +86,11 @@ struct write {
 	const char *refusal_pointer, *refusal_code;
 	json_t *refusal_members; /* extension members of the problem, e.g. existing_id */
 	char location[128]; /* a Location for the refusal (the record it conflicts with) */
+	/* An upload (ROUTE_UPLOAD): the body's bytes and its declared media type, lower case
+	 * and without parameters ("" if none); the document stays as it is. */
+	const unsigned char *upload;
+	size_t upload_len;
+	char upload_type[128];
 };
 
 struct resource {
@@ -205,7 +210,7 @@ int write_move(
 void path_read(struct request *r);
 void path_list(struct request *r);
 void path_create(struct request *r);
-void path_update(struct request *r);
+void path_update(struct request *r); /* PATCH a document, or PUT a file (ROUTE_UPLOAD) */
 
 /*
  * The part of every write that needs neither request nor database (write

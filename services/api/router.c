@@ -176,6 +176,15 @@ static const char *const owner_kinds[] = { "office", "provider", NULL };
 			"updated_since", QUERY_TIMESTAMP, NULL                                     \
 		}                                                                                  \
 	}
+#define MATERIAL_FILTERS                                                                           \
+	{                                                                                          \
+		{ "programme_id", QUERY_UUID, NULL },                                              \
+		    { "kind", QUERY_ENUM, codelist_material_kind_values },                         \
+		    { "visibility", QUERY_ENUM, codelist_material_visibility_values },             \
+		{                                                                                  \
+			"updated_since", QUERY_TIMESTAMP, NULL                                     \
+		}                                                                                  \
+	}
 #define CLUSTER_FILTERS                                                                            \
 	{                                                                                          \
 		{ "programme_id", QUERY_UUID, NULL },                                              \
@@ -436,6 +445,19 @@ const struct route routes[] = {
 	    .params = { PARAM_UUID }, .resource = &service_requests_resource),
 	ROUTE(PATCH, "/v1/service-requests/{id}", PERM_SERVICE_UPDATE, path_update,
 	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &service_requests_resource),
+	ROUTE(GET, "/v1/materials", PERM_MATERIALS_READ, path_list, .query = MATERIAL_FILTERS,
+	    .flags = LISTED, .resource = &materials_resource),
+	ROUTE(POST, "/v1/materials", PERM_MATERIALS_WRITE, path_create, .flags = WRITE,
+	    .resource = &materials_resource),
+	ROUTE(GET, "/v1/materials/{id}/file", PERM_MATERIALS_READ, material_file,
+	    .params = { PARAM_UUID }, .flags = ROUTE_DOWNLOAD, .media = "*/*"),
+	ROUTE(PUT, "/v1/materials/{id}/file", PERM_MATERIALS_WRITE, path_update,
+	    .params = { PARAM_UUID }, .flags = ROUTE_UPLOAD | ROUTE_DRY_RUN,
+	    .resource = &materials_resource),
+	ROUTE(GET, "/v1/materials/{id}", PERM_MATERIALS_READ, path_read, .params = { PARAM_UUID },
+	    .resource = &materials_resource),
+	ROUTE(PATCH, "/v1/materials/{id}", PERM_MATERIALS_WRITE, path_update,
+	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &materials_resource),
 	ROUTE(GET, "/v1/faq", PERM_PUBLIC, faq_list,
 	    .query = { { "programme_id", QUERY_UUID, NULL } }),
 	ROUTE(GET, "/v1/audit", PERM_AUDIT_READ, path_list, .query = AUDIT_FILTERS, .flags = LISTED,
@@ -825,6 +847,8 @@ dispatch_core(struct request *r)
 	if (query_check(r) != 0)
 		return;
 	if ((r->route->flags & ROUTE_BODY) && (r->body = request_json(r)) == NULL)
+		return;
+	if ((r->route->flags & ROUTE_UPLOAD) && request_upload_check(r) != 0)
 		return;
 	if (answer_idempotent(r) != IDEMPOTENCY_PROCEED)
 		return;

@@ -117,6 +117,8 @@ enum permission {
 	PERM_SERVICE_READ,
 	PERM_SERVICE_ASK,
 	PERM_SERVICE_UPDATE,
+	PERM_MATERIALS_READ, /* with a token or without one: then the public ones only */
+	PERM_MATERIALS_WRITE,
 	PERM_COUNT
 };
 
@@ -165,6 +167,7 @@ enum {
 	ROUTE_DOWNLOAD = 1 << 5, /* a file a browser downloads: a download link may sign it */
 	ROUTE_INLINE = 1 << 6, /* public, needs no dependency: answered on the event loop */
 	ROUTE_HEAVY = 1 << 7, /* holds a pool thread long (batches): at most half the pool */
+	ROUTE_UPLOAD = 1 << 8, /* PUT of a file's bytes: path_update hands them to the resource */
 };
 
 struct route {

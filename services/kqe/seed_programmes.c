@@ -212,6 +212,47 @@ static const struct db_stmt stmt_professional = { "seed_professional_insert",
 	                           " FROM municipalities m WHERE m.ags = (SELECT ags FROM municipalities ORDER BY md5($1 || ags)"
 	                           "  LIMIT 1) ON CONFLICT (id) DO NOTHING" };
 
+/*
+ * The materials libraries: what each programme passes on (public) and keeps for its
+ * participants, a short text file each or a link to a recording.
+ */
+/* clang-format off */
+static const struct db_stmt stmt_materials = { "seed_materials_insert",
+	"INSERT INTO materials (id, programme_id, kind, title, description, link, visibility,"
+	" file_name, file_type, file_size, file_sha256, file_uploaded_at, created_at, updated_at)"
+	" SELECT " DEMO_UUID_SQL("'demo-material:' || m.slug") ","
+	" " DEMO_UUID_SQL("'demo-programme:' || m.programme") ", m.kind, m.title, NULL, m.link,"
+	" m.visibility, m.file_name, CASE WHEN m.body IS NOT NULL THEN 'text/plain' END,"
+	" octet_length(convert_to(m.body, 'UTF8')), encode(sha256(convert_to(m.body, 'UTF8')), 'hex'),"
+	" CASE WHEN m.body IS NOT NULL THEN timestamptz '2025-03-01' END,"
+	" timestamptz '2025-03-01', timestamptz '2025-03-01'"
+	" FROM (VALUES"
+	" ('lksg7-pruefbogen', 'lksg7-pilot', 'instrument', 'Prüfbogen Qualitätsberatung (synthetisch)',"
+	"  NULL, 'public', 'Pruefbogen.txt', 'Prüfbogen für die Qualitätsberatung nach § 7 (synthetisch)'),"
+	" ('lksg7-folien', 'lksg7-pilot', 'slides', 'Folien der Transfertagung (synthetisch)',"
+	"  NULL, 'programme', 'Folien-Transfertagung.txt', 'Folien der Transfertagung (synthetisch)'),"
+	" ('qo-aufzeichnung', 'qualitaetsoffensive', 'recording',"
+	"  'Aufzeichnung Online-Seminar Schutzkonzepte (synthetisch)',"
+	"  'https://video.pflegekinderhilfe.example/online-seminar-1', 'programme', NULL, NULL),"
+	" ('qo-beteiligung', 'qualitaetsoffensive', 'method',"
+	"  'Methoden der Beteiligung junger Menschen (synthetisch)', NULL, 'programme',"
+	"  'Beteiligung.txt', 'Methoden der Beteiligung junger Menschen (synthetisch)'),"
+	" ('afl-fallanalyse', 'aus-fehlern-lernen', 'instrument',"
+	"  'Instrument der Fallanalyse (synthetisch)', NULL, 'public', 'Fallanalyse.txt',"
+	"  'Instrument der Fallanalyse für andere Kommunen (synthetisch)')"
+	" ) AS m(slug, programme, kind, title, link, visibility, file_name, body)"
+	" ON CONFLICT (id) DO NOTHING" };
+static const struct db_stmt stmt_material_files = { "seed_material_files_insert",
+	"INSERT INTO material_files (material_id, content)"
+	" SELECT m.id, convert_to(b.body, 'UTF8') FROM (VALUES"
+	" ('lksg7-pruefbogen', 'Prüfbogen für die Qualitätsberatung nach § 7 (synthetisch)'),"
+	" ('lksg7-folien', 'Folien der Transfertagung (synthetisch)'),"
+	" ('qo-beteiligung', 'Methoden der Beteiligung junger Menschen (synthetisch)'),"
+	" ('afl-fallanalyse', 'Instrument der Fallanalyse für andere Kommunen (synthetisch)')"
+	" ) AS b(slug, body) JOIN materials m ON m.id = " DEMO_UUID_SQL("'demo-material:' || b.slug")
+	" ON CONFLICT (material_id) DO NOTHING" };
+/* clang-format on */
+
 /* The demo id of name as text (owned by the caller), or NULL. */
 static char *
 demo_id(struct demo_seed *s, const char *name)
@@ -487,8 +528,12 @@ seed_programmes(struct demo_seed *s, char *summary, size_t size)
 		snprintf(summary, size, "events and registrations");
 		return -1;
 	}
+	if (exec(s, &stmt_materials, 0, NULL) != 0 || exec(s, &stmt_material_files, 0, NULL) != 0) {
+		snprintf(summary, size, "materials");
+		return -1;
+	}
 	snprintf(summary, size,
 	    "demo: 3 programmes, 2 calls, 74 applications (30 from offices outside NRW), "
-	    "12 clusters, 7 events, 26 registrations, 10 professionals");
+	    "12 clusters, 7 events, 26 registrations, 10 professionals, 5 materials");
 	return 0;
 }

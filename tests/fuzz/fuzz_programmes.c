@@ -1,10 +1,10 @@
 /*
  * Bodies of POST and PATCH /v1/programmes, /v1/calls, /v1/applications,
- * /v1/clusters, /v1/events, /v1/event-registrations, /v1/registrations and
- * /v1/service-requests (fuzz_body.h): the same input as every one of them,
+ * /v1/clusters, /v1/events, /v1/event-registrations, /v1/registrations,
+ * /v1/service-requests and /v1/materials (fuzz_body.h): the same input as every one of them,
  * so the list of criteria and of dates (FIELD_LIST), the answers (FIELD_MAP),
  * attendance (FIELD_FLAGS), the deadline (FIELD_TIMESTAMP), the places and
- * the e-mail addresses meet every shape.
+ * the e-mail addresses, links and file names meet every shape.
  */
 #include "fuzz_body.h"
 
@@ -49,6 +49,12 @@ static const char service_request[] =
     "\"question\":\"Wie?\",\"status\":\"answered\",\"answer\":\"So.\","
     "\"faq_question\":null,\"faq_answer\":null,\"faq_published\":false}";
 
+static const char material[] =
+    "{\"programme_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"kind\":\"recording\","
+    "\"title\":\"Aufzeichnung\",\"description\":null,"
+    "\"link\":\"https://video.example/aufzeichnung?t=10#a\",\"visibility\":\"public\","
+    "\"file_name\":\"Prüfbogen.pdf\"}";
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -60,5 +66,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_body(&event_registrations_resource, registration, data, size);
 	fuzz_body(&professionals_resource, professional, data, size);
 	fuzz_body(&service_requests_resource, service_request, data, size);
+	fuzz_body(&materials_resource, material, data, size);
 	return 0;
 }

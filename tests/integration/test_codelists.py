@@ -13,7 +13,8 @@ LISTS = ["office_kind", "region", "state", "procedure_phase", "selection", "sex"
          "advice_topic", "advice_urgency", "advice_decline_reason", "concept_element",
          "concept_participant", "concept_status", "programme_role", "criterion_answer",
          "application_status", "office_size", "event_kind", "registration_status",
-         "professional_status", "service_request_status", "role"]
+         "professional_status", "service_request_status", "material_kind",
+         "material_visibility", "role"]
 COUNTS = {"assessment_result": 4, "endangerment_form": 4, "reporter": 13,
           "quality_dimension": 11, "learning_theme": 18, "procedure_phase": 7, "role": 9,
           "rating": 4, "sex": 4}

@@ -219,6 +219,78 @@ class ProfessionalsTest(StackTestCase):
         self.assertNotIn("traeger.example", log)
         self.assertNotIn(key, log)
 
+    def approved(self, first, email):
+        """A professional through the whole way: registered, confirmed, approved; its key."""
+        s = self.stack
+        r = s.post("/v1/registrations", professional(self.programme, person={
+            "first_name": first, "last_name": "Pflege", "email": email,
+            "institution": "Pflegekinderdienst", "position": "Fachberatung"}), token=None)
+        self.assertEqual(r.status, 201, r)
+        rid = r.json()["id"]
+        [(_, text)] = self.mail_to(email)
+        link = next(line for line in text.splitlines() if line.startswith("https://"))
+        self.assertEqual(s.get(link[len("https://kqe.example"):], token=None).status, 200)
+        self.assertEqual(self.decide(rid, "approved").status, 200)
+        text = next(t for subject, t in self.mail_to(email, 2)
+                    if subject.startswith("Registrierung freigeschaltet"))
+        return next(line for line in text.splitlines() if line.startswith("kqe_")), rid
+
+    def test_15_the_protected_area_events_and_materials(self):
+        s = self.stack
+        key, rid = self.approved("Pia", "pia@traeger.example")
+        # Events: a professional registers itself, under its registration's name.
+        r = s.post("/v1/events", event(self.programme, capacity=5), token=self.team)
+        self.assertEqual(r.status, 201, r)
+        ev = r.json()["id"]
+        closed = s.post("/v1/events", event(self.programme, participants_only=True),
+                        token=self.team).json()["id"]
+        before = s.sql("SELECT count(*), (SELECT count(*) FROM audit_log)"
+                       " FROM event_registrations")[0]
+        r = s.post("/v1/event-registrations", {"event_id": ev, "person": person("Mallory")},
+                   token=key)
+        self.assertProblem(r, 422, errors=[{"pointer": "/person", "code": "forbidden"}])
+        self.assertProblem(s.post("/v1/event-registrations", {"event_id": closed}, token=key),
+                           409, errors=[{"pointer": "/event_id", "code": "participants_only"}])
+        other = s.sql_value("SELECT id FROM events WHERE programme_id <> "
+                            f"'{self.programme}' LIMIT 1")
+        self.assertProblem(s.post("/v1/event-registrations", {"event_id": other}, token=key),
+                           422, errors=[{"pointer": "/event_id", "code": "not_found"}])
+        self.assertEqual(s.sql("SELECT count(*), (SELECT count(*) FROM audit_log)"
+                               " FROM event_registrations")[0], before)
+        r = s.post("/v1/event-registrations", {"event_id": ev}, token=key)
+        self.assertEqual(r.status, 201, r)
+        reg = r.json()
+        self.assertEqual((reg["status"], reg["registered_by"], reg["professional_id"],
+                          reg["office_id"], reg["person"]),
+                         ("registered", "professional", rid, None,
+                          {"first_name": "Pia", "last_name": "Pflege",
+                           "email": "pia@traeger.example"}))
+        self.assertProblem(s.post("/v1/event-registrations", {"event_id": ev}, token=key), 409)
+        self.assertIn("Anmeldung bestätigt: Qualitätswerkstatt",
+                      [subject for subject, _ in self.mail_to("pia@traeger.example", 3)])
+        listed = s.get("/v1/event-registrations", token=key).json()["items"]
+        self.assertEqual([x["id"] for x in listed], [reg["id"]])
+        ics = s.get("/v1/event-registrations.ics", token=key)
+        self.assertEqual((ics.status, ics.body.count(b"BEGIN:VEVENT")), (200, 5), ics)
+        r = s.request("PATCH", f"/v1/event-registrations/{reg['id']}",
+                      body={"status": "cancelled"}, token=key, headers={"If-Match": '"v1"'})
+        self.assertEqual((r.status, r.json()["status"]), (200, "cancelled"), r)
+        # Materials: the programme's own, a file downloaded with the professional's key.
+        r = s.post("/v1/materials", {"programme_id": self.programme, "kind": "method",
+                                     "title": "Methodenkoffer Beteiligung",
+                                     "visibility": "programme", "file_name": "Methoden.txt"},
+                   token=self.team)
+        self.assertEqual(r.status, 201, r)
+        mid = r.json()["id"]
+        data = "Methoden für die Beteiligung junger Menschen\n".encode()
+        r = s.request("PUT", f"/v1/materials/{mid}/file", raw=data, token=self.team,
+                      headers={"Content-Type": "text/plain", "If-Match": '"v1"'})
+        self.assertEqual(r.status, 200, r)
+        got = s.get(f"/v1/materials/{mid}/file", token=key)
+        self.assertEqual((got.status, got.body, got.header("Content-Type")),
+                         (200, data, "text/plain"), got)
+        self.assertProblem(s.get(f"/v1/materials/{mid}/file", token=None), 404)
+
     def test_2_bad_registrations_store_nothing(self):
         s = self.stack
         s.post("/v1/registrations", professional(self.programme, person={

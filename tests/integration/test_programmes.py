@@ -2,6 +2,8 @@
 places (every move of an application tested), the ranking with its diversity view, clusters,
 and offices outside NRW that take part without entering NRW's statistics."""
 
+import hashlib
+import json
 import unittest
 
 from harness import StackTestCase, psql
@@ -82,6 +84,7 @@ class ProgrammesTest(StackTestCase):
             " (SELECT count(*) FROM applications), (SELECT count(*) FROM clusters),"
             " (SELECT count(*) FROM cluster_members),"
             " (SELECT coalesce(sum(version), 0) FROM applications),"
+            " (SELECT count(*) FROM materials), (SELECT count(*) FROM material_files),"
             " (SELECT count(*) FROM audit_log)")[0]
 
     def new_call(self, **over):
@@ -448,6 +451,17 @@ class ProgrammesTest(StackTestCase):
                          ["approved"] * 6 + ["confirmed"] * 2 + ["rejected", "unconfirmed"])
         self.assertTrue(all(p["person"]["email"].endswith(".invalid") and p["seat_ags"]
                             for p in pros))
+        # Its materials: a link to a recording and a method for participants only; the
+        # public ones of the other programmes are read without a token, files and all.
+        mats = s.get(f"/v1/materials?programme_id={offensive['id']}", token=team).json()["items"]
+        self.assertEqual(sorted((m["kind"], m["visibility"], m["file"] is None) for m in mats),
+                         [("method", "programme", False), ("recording", "programme", True)])
+        public = s.get("/v1/materials?visibility=public", token=None).json()["items"]
+        self.assertEqual(len([m for m in public if m["title"].endswith("(synthetisch)")]), 2)
+        for m in public:
+            f = s.get(m["file"]["href"], token=None)
+            self.assertEqual((f.status, hashlib.sha256(f.body).hexdigest(), len(f.body)),
+                             (200, m["file"]["sha256"], m["file"]["size"]))
         team = s.token("programme_team", programme=nationwide["id"])[0]
         call_id = s.get(f"/v1/calls?programme_id={nationwide['id']}",
                         token=team).json()["items"][0]["id"]
@@ -883,6 +897,239 @@ class ServiceDeskTest(StackTestCase):
 def json_list(text):
     import json
     return json.loads(text) if text else None
+
+
+def pdf(text="Instrument"):
+    return (b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\n% " + text.encode() +
+            b"\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+def docx():
+    import io
+    import zipfile
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.'
+                   'openxmlformats.org/package/2006/content-types"><Override PartName="/word/'
+                   'document.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+                   'wordprocessingml.document.main+xml"/></Types>')
+        z.writestr("_rels/.rels", '<?xml version="1.0"?><Relationships/>')
+        z.writestr("word/document.xml", '<?xml version="1.0"?><w/>')
+    return out.getvalue()
+
+
+PDF = "application/pdf"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+class MaterialsTest(StackTestCase):
+    """The materials library: the team keeps materials and their files; a programme-only
+    material is read by the programme's participants alone, a public one by everyone,
+    without a token; a file is stored whole, checked against what it claims to be, and sent
+    back byte for byte."""
+    seed_demo = True
+    api_env = {"KQE_MATERIAL_MAX_BYTES": 1048576}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        s = cls.stack
+        cls.offices = [r[0] for r in s.sql("SELECT id FROM offices ORDER BY id LIMIT 2")]
+        r = s.post("/v1/programmes", programme(title="Materialien (Test)"))
+        assert r.status == 201, r
+        cls.prog = r.json()["id"]
+        other = s.sql_value(f"SELECT id FROM programmes WHERE id <> '{cls.prog}' LIMIT 1")
+        # The first office is selected in a call of the programme, the second is not.
+        call_id = "5f0c7f3e-1d2a-4c1e-9a7b-000000000001"
+        s.sql(f"INSERT INTO calls (id, programme_id, title, deadline, criteria, places) VALUES"
+              f" ('{call_id}', '{cls.prog}', 'Aufruf', now(), '[]', '{{\"model\": 1}}')")
+        s.sql("INSERT INTO applications (id, call_id, programme_id, office_id, preferred_role,"
+              " answers_enc, points, status, role, entered_by) VALUES"
+              f" (gen_random_uuid(), '{call_id}', '{cls.prog}', '{cls.offices[0]}', 'model',"
+              " 'x', 0, 'selected', 'model', 'programme_team')")
+        cls.tok = {"admin": s.default_token,
+                   "team": s.token("programme_team", programme=cls.prog)[0],
+                   "other_team": s.token("programme_team", programme=other)[0],
+                   "pro": s.professional_token(cls.prog)[0],
+                   "other_pro": s.professional_token(other)[0],
+                   "selected": s.token("office_staff", office=cls.offices[0])[0],
+                   "not_selected": s.token("office_staff", office=cls.offices[1])[0],
+                   "ministry": s.token("ministry")[0], "anonymous": None}
+
+    def send(self, method, path, body=None, token="team", raw=None, headers=None):
+        headers = dict(headers or {})
+        if method in ("PATCH", "PUT") and "If-Match" not in headers:
+            version = self.stack.sql_value("SELECT version FROM materials"
+                                           f" WHERE id = '{path.split('/')[3]}'")
+            headers["If-Match"] = f'"v{version}"'
+        return self.stack.request(method, path, body=body, raw=raw, headers=headers,
+                                  token=self.tok[token])
+
+    def state(self):
+        return self.stack.sql(
+            "SELECT (SELECT count(*) FROM materials), (SELECT coalesce(sum(version), 0)"
+            " FROM materials), (SELECT count(*) FROM material_files),"
+            " (SELECT coalesce(sum(octet_length(content)), 0) FROM material_files),"
+            " (SELECT count(*) FROM audit_log)")[0]
+
+    def material(self, **over):
+        body = {"programme_id": self.prog, "kind": "instrument",
+                "title": "Leitfaden Fallanalyse", "description": "Für die Werkstätten",
+                "link": None, "visibility": "programme", "file_name": "Leitfaden.pdf"}
+        body.update(over)
+        r = self.send("POST", "/v1/materials", body)
+        self.assertEqual(r.status, 201, r)
+        return r.json()
+
+    def upload(self, mid, data, ctype=PDF, token="team"):
+        return self.send("PUT", f"/v1/materials/{mid}/file", raw=data, token=token,
+                         headers={"Content-Type": ctype})
+
+    def test_1_kept_by_the_team_with_a_file(self):
+        m = self.material()
+        self.assertEqual((m["visibility"], m["file"], m["version"]), ("programme", None, 1))
+        data = pdf()
+        r = self.upload(m["id"], data)
+        self.assertEqual(r.status, 200, r)
+        f = r.json()["file"]
+        self.assertEqual((f["type"], f["size"], f["sha256"], f["href"], r.json()["version"]),
+                         (PDF, len(data), hashlib.sha256(data).hexdigest(),
+                          f"/v1/materials/{m['id']}/file", 2))
+        got = self.send("GET", f["href"], token="pro")
+        self.assertEqual((got.status, got.body, got.header("Content-Type")),
+                         (200, data, PDF), got)
+        self.assertEqual(got.header("Content-Disposition"),
+                         "attachment; filename=\"Leitfaden.pdf\"; filename*=UTF-8''Leitfaden.pdf")
+        self.assertEqual(got.header("X-Content-Type-Options"), "nosniff")
+        self.assertEqual(got.header("ETag"), f'"{f["sha256"]}"')
+        again = self.send("GET", f["href"], token="pro",
+                          headers={"If-None-Match": got.header("ETag")})
+        self.assertEqual((again.status, again.body), (304, b""))
+        head = self.send("HEAD", f["href"], token="pro")
+        self.assertEqual((head.status, head.body, head.header("Content-Length")),
+                         (200, b"", str(len(data))))
+        # A new file replaces the old one; the audit names the upload, not the name.
+        data2 = docx()
+        r = self.upload(m["id"], data2, DOCX)
+        self.assertEqual((r.status, r.json()["file"]["type"], r.json()["version"]),
+                         (200, DOCX, 3), r)
+        self.assertEqual(self.send("GET", f["href"], token="team").body, data2)
+        details = self.stack.sql_value(
+            "SELECT details::text FROM audit_log WHERE action = 'material.file'"
+            f" AND resource_id = '{m['id']}' ORDER BY id DESC LIMIT 1")
+        self.assertEqual(json.loads(details), {"fields": ["file"], "type": DOCX,
+                                               "size": len(data2)})
+        # Metadata by PATCH; a file name with a path is refused.
+        r = self.send("PATCH", f"/v1/materials/{m['id']}", {"title": "Leitfaden (2. Fassung)"})
+        self.assertEqual((r.status, r.json()["title"], r.json()["version"]),
+                         (200, "Leitfaden (2. Fassung)", 4), r)
+
+    def test_2_who_reads_what(self):
+        inner = self.material(title="Nur für Beteiligte")
+        self.assertEqual(self.upload(inner["id"], pdf("inner")).status, 200)
+        public = self.material(title="Für alle Kommunen", visibility="public",
+                               file_name="Arbeitshilfe Prüfbögen für Kinderschutz.pdf")
+        self.assertEqual(self.upload(public["id"], pdf("public")).status, 200)
+        readers = {"team", "pro", "selected", "admin"}
+        for who in self.tok:
+            listed = self.send("GET", f"/v1/materials?programme_id={self.prog}", token=who)
+            self.assertEqual(listed.status, 200, (who, listed))
+            ids = {x["id"] for x in listed.json()["items"]}
+            self.assertIn(public["id"], ids, who)
+            self.assertEqual(inner["id"] in ids, who in readers, who)
+            one = self.send("GET", f"/v1/materials/{inner['id']}", token=who)
+            fil = self.send("GET", f"/v1/materials/{inner['id']}/file", token=who)
+            if who in readers:
+                self.assertEqual((one.status, fil.status, fil.body), (200, 200, pdf("inner")))
+            else:  # a material one may not read does not exist for one
+                self.assertProblem(one, 404)
+                self.assertProblem(fil, 404)
+            pub = self.send("GET", f"/v1/materials/{public['id']}/file", token=who)
+            self.assertEqual((pub.status, pub.body), (200, pdf("public")), who)
+        # A name beyond ASCII: a fallback and RFC 8187's form.
+        self.assertEqual(pub.header("Content-Disposition"),
+                         "attachment; filename=\"Arbeitshilfe Pr_fb_gen f_r Kinderschutz.pdf\";"
+                         " filename*=UTF-8''Arbeitshilfe%20Pr%C3%BCfb%C3%B6gen%20f%C3%BCr%20"
+                         "Kinderschutz.pdf")
+        # Only the team writes: other roles are refused, another team finds nothing to change.
+        for who, status in (("pro", 403), ("selected", 403), ("other_team", 404),
+                            ("anonymous", 401), ("admin", 403)):
+            before = self.state()
+            r = self.upload(public["id"], pdf("x"), token=who)
+            self.assertProblem(r, status)
+            r = self.send("PATCH", f"/v1/materials/{public['id']}", {"title": "x"}, token=who)
+            self.assertProblem(r, status)
+            self.assertEqual(self.state(), before, who)
+        r = self.send("POST", "/v1/materials", {"programme_id": self.prog, "kind": "method",
+                                                "title": "x", "visibility": "public"},
+                      token="other_team")
+        self.assertProblem(r, 422, [{"pointer": "/programme_id", "code": "not_found"}])
+
+    def test_3_bad_materials_and_files_store_nothing(self):
+        m = self.material(title="Ziel der schlechten Dateien")
+        before = self.state()
+        r = self.send("POST", "/v1/materials", {
+            "programme_id": self.prog, "kind": "poster", "title": "", "description": 7,
+            "link": "http://example.org/aufzeichnung", "visibility": "everyone",
+            "file_name": "../etc/passwd", "extra": 1})
+        self.assertProblem(r, 422, [
+            {"pointer": "/kind", "code": "enum"}, {"pointer": "/title", "code": "length"},
+            {"pointer": "/description", "code": "type"}, {"pointer": "/link", "code": "format"},
+            {"pointer": "/visibility", "code": "enum"},
+            {"pointer": "/file_name", "code": "format"},
+            {"pointer": "/extra", "code": "unknown_field"}])
+        path = f"/v1/materials/{m['id']}/file"
+        cases = [
+            (pdf(), "application/x-msdownload", 415),  # not on the list
+            (b"MZ\x90\x00" + b"\x00" * 200, PDF, 415),  # claims PDF, is a program
+            (b"<html><script>alert(1)</script></html>", "text/plain", 415),
+            (pdf(), None, 415),  # no Content-Type
+            (b"", PDF, 400),  # nothing
+            (pdf() + b"\x00" * (1024 * 1024), PDF, 413),  # over KQE_MATERIAL_MAX_BYTES
+        ]
+        for data, ctype, status in cases:
+            headers = {"Content-Type": ctype} if ctype else {}
+            r = self.send("PUT", path, raw=data, headers=headers)
+            self.assertProblem(r, status)
+        self.assertProblem(self.send("PUT", path, raw=pdf(),
+                                     headers={"Content-Type": PDF, "If-Match": '"v9"'}), 412)
+        self.assertProblem(self.stack.request("PUT", path, raw=pdf(), headers={
+            "Content-Type": PDF}, token=self.tok["team"]), 428)
+        # A dry run answers what would be stored and keeps nothing.
+        r = self.send("PUT", path + "?dry_run=true", raw=pdf(), headers={"Content-Type": PDF})
+        self.assertEqual((r.status, r.json()["file"]["size"]), (200, len(pdf())), r)
+        self.assertEqual(self.state(), before)
+        self.assertProblem(self.send("GET", path), 404)  # still no file
+        self.assertProblem(self.send("GET", f"/v1/materials/{UNKNOWN}/file"), 404)
+
+    def test_4_a_large_file_comes_back_byte_for_byte(self):
+        m = self.material(kind="slides", title="Folien Transfertagung")
+        data = pdf() + bytes(range(256)) * 3000  # ~770 kB, every byte value
+        r = self.upload(m["id"], data)
+        self.assertEqual(r.status, 200, r)
+        got = self.send("GET", f"/v1/materials/{m['id']}/file", token="selected")
+        self.assertEqual((got.status, len(got.body), hashlib.sha256(got.body).hexdigest()),
+                         (200, len(data), hashlib.sha256(data).hexdigest()))
+        stored = self.stack.sql_value("SELECT encode(sha256(content), 'hex') FROM material_files"
+                                      f" WHERE material_id = '{m['id']}'")
+        self.assertEqual(stored, hashlib.sha256(data).hexdigest())
+
+    def test_5_row_level_security_alone_keeps_programme_materials(self):
+        m = self.material(title="RLS")
+        self.assertEqual(self.upload(m["id"], pdf("rls")).status, 200)
+        def count(ctx, table, column):
+            sets = "".join(f", set_config('kqe.{k}', '{v}', true)" for k, v in ctx.items())
+            out = psql(self.stack.service_url, f"BEGIN; SELECT 1{sets}; SELECT count(*)"
+                       f" FROM {table} WHERE {column} = '{m['id']}'; COMMIT;")
+            return int(out[-1][0])
+        other = self.stack.sql_value(f"SELECT id FROM programmes WHERE id <> '{self.prog}' LIMIT 1")
+        for ctx, seen in (({"role": "anonymous"}, 0), ({"role": "ministry"}, 0),
+                          ({"role": "office_staff", "office_id": self.offices[1]}, 0),
+                          ({"role": "professional", "programme_id": other}, 0),
+                          ({"role": "office_staff", "office_id": self.offices[0]}, 1),
+                          ({"role": "professional", "programme_id": self.prog}, 1)):
+            self.assertEqual((count(ctx, "materials", "id"),
+                              count(ctx, "material_files", "material_id")), (seen, seen), ctx)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ PROVIDER_ROUTES = {
     "programmes": 200, "programmes_csv": 200, "programme": 404, "calls": 200, "call": 404,
     "clusters": 200, "cluster": 404, "events": 200, "events_ics": 200, "event": 404,
     "signup": 422, "signup_confirm": 404, "faq": 200,
+    "materials": 200, "material": 404, "material_file": 404,
 }
 # What an approved professional reaches: its programme's published part and itself.
 PROFESSIONAL_ROUTES = {
@@ -40,6 +41,10 @@ PROFESSIONAL_ROUTES = {
     "signup": 422, "signup_confirm": 404, "professionals": 200, "professionals_csv": 200,
     "professional": 404, "faq": 200, "service_requests": 200, "service_requests_csv": 200,
     "service_request": 404, "service_request_create": 422, "service_request_patch": 415,
+    "materials": 200, "material": 404, "material_file": 404,
+    # It registers itself for its programme's events.
+    "registrations": 200, "registrations_csv": 200, "registrations_ics": 200,
+    "registration": 404, "registration_create": 422, "registration_patch": 415,
 }
 # What a programme's team reaches: the directories, the published reports, and its programme.
 TEAM_ROUTES = {
@@ -60,6 +65,9 @@ TEAM_ROUTES = {
     "professionals_csv": 200, "professional": 404, "professional_patch": 415, "faq": 200,
     "service_requests": 200, "service_requests_csv": 200, "service_request": 404,
     "service_request_patch": 415,
+    "materials": 200, "material": 404, "material_file": 404,
+    # The matrix sends no body: a PUT of a file without one is 400.
+    "material_create": 422, "material_patch": 415, "material_upload": 400,
 }
 
 
@@ -277,6 +285,10 @@ class SecurityTest(StackTestCase):
             "service_request": 404 if office or role == "admin" else 403,
             "service_request_create": 422 if office else 403,
             "service_request_patch": 415 if office else 403,
+            # Materials: everyone reads what is public (an unknown one is a 404 for all);
+            # only the programme's team writes.
+            "materials": 200, "material": 404, "material_file": 404,
+            "material_create": 403, "material_patch": 403, "material_upload": 403,
         }
         return table[route]
 
@@ -405,6 +417,12 @@ class SecurityTest(StackTestCase):
             "service_request": ("GET", f"/v1/service-requests/{UNKNOWN_ID}"),
             "service_request_create": ("POST", "/v1/service-requests"),
             "service_request_patch": ("PATCH", f"/v1/service-requests/{UNKNOWN_ID}"),
+            "materials": ("GET", "/v1/materials?limit=5"),
+            "material": ("GET", f"/v1/materials/{UNKNOWN_ID}"),
+            "material_file": ("GET", f"/v1/materials/{UNKNOWN_ID}/file"),
+            "material_create": ("POST", "/v1/materials"),
+            "material_patch": ("PATCH", f"/v1/materials/{UNKNOWN_ID}"),
+            "material_upload": ("PUT", f"/v1/materials/{UNKNOWN_ID}/file"),
         }
 
     def test_matrix_every_route_role_and_office(self):
@@ -428,8 +446,11 @@ class SecurityTest(StackTestCase):
             with self.subTest(route=name):
                 body = VALID_REPORT if method == "POST" else None
                 r = self.stack.request(method, path, body=body, token=None)
-                if name in ("healthz", "readyz", "metrics", "openapi", "docs", "faq"):
+                if name in ("healthz", "readyz", "metrics", "openapi", "docs", "faq",
+                            "materials"):
                     self.assertEqual(r.status, 200)
+                elif name in ("material", "material_file"):
+                    self.assertProblem(r, 404)  # a token is optional: public ones are read
                 elif name == "signup":
                     self.assertProblem(r, 422)  # nobody may register; the body is no registration
                 elif name == "signup_confirm":
@@ -663,6 +684,21 @@ class CorsAndRateLimitTest(StackTestCase):
         self.assertProblem(r, 429)
         self.assertTrue(1 <= int(r.header("Retry-After")) <= 60)
         self.assertEqual(other_status, 200)  # another principal is not affected
+
+    def test_rate_limit_without_token_counts_per_address(self):
+        # A route that takes a token or none (the public materials): nobody is counted per
+        # client address, and a token of its own is not affected.
+        for attempt in range(3):
+            window = int(time.time() // 60)
+            statuses = [self.stack.get("/v1/materials?limit=1", token=None).status
+                        for _ in range(6)]
+            token, _ = self.stack.token("ministry", name=f"with-token-{attempt}")
+            with_token = self.stack.get("/v1/materials?limit=1", token=token).status
+            if int(time.time() // 60) == window:
+                break
+        self.assertEqual(statuses, [200] * 5 + [429])
+        self.assertEqual(with_token, 200)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -125,6 +125,8 @@ test_named_value_arrays(void **state)
 		{ "registration_status", codelist_registration_status_values },
 		{ "professional_status", codelist_professional_status_values },
 		{ "service_request_status", codelist_service_request_status_values },
+		{ "material_kind", codelist_material_kind_values },
+		{ "material_visibility", codelist_material_visibility_values },
 		{ "role", codelist_role_values },
 	};
 	assert_int_equal(ARRAY_LEN(named), codelists_count);
@@ -220,7 +222,9 @@ test_codes_and_counts_of_domain_doc(void **state)
 	EXPECT("registration_status", "registered", "waitlisted", "cancelled");
 	EXPECT("professional_status", "unconfirmed", "confirmed", "approved", "rejected");
 	EXPECT("service_request_status", "open", "answered", "closed");
-	assert_int_equal(codelists_count, 32);
+	EXPECT("material_kind", "instrument", "method", "slides", "recording", "document", "other");
+	EXPECT("material_visibility", "programme", "public");
+	assert_int_equal(codelists_count, 34);
 
 	/* The list sizes once more, as numbers (docs/domain.md, "Code lists"). */
 	assert_int_equal(codelist_find("assessment_result")->count, 4);

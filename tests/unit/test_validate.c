@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "kqe/filetype.h"
 #include "kqe/problem.h"
 #include "kqe/report_params.h"
 #include "kqe/util.h"
@@ -233,6 +234,69 @@ test_report_params(void **state)
 	}
 }
 
+/* The checks of a material: a link people follow, a name a download is saved under. */
+static void
+test_link_and_file_name_checks(void **state)
+{
+	(void)state;
+	static const char *const good_links[] = { "https://video.example/a?t=1#x",
+		"https://[2001:db8::1]:8443/x" };
+	static const char *const bad_links[] = { "HTTPS://example.org", "http://example.org",
+		"https://", "javascript:alert(1)", "https://exa mple.org",
+		"https://example.org/\x01", "ftp://example.org", "https://a\nb" };
+	for (size_t i = 0; i < ARRAY_LEN(good_links); i++) {
+		json_t *v = json_string(good_links[i]);
+		assert_null(https_url_check(v));
+		json_decref(v);
+	}
+	for (size_t i = 0; i < ARRAY_LEN(bad_links); i++) {
+		json_t *v = json_string(bad_links[i]);
+		assert_non_null(https_url_check(v));
+		json_decref(v);
+	}
+	static const char *const good_names[] = { "Leitfaden.pdf", "Prüfbogen (2. Fassung).docx",
+		"a" };
+	static const char *const bad_names[] = { "../etc/passwd", "a\\b", "\"quoted\"", ".", "..",
+		"tab\there", "line\nbreak" };
+	for (size_t i = 0; i < ARRAY_LEN(good_names); i++) {
+		json_t *v = json_string(good_names[i]);
+		assert_null(file_name_check(v));
+		json_decref(v);
+	}
+	for (size_t i = 0; i < ARRAY_LEN(bad_names); i++) {
+		json_t *v = json_string(bad_names[i]);
+		assert_non_null(file_name_check(v));
+		json_decref(v);
+	}
+}
+
+/* What libmagic calls the bytes, and which declared types those bytes satisfy. */
+static void
+test_file_types(void **state)
+{
+	(void)state;
+	char found[128];
+	static const char pdf[] = "%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
+	assert_int_equal(filetype_of(pdf, sizeof(pdf) - 1, found, sizeof(found)), 0);
+	assert_string_equal(found, "application/pdf");
+	assert_true(filetype_matches("application/pdf", found));
+	static const unsigned char png[] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0,
+		13, 'I', 'H', 'D', 'R', 0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0 };
+	assert_int_equal(filetype_of(png, sizeof(png), found, sizeof(found)), 0);
+	assert_string_equal(found, "image/png");
+	assert_false(filetype_matches("application/pdf", found));
+	static const char html[] = "<html><body><script>alert(1)</script></body></html>\n";
+	assert_int_equal(filetype_of(html, sizeof(html) - 1, found, sizeof(found)), 0);
+	assert_string_equal(found, "text/html");
+	assert_false(filetype_matches("text/plain", found));
+	assert_false(filetype_matches("text/csv", found));
+	static const char csv[] = "a;b;c\n1;2;3\n";
+	assert_int_equal(filetype_of(csv, sizeof(csv) - 1, found, sizeof(found)), 0);
+	assert_true(filetype_matches("text/csv", found));
+	assert_true(filetype_matches("text/plain", "text/plain"));
+	assert_false(filetype_matches("application/pdf", "application/x-dosexec"));
+}
+
 int
 main(void)
 {
@@ -241,6 +305,8 @@ main(void)
 		cmocka_unit_test(test_typed_fields),
 		cmocka_unit_test(test_json_depth),
 		cmocka_unit_test(test_report_params),
+		cmocka_unit_test(test_link_and_file_name_checks),
+		cmocka_unit_test(test_file_types),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,6 +77,8 @@ extern const char *const codelist_event_kind_values[];
 extern const char *const codelist_registration_status_values[];
 extern const char *const codelist_professional_status_values[];
 extern const char *const codelist_service_request_status_values[];
+extern const char *const codelist_material_kind_values[];
+extern const char *const codelist_material_visibility_values[];
 extern const char *const codelist_procedure_phase_values[];
 extern const char *const codelist_selection_values[];
 extern const char *const codelist_sex_values[];

@@ -27,6 +27,7 @@ struct config {
 	long db_queue;
 	long request_timeout_ms;
 	long max_body_bytes;
+	long material_max_bytes;
 	long max_header_bytes;
 	long http_timeout_ms;
 	long request_read_ms;

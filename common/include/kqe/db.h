@@ -19,6 +19,8 @@
 #ifndef KQE_DB_H
 #define KQE_DB_H
 
+#include <stdbool.h>
+
 #include <libpq-fe.h>
 
 #include "kqe/util.h"
@@ -64,6 +66,15 @@ int db_connect(struct db *db) KQE_MUSTCHECK;
  */
 PGresult *db_exec(struct db *db, const struct db_stmt *stmt, int nparams,
     const char *const *params) KQE_MUSTCHECK;
+
+/*
+ * The same for bytes: lengths and formats as libpq's (format 1: the parameter
+ * is lengths[i] bytes; NULL: every parameter is text), and the result in
+ * binary when binary_result (a bytea column is then its bytes, not hex).
+ */
+PGresult *db_exec_bytes(struct db *db, const struct db_stmt *stmt, int nparams,
+    const char *const *params, const int *lengths, const int *formats,
+    bool binary_result) KQE_MUSTCHECK;
 
 /* Runs SQL text (may hold several statements) without parameters. 0 or -1. */
 int db_exec_script(struct db *db, const char *sql) KQE_MUSTCHECK;

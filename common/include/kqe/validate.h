@@ -111,6 +111,15 @@ bool timestamp_valid(const char *s);
  */
 const char *email_address_check(const json_t *value);
 
+/* A check for a link people follow: an absolute https URL, as libcurl's URL parser reads it. */
+const char *https_url_check(const json_t *value);
+
+/*
+ * A check for the name a downloaded file is saved under: no path (/ or \), no
+ * quotes or control characters, not "." or "..".
+ */
+const char *file_name_check(const json_t *value);
+
 /* Number of Unicode code points in a valid UTF-8 string. */
 size_t utf8_length(const char *s, size_t bytes);
 

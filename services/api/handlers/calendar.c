@@ -31,7 +31,7 @@ static const struct db_stmt stmt_registered_events = { "calendar_registered_even
 	"SELECT " CALENDAR_EVENT_ROW
 	" FROM events e WHERE EXISTS (SELECT FROM event_registrations r"
 	" WHERE r.event_id = e.id AND r.status = 'registered'"
-	" AND kqe_registration_reader(r.office_id, r.programme_id))"
+	" AND kqe_event_registration_reader(r.office_id, r.professional_id, r.programme_id))"
 	" ORDER BY e.starts_at, e.id LIMIT 1000" };
 
 /* An RFC 3339 UTC timestamp as the API writes them ("…Z") to a UTC icaltime. */

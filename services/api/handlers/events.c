@@ -335,14 +335,10 @@ static const char *const event_csv_columns[] = { "id", "programme_id", "kind", "
 	"dates", "starts_at", "ends_at", "status", "registered", "waitlisted", "version",
 	"created_at", "updated_at", NULL };
 
-static const struct db_stmt stmt_own_programme = { "event_own_programme",
-	"SELECT p.id FROM programmes p WHERE p.id = $1::uuid AND kqe_programme_team(p.id)" };
-
 const struct resource events_resource = { SHARED_DATA("event", "event", "/v1/events"),
 	.get = &stmt_event_get, .list = &stmt_event_list, .lock = &stmt_event_lock,
 	.csv_columns = event_csv_columns, .fields = event_fields,
-	.nfields = ARRAY_LEN(event_fields), .rules = event_rules,
-	.refs = { { "programme_id", &stmt_own_programme, SCOPE_NONE, "is not your programme" } },
+	.nfields = ARRAY_LEN(event_fields), .rules = event_rules, .refs = { OWN_PROGRAMME },
 	.create = event_create, .update = event_update };
 
 /* ---- /v1/event-registrations ---- */
@@ -357,11 +353,16 @@ slug_check(const json_t *v)
 
 static const struct field_spec registration_fields[] = {
 	{ .name = "event_id", .type = FIELD_UUID, .required = true, .immutable = true },
-	/* The office the person comes from: the caller's own (an office), or named by the team. */
-	{ .name = "office_id", .type = FIELD_STRING, .immutable = true, .check = slug_check },
+	/* The office the person comes from: the caller's own (an office), or named by the team;
+	 * null for a professional's own registration and for a person of no office. */
+	{ .name = "office_id",
+	    .type = FIELD_STRING,
+	    .nullable = true,
+	    .immutable = true,
+	    .check = slug_check },
+	/* Required but of a professional, who registers under its own registration's name. */
 	{ .name = "person",
 	    .type = FIELD_OBJECT,
-	    .required = true,
 	    .immutable = true,
 	    .fields = person_fields,
 	    .nfields = ARRAY_LEN(person_fields) },
@@ -387,20 +388,22 @@ static const struct field_spec registration_fields[] = {
 
 #define OFFICE (ROLE_BIT(ROLE_OFFICE_STAFF) | ROLE_BIT(ROLE_OFFICE_LEAD))
 #define TEAM ROLE_BIT(ROLE_PROGRAMME_TEAM)
+#define PRO ROLE_BIT(ROLE_PROFESSIONAL)
 /* Registered and waiting move between each other by themselves (the waiting list). */
 static const struct move registration_moves[] = {
-	{ "registered", "cancelled", OFFICE | TEAM },
-	{ "waitlisted", "cancelled", OFFICE | TEAM },
+	{ "registered", "cancelled", OFFICE | TEAM | PRO },
+	{ "waitlisted", "cancelled", OFFICE | TEAM | PRO },
 };
 
 #define REGISTRATION_JSON                                                                          \
 	"json_build_object('id', r.id, 'event_id', r.event_id, 'programme_id', r.programme_id,"    \
-	" 'office_id', r.office_id, 'person_enc', r.person_enc, 'status', r.status,"               \
+	" 'office_id', r.office_id, 'professional_id', r.professional_id,"                         \
+	" 'person_enc', r.person_enc, 'status', r.status,"                                         \
 	" 'waitlist_position', kqe_waitlist_position(r.id), 'attended', to_json(r.attended),"      \
 	" 'feedback_rating', r.feedback_rating, 'feedback_comment_enc', r.feedback_enc,"           \
 	" 'registered_by', r.registered_by, 'version', r.version,"                                 \
 	" 'created_at', kqe_ts(r.created_at), 'updated_at', kqe_ts(r.updated_at))::text"
-#define READER " kqe_registration_reader(r.office_id, r.programme_id)"
+#define READER " kqe_event_registration_reader(r.office_id, r.professional_id, r.programme_id)"
 /* The event of a registration: status, begun, ended, number of dates, participants only,
  * programme. */
 #define EVENT_COLUMNS                                                                              \
@@ -422,11 +425,19 @@ static const struct db_stmt stmt_reg_lock = { "registration_lock",
 	"SELECT coalesce(r.office_id, ''), r.version, " REGISTRATION_JSON ", " EVENT_COLUMNS
 	" FROM event_registrations r JOIN events e ON e.id = r.event_id WHERE" READER
 	" AND r.id = $1::uuid FOR UPDATE OF r" };
-/* An event the caller may register people for: offices any, the team its programme's. */
-static const struct db_stmt stmt_reg_event = { "registration_event",
+/* An event the caller may register people for: offices any, the team and professionals
+ * their programme's. */
+static const struct db_stmt stmt_reg_event = {
+	"registration_event",
 	"SELECT " EVENT_COLUMNS " FROM events e WHERE e.id = $1::uuid AND"
 	" (kqe_ctx('role') IN ('office_staff', 'office_lead')"
-	"  OR kqe_programme_team(e.programme_id))" };
+	"  OR kqe_programme_team(e.programme_id)"
+	"  OR (kqe_ctx('role') = 'professional' AND e.programme_id::text = kqe_ctx('programme_id')))"
+};
+/* A professional's own name and address, as it registered them. */
+static const struct db_stmt stmt_reg_professional = { "registration_professional",
+	"SELECT person_enc FROM professionals WHERE id::text = kqe_ctx('professional_id')"
+	" AND status = 'approved'" };
 static const struct db_stmt stmt_reg_office = { "registration_office",
 	"SELECT EXISTS (SELECT FROM directory WHERE id = $2),"
 	" EXISTS (SELECT FROM applications WHERE programme_id = $1::uuid AND office_id = $2"
@@ -436,9 +447,9 @@ static const struct db_stmt stmt_reg_counts = { "registration_counts",
 	" FROM events e, kqe_event_counts(e.id, $2) c WHERE e.id = $1::uuid" };
 static const struct db_stmt stmt_reg_insert = { "registration_insert",
 	"INSERT INTO event_registrations (id, event_id, programme_id, office_id, person_enc,"
-	" email_key, status, attended, registered_by)"
+	" email_key, status, attended, registered_by, professional_id)"
 	" SELECT $1::uuid, e.id, e.programme_id, $3, $4, $5, $6,"
-	" array_fill(false, ARRAY[jsonb_array_length(e.dates)]), $7 FROM events e"
+	" array_fill(false, ARRAY[jsonb_array_length(e.dates)]), $7, $8::uuid FROM events e"
 	" WHERE e.id = $2::uuid"
 	" ON CONFLICT (event_id, email_key) WHERE status <> 'cancelled' DO NOTHING" };
 static const struct db_stmt stmt_reg_existing = { "registration_existing",
@@ -451,13 +462,60 @@ static const struct db_stmt stmt_reg_update = { "registration_update",
 	" feedback_rating = $4::smallint, feedback_enc = CASE WHEN $6::boolean THEN $5"
 	"  ELSE feedback_enc END, version = version + 1, updated_at = now() WHERE id = $1::uuid" };
 
+/*
+ * The person of a professional's own registration: the name and address it
+ * registered for the programme with (a given person is refused: it would be
+ * someone else). Into the document, as an office would have sent it.
+ */
+static int
+professional_person(struct write *w)
+{
+	if (json_object_get(w->doc, "person") != NULL || doc_text(w, "office_id") != NULL) {
+		write_error(w, json_object_get(w->doc, "person") ? "/person" : "/office_id",
+		    "forbidden",
+		    "is taken from your registration: a professional registers itself");
+		return 0;
+	}
+	PGresult *res = db_exec(w->r->db, &stmt_reg_professional, 0, NULL);
+	if (res == NULL)
+		return -1;
+	json_t *envelope = PQntuples(res) == 1 ? json_string(PQgetvalue(res, 0, 0)) : NULL;
+	PQclear(res);
+	json_t *text = envelope != NULL ? free_text_decrypt(w->r, "professional",
+	                                      w->r->principal.professional_id, "person", envelope)
+	                                : json_null();
+	json_decref(envelope);
+	json_t *all = json_is_string(text) ? json_loads(json_string_value(text), 0, NULL) : NULL;
+	json_decref(text);
+	if (all == NULL) {
+		write_refuse(w, 409, NULL, "not_approved",
+		    "Your registration cannot be read; ask the programme's team.");
+		return 0;
+	}
+	static const char *const keep[] = { "first_name", "last_name", "email" };
+	json_t *person = json_object();
+	for (size_t i = 0; i < ARRAY_LEN(keep); i++)
+		json_object_set(person, keep[i], json_object_get(all, keep[i]));
+	json_decref(all);
+	json_object_set_new(w->doc, "person", person);
+	return 0;
+}
+
 static int
 registration_create(struct write *w)
 {
 	const struct principal *p = &w->r->principal;
-	bool team = p->role == ROLE_PROGRAMME_TEAM;
-	const char *office = team ? doc_text(w, "office_id") : p->office_id;
-	if (!team && doc_text(w, "office_id") != NULL && strcmp(doc_text(w, "office_id"), office)) {
+	bool team = p->role == ROLE_PROGRAMME_TEAM, pro = p->role == ROLE_PROFESSIONAL;
+	const char *office = team ? doc_text(w, "office_id") : pro ? NULL : p->office_id;
+	if (pro &&
+	    (professional_person(w) != 0 || w->refusal != 0 || json_array_size(w->errors) > 0))
+		return w->refusal != 0 || json_array_size(w->errors) > 0 ? 0 : -1;
+	if (!pro && json_object_get(w->doc, "person") == NULL) {
+		write_error(w, "/person", "required", "is required");
+		return 0;
+	}
+	if (!team && !pro && doc_text(w, "office_id") != NULL &&
+	    strcmp(doc_text(w, "office_id"), office)) {
 		write_error(w, "/office_id", "forbidden", "an office registers its own people");
 		return 0;
 	}
@@ -471,6 +529,12 @@ registration_create(struct write *w)
 		return 0;
 	}
 	bool participants_only = strcmp(ref_value(w, 0, 4), "true") == 0;
+	if (pro && participants_only) {
+		write_refuse(w, 409, "/event_id", "participants_only",
+		    "The event is for the programme's participating offices; they register their "
+		    "people.");
+		return 0;
+	}
 	if (office == NULL && participants_only) {
 		write_error(w, "/office_id", "required",
 		    "names the participating office: the event is for participants only");
@@ -511,10 +575,16 @@ registration_create(struct write *w)
 	bool fits = registered < capacity && (limit == 0 || office == NULL || from_office < limit);
 	uuid_v4(w->id);
 	/* Keyed by the office (or "-"): a 409 names only a registration the caller reads. */
-	const char *key = write_email_key(w, office ? office : "-");
+	char scope[64];
+	snprintf(scope, sizeof(scope), "professional:%s", p->professional_id);
+	const char *key = write_email_key(w, pro ? scope : office ? office : "-");
 	const char *params[] = { w->id, event, office, write_encrypted(w, "person"), key,
-		fits ? "registered" : "waitlisted", team ? "programme_team" : "office" };
-	res = db_exec(w->r->db, &stmt_reg_insert, 7, params);
+		fits ? "registered" : "waitlisted",
+		team  ? "programme_team"
+		: pro ? "professional"
+		      : "office",
+		pro ? p->professional_id : NULL };
+	res = db_exec(w->r->db, &stmt_reg_insert, 8, params);
 	if (res == NULL)
 		return -1;
 	int inserted = atoi(PQcmdTuples(res)) == 1;
@@ -548,7 +618,7 @@ registration_update(struct write *w)
 	}
 	if (feedback && team) {
 		write_refuse(w, 403, "/feedback_rating", "forbidden",
-		    "The feedback is the participant's, given through its office.");
+		    "The feedback is the participant's, given by itself or through its office.");
 		return 0;
 	}
 	if ((attendance || feedback) && strcmp(from, "registered") != 0) {
@@ -601,7 +671,8 @@ static json_t *
 registration_render(struct request *r, json_t *rep)
 {
 	enum role role = r->principal.role;
-	bool reads = role_is_office(role) || role == ROLE_PROGRAMME_TEAM;
+	bool reads =
+	    role_is_office(role) || role == ROLE_PROGRAMME_TEAM || role == ROLE_PROFESSIONAL;
 	const char *id = json_string_value(json_object_get(rep, "id"));
 	json_t *person = json_null(), *comment = json_null();
 	if (reads) {
@@ -624,8 +695,9 @@ registration_render(struct request *r, json_t *rep)
 }
 
 static const char *const registration_csv_columns[] = { "id", "event_id", "programme_id",
-	"office_id", "person", "status", "waitlist_position", "attended", "feedback_rating",
-	"feedback_comment", "registered_by", "version", "created_at", "updated_at", NULL };
+	"office_id", "professional_id", "person", "status", "waitlist_position", "attended",
+	"feedback_rating", "feedback_comment", "registered_by", "version", "created_at",
+	"updated_at", NULL };
 
 const struct resource event_registrations_resource = {
 	CALLER_SCOPED("event_registration", "registration", "/v1/event-registrations"),

@@ -139,12 +139,8 @@ const struct resource programmes_resource = { SHARED_DATA(
 	.create = programme_create, .update = programme_update };
 
 /* The team's own programme: the reference of its calls and clusters. */
-static const struct db_stmt stmt_own_programme = { "programme_own",
+const struct db_stmt programme_of_team = { "programme_own",
 	"SELECT p.id FROM programmes p WHERE p.id = $1::uuid AND kqe_programme_team(p.id)" };
-#define OWN_PROGRAMME                                                                              \
-	{                                                                                          \
-		"programme_id", &stmt_own_programme, SCOPE_NONE, "is not your programme"           \
-	}
 
 /* ---- /v1/calls ---- */
 
