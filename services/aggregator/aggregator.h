@@ -150,12 +150,18 @@ int stats_tables(struct db *db, const struct report_params *p, const char *relea
  *   coverage   office_id, 'procedure_status', status, 1, record_key  (a cycle's;
  *              NULL where the period lies in no cycle: no coverage table)
  *   structure  office_id, indicator, value           structural indicators
+ *   programmes id, title                             the programmes of the period
+ *   programme_figures  owner, dimension, category, n, keysum, part, programme_id
+ *              the programme figures' records (kqe_programme_figures, migration 0029;
+ *              owner '' for a programme's own records, events held)
  * stats_load reads them in the caller's transaction; the attack harness
  * (tests/sdc) builds them from generated records instead.
  */
 struct stats_source {
-	/* concepts: the § 10 protection concepts as of today (NULL: no concept tables). */
-	PGresult *offices, *counts, *coverage, *structure, *concepts;
+	/* concepts: the § 10 protection concepts as of today (NULL: no concept tables);
+	 * programmes and programme_figures: NULL, no programme tables. */
+	PGresult *offices, *counts, *coverage, *structure, *concepts, *programmes,
+	    *programme_figures;
 };
 int stats_load(struct db *db, const struct report_params *p, const char *release,
     struct stats_source *src) KQE_MUSTCHECK;

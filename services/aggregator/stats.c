@@ -17,8 +17,9 @@
  *              perturbed yes and no counts;
  *   median     of a numeric distribution (days, ratings);
  *   quantiles  quartiles and median of an indicator over offices.
- * Groups are the regions (LVR, LWL), the kinds of office, or for ratings the
- * quality dimensions. Each table exists once per grouping it names.
+ * Groups are the regions (LVR, LWL), the kinds of office, for ratings the
+ * quality dimensions, or for the programme figures the programmes of the
+ * period. Each table exists once per grouping it names.
  *
  * Reads as the 'system' principal: the caller's transaction must have it set.
  */
@@ -35,11 +36,14 @@
 #include "kqe/report_params.h"
 
 /* $1 region (NULL: both), $2 year (NULL), $3 cycle (NULL): scope and period. The owners of
- * figures: the offices, and the foster-care providers (of the protection-concept tables) as
- * "provider:<id>" of kind provider. */
+ * figures: the offices, the foster-care providers (of the protection-concept tables) as
+ * "provider:<id>" of kind provider, and the professionals seated in NRW (of the service
+ * desk's tables) as "professional:<id>" of kind professional. */
 static const struct db_stmt stmt_offices = { "stats_offices",
 	"SELECT id, region, kind FROM offices WHERE ($1::text IS NULL OR region = $1)"
 	" UNION ALL SELECT 'provider:' || id, region, 'provider' FROM providers"
+	" WHERE ($1::text IS NULL OR region = $1)"
+	" UNION ALL SELECT owner, region, kind FROM kqe_figure_professionals()"
 	" WHERE ($1::text IS NULL OR region = $1) ORDER BY 1" };
 /* $4 the release: each bucket (period part, region, kind) in the state it publishes. The
  * sixth column names the part of the period (year and cycle): atoms are per part. */
@@ -70,6 +74,16 @@ static const struct db_stmt stmt_concepts = { "stats_concepts",
 	"   CASE WHEN 'young_people' = ANY (c.participants) THEN 'yes' ELSE 'no' END"
 	"   WHERE c.id IS NOT NULL) AS x"
 	" WHERE $1::text IS NULL OR s.region = $1" };
+/*
+ * The programme figures (migration 0029, docs/programmes.md "Figures for the Ministry"), live
+ * like the concepts: $1 year (NULL), $2 cycle (NULL). The programmes the report lists, and
+ * every record of the figures with its programme (a seventh column).
+ */
+static const struct db_stmt stmt_programmes = { "stats_programmes",
+	"SELECT id, title FROM kqe_report_programmes($1::int, $2::text)" };
+static const struct db_stmt stmt_programme_figures = { "stats_programme_figures",
+	"SELECT owner, dimension, category, n, keysum, part, programme_id"
+	" FROM kqe_programme_figures($1::int, $2::text)" };
 static const struct db_stmt stmt_coverage = { "stats_coverage",
 	"SELECT s.office_id, 'procedure_status', s.status, 1, s.record_key, $2"
 	" FROM kqe_procedure_status($2, current_date) s JOIN offices o ON o.id = s.office_id"
@@ -98,13 +112,22 @@ static const char *const coverage[] = { "completed", "in_progress", "due", "over
 static const char *const indicators[] = { "asd_staff_per_10k_under_18", "cases_per_fte",
 	"vacancy_percent", "turnover_percent", "training_hours_per_fte", NULL };
 static const char *const statistics[] = { "offices", "q1", "median", "q3", NULL };
+/* Every kind of owner of figures: the atoms' kinds (group_of). */
+static const char *const all_kinds[] = { "kreisfreie_stadt", "kreis", "kreisangehoerige_stadt",
+	"provider", "professional", NULL };
 /* The rows by kind of the tables over offices and providers (protection concepts). */
 static const char *const owner_kinds[] = { "kreisfreie_stadt", "kreis", "kreisangehoerige_stadt",
 	"provider", NULL };
+/* The rows by kind of the programme figures: offices and professionals seated in NRW. */
+static const char *const programme_kinds[] = { "kreisfreie_stadt", "kreis",
+	"kreisangehoerige_stadt", "professional", NULL };
 static const char *const young_people[] = { "young_people_took_part", NULL };
+static const char *const attended[] = { "attended", NULL };
+static const char *const answered_fact[] = { "answered", NULL };
+static const char *const feedback_ratings[] = { "1", "2", "3", "4", "5", NULL };
 
 enum measure { M_COUNT, M_SHARE, M_MEDIAN, M_QUANTILES };
-enum grouping { BY_REGION, BY_KIND, BY_QUALITY_DIMENSION };
+enum grouping { BY_REGION, BY_KIND, BY_QUALITY_DIMENSION, BY_PROGRAMME };
 
 struct spec {
 	const char *id, *title;
@@ -115,62 +138,95 @@ struct spec {
 	const char *const *codes; /* the categories, in order */
 	bool exclusive; /* one category per case: a line's total is a sum and is published */
 	bool needs_cycle; /* only where the period lies in a § 8 cycle */
-	enum source { FROM_ROLLUPS, FROM_COVERAGE, FROM_CONCEPTS } source;
+	enum source { FROM_ROLLUPS, FROM_COVERAGE, FROM_CONCEPTS, FROM_PROGRAMMES } source;
+	bool state_only; /* records of no region (a programme's events): the state's report only */
 };
 
 #define GROUPS (1u << BY_REGION | 1u << BY_KIND)
+#define PROGRAMME_GROUPS (GROUPS | 1u << BY_PROGRAMME)
 
 static const struct spec specs[] = {
 	{ "case_results", "Fallanalysen nach Ergebnis der Gefährdungseinschätzung", M_COUNT, GROUPS,
-	    "result", "result", codelist_assessment_result_values, true, false, FROM_ROLLUPS },
+	    "result", "result", codelist_assessment_result_values, true, false, FROM_ROLLUPS,
+	    false },
 	{ "case_forms", "Fallanalysen mit Kindeswohlgefährdung nach Art der Gefährdung", M_COUNT,
-	    GROUPS, "form", "form", codelist_endangerment_form_values, false, false, FROM_ROLLUPS },
+	    GROUPS, "form", "form", codelist_endangerment_form_values, false, false, FROM_ROLLUPS,
+	    false },
 	{ "case_age_groups", "Fallanalysen nach Alter des Kindes", M_COUNT, GROUPS, "age_group",
-	    "age_group", stats_age_groups, true, false, FROM_ROLLUPS },
+	    "age_group", stats_age_groups, true, false, FROM_ROLLUPS, false },
 	{ "case_sex", "Fallanalysen nach Geschlecht des Kindes", M_COUNT, GROUPS, "child_sex",
-	    "sex", codelist_sex_values, true, false, FROM_ROLLUPS },
+	    "sex", codelist_sex_values, true, false, FROM_ROLLUPS, false },
 	{ "case_reporters", "Fallanalysen nach bekanntmachender Stelle", M_COUNT, GROUPS,
-	    "reported_by", "reported_by", codelist_reporter_values, true, false, FROM_ROLLUPS },
+	    "reported_by", "reported_by", codelist_reporter_values, true, false, FROM_ROLLUPS,
+	    false },
 	{ "case_process_facts", "Fachliches Vorgehen: Anteil der Fallanalysen (%)", M_SHARE, GROUPS,
-	    NULL, "fact", facts, false, false, FROM_ROLLUPS },
+	    NULL, "fact", facts, false, false, FROM_ROLLUPS, false },
 	{ "case_days_to_first_contact", "Tage bis zum ersten Kontakt (Median)", M_MEDIAN, GROUPS,
-	    "days_to_first_contact", NULL, NULL, false, false, FROM_ROLLUPS },
+	    "days_to_first_contact", NULL, NULL, false, false, FROM_ROLLUPS, false },
 	{ "case_learning_themes", "Lernthemen der Fallanalysen", M_COUNT, GROUPS, "learning_theme",
-	    "learning_theme", codelist_learning_theme_values, false, false, FROM_ROLLUPS },
+	    "learning_theme", codelist_learning_theme_values, false, false, FROM_ROLLUPS, false },
 	{ "case_ratings", "Qualitätsbewertungen nach Qualitätsdimension", M_COUNT,
 	    1u << BY_QUALITY_DIMENSION, "rating:", "rating", codelist_rating_values, true, false,
-	    FROM_ROLLUPS },
+	    FROM_ROLLUPS, false },
 	{ "case_ratings_median", "Qualitätsbewertungen: Median je Qualitätsdimension", M_MEDIAN,
-	    1u << BY_QUALITY_DIMENSION, "rating:", NULL, NULL, false, false, FROM_ROLLUPS },
+	    1u << BY_QUALITY_DIMENSION, "rating:", NULL, NULL, false, false, FROM_ROLLUPS, false },
 	{ "topic_themes", "Qualitätsentwicklungsthemen nach Thema", M_COUNT, GROUPS, "topic_theme",
-	    "theme", codelist_learning_theme_values, true, false, FROM_ROLLUPS },
+	    "theme", codelist_learning_theme_values, true, false, FROM_ROLLUPS, false },
 	{ "topic_status", "Qualitätsentwicklungsthemen nach Stand", M_COUNT, GROUPS, "topic_status",
-	    "status", codelist_topic_status_values, true, false, FROM_ROLLUPS },
+	    "status", codelist_topic_status_values, true, false, FROM_ROLLUPS, false },
 	{ "advice_kinds", "Beratungsanfragen nach § 7 nach Art", M_COUNT, GROUPS, "advice_kind",
-	    "advice_kind", codelist_advice_kind_values, true, false, FROM_ROLLUPS },
+	    "advice_kind", codelist_advice_kind_values, true, false, FROM_ROLLUPS, false },
 	{ "advice_topics", "Beratungsanfragen nach § 7 nach Thema", M_COUNT, GROUPS, "advice_topic",
-	    "advice_topic", codelist_advice_topic_values, true, false, FROM_ROLLUPS },
+	    "advice_topic", codelist_advice_topic_values, true, false, FROM_ROLLUPS, false },
 	{ "advice_days_to_first_response",
 	    "Beratungsanfragen: Tage bis zur ersten Reaktion (Median)", M_MEDIAN, GROUPS,
-	    "advice_days_to_first_response", NULL, NULL, false, false, FROM_ROLLUPS },
+	    "advice_days_to_first_response", NULL, NULL, false, false, FROM_ROLLUPS, false },
 	{ "advice_days_to_answer", "Beratungsanfragen: Tage bis zur Antwort (Median)", M_MEDIAN,
-	    GROUPS, "advice_days_to_answer", NULL, NULL, false, false, FROM_ROLLUPS },
+	    GROUPS, "advice_days_to_answer", NULL, NULL, false, false, FROM_ROLLUPS, false },
 	{ "procedure_coverage", "Jugendämter nach Stand des Qualitätsverfahrens im Zyklus", M_COUNT,
-	    GROUPS, "procedure_status", "status", coverage, true, true, FROM_COVERAGE },
+	    GROUPS, "procedure_status", "status", coverage, true, true, FROM_COVERAGE, false },
 	{ "concept_coverage", "Schutzkonzepte nach § 10: Jugendämter und freie Träger nach Stand",
 	    M_COUNT, GROUPS, "concept_status", "concept_status", codelist_concept_status_values,
-	    true, false, FROM_CONCEPTS },
+	    true, false, FROM_CONCEPTS, false },
 	{ "concept_elements", "Schutzkonzepte: Anteil mit dem Element (%)", M_SHARE, GROUPS, NULL,
-	    "concept_element", codelist_concept_element_values, false, false, FROM_CONCEPTS },
+	    "concept_element", codelist_concept_element_values, false, false, FROM_CONCEPTS,
+	    false },
 	{ "concept_young_people",
 	    "Schutzkonzepte: Anteil, an dem junge Menschen mitgewirkt haben (%)", M_SHARE, GROUPS,
-	    NULL, "fact", young_people, false, false, FROM_CONCEPTS },
+	    NULL, "fact", young_people, false, false, FROM_CONCEPTS, false },
+	{ "programme_participants", "Programme: ausgewählte Teilnehmende nach Rolle", M_COUNT,
+	    PROGRAMME_GROUPS, "programme_role", "programme_role", codelist_programme_role_values,
+	    true, false, FROM_PROGRAMMES, false },
+	{ "programme_events", "Programme: durchgeführte Veranstaltungen nach Art", M_COUNT,
+	    1u << BY_PROGRAMME, "event_kind", "event_kind", codelist_event_kind_values, true, false,
+	    FROM_PROGRAMMES, true },
+	{ "programme_registrations",
+	    "Programme: Anmeldungen zu durchgeführten Veranstaltungen nach Stand", M_COUNT,
+	    PROGRAMME_GROUPS, "registration_status", "registration_status",
+	    codelist_registration_status_values, true, false, FROM_PROGRAMMES, false },
+	{ "programme_attendance", "Programme: Anwesenheit angemeldeter Personen je Termin (%)",
+	    M_SHARE, PROGRAMME_GROUPS, NULL, "fact", attended, false, false, FROM_PROGRAMMES,
+	    false },
+	{ "programme_feedback", "Programme: Rückmeldungen zu Veranstaltungen nach Bewertung",
+	    M_COUNT, PROGRAMME_GROUPS, "feedback_rating", "feedback_rating", feedback_ratings, true,
+	    false, FROM_PROGRAMMES, false },
+	{ "programme_feedback_median", "Programme: Bewertung der Veranstaltungen (Median)",
+	    M_MEDIAN, PROGRAMME_GROUPS, "feedback_rating", NULL, NULL, false, false,
+	    FROM_PROGRAMMES, false },
+	{ "programme_questions", "Servicestelle: Anfragen nach Stand", M_COUNT, PROGRAMME_GROUPS,
+	    "service_request_status", "service_request_status",
+	    codelist_service_request_status_values, true, false, FROM_PROGRAMMES, false },
+	{ "programme_questions_answered", "Servicestelle: Anteil beantworteter Anfragen (%)",
+	    M_SHARE, PROGRAMME_GROUPS, NULL, "fact", answered_fact, false, false, FROM_PROGRAMMES,
+	    false },
+	{ "programme_response_hours", "Servicestelle: Stunden bis zur Antwort (Median)", M_MEDIAN,
+	    PROGRAMME_GROUPS, "response_hours", NULL, NULL, false, false, FROM_PROGRAMMES, false },
 	{ "structure_indicators", "Strukturindikatoren: Quartile und Median über die Jugendämter",
-	    M_QUANTILES, GROUPS, NULL, "indicator", indicators, false, false, FROM_ROLLUPS },
+	    M_QUANTILES, GROUPS, NULL, "indicator", indicators, false, false, FROM_ROLLUPS, false },
 };
 
-static const char *const grouping_suffix[] = { "_by_region", "_by_kind", "" };
-static const char *const grouping_name[] = { "region", "kind", "quality_dimension" };
+static const char *const grouping_suffix[] = { "_by_region", "_by_kind", "", "_by_programme" };
+static const char *const grouping_name[] = { "region", "kind", "quality_dimension", "programme" };
 
 /* What one report's tables are built from. */
 struct input {
@@ -178,6 +234,8 @@ struct input {
 	const struct sdc_rules *rules;
 	const struct ckm_table *ckm; /* NULL: true counts (kqe sdc evaluate) */
 	const PGresult *offices, *counts, *coverage, *structure, *concepts; /* stats_source */
+	const PGresult *programmes, *figures; /* stats_source programmes, programme_figures */
+	const char **programme_ids; /* the programmes' ids, NULL-terminated (borrowed) */
 	json_t *office_index; /* office id → row in offices */
 	const char *scope_regions[3];
 };
@@ -207,7 +265,11 @@ group_codes(const struct input *in, const struct spec *s, enum grouping by)
 	case BY_REGION:
 		return in->scope_regions;
 	case BY_KIND:
-		return s->source == FROM_CONCEPTS ? owner_kinds : codelist_office_kind_values;
+		return s->source == FROM_CONCEPTS     ? owner_kinds
+		       : s->source == FROM_PROGRAMMES ? programme_kinds
+		                                      : codelist_office_kind_values;
+	case BY_PROGRAMME:
+		return (const char *const *)in->programme_ids;
 	default:
 		return codelist_quality_dimension_values;
 	}
@@ -251,12 +313,15 @@ dimension_matches(enum grouping by, const char *dimension, const char *wanted)
  * (docs/disclosure.md, "How counts are published").
  * v[((part * GROUPS_RK + region * KINDS + kind) * rows + row) * cols + col].
  */
-#define KINDS 4 /* the office kinds and provider (owner_kinds) */
-#define GROUPS_RK (2 * KINDS)
+#define KINDS 5 /* all_kinds: the office kinds, provider and professional */
+/* The region × kind groups, and one group of records in no region (a programme's events). */
+#define NO_REGION (2 * KINDS)
+#define GROUPS_RK (2 * KINDS + 1)
 
 struct matrix {
 	enum grouping by;
 	size_t parts, rows, cols;
+	const char *const *kind_rows; /* the rows of the table by kind */
 	long long *v;
 	uint32_t *k;
 };
@@ -266,14 +331,52 @@ static int
 group_of(const struct input *in, int office)
 {
 	int r = index_of(regions, PQgetvalue(in->offices, office, 1));
-	int k = index_of(owner_kinds, PQgetvalue(in->offices, office, 2));
+	int k = index_of(all_kinds, PQgetvalue(in->offices, office, 2));
 	return r < 0 || k < 0 || k >= KINDS ? -1 : r * KINDS + k;
 }
 
+/* The rows a table's counts come from. */
+static const PGresult *
+source_of(const struct input *in, const struct spec *s)
+{
+	return s->source == FROM_COVERAGE     ? in->coverage
+	       : s->source == FROM_CONCEPTS   ? in->concepts
+	       : s->source == FROM_PROGRAMMES ? in->figures
+	                                      : in->counts;
+}
+
+/*
+ * The row of record i of res in a table grouped by `by` (-1: none): its owner's region or
+ * kind, its quality dimension, or its programme (the seventh column of the programme
+ * figures).
+ */
+static int
+record_row(const struct input *in, const struct spec *s, enum grouping by, const PGresult *res,
+    int i, int office, const char *dimension)
+{
+	switch (by) {
+	case BY_REGION:
+		return index_of(in->scope_regions, PQgetvalue(in->offices, office, 1));
+	case BY_KIND:
+		return index_of(group_codes(in, s, by), PQgetvalue(in->offices, office, 2));
+	case BY_PROGRAMME:
+		return index_of(group_codes(in, s, by), PQgetvalue(res, i, 6));
+	default:
+		return row_of(in, by, office, PQgetvalue(res, i, 1), dimension);
+	}
+}
+
+/*
+ * Atoms are per part × group × row × category. The programme figures' atoms are per
+ * programme in every grouping (rows), so that their tables by region, kind and programme
+ * sum the same perturbed atoms.
+ */
 static void
-matrix_fill(struct matrix *m, const struct input *in, const PGresult *res, enum grouping by,
+matrix_fill(struct matrix *m, const struct input *in, const struct spec *s, enum grouping by,
     const char *dimension, const char *const *codes)
 {
+	const PGresult *res = source_of(in, s);
+	bool per_programme = s->source == FROM_PROGRAMMES;
 	json_t *parts = json_object();
 	for (int i = 0; res != NULL && i < PQntuples(res); i++)
 		if (json_object_get(parts, PQgetvalue(res, i, 5)) == NULL)
@@ -281,7 +384,10 @@ matrix_fill(struct matrix *m, const struct input *in, const PGresult *res, enum 
 			    json_integer((json_int_t)json_object_size(parts)));
 	m->by = by;
 	m->parts = json_object_size(parts);
-	m->rows = by == BY_QUALITY_DIMENSION ? count_of(codelist_quality_dimension_values) : 1;
+	m->rows = by == BY_QUALITY_DIMENSION ? count_of(codelist_quality_dimension_values)
+	          : per_programme            ? count_of(group_codes(in, s, BY_PROGRAMME))
+	                                     : 1;
+	m->kind_rows = group_codes(in, s, BY_KIND);
 	size_t n = m->parts * GROUPS_RK * m->rows * m->cols;
 	m->v = xcalloc(n ? n : 1, sizeof(long long));
 	m->k = xcalloc(n ? n : 1, sizeof(uint32_t));
@@ -289,10 +395,16 @@ matrix_fill(struct matrix *m, const struct input *in, const PGresult *res, enum 
 		const char *dim = PQgetvalue(res, i, 1);
 		if (!dimension_matches(by, dim, dimension))
 			continue;
-		int o = office_of(in, PQgetvalue(res, i, 0));
+		const char *owner = PQgetvalue(res, i, 0);
+		int o = office_of(in, owner);
 		int c = index_of(codes, PQgetvalue(res, i, 2));
-		int g = o < 0 ? -1 : group_of(in, o);
-		int r = by == BY_QUALITY_DIMENSION ? row_of(in, by, o, dim, dimension) : 0;
+		int g = per_programme && owner[0] == '\0' ? NO_REGION
+		        : o < 0                           ? -1
+		                                          : group_of(in, o);
+		int r = by == BY_QUALITY_DIMENSION ? row_of(in, by, o, dim, dimension)
+		        : per_programme
+		            ? index_of(group_codes(in, s, BY_PROGRAMME), PQgetvalue(res, i, 6))
+		            : 0;
 		if (g < 0 || r < 0 || c < 0)
 			continue;
 		size_t part =
@@ -317,9 +429,9 @@ atom_row(const struct input *in, const struct matrix *m, int g, size_t r)
 {
 	switch (m->by) {
 	case BY_REGION:
-		return index_of(in->scope_regions, regions[g / KINDS]);
+		return g == NO_REGION ? -1 : index_of(in->scope_regions, regions[g / KINDS]);
 	case BY_KIND:
-		return g % KINDS;
+		return g == NO_REGION ? -1 : index_of(m->kind_rows, all_kinds[g % KINDS]);
 	default:
 		return (int)r;
 	}
@@ -411,13 +523,12 @@ table_new(const struct spec *s, enum grouping by, const char *measure_name)
 	    measure_name, "dimensions", dims, "cells");
 }
 
-/* The rows a table's counts come from. */
-static const PGresult *
-source_of(const struct input *in, const struct spec *s)
+/* Whether a table grouped by `by` carries the totals over its rows: the by-region table,
+ * or the by-programme table of figures shown by programme only. */
+static bool
+with_totals(const struct spec *s, enum grouping by)
 {
-	return s->source == FROM_COVERAGE   ? in->coverage
-	       : s->source == FROM_CONCEPTS ? in->concepts
-	                                    : in->counts;
+	return by == BY_REGION || (by == BY_PROGRAMME && !(s->groupings & (1u << BY_REGION)));
 }
 
 /*
@@ -431,7 +542,7 @@ count_table(const struct input *in, const struct spec *s, enum grouping by)
 {
 	const char *const *rows = group_codes(in, s, by);
 	struct matrix m = { .cols = count_of(s->codes) };
-	matrix_fill(&m, in, source_of(in, s), by, s->dimension, s->codes);
+	matrix_fill(&m, in, s, by, s->dimension, s->codes);
 	json_t *table = table_new(s, by, "count");
 	json_t *cells = json_object_get(table, "cells");
 	const char *g = grouping_name[by];
@@ -447,7 +558,7 @@ count_table(const struct input *in, const struct spec *s, enum grouping by)
 			json_array_append_new(
 			    cells, count_cell(cell_new(g, rows[r], s->column, NULL),
 			               measure(in, &m, (long)r, -1)));
-	if (by == BY_REGION) {
+	if (with_totals(s, by)) {
 		for (size_t c = 0; c < m.cols; c++)
 			json_array_append_new(
 			    cells, count_cell(cell_new(g, NULL, s->column, s->codes[c]),
@@ -484,12 +595,12 @@ share_table(const struct input *in, const struct spec *s, enum grouping by)
 	const char *g = grouping_name[by];
 	for (size_t f = 0; s->codes[f] != NULL; f++) {
 		struct matrix m = { .cols = 2 };
-		matrix_fill(&m, in, source_of(in, s), by, s->codes[f], yes_no);
+		matrix_fill(&m, in, s, by, s->codes[f], yes_no);
 		for (size_t r = 0; rows[r] != NULL; r++)
 			json_array_append_new(
 			    cells, share_cell(cell_new(g, rows[r], s->column, s->codes[f]),
 			               measure(in, &m, (long)r, 0), measure(in, &m, (long)r, 1)));
-		if (by == BY_REGION)
+		if (with_totals(s, by))
 			json_array_append_new(
 			    cells, share_cell(cell_new(g, NULL, s->column, s->codes[f]),
 			               measure(in, &m, -1, 0), measure(in, &m, -1, 1)));
@@ -564,26 +675,27 @@ median_cell(const struct input *in, json_t *cell, struct point *p, size_t n)
 	return cell_finish(cell, json_real(round_to(median, 1)), NULL);
 }
 
-/* Points of one group row (-1: all) of a numeric rollup dimension. */
+/* Points of one group row (-1: all) of a numeric dimension of the table's source. */
 static size_t
 points_of(
-    const struct input *in, enum grouping by, const char *dimension, int row, struct point **out)
+    const struct input *in, const struct spec *s, enum grouping by, int row, struct point **out)
 {
+	const PGresult *res = source_of(in, s);
 	size_t n = 0;
 	*out = NULL;
-	for (int i = 0; i < PQntuples(in->counts); i++) {
-		const char *dim = PQgetvalue(in->counts, i, 1);
-		if (!dimension_matches(by, dim, dimension))
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *dim = PQgetvalue(res, i, 1);
+		if (!dimension_matches(by, dim, s->dimension))
 			continue;
-		int o = office_of(in, PQgetvalue(in->counts, i, 0));
-		if (o < 0 || (row >= 0 && row_of(in, by, o, dim, dimension) != row))
+		int o = office_of(in, PQgetvalue(res, i, 0));
+		if (o < 0 || (row >= 0 && record_row(in, s, by, res, i, o, s->dimension) != row))
 			continue;
 		char *end;
-		double x = strtod(PQgetvalue(in->counts, i, 2), &end);
+		double x = strtod(PQgetvalue(res, i, 2), &end);
 		if (*end != '\0')
 			continue;
 		*out = xrealloc(*out, (n + 1) * sizeof(**out));
-		(*out)[n++] = (struct point){ x, atoll(PQgetvalue(in->counts, i, 3)), o };
+		(*out)[n++] = (struct point){ x, atoll(PQgetvalue(res, i, 3)), o };
 	}
 	return n;
 }
@@ -596,13 +708,13 @@ median_table(const struct input *in, const struct spec *s, enum grouping by)
 	json_t *cells = json_object_get(table, "cells");
 	struct point *p;
 	for (int r = 0; rows[r] != NULL; r++) {
-		size_t n = points_of(in, by, s->dimension, r, &p);
+		size_t n = points_of(in, s, by, r, &p);
 		json_array_append_new(
 		    cells, median_cell(in, cell_new(grouping_name[by], rows[r], NULL, NULL), p, n));
 		free(p);
 	}
-	if (by == BY_REGION) {
-		size_t n = points_of(in, by, s->dimension, -1, &p);
+	if (with_totals(s, by)) {
+		size_t n = points_of(in, s, by, -1, &p);
 		json_array_append_new(
 		    cells, median_cell(in, cell_new(grouping_name[by], NULL, NULL, NULL), p, n));
 		free(p);
@@ -677,6 +789,23 @@ quantiles_table(const struct input *in, const struct spec *s, enum grouping by)
 	return table;
 }
 
+/* Each cell of a table by programme names its programme's title beside its id
+ * (`programme_title`), for the HTML report; the totals name none. */
+static void
+programme_titles(const struct input *in, json_t *table)
+{
+	size_t i;
+	json_t *cell;
+	json_array_foreach(json_object_get(table, "cells"), i, cell)
+	{
+		const char *id = json_string_value(json_object_get(cell, "programme"));
+		int at = id ? index_of((const char *const *)in->programme_ids, id) : -1;
+		if (at >= 0)
+			json_object_set_new(cell, "programme_title",
+			    json_string(PQgetvalue(in->programmes, at, 1)));
+	}
+}
+
 /* The cycle a calendar year reports coverage for: the one running at its end. */
 static void
 cycle_of(const struct report_params *p, char *out, size_t size)
@@ -702,11 +831,14 @@ stats_load(
 	const char *period[] = { region, is_year ? year : NULL, is_year ? NULL : p->period,
 		release };
 	const char *with_cycle[] = { region, cycle };
+	const char *when[] = { period[1], period[2] };
 	memset(src, 0, sizeof(*src));
 	if ((src->offices = db_exec(db, &stmt_offices, 1, period)) == NULL ||
 	    (src->counts = db_exec(db, &stmt_rollups, 4, period)) == NULL ||
 	    (src->structure = db_exec(db, &stmt_structure, 4, period)) == NULL ||
 	    (src->concepts = db_exec(db, &stmt_concepts, 1, period)) == NULL ||
+	    (src->programmes = db_exec(db, &stmt_programmes, 2, when)) == NULL ||
+	    (src->programme_figures = db_exec(db, &stmt_programme_figures, 2, when)) == NULL ||
 	    (cycle[0] && (src->coverage = db_exec(db, &stmt_coverage, 2, with_cycle)) == NULL)) {
 		stats_source_clear(src);
 		return -1;
@@ -722,6 +854,8 @@ stats_source_clear(struct stats_source *src)
 	PQclear(src->coverage);
 	PQclear(src->structure);
 	PQclear(src->concepts);
+	PQclear(src->programmes);
+	PQclear(src->programme_figures);
 	memset(src, 0, sizeof(*src));
 }
 
@@ -737,6 +871,8 @@ stats_build(const struct stats_source *src, const struct report_params *p,
 		.coverage = src->coverage,
 		.structure = src->structure,
 		.concepts = src->concepts,
+		.programmes = src->programmes,
+		.figures = src->programme_figures,
 		.office_index = json_object() };
 	int rc = -1;
 	size_t nregions = 0;
@@ -747,6 +883,10 @@ stats_build(const struct stats_source *src, const struct report_params *p,
 	cycle_of(p, cycle, sizeof(cycle));
 	for (int i = 0; i < PQntuples(in.offices); i++)
 		json_object_set_new(in.office_index, PQgetvalue(in.offices, i, 0), json_integer(i));
+	int nprogrammes = in.programmes ? PQntuples(in.programmes) : 0;
+	in.programme_ids = xcalloc((size_t)nprogrammes + 1, sizeof(*in.programme_ids));
+	for (int i = 0; i < nprogrammes; i++)
+		in.programme_ids[i] = PQgetvalue(in.programmes, i, 0);
 
 	for (size_t i = 0; i < ARRAY_LEN(specs); i++) {
 		const struct spec *s = &specs[i];
@@ -754,7 +894,11 @@ stats_build(const struct stats_source *src, const struct report_params *p,
 			continue;
 		if (s->source == FROM_CONCEPTS && in.concepts == NULL)
 			continue;
-		for (int by = BY_REGION; by <= BY_QUALITY_DIMENSION; by++) {
+		if (s->source == FROM_PROGRAMMES && (in.figures == NULL || in.programmes == NULL))
+			continue;
+		if (s->state_only && p->region[0])
+			continue;
+		for (int by = BY_REGION; by <= BY_PROGRAMME; by++) {
 			if (!(s->groupings & (1u << by)))
 				continue;
 			json_t *t = s->measure == M_COUNT   ? count_table(&in, s, (enum grouping)by)
@@ -766,12 +910,15 @@ stats_build(const struct stats_source *src, const struct report_params *p,
 				goto out;
 			if (s->needs_cycle)
 				json_object_set_new(t, "cycle", json_string(cycle));
+			if (by == BY_PROGRAMME)
+				programme_titles(&in, t);
 			json_array_append_new(out, t);
 		}
 	}
 	rc = 0;
 out:
 	json_decref(in.office_index);
+	free(in.programme_ids);
 	return rc;
 }
 

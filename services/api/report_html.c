@@ -23,6 +23,9 @@
 /* Labels of codes that are not in a code list. */
 static const char *const fixed_labels[][2] = {
 	{ "provider", "Freie Träger der Pflegekinderhilfe" },
+	{ "professional", "Registrierte Fachkräfte (Sitz in NRW)" },
+	{ "attended", "Anwesend (Termine angemeldeter Personen)" },
+	{ "answered", "Beantwortet" },
 	{ "young_people_took_part", "Junge Menschen haben mitgewirkt" },
 	{ "unter_3", "unter 3 Jahre" },
 	{ "3_bis_unter_6", "3 bis unter 6 Jahre" },
@@ -66,6 +69,10 @@ static const char *const dimension_lists[][2] = {
 	{ "advice_topic", "advice_topic" },
 	{ "concept_status", "concept_status" },
 	{ "concept_element", "concept_element" },
+	{ "programme_role", "programme_role" },
+	{ "event_kind", "event_kind" },
+	{ "registration_status", "registration_status" },
+	{ "service_request_status", "service_request_status" },
 };
 
 static const char *
@@ -232,6 +239,17 @@ find_cell(const struct layout *l, const json_t *table, const json_t *row, const 
 	return NULL;
 }
 
+/* The label of a row's value of dimension d: a title the cell carries (`<d>_title`, the
+ * programmes'), else the code's. */
+static const char *
+row_label(const json_t *row, const char *d)
+{
+	char key[64];
+	snprintf(key, sizeof(key), "%s_title", d);
+	const char *title = json_string_value(json_object_get(row, key));
+	return title != NULL ? title : label(d, dim_value(row, d));
+}
+
 /* A row's label, plain text: its dimension values, innermost first ("Median – LVR"). */
 static void
 row_text(char *out, size_t size, const struct layout *l, const json_t *row)
@@ -239,8 +257,8 @@ row_text(char *out, size_t size, const struct layout *l, const json_t *row)
 	size_t n = l->ndims > 1 ? l->ndims - 1 : 1, used = 0;
 	out[0] = '\0';
 	for (size_t k = n; k-- > 0 && used < size;) {
-		int w = snprintf(out + used, size - used, "%s%s",
-		    label(l->dims[k], dim_value(row, l->dims[k])), k > 0 ? " \u2013 " : "");
+		int w = snprintf(out + used, size - used, "%s%s", row_label(row, l->dims[k]),
+		    k > 0 ? " \u2013 " : "");
 		used += w > 0 ? (size_t)w : 0;
 	}
 }
@@ -503,6 +521,8 @@ table_title(struct evbuffer *b, const json_t *table)
 		evbuffer_add_printf(b, " \u2013 nach Landesjugendamt");
 	else if (first != NULL && strcmp(first, "kind") == 0)
 		evbuffer_add_printf(b, " \u2013 nach Art des Jugendamts");
+	else if (first != NULL && strcmp(first, "programme") == 0)
+		evbuffer_add_printf(b, " \u2013 nach Programm");
 }
 
 static const char *const style =

@@ -186,6 +186,8 @@ source(struct stats_source *src, const char *region, int y0, int y1)
 	src->structure = result_new(3, str_cols);
 	src->coverage = NULL;
 	src->concepts = NULL;
+	src->programmes = NULL;
+	src->programme_figures = NULL;
 	int orow = 0, crow = 0;
 	char id[16], buf[32];
 	for (int o = 0; o < OFFICES; o++) {
