@@ -74,7 +74,7 @@ class StatisticsTest(StackTestCase):
         again = self.report({"scope": "state", "period": CYCLE})
         self.assertEqual(again["tables"], rep["tables"])
         for t in rep["tables"]:
-            if t["id"].startswith(("case_", "topic_", "procedure_", "structure_")):
+            if t["id"].startswith(("case_", "topic_", "procedure_", "structure_", "programme_")):
                 with self.subTest(table=t["id"]):
                     self.assert_disclosure_rules(t)
 
