@@ -11,7 +11,8 @@
 --   2. Only NRW counts: a figure's owner is an office of offices (never offices_elsewhere),
 --      or a professional whose seat is one of NRW's municipalities (its region from the
 --      municipality's key: Regierungsbezirke Düsseldorf and Köln are the LVR's, Münster,
---      Detmold and Arnsberg the LWL's). A registration naming no office, or an office
+--      Detmold and Arnsberg the LWL's) — for its questions and the event registrations it
+--      made itself (0028). A registration of a person of no office (the team's), an office
 --      elsewhere, and a professional seated outside NRW count nowhere. Events held belong to
 --      their programme, not to a region: they are counted in the state's report only.
 --   3. Figures are read live when a report is built, like the § 10 concepts: a state of the
@@ -116,9 +117,13 @@ CREATE FUNCTION kqe_programme_figures(p_year integer, p_cycle text)
         WHERE e.status = 'scheduled' AND e.ends_at <= now()
           AND kqe_in_period(e.ends_at, p_year, p_cycle)
     ), regs AS (
-        SELECT r.*, h.ends_at AS held_at FROM event_registrations r
+        SELECT r.*, h.ends_at AS held_at,
+               coalesce(r.office_id, 'professional:' || r.professional_id) AS owner
+        FROM event_registrations r
         JOIN held h ON h.id = r.event_id
-        JOIN offices o ON o.id = r.office_id
+        LEFT JOIN offices o ON o.id = r.office_id
+        LEFT JOIN professionals p ON p.id = r.professional_id
+        WHERE o.id IS NOT NULL OR p.seat_ags IS NOT NULL
     ), asked AS (
         SELECT s.*, CASE WHEN s.office_id IS NOT NULL THEN s.office_id
                          ELSE 'professional:' || s.professional_id END AS owner
@@ -142,17 +147,17 @@ CREATE FUNCTION kqe_programme_figures(p_year integer, p_cycle text)
                h.programme_id
         FROM held h
         UNION ALL
-        SELECT r.office_id, 'registration_status', r.status, 1, r.record_key,
+        SELECT r.owner, 'registration_status', r.status, 1, r.record_key,
                kqe_period_part(r.held_at), r.programme_id
         FROM regs r
         UNION ALL
-        SELECT r.office_id, 'attended', CASE WHEN d.attended THEN 'yes' ELSE 'no' END,
+        SELECT r.owner, 'attended', CASE WHEN d.attended THEN 'yes' ELSE 'no' END,
                count(*), r.record_key, kqe_period_part(r.held_at), r.programme_id
         FROM regs r CROSS JOIN LATERAL unnest(r.attended) AS d (attended)
         WHERE r.status = 'registered'
-        GROUP BY r.id, r.office_id, d.attended, r.record_key, r.held_at, r.programme_id
+        GROUP BY r.id, r.owner, d.attended, r.record_key, r.held_at, r.programme_id
         UNION ALL
-        SELECT r.office_id, 'feedback_rating', r.feedback_rating::text, 1, r.record_key,
+        SELECT r.owner, 'feedback_rating', r.feedback_rating::text, 1, r.record_key,
                kqe_period_part(r.held_at), r.programme_id
         FROM regs r WHERE r.feedback_rating IS NOT NULL
         UNION ALL

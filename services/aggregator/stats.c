@@ -38,7 +38,8 @@
 /* $1 region (NULL: both), $2 year (NULL), $3 cycle (NULL): scope and period. The owners of
  * figures: the offices, the foster-care providers (of the protection-concept tables) as
  * "provider:<id>" of kind provider, and the professionals seated in NRW (of the service
- * desk's tables) as "professional:<id>" of kind professional. */
+ * desk's tables and their own event registrations) as "professional:<id>" of kind
+ * professional. */
 static const struct db_stmt stmt_offices = { "stats_offices",
 	"SELECT id, region, kind FROM offices WHERE ($1::text IS NULL OR region = $1)"
 	" UNION ALL SELECT 'provider:' || id, region, 'provider' FROM providers"

@@ -5,10 +5,7 @@
  * media type; and no declared type matches bytes libmagic found otherwise
  * unless the rule of filetype_matches() says so.
  */
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
+#include "fuzz.h"
 #include "kqe/filetype.h"
 
 int

@@ -118,11 +118,21 @@ class ProgrammeFiguresTest(StackTestCase):
         cls.new_event("P", kind="network_meeting")
         e, _ = cls.new_event("P", kind="online_seminar")
         cls.send("PATCH", f"/v1/events/{e['id']}", {"status": "cancelled"}, "P", "events")
-        # Q: feedback from two offices only.
-        _, regs = cls.new_event("Q", [(0, "Jan", {}), (1, "Kim", {})])
+        # Q: feedback from two offices only; six professionals seated in Köln registered
+        # themselves (stored as the API stores a professional's own registration: no office).
+        eq, regs = cls.new_event("Q", [(0, "Jan", {}), (1, "Kim", {})], capacity=10)
         for token, reg in zip((0, 1), regs):
             cls.send("PATCH", f"/v1/event-registrations/{reg['id']}", {"feedback_rating": 5},
                      token, "event_registrations")
+        for _ in range(6):
+            _, pro = cls.stack.professional_token(cls.prog["Q"])
+            cls.stack.sql(f"UPDATE professionals SET seat_ags = '05315000' WHERE id = '{pro}'")
+            cls.stack.sql(
+                "INSERT INTO event_registrations (id, event_id, programme_id, professional_id,"
+                " person_enc, email_key, status, attended, registered_by) VALUES"
+                f" (gen_random_uuid(), '{eq['id']}', '{cls.prog['Q']}', '{pro}', 'x',"
+                " md5(random()::text) || md5(random()::text), 'registered', '{true,false}',"
+                " 'professional')")
         # N: six people of Bavarian offices at a network meeting.
         cls.new_event("N", [("N", f"By{i}", {"office_id": ELSEWHERE[i]}) for i in range(6)],
                       kind="network_meeting", capacity=10, per_office_limit=None)
@@ -263,6 +273,23 @@ class ProgrammeFiguresTest(StackTestCase):
             self.assertEqual(self.cell("programme_questions_by_programme", programme=p,
                                        service_request_status=status)["value"],
                              published(self.stack, atoms), status)
+
+    def test_professionals_count_by_their_seat(self):
+        # Their own event registrations count in the region of their seat (Köln: LVR), as
+        # the row of registered professionals; six of them are never published as 0.
+        atoms = self.atoms(
+            "SELECT count(*), sum(r.record_key) FROM event_registrations r"
+            " JOIN professionals f ON f.id = r.professional_id"
+            f" WHERE r.programme_id = '{self.prog['Q']}' AND r.status = 'registered'")
+        self.assertEqual(atoms[0][0], 6)
+        value = published(self.stack, atoms)
+        self.assertGreater(value, 0)
+        self.assertEqual(self.cell("programme_registrations_by_kind", kind="professional",
+                                   registration_status="registered")["value"], value)
+        self.assertEqual(self.cell("programme_registrations_by_kind", "LVR", kind="professional",
+                                   registration_status="registered")["value"], value)
+        self.assertEqual(self.cell("programme_registrations_by_kind", "LWL", kind="professional",
+                                   registration_status="registered")["value"], 0)
 
     def test_medians_follow_the_rules_for_comparison_values(self):
         # Five offices, five ratings (2, 3, 4, 4, 5) and five answers (2 … 30 hours).
