@@ -140,7 +140,12 @@ struct spec {
 	bool exclusive; /* one category per case: a line's total is a sum and is published */
 	bool needs_cycle; /* only where the period lies in a § 8 cycle */
 	enum source { FROM_ROLLUPS, FROM_COVERAGE, FROM_CONCEPTS, FROM_PROGRAMMES } source;
-	bool state_only; /* records of no region (a programme's events): the state's report only */
+	/*
+	 * Records of a programme itself, its events: in no region, so in the state's report
+	 * only; and public (GET /v1/events lists them to every caller), so counted as they are —
+	 * perturbing them would hide nothing and make the Ministry's table wrong.
+	 */
+	bool programme_own;
 };
 
 #define GROUPS (1u << BY_REGION | 1u << BY_KIND)
@@ -323,6 +328,7 @@ struct matrix {
 	enum grouping by;
 	size_t parts, rows, cols;
 	const char *const *kind_rows; /* the rows of the table by kind */
+	bool exact; /* public records: published as counted (spec.programme_own) */
 	long long *v;
 	uint32_t *k;
 };
@@ -461,8 +467,9 @@ measure(const struct input *in, const struct matrix *m, long r0, long c0)
 					    c;
 					f.value += m->v[at];
 					f.published +=
-					    in->ckm ? ckm_perturb(in->ckm, m->v[at], m->k[at])
-					            : m->v[at];
+					    in->ckm && !m->exact
+					        ? ckm_perturb(in->ckm, m->v[at], m->k[at])
+					        : m->v[at];
 				}
 			}
 	return f;
@@ -520,8 +527,11 @@ table_new(const struct spec *s, enum grouping by, const char *measure_name)
 		json_array_append_new(dims, json_string(s->column));
 	if (s->measure == M_QUANTILES)
 		json_array_append_new(dims, json_string("statistic"));
-	return json_pack("{s:s,s:s,s:s,s:o,s:[]}", "id", id, "title", s->title, "measure",
+	json_t *table = json_pack("{s:s,s:s,s:s,s:o,s:[]}", "id", id, "title", s->title, "measure",
 	    measure_name, "dimensions", dims, "cells");
+	if (s->programme_own) /* public records, counted as they are: say so */
+		json_object_set_new(table, "exact", json_true());
+	return table;
 }
 
 /* Whether a table grouped by `by` carries the totals over its rows: the by-region table,
@@ -542,7 +552,7 @@ static json_t *
 count_table(const struct input *in, const struct spec *s, enum grouping by)
 {
 	const char *const *rows = group_codes(in, s, by);
-	struct matrix m = { .cols = count_of(s->codes) };
+	struct matrix m = { .cols = count_of(s->codes), .exact = s->programme_own };
 	matrix_fill(&m, in, s, by, s->dimension, s->codes);
 	json_t *table = table_new(s, by, "count");
 	json_t *cells = json_object_get(table, "cells");
@@ -897,7 +907,7 @@ stats_build(const struct stats_source *src, const struct report_params *p,
 			continue;
 		if (s->source == FROM_PROGRAMMES && (in.figures == NULL || in.programmes == NULL))
 			continue;
-		if (s->state_only && p->region[0])
+		if (s->programme_own && p->region[0])
 			continue;
 		for (int by = BY_REGION; by <= BY_PROGRAMME; by++) {
 			if (!(s->groupings & (1u << by)))
