@@ -18,5 +18,6 @@ int cmd_retention(int argc, char **argv, const struct config *cfg);
 int cmd_jobs(int argc, char **argv, const struct config *cfg);
 int cmd_sdc(int argc, char **argv, const struct config *cfg);
 int cmd_release(int argc, char **argv, const struct config *cfg);
+int cmd_health(int argc, char **argv, const struct config *cfg);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * kqe — the admin command line: migrate, import, seed, token, audit, rollups, retention,
- * jobs, release, sdc. Operators and the scripts use it; it talks to PostgreSQL as the owning role
- * (and to Redis for the job stream).
+ * jobs, release, sdc, health. Operators and the scripts use it; it talks to PostgreSQL as the
+ * owning role (and to Redis for the job stream).
  */
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +31,8 @@ static const struct {
 	    "release make [--min-changes N]  a release of the cross-office figures now" },
 	{ "sdc", cmd_sdc,
 	    "sdc ptable|evaluate        the perturbation table; what it costs a report's figures" },
+	{ "health", cmd_health,
+	    "health [URL]               exit 0 if kqe-api answers 200 (default its /healthz)" },
 };
 
 static void

@@ -1,0 +1,87 @@
+"""What we hand the state IT provider besides the image: docker/compose.yaml parsed and checked
+for what it must hold (no compose engine runs here), its example environment, and that the
+real environment file stays out of git."""
+
+import os
+import re
+import subprocess
+import unittest
+
+import yaml
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
+COMPOSE = os.path.join(ROOT, "docker", "compose.yaml")
+EXAMPLE = os.path.join(ROOT, "docker", "kqe.env.example")
+
+
+def kqe_services(compose):
+    return {name: s for name, s in compose["services"].items()
+            if str(s.get("image", "")).startswith("localhost/kqe:")}
+
+
+class ComposeTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        with open(COMPOSE, encoding="utf-8") as f:
+            cls.text = f.read()
+        cls.compose = yaml.safe_load(cls.text)
+
+    def test_the_services_and_their_engines(self):
+        services = self.compose["services"]
+        self.assertEqual(set(services), {"postgres", "redis", "migrate", "api", "aggregator"})
+        self.assertEqual(services["postgres"]["image"], "postgres:15")
+        self.assertEqual(services["redis"]["image"], "redis:7")
+        command = services["redis"]["command"]
+        self.assertEqual(command[command.index("--appendonly") + 1], "yes")
+        for name in ("postgres", "redis"):
+            self.assertIn("test", services[name]["healthcheck"], name)
+            self.assertTrue(any(":" in v for v in services[name]["volumes"]), name)
+
+    def test_migration_first_then_two_api_replicas_and_an_aggregator(self):
+        s = self.compose["services"]
+        self.assertEqual(s["migrate"]["command"], ["kqe", "migrate"])
+        self.assertEqual(s["migrate"]["restart"], "no")
+        self.assertEqual(s["migrate"]["depends_on"]["postgres"]["condition"], "service_healthy")
+        self.assertIn("KQE_DATABASE_ADMIN_URL", s["migrate"]["environment"])
+        self.assertEqual(s["api"]["deploy"]["replicas"], 2)
+        self.assertEqual(s["api"]["healthcheck"]["test"], ["CMD", "kqe", "health"])
+        for name in ("api", "aggregator"):
+            deps = s[name]["depends_on"]
+            self.assertEqual(deps["migrate"]["condition"], "service_completed_successfully")
+            self.assertEqual(deps["redis"]["condition"], "service_healthy")
+        self.assertEqual(s["aggregator"]["command"], ["kqe-aggregator"])
+        self.assertTrue(s["aggregator"]["healthcheck"]["disable"])
+
+    def test_kqe_containers_are_locked_down(self):
+        services = kqe_services(self.compose)
+        self.assertEqual(set(services), {"migrate", "api", "aggregator"})
+        for name, s in services.items():
+            with self.subTest(service=name):
+                self.assertIs(s["read_only"], True)
+                self.assertEqual(s["tmpfs"], ["/tmp"])
+                self.assertEqual(s["user"], "10001:10001")
+                self.assertEqual(s["cap_drop"], ["ALL"])
+                self.assertIn("no-new-privileges:true", s["security_opt"])
+                self.assertEqual(s["env_file"], "kqe.env")
+                self.assertEqual(s["build"]["dockerfile"], "docker/Dockerfile")
+
+    def test_secrets_come_from_the_ignored_env_file_and_the_example_names_them(self):
+        with open(EXAMPLE, encoding="utf-8") as f:
+            example = {line.split("=", 1)[0] for line in f
+                       if re.match(r"^[A-Z_][A-Z0-9_]*=", line)}
+        needed = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*):\?", self.text))
+        self.assertEqual(needed, {"POSTGRES_PASSWORD", "KQE_SERVICE_PASSWORD"})
+        self.assertLessEqual(needed | {"KQE_DATA_KEYS", "KQE_PSEUDONYM_KEY"}, example)
+        # No secret is written into the compose file itself: URLs' passwords are
+        # interpolated, and no environment entry holds a password or key of its own.
+        for password in re.findall(r"://[^:/@\s]+:([^@\s]+)@", self.text):
+            self.assertTrue(password.startswith("${"), password)
+        for name, service in self.compose["services"].items():
+            for key in service.get("environment", {}):
+                self.assertNotRegex(key, "PASSWORD|KEY", (name, key))
+        ignored = subprocess.run(["git", "-C", ROOT, "check-ignore", "-q", "docker/kqe.env"])
+        self.assertEqual(ignored.returncode, 0, "docker/kqe.env must be ignored by git")
+
+
+if __name__ == "__main__":
+    unittest.main()
