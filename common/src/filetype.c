@@ -25,11 +25,14 @@ filetype_of(const void *data, size_t len, char *out, size_t size)
 	}
 	const char *t =
 	    magic_buffer(m, data, len < FILETYPE_SNIFF_BYTES ? len : FILETYPE_SNIFF_BYTES);
-	int rc = t != NULL ? 0 : -1;
-	if (t != NULL)
-		snprintf(out, size, "%s", t);
+	/*
+	 * NULL: libmagic could not classify these bytes (found by fuzzing: a UTF-32 byte-order
+	 * mark before bytes that are no UTF-32 fails its encoding check). Bytes of no known
+	 * type, then: no declared type matches them.
+	 */
+	snprintf(out, size, "%s", t != NULL ? t : "application/octet-stream");
 	magic_close(m);
-	return rc;
+	return 0;
 }
 
 int

@@ -1083,6 +1083,8 @@ class MaterialsTest(StackTestCase):
             (pdf(), "application/x-msdownload", 415),  # not on the list
             (b"MZ\x90\x00" + b"\x00" * 200, PDF, 415),  # claims PDF, is a program
             (b"<html><script>alert(1)</script></html>", "text/plain", 415),
+            # Bytes libmagic cannot classify (a fuzzing find: this was a 500).
+            (b"\xff\xfe\x00\x00" + b"\xff" * 6 + b"\x02\x00", "text/plain", 415),
             (pdf(), None, 415),  # no Content-Type
             (b"", PDF, 400),  # nothing
             (pdf() + b"\x00" * (1024 * 1024), PDF, 413),  # over KQE_MATERIAL_MAX_BYTES

@@ -9,8 +9,9 @@
 
 /*
  * The media type ("application/pdf") libmagic finds in the first bytes of
- * data (at most FILETYPE_SNIFF_BYTES of len), written to out; -1 if libmagic
- * could not be used (its database missing), out then empty.
+ * data (at most FILETYPE_SNIFF_BYTES of len), written to out —
+ * "application/octet-stream" for bytes it cannot classify; -1 if libmagic
+ * could not be used at all (its database missing), out then empty.
  */
 #define FILETYPE_SNIFF_BYTES (1024 * 1024)
 int filetype_of(const void *data, size_t len, char *out, size_t size);
