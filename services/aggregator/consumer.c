@@ -44,9 +44,41 @@ sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+/*
+ * The jobs a lost stream held: queued or running, with no event waiting in the outbox.
+ * Each gets a new event, which the relay publishes; a job that ran meanwhile is skipped
+ * when its event arrives (build_report.c starts only queued or running jobs).
+ */
+static const struct db_stmt stmt_republish = { "jobs_republish",
+	"INSERT INTO outbox (kind, job_id) SELECT j.kind, j.id FROM jobs j"
+	" WHERE j.status IN ('queued', 'running') AND NOT EXISTS (SELECT FROM outbox o"
+	"  WHERE o.job_id = j.id AND o.published_at IS NULL)" };
+
+/*
+ * The consumer group, made if missing. An empty stream means Redis lost it (flushed,
+ * restored without its append-only file, a new server), or all is done: the jobs still
+ * queued or running then are published again from PostgreSQL first (harmless when all is
+ * done: there are none), so Redis holds nothing that cannot be rebuilt (docs/operations.md,
+ * "Redis outages").
+ */
 static int
 ensure_group(struct aggregator *a)
 {
+	redisReply *len = redis_cmd(a->redis, "XLEN %s", JOBS_STREAM);
+	if (len == NULL)
+		return -1;
+	bool empty = len->type == REDIS_REPLY_INTEGER && len->integer == 0;
+	freeReplyObject(len);
+	if (empty) {
+		PGresult *res = db_exec(a->db, &stmt_republish, 0, NULL);
+		if (res == NULL)
+			return -1;
+		long n = atol(PQcmdTuples(res));
+		PQclear(res);
+		if (n > 0)
+			log_info(NULL, "job stream empty; jobs published again",
+			    json_pack("{s:i}", "jobs", (json_int_t)n));
+	}
 	redisReply *rep =
 	    redis_cmd(a->redis, "XGROUP CREATE %s %s 0 MKSTREAM", JOBS_STREAM, JOBS_GROUP);
 	if (rep != NULL) {
