@@ -2,6 +2,7 @@
 for what it must hold (no compose engine runs here), its example environment, and that the
 real environment file stays out of git."""
 
+import json
 import os
 import re
 import subprocess
@@ -121,6 +122,75 @@ class PrometheusTest(unittest.TestCase):
         for r in rules:
             self.assertIn(r["labels"]["severity"], ("page", "ticket"), r["alert"])
             self.assertTrue(r["annotations"]["summary"], r["alert"])
+
+
+class KubernetesTest(unittest.TestCase):
+    """deploy/k8s: each overlay rendered with `kubectl kustomize`, every object valid against
+    the Kubernetes API's schemas (tools/validate-k8s.mjs, the npm package kubernetes-models,
+    pinned), and what the provider asked for in it."""
+    K8S = os.path.join(ROOT, "deploy", "k8s")
+
+    def render(self, overlay):
+        r = subprocess.run(["kubectl", "kustomize", os.path.join(self.K8S, "overlays", overlay)],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        docs = [d for d in yaml.safe_load_all(r.stdout) if d]
+        v = subprocess.run(["node", os.path.join(ROOT, "tools", "validate-k8s.mjs")],
+                           input=json.dumps(docs), capture_output=True, text=True)
+        self.assertEqual(v.returncode, 0, v.stderr)
+        return {(d["kind"], d["metadata"]["name"]): d for d in docs}
+
+    def test_both_overlays_are_valid_and_locked_down(self):
+        for overlay, namespace, replicas in (("dev", "kqe-dev", 1), ("production", "kqe", 3)):
+            with self.subTest(overlay=overlay):
+                objs = self.render(overlay)
+                self.assertEqual({d["metadata"].get("namespace") for d in objs.values()},
+                                 {namespace})
+                api = objs[("Deployment", "kqe-api")]
+                self.assertEqual(api["spec"]["replicas"], replicas)
+                for name in ("kqe-api", "kqe-aggregator"):
+                    pod = objs[("Deployment", name)]["spec"]["template"]["spec"]
+                    self.assert_locked_down(pod, name)
+                self.assert_locked_down(objs[("Job", "kqe-migrate")]["spec"]["template"]["spec"],
+                                        "kqe-migrate")
+                c = api["spec"]["template"]["spec"]["containers"][0]
+                self.assertEqual(c["livenessProbe"]["httpGet"]["path"], "/healthz")
+                self.assertEqual(c["readinessProbe"]["httpGet"]["path"], "/readyz")
+                job = objs[("Job", "kqe-migrate")]["spec"]["template"]["spec"]["containers"][0]
+                self.assertEqual(job["args"], ["kqe", "migrate"])
+                hpa = objs[("HorizontalPodAutoscaler", "kqe-api")]["spec"]
+                self.assertEqual((hpa["scaleTargetRef"]["name"], hpa["minReplicas"]),
+                                 ("kqe-api", replicas if overlay == "production" else 2))
+                self.assertIn(("PodDisruptionBudget", "kqe-api"), objs)
+                ingress = objs[("Ingress", "kqe-api")]["spec"]
+                self.assertTrue(ingress["tls"][0]["secretName"])
+                only = objs[("NetworkPolicy", "kqe-api-ingress")]["spec"]
+                self.assertEqual(only["podSelector"]["matchLabels"],
+                                 {"app.kubernetes.io/name": "kqe-api"})
+                self.assertEqual(len(only["ingress"]), 1)  # from the ingress controller only
+                self.assertEqual((("Secret", "kqe") in objs), overlay == "dev")
+
+    def assert_locked_down(self, pod, name):
+        sc = pod["securityContext"]
+        self.assertEqual((sc["runAsNonRoot"], sc["seccompProfile"]["type"]),
+                         (True, "RuntimeDefault"), name)
+        self.assertIs(pod["automountServiceAccountToken"], False, name)
+        for c in pod["containers"]:
+            csc = c["securityContext"]
+            self.assertEqual((csc["readOnlyRootFilesystem"], csc["allowPrivilegeEscalation"],
+                              csc["capabilities"]["drop"]), (True, False, ["ALL"]), name)
+            self.assertTrue(c["resources"]["requests"] and c["resources"]["limits"], name)
+
+    def test_production_runs_postgresql_with_failover_reachable_by_kqe_only(self):
+        objs = self.render("production")
+        db = objs[("Cluster", "kqe-db")]["spec"]
+        self.assertGreaterEqual(db["instances"], 3)
+        self.assertTrue(db["imageName"].endswith(":15"))
+        policy = objs[("NetworkPolicy", "kqe-db-from-kqe-only")]["spec"]
+        self.assertEqual(policy["podSelector"]["matchLabels"], {"cnpg.io/cluster": "kqe-db"})
+        self.assertIn({"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "kqe"}}},
+                      policy["ingress"][0]["from"])
+        self.assertIn(("NetworkPolicy", "kqe-redis-from-kqe-only"), objs)
 
 
 if __name__ == "__main__":
