@@ -131,7 +131,7 @@ class AnyPortTest(unittest.TestCase):
 
 
 class ReadinessTest(unittest.TestCase):
-    """readyz says 503 until the schema is current and when the database is gone."""
+    """readyz says 503 until the schema is current (or newer) and when the database is gone."""
 
     def test_readyz_503_until_migrated(self):
         stack = Stack("readyz")
@@ -144,6 +144,24 @@ class ReadinessTest(unittest.TestCase):
             self.assertIn("run kqe migrate", r.json()["detail"])
             stack.kqe("migrate", check=True)
             wait_until(lambda: stack.get("/readyz").status == 200, what="ready after migrate")
+        finally:
+            stack.teardown()
+
+    def test_readyz_200_on_a_newer_schema(self):
+        # A rolling update: the new version migrated, this (older) build keeps serving.
+        stack = Stack("newer")
+        try:
+            stack.setup()
+            latest = int(stack.sql_value("SELECT max(version) FROM schema_migrations"))
+            stack.sql("INSERT INTO schema_migrations (version, name, checksum) VALUES"
+                      f" ({latest + 1}, 'from_a_newer_release', 'x')")
+            stack.start_api()
+            r = stack.get("/readyz")
+            self.assertEqual((r.status, r.json()["schema_version"],
+                              r.json()["build_schema_version"]), (200, latest + 1, latest), r)
+            stack.kqe("migrate", check=True)  # this build's migrate leaves the newer one be
+            self.assertEqual(stack.sql_value("SELECT count(*) FROM schema_migrations WHERE"
+                                             f" version = {latest + 1}"), "1")
         finally:
             stack.teardown()
 

@@ -29,7 +29,12 @@ health_ready(struct request *r)
 		reply_problem(r, 503, "The database is not reachable.", NULL);
 		return;
 	}
-	if (version != migrate_latest()) {
+	/*
+	 * A newer schema is fine: migrations only add what an older build does not read
+	 * (docs/operations.md, "Start order and upgrades"), so during a rolling update the
+	 * instances of the old version stay ready after the new version has migrated.
+	 */
+	if (version < migrate_latest()) {
 		snprintf(detail, sizeof(detail),
 		    "The database schema is at version %d; this build needs %d (run kqe migrate).",
 		    version, migrate_latest());
@@ -37,7 +42,8 @@ health_ready(struct request *r)
 		reply_problem(r, 503, detail, NULL);
 		return;
 	}
-	reply_json(r, 200, json_pack("{s:s,s:i}", "status", "ready", "schema_version", version));
+	reply_json(r, 200, json_pack("{s:s,s:i,s:i}", "status", "ready", "schema_version", version,
+	                       "build_schema_version", migrate_latest()));
 }
 
 void
