@@ -186,3 +186,19 @@ stack_redis_stop() {
 	stack__say "redis ($1, pid $pid) did not stop"
 	return 1
 }
+
+# stack_promtool — build/tools/promtool from Debian's prometheus package, unpacked and never
+# installed (no server starts), for tests/integration/test_deploy.py; exports KQE_PROMTOOL.
+# Fetched once per checkout.
+stack_promtool() {
+	if [ ! -x build/tools/promtool ]; then
+		mkdir -p build/tools
+		(cd build/tools && { apt-get download prometheus >/dev/null 2>&1 ||
+			{ [ "$(id -u)" = 0 ] && apt-get -qq update >/dev/null 2>&1 &&
+				apt-get download prometheus >/dev/null 2>&1; }; } &&
+			dpkg-deb --fsys-tarfile prometheus_*.deb | tar -xO ./usr/bin/promtool >promtool &&
+			chmod +x promtool && rm -f prometheus_*.deb) ||
+			stack__say "promtool could not be fetched; test_deploy.py says so"
+	fi
+	export KQE_PROMTOOL=$PWD/build/tools/promtool
+}

@@ -33,6 +33,7 @@ valgrind_main() {
 --track-origins=yes --error-exitcode=99 --num-callers=30 \
 --suppressions=$root/tests/valgrind/kqe.supp --log-file={log}"
 	export KQE_TEST_TIMEOUT_SCALE=${KQE_TEST_TIMEOUT_SCALE:-10}
+	stack_promtool # test_deploy.py runs here too
 	test_ctest build/valgrind -L integration "${select[@]}" -j"${KQE_TEST_JOBS:-2}" || rc=$?
 	processes=$(find "$work/logs" -name '*.wrapper.log' | wc -l)
 	echo "valgrind: $processes processes ran under memcheck; $((SECONDS - started)) s in all"
