@@ -42,8 +42,9 @@ health_ready(struct request *r)
 		reply_problem(r, 503, detail, NULL);
 		return;
 	}
-	reply_json(r, 200, json_pack("{s:s,s:i,s:i}", "status", "ready", "schema_version", version,
-	                       "build_schema_version", migrate_latest()));
+	reply_json(r, 200,
+	    json_pack("{s:s,s:i,s:i}", "status", "ready", "schema_version", version,
+	        "build_schema_version", migrate_latest()));
 }
 
 void
