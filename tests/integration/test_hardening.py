@@ -101,31 +101,50 @@ class SlowClientTest(StackTestCase):
             self.assertEqual(answers(s.recv(4096)), [200])
 
 
+def assert_cap_refuses(test, held_count):
+    """With held_count connections open and never finished, the next one is answered 503
+    problem+json with Retry-After and closed, a trickling one is cut, and once they are gone
+    the API serves again."""
+    port = test.stack.api_port
+    held = []
+    try:
+        for _ in range(held_count):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"GET /healthz HTTP/1.1\r\n")  # open, never finished
+            held.append(s)
+        probe = b"GET /healthz HTTP/1.1\r\nHost: kqe\r\nConnection: close\r\n\r\n"
+        out = wait_until(lambda: (o := raw(port, probe)) and answers(o) == [503] and o,
+                         what="the connection over the cap refused")
+        test.assertEqual(answers(out), [503], out)
+        test.assertIn(b"Retry-After: 1", out)
+        test.assertIn(b"Connection: close", out)
+        test.assertEqual(body_of(out)["status"], 503)
+        # An over-cap connection that trickles is cut within its short deadline.
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\n")
+            test.assertTrue(closed_by_server(s, b"X: 1\r\n", bound=30))
+    finally:
+        for s in held:
+            s.close()
+    wait_until(lambda: test.stack.get("/healthz").status == 200, what="served again")
+
+
 class ConnectionCapTest(StackTestCase):
     api_env = {"KQE_MAX_CONNECTIONS_PER_CLIENT": 5, "KQE_HTTP_REQUEST_READ_MS": 60000}
 
     def test_beyond_the_per_client_cap_a_request_is_503_and_closed(self):
-        held = []
-        try:
-            for _ in range(5):
-                s = socket.create_connection(("127.0.0.1", self.stack.api_port))
-                s.sendall(b"GET /healthz HTTP/1.1\r\n")  # open, never finished
-                held.append(s)
-            probe = b"GET /healthz HTTP/1.1\r\nHost: kqe\r\nConnection: close\r\n\r\n"
-            out = wait_until(lambda: (o := raw(self.stack.api_port, probe)) and
-                             answers(o) == [503] and o, what="the sixth connection refused")
-            self.assertEqual(answers(out), [503], out)
-            self.assertIn(b"Retry-After: 1", out)
-            self.assertIn(b"Connection: close", out)
-            self.assertEqual(body_of(out)["status"], 503)
-            # An over-cap connection that trickles is cut within its short deadline.
-            with socket.create_connection(("127.0.0.1", self.stack.api_port)) as s:
-                s.sendall(b"GET /healthz HTTP/1.1\r\n")
-                self.assertTrue(closed_by_server(s, b"X: 1\r\n", bound=30))
-        finally:
-            for s in held:
-                s.close()
-        wait_until(lambda: self.stack.get("/healthz").status == 200, what="served again")
+        assert_cap_refuses(self, 5)
+
+
+class ProcessCapTest(StackTestCase):
+    """The cap on the whole process (KQE_MAX_CONNECTIONS, at least 16), with no cap per client:
+    behind a proxy every client has its address."""
+
+    api_env = {"KQE_MAX_CONNECTIONS": 16, "KQE_MAX_CONNECTIONS_PER_CLIENT": 0,
+               "KQE_HTTP_REQUEST_READ_MS": 60000}
+
+    def test_beyond_the_process_cap_a_request_is_503_and_closed(self):
+        assert_cap_refuses(self, 16)
 
 
 class DescriptorsTest(StackTestCase):
