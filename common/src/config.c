@@ -121,7 +121,15 @@ static const struct config_var vars[] = {
 	    "libpq URI of the database as the owning role (migrations, tokens, audit verify)" },
 	{ "KQE_REDIS_URL", TYPE_STRING, "redis://127.0.0.1:6379/0", 0, 0,
 	    CONFIG_API | CONFIG_AGGREGATOR | CONFIG_ADMIN, OFF(redis_url),
-	    "Redis URL redis://host:port[/db] holding the job stream kqe:jobs" },
+	    "Redis URL redis://host:port[/db] holding the job stream kqe:jobs (with "
+	    "KQE_REDIS_SENTINELS only its /db counts)" },
+	{ "KQE_REDIS_SENTINELS", TYPE_STRING, "-", 0, 0,
+	    CONFIG_API | CONFIG_AGGREGATOR | CONFIG_ADMIN, OFF(redis_sentinels),
+	    "Redis Sentinels host:port,host:port,... asked for the master at every (re)connection, "
+	    "so a failover is followed; - = none (KQE_REDIS_URL's host is the server)" },
+	{ "KQE_REDIS_MASTER_NAME", TYPE_STRING, "kqe", 0, 0,
+	    CONFIG_API | CONFIG_AGGREGATOR | CONFIG_ADMIN, OFF(redis_master_name),
+	    "name of the master the Sentinels monitor (with KQE_REDIS_SENTINELS)" },
 	{ "KQE_LOG_LEVEL", TYPE_LOG_LEVEL, "info", 0, 0, CONFIG_ALL, OFF(log_level),
 	    "lowest level logged: debug, info, warn, error" },
 	{ "KQE_API_THREADS", TYPE_INT, "2", 1, 64, CONFIG_API, OFF(api_threads),
@@ -275,11 +283,22 @@ config_load_from(struct config *cfg, unsigned user, const char *(*getenv_fn)(con
 			return -1;
 		}
 	}
-	if (check_jwks(cfg, err) != 0) {
+	struct redis_settings rs = config_redis_settings(cfg);
+	if (check_jwks(cfg, err) != 0 ||
+	    redis_settings_check(&rs, err->message, sizeof(err->message)) != 0) {
 		config_free(cfg);
 		return -1;
 	}
 	return 0;
+}
+
+struct redis_settings
+config_redis_settings(const struct config *cfg)
+{
+	return (struct redis_settings){ .url = cfg->redis_url,
+		.sentinels = strcmp(cfg->redis_sentinels, "-") != 0 ? cfg->redis_sentinels : NULL,
+		.master_name = cfg->redis_master_name,
+		.timeout_ms = cfg->redis_timeout_ms };
 }
 
 static const char *

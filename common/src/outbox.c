@@ -1,5 +1,6 @@
 #include "kqe/outbox.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,10 @@ static const struct db_stmt stmt_add_job = { "outbox_add_job",
 static const struct db_stmt stmt_add_event = { "outbox_add_event",
 	"INSERT INTO outbox (kind, payload) VALUES ($1, $2::jsonb)"
 	" RETURNING id, coalesce(payload->>'office_id', '')" };
+/* $1 the events' ids, $2 the stream entries they became, in the same order. */
 static const struct db_stmt stmt_mark = { "outbox_mark",
-	"UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])" };
+	"UPDATE outbox o SET published_at = now(), entry_id = v.entry"
+	" FROM unnest($1::bigint[], $2::text[]) AS v (id, entry) WHERE o.id = v.id" };
 static const struct db_stmt stmt_pending = { "outbox_pending",
 	"SELECT id, kind, coalesce(job_id::text, ''), coalesce(payload->>'office_id', '')"
 	" FROM outbox"
@@ -55,8 +58,9 @@ outbox_add_event(struct db *db, const char *kind, const char *payload_json, stru
 	return 0;
 }
 
+/* XADDs the event; entry gets the stream entry's id ("<ms>-<seq>"). */
 static int
-xadd(struct redis *r, const struct outbox_event *ev)
+xadd(struct redis *r, const struct outbox_event *ev, char entry[OUTBOX_ENTRY_MAX])
 {
 	char id[24];
 	snprintf(id, sizeof(id), "%lld", ev->id);
@@ -68,15 +72,20 @@ xadd(struct redis *r, const struct outbox_event *ev)
 	redisReply *rep = redis_argv(r, (int)ARRAY_LEN(argv), argv, lens);
 	if (rep == NULL)
 		return -1;
+	bool ok = rep->type == REDIS_REPLY_STRING && rep->len < OUTBOX_ENTRY_MAX &&
+	          strspn(rep->str, "0123456789-") == rep->len;
+	if (ok)
+		memcpy(entry, rep->str, rep->len + 1);
 	freeReplyObject(rep);
-	return 0;
+	return ok ? 0 : -1;
 }
 
+/* ids and entries: PostgreSQL array literals of the same length. */
 static int
-mark(struct db *db, const char *ids_array)
+mark(struct db *db, const char *ids, const char *entries)
 {
-	const char *params[] = { ids_array };
-	PGresult *res = db_exec(db, &stmt_mark, 1, params);
+	const char *params[] = { ids, entries };
+	PGresult *res = db_exec(db, &stmt_mark, 2, params);
 	if (res == NULL)
 		return -1;
 	PQclear(res);
@@ -86,11 +95,12 @@ mark(struct db *db, const char *ids_array)
 int
 outbox_publish(struct db *db, struct redis *r, const struct outbox_event *ev)
 {
-	char ids[32];
-	if (xadd(r, ev) != 0)
+	char ids[32], entry[OUTBOX_ENTRY_MAX], entries[OUTBOX_ENTRY_MAX + 2];
+	if (xadd(r, ev, entry) != 0)
 		return -1;
 	snprintf(ids, sizeof(ids), "{%lld}", ev->id);
-	return mark(db, ids);
+	snprintf(entries, sizeof(entries), "{%s}", entry);
+	return mark(db, ids, entries);
 }
 
 int
@@ -108,25 +118,30 @@ outbox_relay(struct db *db, struct redis *r, long grace_ms, int batch)
 	if (res == NULL)
 		goto fail;
 	int n = PQntuples(res);
-	/* "{" + n ids of at most 20 digits and a comma + "}" */
-	char *ids = xmalloc((size_t)n * 21 + 3);
-	size_t len = 0;
+	/* "{" + n ids of at most 20 digits and a comma + "}"; the same for the entries. */
+	char *ids = xmalloc((size_t)n * 21 + 3),
+	     *entries = xmalloc((size_t)n * OUTBOX_ENTRY_MAX + 3);
+	size_t len = 0, elen = 0;
 	ids[len++] = '{';
+	entries[elen++] = '{';
 	for (int i = 0; i < n; i++) {
 		struct outbox_event ev = { .id = atoll(PQgetvalue(res, i, 0)) };
+		char entry[OUTBOX_ENTRY_MAX];
 		snprintf(ev.kind, sizeof(ev.kind), "%s", PQgetvalue(res, i, 1));
 		snprintf(ev.job_id, sizeof(ev.job_id), "%s", PQgetvalue(res, i, 2));
 		snprintf(ev.office_id, sizeof(ev.office_id), "%s", PQgetvalue(res, i, 3));
-		if (xadd(r, &ev) != 0)
+		if (xadd(r, &ev, entry) != 0)
 			break; /* Redis still down: keep the rest for the next round. */
 		len += (size_t)sprintf(ids + len, "%s%lld", published ? "," : "", ev.id);
+		elen += (size_t)sprintf(entries + elen, "%s%s", published ? "," : "", entry);
 		published++;
 	}
-	ids[len++] = '}';
-	ids[len] = '\0';
+	memcpy(ids + len, "}", 2);
+	memcpy(entries + elen, "}", 2);
 	PQclear(res);
-	int rc = published > 0 ? mark(db, ids) : 0;
+	int rc = published > 0 ? mark(db, ids, entries) : 0;
 	free(ids);
+	free(entries);
 	if (rc != 0)
 		goto fail;
 	if (db_commit(db) != 0)

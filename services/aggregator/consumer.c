@@ -6,7 +6,8 @@
  * taken over with XAUTOCLAIM once idle longer than KQE_JOBS_VISIBILITY_MS.
  * Job processing is idempotent, so a second delivery changes nothing. The
  * loop also runs the outbox relay, which publishes events the API could not,
- * catches up offices whose rollups are dirty without an event, runs
+ * catches up offices whose rollups are dirty without an event, publishes
+ * again the jobs whose entries Redis lost (lost_entries), runs
  * retention when it is due (retention.c), and trims the stream to the entries
  * still needed (jobs_stream.h).
  */
@@ -91,6 +92,63 @@ ensure_group(struct aggregator *a)
 		return -1;
 	freeReplyObject(rep);
 	return 0;
+}
+
+/*
+ * Jobs still to run whose last event went to the stream longer ago than the visibility
+ * timeout, with the entry it became: each is looked up in the stream (lost_entries).
+ */
+static const struct db_stmt stmt_waiting_jobs = { "jobs_waiting_entries",
+	"SELECT j.id::text, o.entry_id FROM jobs j"
+	" CROSS JOIN LATERAL (SELECT entry_id, published_at FROM outbox"
+	"  WHERE job_id = j.id ORDER BY id DESC LIMIT 1) o"
+	" WHERE j.status IN ('queued', 'running') AND o.entry_id IS NOT NULL"
+	" AND o.published_at < now() - $1 * interval '1 millisecond' ORDER BY j.id LIMIT 200" };
+static const struct db_stmt stmt_republish_job = { "job_republish",
+	"INSERT INTO outbox (kind, job_id) SELECT kind, id FROM jobs"
+	" WHERE id = $1::uuid AND status IN ('queued', 'running')" };
+
+/*
+ * Redis may lose entries without losing the stream: a failover promotes a replica that had
+ * not received the last ones, an append-only file is cut short, an older snapshot comes
+ * back. A job whose entry is gone would wait for ever: it gets a new event, which the relay
+ * publishes (a job that ran meanwhile is skipped when the event arrives). Runs every half
+ * visibility timeout, like the claim of stale entries. -1 if Redis or PostgreSQL failed.
+ */
+static int
+lost_entries(struct aggregator *a)
+{
+	char visibility[24];
+	snprintf(visibility, sizeof(visibility), "%ld", a->cfg->jobs_visibility_ms);
+	const char *params[] = { visibility };
+	PGresult *res = db_exec(a->db, &stmt_waiting_jobs, 1, params);
+	if (res == NULL)
+		return -1;
+	int rc = 0, lost = 0;
+	for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
+		const char *entry = PQgetvalue(res, i, 1);
+		redisReply *rep =
+		    redis_cmd(a->redis, "XRANGE %s %s %s COUNT 1", JOBS_STREAM, entry, entry);
+		if (rep == NULL) {
+			rc = -1;
+			break;
+		}
+		bool gone = rep->type == REDIS_REPLY_ARRAY && rep->elements == 0;
+		freeReplyObject(rep);
+		if (!gone)
+			continue;
+		const char *job[] = { PQgetvalue(res, i, 0) };
+		PGresult *ins = db_exec(a->db, &stmt_republish_job, 1, job);
+		if (ins == NULL)
+			rc = -1;
+		PQclear(ins);
+		lost++;
+	}
+	PQclear(res);
+	if (lost > 0)
+		log_warn(NULL, "job stream entries lost; jobs published again",
+		    json_pack("{s:i}", "jobs", (json_int_t)lost));
+	return rc;
 }
 
 static const char *
@@ -330,6 +388,8 @@ aggregator_run(struct aggregator *a)
 		if (rc == 0 && (last_claim == 0 || now - last_claim >= claim_every)) {
 			last_claim = now;
 			rc = claim_stale(a);
+			if (rc == 0)
+				rc = lost_entries(a);
 		}
 		if (rc == 0)
 			rc = read_new(a);

@@ -65,7 +65,8 @@ main(int argc, char **argv)
 	hex_encode(tag, sizeof(tag), tag_hex);
 	snprintf(a.consumer, sizeof(a.consumer), "%s-%ld-%s", host, (long)getpid(), tag_hex);
 	a.db = db_new(cfg.database_url, cfg.statement_timeout_ms, "kqe-aggregator");
-	a.redis = redis_new(cfg.redis_url, cfg.redis_timeout_ms);
+	struct redis_settings rs = config_redis_settings(&cfg);
+	a.redis = redis_open(&rs);
 	if (a.redis == NULL) {
 		fprintf(stderr, "kqe-aggregator: KQE_REDIS_URL: not a redis:// URL\n");
 		db_free(a.db);

@@ -183,7 +183,8 @@ metrics_sampler_start(const struct config *cfg, struct breaker *redis_breaker)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&sampler.wake, &ca);
 	pthread_condattr_destroy(&ca);
-	sampler.redis = redis_new(cfg->redis_url, cfg->redis_timeout_ms);
+	struct redis_settings rs = config_redis_settings(cfg);
+	sampler.redis = redis_open(&rs);
 	redis_set_breaker(sampler.redis, redis_breaker);
 	sampler.started = pthread_create(&sampler.thread, NULL, sampler_main, NULL) == 0;
 }

@@ -248,7 +248,8 @@ pool_new(const struct config *cfg, void (*run)(struct request *r), struct breake
 		t->pool = p;
 		t->db = db_new(cfg->database_url, cfg->statement_timeout_ms, "kqe-api");
 		db_set_breaker(t->db, db_breaker);
-		t->redis = redis_new(cfg->redis_url, cfg->redis_timeout_ms);
+		struct redis_settings rs = config_redis_settings(cfg);
+		t->redis = redis_open(&rs);
 		redis_set_breaker(t->redis, redis_breaker);
 		pthread_create(&t->id, NULL, pool_thread_main, t);
 	}

@@ -59,7 +59,8 @@ cmd_jobs(int argc, char **argv, const struct config *cfg)
 		fprintf(stderr, JOBS_USAGE);
 		return 2;
 	}
-	struct redis *r = redis_new(cfg->redis_url, cfg->redis_timeout_ms);
+	struct redis_settings rs = config_redis_settings(cfg);
+	struct redis *r = redis_open(&rs);
 	if (r == NULL) {
 		fprintf(stderr, "kqe jobs: KQE_REDIS_URL: not a redis:// URL\n");
 		return 2;

@@ -287,6 +287,24 @@ class AggregatorTrimTest(StreamMixin, StackTestCase):
         self.assertRanOnce(g)
         wait_until(lambda: self.ids() == [], what="the stream trimmed empty")
 
+    def test_a_job_whose_entry_redis_lost_is_published_again_and_runs_once(self):
+        # Redis loses entries without losing the stream: a failover to a replica that had
+        # not received them, an append-only file cut short. Job lost's entry goes; job kept's
+        # stays, so the stream is not empty (an empty one is rebuilt at start anyway).
+        lost, kept = self.post_job(), self.post_job()
+        entry = self.entry_of(lost)
+        self.assertEqual(self.stack.sql_value(
+            f"SELECT entry_id FROM outbox WHERE job_id = '{lost}'"), entry)
+        self.redis("XDEL", STREAM, entry)
+        self.stack.start_aggregator(KQE_JOBS_VISIBILITY_MS=200)
+        self.assertRanOnce(kept)
+        self.assertRanOnce(lost)
+        self.assertIn("job stream entries lost; jobs published again",
+                      [l.get("msg") for l in self.stack.log_lines("aggregator")])
+        # Its new event went to the stream as an entry of its own.
+        self.assertEqual(self.stack.sql_value(
+            f"SELECT count(DISTINCT entry_id) FROM outbox WHERE job_id = '{lost}'"), "2")
+
     def test_dead_letter_stream_is_bounded(self):
         # 1000 old dead letters; a job out of attempts adds one with MAXLEN ~ 100.
         self.redis("EVAL", ADD_MANY, "1", DEAD, "1000")

@@ -80,6 +80,21 @@ static const struct {
 	{ "KQE_JOBS_DEAD_MAX", "99", 0, 0 },
 	{ "KQE_JOBS_DEAD_MAX", "0", 0, 0 },
 	{ "KQE_JOBS_DEAD_MAX", "100000001", 0, 0 },
+	/* Redis: the URL and the Sentinels are checked at start, not at the first command. */
+	{ "KQE_REDIS_URL", "redis://cache.internal:6380/2", 1, 0 },
+	{ "KQE_REDIS_URL", "redis://h:0", 0, 0 },
+	{ "KQE_REDIS_URL", "http://h:6379", 0, 0 },
+	{ "KQE_REDIS_URL", "redis://h/16", 0, 0 },
+	{ "KQE_REDIS_SENTINELS", "s1:26379", 1, 0 },
+	{ "KQE_REDIS_SENTINELS", "s1:26379,10.0.0.2:26379,[fd00::3]:26379", 1, 0 },
+	{ "KQE_REDIS_SENTINELS", "s1", 0, 0 },
+	{ "KQE_REDIS_SENTINELS", "s1:26379,", 0, 0 },
+	{ "KQE_REDIS_SENTINELS", ":26379", 0, 0 },
+	{ "KQE_REDIS_SENTINELS", "s1:70000", 0, 0 },
+	{ "KQE_REDIS_SENTINELS", "s1:2x", 0, 0 },
+	{ "KQE_REDIS_SENTINELS", "a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1", 0, 0 },
+	{ "KQE_REDIS_MASTER_NAME", "kqe-prod", 1, 0 },
+	{ "KQE_REDIS_MASTER_NAME", "two words", 0, 0 },
 };
 
 static void

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "kqe/log.h"
+#include "kqe/redis.h"
 #include "kqe/util.h"
 
 /* Which program reads a variable (bit mask). */
@@ -21,6 +22,8 @@ struct config {
 	char *database_url;
 	char *database_admin_url;
 	char *redis_url;
+	char *redis_sentinels;
+	char *redis_master_name;
 	enum log_level log_level;
 	long api_threads;
 	long db_pool;
@@ -91,6 +94,9 @@ struct config_error {
  * their defaults). Returns -1 with err naming the variable on any bad value.
  */
 int config_load(struct config *cfg, unsigned user, struct config_error *err) KQE_MUSTCHECK;
+
+/* Where Redis is, as redis_open() takes it (the strings stay cfg's). */
+struct redis_settings config_redis_settings(const struct config *cfg);
 
 /* Like config_load but reads values through getenv_fn (for tests). */
 int config_load_from(struct config *cfg, unsigned user, const char *(*getenv_fn)(const char *),

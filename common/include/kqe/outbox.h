@@ -15,6 +15,8 @@
 
 #define JOBS_STREAM "kqe:jobs"
 #define JOBS_GROUP "kqe-aggregators"
+/* A stream entry id "<ms>-<seq>" and its NUL. */
+#define OUTBOX_ENTRY_MAX 48
 
 struct outbox_event {
 	long long id;
@@ -38,7 +40,10 @@ int outbox_add_job(struct db *db, const char *kind, const char *params_json,
 int outbox_add_event(struct db *db, const char *kind, const char *payload_json,
     struct outbox_event *ev) KQE_MUSTCHECK;
 
-/* After commit: XADD the event and mark it published. -1 leaves it to the relay. */
+/*
+ * After commit: XADD the event and mark it published with the stream entry it became.
+ * -1 leaves it to the relay.
+ */
 int outbox_publish(struct db *db, struct redis *r, const struct outbox_event *ev) KQE_MUSTCHECK;
 
 /*
