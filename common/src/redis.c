@@ -149,6 +149,7 @@ redis_open(const struct redis_settings *s)
 	        s->url, r->server.host, sizeof(r->server.host), &r->server.port, &r->dbnum) != 0)
 		goto bad;
 	if (s->sentinels != NULL) {
+		memset(&r->server, 0, sizeof(r->server)); /* not known until a Sentinel names it */
 		r->nsentinels = sentinels_parse(s->sentinels, r->sentinels, REDIS_MAX_SENTINELS);
 		if (r->nsentinels < 0 || s->master_name == NULL ||
 		    strlen(s->master_name) >= sizeof(r->master_name))
@@ -252,9 +253,10 @@ locate(struct redis *r)
 	if (ask_sentinels(r, &master) != 0)
 		return -1;
 	if (strcmp(master.host, r->server.host) != 0 || master.port != r->server.port) {
-		if (r->server.port != 0)
-			log_info(NULL, "redis master moved",
-			    json_pack("{s:s,s:i}", "host", master.host, "port", master.port));
+		/* The first answer is where the master is; a later, different one a failover. */
+		log_at(r->server.port == 0 ? LOG_DEBUG : LOG_INFO, NULL,
+		    r->server.port == 0 ? "redis master found" : "redis master moved",
+		    json_pack("{s:s,s:i}", "host", master.host, "port", master.port));
 		r->server = master;
 	}
 	return 0;

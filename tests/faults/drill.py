@@ -338,19 +338,24 @@ class Drill(unittest.TestCase):
     """A stack under load per test method; run_drill() injects, undoes and checks."""
 
     pg_prefix = "KQE_FAULTS_PG"  # which of faults.sh's clusters
+    redis_cls = None  # harness.Redis; test_failover.py: a master, a replica and Sentinels
     api_env = {}
     aggregator_env = {}
+
+    def postgres(self):
+        """The cluster the drill's stack uses (test_failover.py: a primary and its standby)."""
+        return Postgres(self.pg_prefix)
 
     def setUp(self):
         # postgres_hung, redis_hung, …: the database's, the logs' and the figures' name.
         self.name = (type(self).__module__.removeprefix("test_") + "_" +
                      self._testMethodName.removeprefix("test_"))[:40]
         self.started = time.monotonic()
-        self.pg = Postgres(self.pg_prefix)
+        self.pg = self.postgres()
         self.figures = {"drill": self.name}
         self.addCleanup(self.save_figures)
         s = self.stack = Stack(self.name, pg_url=self.pg.url,
-                               persist_redis=True)
+                               persist_redis=True, redis_cls=self.redis_cls)
         self.addCleanup(s.teardown)
         s.setup()
         s.kqe("seed", "--demo", check=True)

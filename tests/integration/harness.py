@@ -192,6 +192,10 @@ class Redis:
     def url(self):
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def env(self):
+        """The services' settings to reach this Redis."""
+        return {"KQE_REDIS_URL": self.url}
+
     def start(self):
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
@@ -300,17 +304,21 @@ class Stack:
     """A database, a Redis and optionally kqe-api / kqe-aggregator for one test module.
 
     pg_url: a superuser URL of another cluster than KQE_TEST_PG_URL's (tests/faults has one
-    on a small file system); persist_redis: see Redis."""
+    on a small file system, and a primary with its standby: several hosts and
+    target_session_attrs); persist_redis: see Redis; redis_cls: another kind of Redis with
+    Redis's methods (tests/faults/test_failover.py: a master, a replica and Sentinels)."""
 
-    def __init__(self, name, pg_url=None, persist_redis=False):
+    def __init__(self, name, pg_url=None, persist_redis=False, redis_cls=None):
         self.pg_url = pg_url or PG_URL
         if not self.pg_url:
             raise unittest.SkipTest("KQE_TEST_PG_URL is not set: run through ./scripts/test")
         self.name = name
         self.workdir = tempfile.mkdtemp(prefix=f"kqe-{name}-")
         self.dbname = f"kqe_{name}_{uuid.uuid4().hex[:8]}"
-        self.db_url = re.sub(r"/[^/]*$", "/" + self.dbname, self.pg_url)
-        self.redis = Redis(self.workdir, persist=persist_redis)
+        # The database's name replaces the URL's; a query (?target_session_attrs=…) stays.
+        self.db_url = re.sub(r"/[^/?]*(\?[^/]*)?$", lambda m: "/" + self.dbname + (m.group(1) or ""),
+                             self.pg_url)
+        self.redis = (redis_cls or Redis)(self.workdir, persist=persist_redis)
         self.api = None
         self.aggregator = None
         self.api_port = None
@@ -368,8 +376,8 @@ class Stack:
         env.update({
             "KQE_DATABASE_URL": self.service_url,
             "KQE_DATABASE_ADMIN_URL": self.db_url,
-            "KQE_REDIS_URL": self.redis.url,
             "KQE_LOG_LEVEL": "info",
+            **self.redis.env(),
         })
         env.update({k: str(v) for k, v in overrides.items()})
         return env

@@ -186,6 +186,12 @@ class KubernetesTest(unittest.TestCase):
         db = objs[("Cluster", "kqe-db")]["spec"]
         self.assertGreaterEqual(db["instances"], 3)
         self.assertTrue(db["imageName"].endswith(":15"))
+        # A synchronous replica: what a promotion must not lose is on two instances.
+        self.assertGreaterEqual(db["minSyncReplicas"], 1)
+        # Redis through its Sentinels, which kqe asks for the master (a failover followed).
+        config = objs[("ConfigMap", "kqe")]["data"]
+        self.assertRegex(config["KQE_REDIS_SENTINELS"], r"^[\w.-]+:\d+(,[\w.-]+:\d+)*$")
+        self.assertTrue(config["KQE_REDIS_MASTER_NAME"])
         policy = objs[("NetworkPolicy", "kqe-db-from-kqe-only")]["spec"]
         self.assertEqual(policy["podSelector"]["matchLabels"], {"cnpg.io/cluster": "kqe-db"})
         self.assertIn({"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "kqe"}}},
