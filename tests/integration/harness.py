@@ -421,13 +421,14 @@ class Stack:
         self.tokens[token] = "professional"
         return token, rid
 
-    def start_api(self, wait_ready=True, port=None, **env):
-        """port: listen there (a restart on the port clients know), else on a free one."""
+    def start_api(self, wait_ready=True, port=None, binary=None, **env):
+        """port: listen there (a restart on the port clients know), else on a free one;
+        binary: another kqe-api than this build's (test_upgrade.py: the previous release's)."""
         self.api_port = port or free_port()
         self.api_env = env
         # Every test request comes from 127.0.0.1: the per-address limit of registering
         # without a token stays out of the way unless a test sets it (test_mail.py does).
-        self.api = Process("api", [os.path.join(BIN, "kqe-api")],
+        self.api = Process("api", [binary or os.path.join(BIN, "kqe-api")],
                            self.env(KQE_HTTP_PORT=self.api_port,
                                     **{"KQE_SIGNUP_RATE_LIMIT_PER_MINUTE": 100000, **env}),
                            os.path.join(self.logs, "api.log"))

@@ -20,6 +20,23 @@ def kqe_services(compose):
             if str(s.get("image", "")).startswith("localhost/kqe:")}
 
 
+class VersionTest(unittest.TestCase):
+    def test_the_version_is_the_same_everywhere(self):
+        """CMakeLists.txt (the binaries' --version), the image's label, the manifests' image
+        tag and the OpenAPI's info.version name one release (docs/releases.md)."""
+        def find(path, pattern):
+            with open(os.path.join(ROOT, path)) as f:
+                return re.search(pattern, f.read(), re.M).group(1)
+        versions = {
+            "CMakeLists.txt": find("CMakeLists.txt", r"^project\(kqe VERSION ([\d.]+) "),
+            "docker/Dockerfile": find("docker/Dockerfile", r"^ARG VERSION=([\d.]+)$"),
+            "deploy/k8s/base/kustomization.yaml": find("deploy/k8s/base/kustomization.yaml",
+                                                       r"newTag: ([\d.]+)$"),
+            "proto/openapi.yaml": find("proto/openapi.yaml", r"^  version: ([\d.]+)$"),
+        }
+        self.assertEqual(len(set(versions.values())), 1, versions)
+
+
 class ComposeTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
