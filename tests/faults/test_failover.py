@@ -1,5 +1,7 @@
 """Failover under load: a PostgreSQL standby promoted, a Redis master replaced by Sentinel
-(docs/operations.md "Failover"; docs/reliability.md "Fault drills").
+(docs/operations.md "Failover"; docs/reliability.md "Fault drills"). They bring their own
+servers, so ./scripts/test runs them (ctest faults.failover, alone), and --faults does not
+again.
 
 Production runs PostgreSQL with a synchronous standby behind one read-write address (the
 CloudNativePG Cluster of deploy/k8s/overlays/production, or libpq's list of hosts with
@@ -195,8 +197,19 @@ class PostgresFailover(Drill):
                          str(self.pg.ports[1]))
 
 
+class TestCluster:
+    """The run's own cluster (KQE_TEST_PG_URL; under --faults the drills'): the Redis drill
+    does nothing to it."""
+    url = harness.PG_URL
+
+
 class RedisFailover(Drill):
     redis_cls = SentinelRedis
+
+    def postgres(self):
+        if not TestCluster.url:
+            raise unittest.SkipTest("KQE_TEST_PG_URL is not set: run through ./scripts/test")
+        return TestCluster()
 
     def test_master_replaced_by_sentinel(self):
         """The Redis master is killed (SIGKILL) under load. The Sentinels notice (1 s), agree
