@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "kqe/crypto.h"
+
 enum config_type { TYPE_STRING, TYPE_INT, TYPE_LOG_LEVEL };
 
 struct config_var {
@@ -197,6 +199,20 @@ static const struct config_var vars[] = {
 	{ "KQE_RETENTION_INTERVAL_S", TYPE_INT, "86400", 1, 604800, CONFIG_AGGREGATOR,
 	    OFF(retention_interval_s),
 	    "how often the aggregator runs retention (also once at start), in seconds" },
+	{ "KQE_AUDIT_SIGNING_KEY", TYPE_STRING, "-", 0, 0, CONFIG_AGGREGATOR | CONFIG_ADMIN,
+	    OFF(audit_signing_key),
+	    "Ed25519 key (base64 of 32 random bytes: openssl rand -base64 32) that signs the audit "
+	    "chain's heads; - = heads are not signed (docs/security.md, \"The audit log\")" },
+	{ "KQE_AUDIT_PUBLIC_KEY", TYPE_STRING, "-", 0, 0, CONFIG_ADMIN, OFF(audit_public_key),
+	    "the signing key's public key (base64; kqe audit key prints it), and after a rotation "
+	    "the keys before it, comma-separated: kqe audit verify checks every signed head with "
+	    "the one of its key id; - = signatures are not checked" },
+	{ "KQE_AUDIT_SEAL_INTERVAL_MS", TYPE_INT, "200", 10, 60000, CONFIG_AGGREGATOR,
+	    OFF(audit_seal_interval_ms),
+	    "how often the aggregator links finished audit appends into the hash chain" },
+	{ "KQE_AUDIT_HEAD_INTERVAL_S", TYPE_INT, "60", 1, 86400, CONFIG_AGGREGATOR,
+	    OFF(audit_head_interval_s),
+	    "how often the aggregator signs the chain's head (when it moved), in seconds" },
 };
 
 static int
@@ -268,6 +284,37 @@ check_jwks(const struct config *cfg, struct config_error *err)
 	return 0;
 }
 
+/* The audit signing key and its public key, when set, are keys (never echoed). */
+static int
+check_audit_keys(const struct config *cfg, struct config_error *err)
+{
+	char id[SIGNER_KEY_ID_LEN + 1], why[128];
+	if (strcmp(cfg->audit_signing_key, "-") != 0) {
+		struct signer *s = signer_new(cfg->audit_signing_key, why, sizeof(why));
+		if (s == NULL) {
+			snprintf(
+			    err->message, sizeof(err->message), "KQE_AUDIT_SIGNING_KEY: %s", why);
+			return -1;
+		}
+		signer_free(s);
+	}
+	if (strcmp(cfg->audit_public_key, "-") == 0)
+		return 0;
+	char *keys = xstrdup(cfg->audit_public_key), *save = NULL;
+	int rc = 0;
+	for (char *k = strtok_r(keys, ",", &save); k != NULL && rc == 0;
+	     k = strtok_r(NULL, ",", &save))
+		rc = signer_public_key_id(k, id);
+	free(keys);
+	if (rc != 0) {
+		snprintf(err->message, sizeof(err->message),
+		    "KQE_AUDIT_PUBLIC_KEY: every key must be strict standard base64 of %d bytes",
+		    SIGNER_KEY_LEN);
+		return -1;
+	}
+	return 0;
+}
+
 int
 config_load_from(struct config *cfg, unsigned user, const char *(*getenv_fn)(const char *),
     struct config_error *err)
@@ -284,7 +331,7 @@ config_load_from(struct config *cfg, unsigned user, const char *(*getenv_fn)(con
 		}
 	}
 	struct redis_settings rs = config_redis_settings(cfg);
-	if (check_jwks(cfg, err) != 0 ||
+	if (check_jwks(cfg, err) != 0 || check_audit_keys(cfg, err) != 0 ||
 	    redis_settings_check(&rs, err->message, sizeof(err->message)) != 0) {
 		config_free(cfg);
 		return -1;

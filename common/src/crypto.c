@@ -523,3 +523,125 @@ fail:
 	free(ct);
 	return NULL;
 }
+
+/* --- Ed25519 signer ---------------------------------------------------------------------- */
+
+struct signer {
+	EVP_PKEY *key;
+	char public_b64[45]; /* base64 of 32 bytes: 44 characters */
+	char key_id[SIGNER_KEY_ID_LEN + 1];
+};
+
+static void
+b64_encode(const unsigned char *in, size_t len, char *out)
+{
+	EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+}
+
+static void
+key_id_of(const unsigned char pub[SIGNER_KEY_LEN], char id[SIGNER_KEY_ID_LEN + 1])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	char hex[65];
+	if (EVP_Digest(pub, SIGNER_KEY_LEN, md, &mdlen, EVP_sha256(), NULL) != 1)
+		abort();
+	hex_encode(md, sizeof(md), hex);
+	memcpy(id, hex, SIGNER_KEY_ID_LEN);
+	id[SIGNER_KEY_ID_LEN] = '\0';
+}
+
+struct signer *
+signer_new(const char *seed_b64, char *err, size_t errlen)
+{
+	unsigned char seed[SIGNER_KEY_LEN + 1], pub[SIGNER_KEY_LEN];
+	size_t publen = sizeof(pub);
+	long n = seed_b64 != NULL
+	             ? b64_decode_strict(seed_b64, strlen(seed_b64), seed, sizeof(seed))
+	             : -1;
+	if (n != SIGNER_KEY_LEN) {
+		OPENSSL_cleanse(seed, sizeof(seed));
+		snprintf(err, errlen,
+		    "signing key must be strict standard base64 of exactly %d bytes",
+		    SIGNER_KEY_LEN);
+		return NULL;
+	}
+	struct signer *s = xcalloc(1, sizeof(*s));
+	s->key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, SIGNER_KEY_LEN);
+	OPENSSL_cleanse(seed, sizeof(seed));
+	if (s->key == NULL || EVP_PKEY_get_raw_public_key(s->key, pub, &publen) != 1 ||
+	    publen != SIGNER_KEY_LEN) {
+		signer_free(s);
+		snprintf(err, errlen, "signing key: OpenSSL has no Ed25519");
+		return NULL;
+	}
+	b64_encode(pub, sizeof(pub), s->public_b64);
+	key_id_of(pub, s->key_id);
+	return s;
+}
+
+void
+signer_free(struct signer *s)
+{
+	if (s == NULL)
+		return;
+	EVP_PKEY_free(s->key);
+	free(s);
+}
+
+const char *
+signer_public_key(const struct signer *s)
+{
+	return s->public_b64;
+}
+
+const char *
+signer_key_id(const struct signer *s)
+{
+	return s->key_id;
+}
+
+char *
+signer_sign(const struct signer *s, const char *msg, size_t len)
+{
+	unsigned char sig[64];
+	size_t siglen = sizeof(sig);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (ctx == NULL || EVP_DigestSignInit(ctx, NULL, NULL, NULL, s->key) != 1 ||
+	    EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)msg, len) != 1 ||
+	    siglen != sizeof(sig)) {
+		fprintf(stderr, "{\"level\":\"fatal\",\"msg\":\"Ed25519 signing failed\"}\n");
+		abort();
+	}
+	EVP_MD_CTX_free(ctx);
+	char *out = xmalloc(89); /* base64 of 64 bytes: 88 characters */
+	b64_encode(sig, siglen, out);
+	return out;
+}
+
+int
+signer_public_key_id(const char *public_b64, char *id)
+{
+	unsigned char pub[SIGNER_KEY_LEN + 1];
+	if (b64_decode_strict(public_b64, strlen(public_b64), pub, sizeof(pub)) != SIGNER_KEY_LEN)
+		return -1;
+	key_id_of(pub, id);
+	return 0;
+}
+
+int
+signature_verify(const char *public_b64, const char *msg, size_t len, const char *sig_b64)
+{
+	unsigned char pub[SIGNER_KEY_LEN + 1], sig[65];
+	if (b64_decode_strict(public_b64, strlen(public_b64), pub, sizeof(pub)) != SIGNER_KEY_LEN ||
+	    b64_decode_strict(sig_b64, strlen(sig_b64), sig, sizeof(sig)) != 64)
+		return -1;
+	EVP_PKEY *key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, SIGNER_KEY_LEN);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok = key != NULL && ctx != NULL &&
+	         EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) == 1 &&
+	         EVP_DigestVerify(ctx, sig, 64, (const unsigned char *)msg, len) == 1;
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(key);
+	return ok ? 1 : 0;
+}

@@ -28,6 +28,7 @@ enum job_outcome {
 
 struct rollup_memo;
 struct keyring;
+struct signer;
 
 struct aggregator {
 	const struct config *cfg;
@@ -40,7 +41,18 @@ struct aggregator {
 	uint64_t release_next_ns; /* monotonic time of the next look whether a release is due */
 	const struct keyring *keyring; /* KQE_DATA_KEYS, to read the mails it sends; NULL: none */
 	uint64_t mail_next_ns; /* monotonic time of the next look at the mail queue */
+	const struct signer *signer; /* KQE_AUDIT_SIGNING_KEY: signs audit heads; NULL: none */
+	uint64_t seal_next_ns; /* monotonic time the audit log is sealed next */
+	uint64_t head_next_ns; /* monotonic time the next audit head may be signed */
+	long long head_signed; /* the chain position of the last head signed (0: none yet) */
 };
+
+/*
+ * Links finished audit appends into the hash chain every KQE_AUDIT_SEAL_INTERVAL_MS and
+ * signs the head every KQE_AUDIT_HEAD_INTERVAL_S when it moved (sealer.c); needs only
+ * PostgreSQL.
+ */
+void seal_tick(struct aggregator *a, uint64_t now);
 
 /* Sends the queued mails that are due (mail.c); needs only PostgreSQL and SMTP. */
 void mail_tick(struct aggregator *a, uint64_t now);

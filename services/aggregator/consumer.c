@@ -347,6 +347,7 @@ aggregator_run(struct aggregator *a)
 	while (!*a->stop) {
 		/* Before anything that needs Redis: retention and releases need only PostgreSQL. */
 		retention_tick(a);
+		seal_tick(a, now_ns());
 		release_tick(a, now_ns());
 		mail_tick(a, now_ns());
 		if (*a->stop)

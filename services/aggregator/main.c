@@ -90,10 +90,32 @@ main(int argc, char **argv)
 		    NULL, "KQE_SMTP_URL is set but KQE_DATA_KEYS is not: mails stay queued", NULL);
 	}
 	a.keyring = keyring;
+	struct signer *signer = NULL;
+	if (strcmp(cfg.audit_signing_key, "-") != 0) {
+		char serr[128];
+		/* config_load checked the key: this cannot fail but for a missing Ed25519. */
+		if ((signer = signer_new(cfg.audit_signing_key, serr, sizeof(serr))) == NULL) {
+			fprintf(stderr, "kqe-aggregator: KQE_AUDIT_SIGNING_KEY: %s\n", serr);
+			keyring_free(keyring);
+			rollup_memo_free(a.memo);
+			db_free(a.db);
+			redis_free(a.redis);
+			config_free(&cfg);
+			return 2;
+		}
+		log_info(NULL, "audit heads signed",
+		    json_pack("{s:s,s:s}", "key_id", signer_key_id(signer), "public_key",
+		        signer_public_key(signer)));
+	} else {
+		log_warn(
+		    NULL, "KQE_AUDIT_SIGNING_KEY is not set: audit heads are not signed", NULL);
+	}
+	a.signer = signer;
 	curl_global_init(CURL_GLOBAL_ALL);
 	int rc = aggregator_run(&a);
 	log_info(NULL, "stopped", NULL);
 	curl_global_cleanup();
+	signer_free(signer);
 	keyring_free(keyring);
 	rollup_memo_free(a.memo);
 	db_free(a.db);

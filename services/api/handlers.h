@@ -55,6 +55,7 @@ void spec_openapi(struct request *r);
 void spec_docs(struct request *r);
 
 void me_get(struct request *r);
+void audit_head_get(struct request *r);
 void benchmark_get(struct request *r);
 void cycle_offices(struct request *r);
 void concept_coverage(struct request *r);

@@ -460,6 +460,7 @@ const struct route routes[] = {
 	    .params = { PARAM_UUID }, .flags = WRITE, .resource = &materials_resource),
 	ROUTE(GET, "/v1/faq", PERM_PUBLIC, faq_list,
 	    .query = { { "programme_id", QUERY_UUID, NULL } }),
+	ROUTE(GET, "/v1/audit/head", PERM_REPORTS_READ, audit_head_get),
 	ROUTE(GET, "/v1/audit", PERM_AUDIT_READ, path_list, .query = AUDIT_FILTERS, .flags = LISTED,
 	    .resource = &audit_resource),
 	ROUTE(GET, "/v1/audit.csv", PERM_AUDIT_READ, path_list, .query = AUDIT_FILTERS,

@@ -56,13 +56,15 @@ audit_chain_add(struct audit_chain *c, int64_t id, const char *prev_hash, const 
 	if (id != expected) {
 		if (id > expected)
 			snprintf(reason, sizeof(reason),
-			    "missing (ids jump from %" PRId64 " to %" PRId64 ")", c->last_id, id);
+			    "missing (positions jump from %" PRId64 " to %" PRId64 ")", c->last_id,
+			    id);
 		else if (c->last_id == 0)
 			snprintf(reason, sizeof(reason),
-			    "unexpected id %" PRId64 " (ids start at 1)", id);
+			    "unexpected position %" PRId64 " (positions start at 1)", id);
 		else
 			snprintf(reason, sizeof(reason),
-			    "out of order (id %" PRId64 " after %" PRId64 ")", id, c->last_id);
+			    "out of order (position %" PRId64 " after %" PRId64 ")", id,
+			    c->last_id);
 		return broken_at(c, expected, reason);
 	}
 	if (strcmp(prev_hash, c->last_hash) != 0) {

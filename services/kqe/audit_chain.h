@@ -1,14 +1,16 @@
 /*
  * audit_chain — checks the hash chain of the audit log (audit_log and
- * audit_head, migration 0003) the way `kqe audit verify` reads it. Pure: the
- * caller feeds the entries in id order, then the head; the first problem
- * stops the check and names the broken entry and why.
+ * audit_head, migrations 0003 and 0031) the way `kqe audit verify` reads it.
+ * Pure: the caller feeds the sealed entries in the order of their chain
+ * positions (audit_log.seq), then the head; the first problem stops the check
+ * and names the broken position and why.
  *
- * The chain: entry ids run 1, 2, 3, ... without gaps; entry 1's prev_hash is
+ * The chain: positions run 1, 2, 3, ... without gaps; entry 1's prev_hash is
  * 64 zeros and every later prev_hash is the hash of the entry before; hash is
  * the lowercase hex SHA-256 of prev_hash followed by the entry's canonical
- * text (kqe_audit_canonical(), UTF-8); the head holds the last id and hash,
- * so a deleted tail shows too.
+ * text (kqe_audit_canonical(), UTF-8); the head holds the last position and
+ * hash, so a deleted tail shows too. (Entries written before 0031 have their
+ * id as their position.)
  */
 #ifndef KQE_ADMIN_AUDIT_CHAIN_H
 #define KQE_ADMIN_AUDIT_CHAIN_H
@@ -23,7 +25,7 @@
 
 struct audit_chain {
 	int64_t count; /* entries checked and found intact */
-	int64_t last_id; /* 0 before the first entry */
+	int64_t last_id; /* the last position checked; 0 before the first entry */
 	char last_hash[AUDIT_HASH_LEN + 1]; /* 64 zeros before the first entry */
 	bool intact;
 	int64_t broken; /* once !intact: the first broken entry (0: head of an empty log) */

@@ -38,6 +38,7 @@ LOG_DIR = os.environ.get("KQE_TEST_LOG_DIR", tempfile.gettempdir())
 TEST_KEYS = {
     "KQE_PSEUDONYM_KEY": "dGVzdC1wc2V1ZG9ueW0ta2V5LTMyLWJ5dGVzLWxvbmchIQ==",
     "KQE_DATA_KEYS": "k1:dGVzdC1kYXRhLWtleS1udW1iZXItb25lLTMyLWJ5dGU=",
+    "KQE_AUDIT_SIGNING_KEY": "dGVzdC1hdWRpdC1zaWduaW5nLWtleS0zMi1ieXRlcyE=",
 }
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 # A command line in front of kqe-api and kqe-aggregator (valgrind); "{log}" is its log file.

@@ -22,6 +22,7 @@ PROVIDER_ROUTES = {
     "offices": 200, "office": 200, "report": 200, "reports": 200, "report_html": 200,
     "codelists": 200, "codelist": 200, "me": 200, "download_link": 422,
     "offices_csv": 200, "reports_csv": 200, "report_csv": 200, "report_periods": 200,
+    "audit_head": 200,
     "assigned_procedure": None, "unassigned_procedure": None,
     "providers": 200, "providers_csv": 200, "provider": 404,
     "concepts": 200, "concepts_csv": 200, "concept": 404, "concept_create": 422,
@@ -52,6 +53,7 @@ TEAM_ROUTES = {
     "offices": 200, "office": 200, "report": 200, "reports": 200, "report_html": 200,
     "codelists": 200, "codelist": 200, "me": 200, "download_link": 422,
     "offices_csv": 200, "reports_csv": 200, "report_csv": 200, "report_periods": 200,
+    "audit_head": 200,
     "assigned_procedure": None, "unassigned_procedure": None,
     "providers": 200, "providers_csv": 200, "provider": 404,
     "programmes": 200, "programmes_csv": 200, "programme": 404, "calls": 200, "call": 404,
@@ -209,6 +211,7 @@ class SecurityTest(StackTestCase):
             # The matrix posts a report request: not a download link request.
             "download_link": 422,
             "offices_csv": 200, "reports_csv": 200, "report_csv": 200, "report_periods": 200,
+            "audit_head": 200,
             "cycle": 200,
             "procedures_csv": 403 if role in ("advisor", "ministry") else 200,
             "procedure_create": 403 if role in ("institute", "advisor", "ministry") else 422,
@@ -334,6 +337,7 @@ class SecurityTest(StackTestCase):
             "reports_csv": ("GET", "/v1/reports.csv?limit=5"),
             "report_csv": ("GET", self.report + ".csv"),
             "report_periods": ("GET", "/v1/report-periods"),
+            "audit_head": ("GET", "/v1/audit/head"),
             "cycle": ("GET", "/v1/cycles/2023/offices"),
             "procedures_csv": ("GET", "/v1/procedures.csv?limit=5"),
             "procedure_create": ("POST", "/v1/procedures"),
@@ -626,10 +630,13 @@ class SecurityTest(StackTestCase):
         self.assertEqual(self.stack.get("/v1/audit?since=2020-01-01T00:00:00Z").status, 200)
 
     def test_audit_verify_passes_then_names_the_tampered_entry(self):
+        # No aggregator here: seal what was appended so far (test_audit.py: the sealer).
+        self.stack.kqe("audit", "seal", check=True)
         r = self.stack.kqe("audit", "verify")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("chain intact", r.stdout)
-        target = self.stack.sql_value("SELECT max(id) - 1 FROM audit_log")
+        target = self.stack.sql_value(
+            "SELECT id FROM audit_log WHERE seq = (SELECT max(seq) - 1 FROM audit_log)")
         original = self.stack.sql_value(f"SELECT action FROM audit_log WHERE id = {target}")
         self.stack.sql(f"UPDATE audit_log SET action = 'tampered' WHERE id = {target}")
         try:

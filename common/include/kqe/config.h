@@ -81,6 +81,10 @@ struct config {
 	long rate_limit_per_minute;
 	long retention_years;
 	long retention_interval_s;
+	char *audit_signing_key;
+	char *audit_public_key;
+	long audit_seal_interval_ms;
+	long audit_head_interval_s;
 	long jobs_trim_interval_s;
 	long jobs_dead_max;
 };

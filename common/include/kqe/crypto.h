@@ -11,6 +11,10 @@
  *    KQE_DATA_KEYS; the key id travels with each envelope so keys can be
  *    rotated without re-encrypting everything at once.
  *
+ *  - signer: Ed25519 signatures over the audit log's chain heads with the key
+ *    of KQE_AUDIT_SIGNING_KEY, so a head that has left the system pins the
+ *    chain up to it (docs/security.md, "The audit log").
+ *
  * This module owns copies of the key material (wiped with OPENSSL_cleanse on
  * free); it never logs, and no error message it writes contains key text.
  * Both objects are immutable after _new and may be shared by any number of
@@ -128,5 +132,34 @@ char *keyring_encrypt(
  */
 char *keyring_decrypt(
     const struct keyring *r, const char *envelope, const char *aad, size_t *len) KQE_MUSTCHECK;
+
+/* Ed25519: a 32-byte seed (the private key), its 32-byte public key, 64-byte signatures. */
+#define SIGNER_KEY_LEN 32
+#define SIGNER_KEY_ID_LEN 16 /* hex digits of SHA-256 over the public key */
+
+struct signer;
+
+/*
+ * seed_b64: strict standard base64 of SIGNER_KEY_LEN bytes (e.g. `openssl rand -base64 32`).
+ * Returns a new signer, or NULL with a message in err (never containing the key).
+ */
+struct signer *signer_new(const char *seed_b64, char *err, size_t errlen);
+void signer_free(struct signer *s);
+
+/* The public key (standard base64) and its id; owned by s. */
+const char *signer_public_key(const struct signer *s);
+const char *signer_key_id(const struct signer *s);
+
+/* The signature of msg as standard base64 (caller frees). */
+char *signer_sign(const struct signer *s, const char *msg, size_t len);
+
+/*
+ * 1 if sig_b64 is public_b64's Ed25519 signature of msg, 0 if not, -1 if a key or the
+ * signature is not base64 of the right length.
+ */
+int signature_verify(const char *public_b64, const char *msg, size_t len, const char *sig_b64);
+
+/* The key id of a public key (base64), into id (SIGNER_KEY_ID_LEN + 1); -1 if malformed. */
+int signer_public_key_id(const char *public_b64, char *id);
 
 #endif
