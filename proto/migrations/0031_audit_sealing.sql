@@ -112,6 +112,9 @@ BEGIN
 END
 $$;
 
+-- Every report carries the newest signed head when it was built (not in its content hash).
+ALTER TABLE reports ADD COLUMN audit_head jsonb;
+
 REVOKE ALL ON FUNCTION kqe_audit_seal(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION kqe_audit_seal(integer) TO kqe_service;
 REVOKE ALL ON FUNCTION kqe_audit_publish_head(bigint, text, timestamptz, text, text) FROM PUBLIC;

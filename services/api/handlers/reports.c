@@ -32,7 +32,8 @@
 static const struct db_stmt stmt_get = { "reports_get",
 	"SELECT '', json_build_object(" REPORT_HEAD ", 'watermark', watermark,"
 	" 'generated_at', kqe_ts(generated_at), 'content_hash', content_hash,"
-	" 'tables', tables)::text FROM reports WHERE" REPORT_VISIBLE " AND id = $2" };
+	" 'audit_head', audit_head, 'tables', tables)::text FROM reports WHERE" REPORT_VISIBLE
+	" AND id = $2" };
 /* $1 region, $2 updated_since, $3 job_id, $4 period, $5 scope, $6 $7 cursor, $8 limit */
 static const struct db_stmt stmt_list = { "reports_list",
 	"SELECT kqe_ts(generated_at), id, '', json_build_object(" REPORT_HEAD ","
