@@ -20,16 +20,10 @@
 
 #define ANSWER_MAX 4000 /* characters of a free-text answer */
 
-static const char *
-slug_check(const json_t *v)
-{
-	return slug_id_valid(json_string_value(v)) ? NULL : "must be an office id";
-}
-
 static const struct field_spec fields[] = {
 	{ .name = "call_id", .type = FIELD_UUID, .required = true, .immutable = true },
 	/* The applying office: the caller's own (an office), or named by the programme team. */
-	{ .name = "office_id", .type = FIELD_STRING, .immutable = true, .check = slug_check },
+	{ .name = "office_id", .type = FIELD_STRING, .immutable = true, .check = slug_id_check },
 	FIELD_SPEC_CODE("preferred_role", codelist_programme_role_values),
 	/* criterion id → true/false (yes_no) or text (text) */
 	{ .name = "answers", .type = FIELD_MAP, .required = true, .max = ANSWER_MAX },

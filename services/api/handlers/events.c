@@ -345,12 +345,6 @@ const struct resource events_resource = { SHARED_DATA("event", "event", "/v1/eve
 
 static const struct field_spec person_fields[] = { PERSON_FIELDS };
 
-static const char *
-slug_check(const json_t *v)
-{
-	return slug_id_valid(json_string_value(v)) ? NULL : "must be an office id";
-}
-
 static const struct field_spec registration_fields[] = {
 	{ .name = "event_id", .type = FIELD_UUID, .required = true, .immutable = true },
 	/* The office the person comes from: the caller's own (an office), or named by the team;
@@ -359,7 +353,7 @@ static const struct field_spec registration_fields[] = {
 	    .type = FIELD_STRING,
 	    .nullable = true,
 	    .immutable = true,
-	    .check = slug_check },
+	    .check = slug_id_check },
 	/* Required but of a professional, who registers under its own registration's name. */
 	{ .name = "person",
 	    .type = FIELD_OBJECT,

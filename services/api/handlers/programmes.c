@@ -17,14 +17,6 @@
 #include "kqe/codelists.h"
 #include "kqe/problem.h"
 
-static const char *
-slug_check(const json_t *v)
-{
-	return slug_id_valid(json_string_value(v))
-	           ? NULL
-	           : "must be an id: lower-case letters, digits and '-', at most 64";
-}
-
 /* ---- /v1/programmes ---- */
 
 #define TEXT_FIELD(n)                                                                              \
@@ -151,7 +143,7 @@ static const struct field_spec criterion_fields[] = {
 	    .required = true,
 	    .min = 1,
 	    .max = 64,
-	    .check = slug_check },
+	    .check = slug_id_check },
 	{ .name = "text", .type = FIELD_STRING, .required = true, .min = 1, .max = 500 },
 	FIELD_SPEC_CODE("answer", codelist_criterion_answer_values),
 	/* What a "yes" counts in the ranking (yes_no criteria only). */
@@ -318,7 +310,7 @@ static const struct field_spec cluster_fields[] = {
 	    .required = true,
 	    .min = 1,
 	    .max = 64,
-	    .check = slug_check },
+	    .check = slug_id_check },
 	{ .name = "partner_office_ids", .type = FIELD_CODES, .max = 100 },
 };
 

@@ -14,14 +14,6 @@
 
 static const char *const regions[] = { "LVR", "LWL", NULL };
 
-static const char *
-slug_check(const json_t *v)
-{
-	return slug_id_valid(json_string_value(v))
-	           ? NULL
-	           : "must be an id: lower-case letters, digits and '-', at most 64";
-}
-
 static const struct field_spec fields[] = {
 	{ .name = "id",
 	    .type = FIELD_STRING,
@@ -29,7 +21,7 @@ static const struct field_spec fields[] = {
 	    .immutable = true,
 	    .min = 1,
 	    .max = 64,
-	    .check = slug_check },
+	    .check = slug_id_check },
 	{ .name = "name", .type = FIELD_STRING, .required = true, .min = 1, .max = 200 },
 	/* Sitz: the municipality of its seat. */
 	{ .name = "seat", .type = FIELD_STRING, .required = true, .min = 1, .max = 100 },
