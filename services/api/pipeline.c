@@ -318,11 +318,24 @@ path_list(struct request *r)
 /* ---- write ---- */
 
 void
-write_error(struct write *w, const char *pointer, const char *code, const char *message)
+rule_error(
+    json_t *errors, const char *prefix, const char *pointer, const char *code, const char *message)
 {
 	char full[320];
-	snprintf(full, sizeof(full), "%s%s", w->prefix, pointer);
-	error_at_pointer(w->errors, full, code, message);
+	snprintf(full, sizeof(full), "%s%s", prefix, pointer);
+	error_at_pointer(errors, full, code, message);
+}
+
+void
+write_error(struct write *w, const char *pointer, const char *code, const char *message)
+{
+	rule_error(w->errors, w->prefix, pointer, code, message);
+}
+
+bool
+write_stopped(const struct write *w)
+{
+	return w->refusal != 0 || json_array_size(w->errors) > 0;
 }
 
 void

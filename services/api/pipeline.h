@@ -294,6 +294,17 @@ json_t *free_text_decrypt(struct request *r, const char *resource, const char *i
 /* Appends an error at w->prefix + pointer. */
 void write_error(struct write *w, const char *pointer, const char *code, const char *message);
 
+/* The same for a resource's rules, which see no write: at prefix + pointer ("/place"). */
+void rule_error(
+    json_t *errors, const char *prefix, const char *pointer, const char *code, const char *message);
+
+/*
+ * Whether a step has refused the write (write_refuse) or found errors
+ * (write_error): a step split into several stops after the one that did,
+ * returning 0.
+ */
+bool write_stopped(const struct write *w);
+
 /*
  * Queues a mail in the write's transaction (migration 0025_mails.sql): kind
  * (e.g. "event_registered"), the address, a subject that names no one, the

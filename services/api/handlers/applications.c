@@ -69,10 +69,8 @@ check_rules(const json_t *doc, bool creating, const char *prefix, json_t *errors
 	(void)creating;
 	const char *status = json_string_value(json_object_get(doc, "status"));
 	const json_t *role = json_object_get(doc, "role");
-	char ptr[300];
-	snprintf(ptr, sizeof(ptr), "%s/role", prefix);
 	if (status != NULL && strcmp(status, "selected") == 0 && !json_is_string(role))
-		error_at_pointer(errors, ptr, "required", "is required to select an office");
+		rule_error(errors, prefix, "/role", "required", "is required to select an office");
 }
 
 /* The representation; answers_enc becomes answers for those who may read it (render). */

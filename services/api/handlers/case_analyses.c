@@ -166,19 +166,17 @@ static void
 check_rules(const json_t *doc, bool creating, const char *prefix, json_t *errors)
 {
 	(void)creating;
-	char ptr[300];
 	const char *result = json_string_value(json_object_get(doc, "result"));
 	const json_t *forms = json_object_get(doc, "endangerment_forms");
 	size_t nforms = json_array_size(forms);
-	snprintf(ptr, sizeof(ptr), "%s/endangerment_forms", prefix);
 	if (result != NULL && !json_is_null(forms)) {
 		bool endangered = strcmp(result, "akute_gefaehrdung") == 0 ||
 		                  strcmp(result, "latente_gefaehrdung") == 0;
 		if (endangered && nforms == 0)
-			error_at_pointer(errors, ptr, "required",
+			rule_error(errors, prefix, "/endangerment_forms", "required",
 			    "is required when the result is an acute or latent endangerment");
 		if (!endangered && nforms > 0)
-			error_at_pointer(errors, ptr, "forbidden",
+			rule_error(errors, prefix, "/endangerment_forms", "forbidden",
 			    "must be empty unless the result is an acute or latent endangerment");
 	}
 	const char *closed = json_string_value(json_object_get(doc, "closed_month"));
@@ -187,12 +185,12 @@ check_rules(const json_t *doc, bool creating, const char *prefix, json_t *errors
 	if (closed == NULL || born == NULL)
 		return;
 	int c = month_parse(closed), b = month_parse(born);
-	snprintf(ptr, sizeof(ptr), "%s/child/birth_month", prefix);
 	if (b > c)
-		error_at_pointer(errors, ptr, "range", "must not be after the closing month");
+		rule_error(errors, prefix, "/child/birth_month", "range",
+		    "must not be after the closing month");
 	else if (c - b >= 18 * 12)
-		error_at_pointer(
-		    errors, ptr, "range", "the child must be under 18 in the closing month");
+		rule_error(errors, prefix, "/child/birth_month", "range",
+		    "the child must be under 18 in the closing month");
 }
 
 /*

@@ -58,11 +58,9 @@ event_rules(const json_t *doc, bool creating, const char *prefix, json_t *errors
 {
 	(void)creating;
 	if (json_is_false(json_object_get(doc, "online")) &&
-	    !json_is_string(json_object_get(doc, "place"))) {
-		char ptr[300];
-		snprintf(ptr, sizeof(ptr), "%s/place", prefix);
-		error_at_pointer(errors, ptr, "required", "is required for an event not online");
-	}
+	    !json_is_string(json_object_get(doc, "place")))
+		rule_error(
+		    errors, prefix, "/place", "required", "is required for an event not online");
 }
 
 #define EVENT_JSON                                                                                 \

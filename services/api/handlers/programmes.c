@@ -43,11 +43,8 @@ programme_rules(const json_t *doc, bool creating, const char *prefix, json_t *er
 	(void)creating;
 	const char *starts = json_string_value(json_object_get(doc, "starts_on"));
 	const char *ends = json_string_value(json_object_get(doc, "ends_on"));
-	if (starts != NULL && ends != NULL && strcmp(ends, starts) < 0) {
-		char ptr[300];
-		snprintf(ptr, sizeof(ptr), "%s/ends_on", prefix);
-		error_at_pointer(errors, ptr, "range", "must not be before starts_on");
-	}
+	if (starts != NULL && ends != NULL && strcmp(ends, starts) < 0)
+		rule_error(errors, prefix, "/ends_on", "range", "must not be before starts_on");
 }
 
 #define PROGRAMME_JSON                                                                             \
@@ -198,11 +195,9 @@ call_rules(const json_t *doc, bool creating, const char *prefix, json_t *errors)
 		}
 	}
 	const json_t *places = json_object_get(doc, "places");
-	if (json_is_object(places) && json_object_size(places) == 0) {
-		snprintf(ptr, sizeof(ptr), "%s/places", prefix);
-		error_at_pointer(
-		    errors, ptr, "length", "must name the places of at least one role");
-	}
+	if (json_is_object(places) && json_object_size(places) == 0)
+		rule_error(errors, prefix, "/places", "length",
+		    "must name the places of at least one role");
 }
 
 #define CALL_JSON                                                                                  \
