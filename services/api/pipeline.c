@@ -1,5 +1,6 @@
 #include "pipeline.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -411,15 +412,68 @@ field_of(const struct resource *res, const char *name)
 	return NULL;
 }
 
+/* A member of the document; an update may leave an immutable field out: it is what it was. */
+static const json_t *
+doc_member(const struct write *w, const char *name)
+{
+	const json_t *v = json_object_get(w->doc, name);
+	const struct field_spec *f = field_of(w->res, name);
+	if ((v == NULL || json_is_null(v)) && w->current != NULL && f != NULL && f->immutable)
+		v = json_object_get(w->current, name);
+	return v;
+}
+
 const char *
 doc_text(const struct write *w, const char *name)
 {
-	const char *v = json_text(json_object_get(w->doc, name));
+	return json_text(doc_member(w, name));
+}
+
+const char *
+doc_json(struct write *w, const char *name)
+{
+	return request_own_string(w->r, json_dumps(json_object_get(w->doc, name), JSON_COMPACT));
+}
+
+/* A member as a statement parameter, by the type of its field (see write_document()). */
+static const char *
+doc_param(struct write *w, const char *name)
+{
+	const json_t *v = doc_member(w, name);
 	const struct field_spec *f = field_of(w->res, name);
-	/* An update may leave an immutable field out: it is what it was. */
-	if (v == NULL && w->current != NULL && f != NULL && f->immutable)
-		v = json_text(json_object_get(w->current, name));
-	return v;
+	assert(f != NULL);
+	if (v == NULL || json_is_null(v))
+		return NULL;
+	switch (f->type) {
+	case FIELD_BOOLEAN:
+		return json_is_true(v) ? "true" : "false";
+	case FIELD_INTEGER:
+	case FIELD_NUMBER:
+		return request_own_string(
+		    w->r, json_is_integer(v) ? xasprintf("%lld", (long long)json_integer_value(v))
+		                             : xasprintf("%.17g", json_number_value(v)));
+	case FIELD_OBJECT:
+	case FIELD_CODES:
+	case FIELD_RATINGS:
+	case FIELD_LIST:
+	case FIELD_FLAGS:
+	case FIELD_MAP:
+		return request_own_string(w->r, json_dumps(v, JSON_COMPACT));
+	default:
+		return json_text(v);
+	}
+}
+
+int
+write_document(struct write *w, const struct db_stmt *stmt, const char *const *members)
+{
+	const char *params[WRITE_DOCUMENT_MAX + 1] = { w->id };
+	int n = 1;
+	for (; members[n - 1] != NULL; n++) {
+		assert(n <= WRITE_DOCUMENT_MAX);
+		params[n] = doc_param(w, members[n - 1]);
+	}
+	return write_exec(w, stmt, n, params);
 }
 
 int

@@ -339,6 +339,19 @@ int write_exec(struct write *w, const struct db_stmt *stmt, int nparams,
     const char *const *params) KQE_MUSTCHECK;
 
 /*
+ * The statement of a record written from its document alone: $1 the
+ * record's id, then the members named (top-level fields of the resource;
+ * NULL-terminated, at most WRITE_DOCUMENT_MAX) in order, each as its field
+ * type reads in SQL: text as it is, a boolean "true" or "false", a number in
+ * decimal, an object or array as compact JSON; absent or null as NULL. An
+ * immutable member an update left out is the current one, as doc_text()
+ * reads it. 0, or -1 if the database failed.
+ */
+#define WRITE_DOCUMENT_MAX 16
+int write_document(
+    struct write *w, const struct db_stmt *stmt, const char *const *members) KQE_MUSTCHECK;
+
+/*
  * Serialises the writes that name key until the transaction ends (an
  * advisory lock): for a rule over several rows, such as the places of a call
  * or the members of a programme's clusters. 0, or -1 if the database failed.
@@ -350,6 +363,8 @@ bool write_changes(const struct write *w, const char *field);
 
 /* The value of a member of the document, current representation or a reference row. */
 const char *doc_text(const struct write *w, const char *name);
+/* A member of the document as compact JSON text the request owns (NULL if absent). */
+const char *doc_json(struct write *w, const char *name);
 const char *ref_value(const struct write *w, int ref, int col);
 const char *row_value(const struct write *w, int col);
 

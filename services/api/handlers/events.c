@@ -109,37 +109,15 @@ static const struct db_stmt stmt_event_insert = { "event_insert",
 	"INSERT INTO events (id, programme_id, kind, title, description, online, place, capacity,"
 	" per_office_limit, participants_only, dates, starts_at, ends_at, status)"
 	" SELECT $1::uuid, $2::uuid, $3, $4, $5, $6::boolean, $7, $8::integer, $10::integer,"
-	" $11::boolean, " EVENT_DATES ", $12" };
+	" $11::boolean, " EVENT_DATES ", coalesce($12, 'scheduled')" };
 static const struct db_stmt stmt_event_update = { "event_update",
 	"UPDATE events SET (kind, title, description, online, place, capacity, per_office_limit,"
 	" participants_only, dates, starts_at, ends_at, status, version, updated_at) ="
 	" (SELECT $3, $4, $5, $6::boolean, $7, $8::integer, $10::integer, $11::boolean, " EVENT_DATES
-	", $12, version + 1, now()) WHERE id = $1::uuid AND programme_id = $2::uuid" };
+	", coalesce($12, 'scheduled'), version + 1, now())"
+	" WHERE id = $1::uuid AND programme_id = $2::uuid" };
 static const struct db_stmt stmt_move_up = { "event_move_up",
 	"SELECT id::text, person_enc FROM kqe_event_move_up($1::uuid)" };
-
-/* A member of the document as JSON text the request owns. */
-static const char *
-doc_json(struct write *w, const char *name)
-{
-	return request_own_string(w->r, json_dumps(json_object_get(w->doc, name), JSON_COMPACT));
-}
-
-/* An integer member as text (the request owns it), NULL if absent or null. */
-static const char *
-doc_int(struct write *w, const char *name)
-{
-	const json_t *v = json_object_get(w->doc, name);
-	return json_is_integer(v)
-	           ? request_own_string(w->r, xasprintf("%lld", (long long)json_integer_value(v)))
-	           : NULL;
-}
-
-static const char *
-doc_flag(struct write *w, const char *name)
-{
-	return json_is_true(json_object_get(w->doc, name)) ? "true" : "false";
-}
 
 /* The dates follow each other, each ending after it starts; 0, or -1 if the database failed. */
 static int
@@ -264,20 +242,19 @@ event_move_up(struct write *w, const char *event)
 	return 0;
 }
 
+/* $2… of stmt_event_insert and stmt_event_update. */
+static const char *const event_columns[] = { "programme_id", "kind", "title", "description",
+	"online", "place", "capacity", "dates", "per_office_limit", "participants_only", "status",
+	NULL };
+
 static int
 event_write(struct write *w, const struct db_stmt *stmt)
 {
-	const char *dates = doc_json(w, "dates");
-	if (dates_check(w, dates) != 0)
+	if (dates_check(w, doc_json(w, "dates")) != 0)
 		return -1;
 	if (json_array_size(w->errors) > 0)
 		return 0;
-	const char *params[] = { w->id, doc_text(w, "programme_id"), doc_text(w, "kind"),
-		doc_text(w, "title"), doc_text(w, "description"), doc_flag(w, "online"),
-		doc_text(w, "place"), doc_int(w, "capacity"), dates, doc_int(w, "per_office_limit"),
-		doc_flag(w, "participants_only"),
-		doc_text(w, "status") ? doc_text(w, "status") : "scheduled" };
-	return write_exec(w, stmt, 12, params);
+	return write_document(w, stmt, event_columns);
 }
 
 static int

@@ -78,22 +78,15 @@ static const struct db_stmt stmt_programme_elsewhere = { "programme_elsewhere",
 	" AND a.status <> 'withdrawn'"
 	" AND NOT EXISTS (SELECT FROM offices o WHERE o.id = a.office_id)" };
 
-static int
-programme_write(struct write *w, const struct db_stmt *stmt)
-{
-	const json_t *nrw = json_object_get(w->doc, "nrw_only");
-	const char *params[] = { w->id, doc_text(w, "title"), doc_text(w, "legal_basis"),
-		doc_text(w, "sponsor"), doc_text(w, "commissioned_by"), doc_text(w, "run_by"),
-		doc_text(w, "starts_on"), doc_text(w, "ends_on"),
-		json_is_true(nrw) ? "true" : "false" };
-	return write_exec(w, stmt, 9, params);
-}
+/* $2… of stmt_programme_insert and stmt_programme_update. */
+static const char *const programme_columns[] = { "title", "legal_basis", "sponsor",
+	"commissioned_by", "run_by", "starts_on", "ends_on", "nrw_only", NULL };
 
 static int
 programme_create(struct write *w)
 {
 	uuid_v4(w->id);
-	return programme_write(w, &stmt_programme_insert);
+	return write_document(w, &stmt_programme_insert, programme_columns);
 }
 
 static int
@@ -113,7 +106,7 @@ programme_update(struct write *w)
 			return 0;
 		}
 	}
-	return programme_write(w, &stmt_programme_update);
+	return write_document(w, &stmt_programme_update, programme_columns);
 }
 
 static const char *const programme_csv_columns[] = { "id", "title", "legal_basis", "sponsor",
@@ -230,28 +223,15 @@ static const struct db_stmt stmt_call_update = { "call_update",
 	" places = $7::jsonb, version = version + 1, updated_at = now()"
 	" WHERE id = $1::uuid AND programme_id = $2::uuid" };
 
-/* A member of the document as JSON text the request owns. */
-static const char *
-doc_json(struct write *w, const char *name)
-{
-	return request_own_string(
-	    w->r, json_dumps(json_object_get(w->doc, name), JSON_COMPACT | JSON_PRESERVE_ORDER));
-}
-
-static int
-call_write(struct write *w, const struct db_stmt *stmt)
-{
-	const char *params[] = { w->id, doc_text(w, "programme_id"), doc_text(w, "title"),
-		doc_text(w, "description"), doc_text(w, "deadline"), doc_json(w, "criteria"),
-		doc_json(w, "places") };
-	return write_exec(w, stmt, 7, params);
-}
+/* $2… of stmt_call_insert and stmt_call_update. */
+static const char *const call_columns[] = { "programme_id", "title", "description", "deadline",
+	"criteria", "places", NULL };
 
 static int
 call_create(struct write *w)
 {
 	uuid_v4(w->id);
-	return call_write(w, &stmt_call_insert);
+	return write_document(w, &stmt_call_insert, call_columns);
 }
 
 /*
@@ -282,7 +262,7 @@ call_update(struct write *w)
 			return 0;
 		}
 	}
-	return call_write(w, &stmt_call_update);
+	return write_document(w, &stmt_call_update, call_columns);
 }
 
 static const char *const call_csv_columns[] = { "id", "programme_id", "title", "description",
