@@ -141,6 +141,18 @@ query_as_caller(
 	return res;
 }
 
+PGresult *
+query_found(struct request *r, const struct db_stmt *stmt, int nparams, const char *const *params)
+{
+	PGresult *res = query_as_caller(r, stmt, nparams, params);
+	if (res != NULL && PQntuples(res) == 0) {
+		PQclear(res);
+		reply_not_found(r);
+		return NULL;
+	}
+	return res;
+}
+
 int
 office_changed(struct db *db, const char *office, struct outbox_event *ev)
 {

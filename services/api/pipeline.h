@@ -381,10 +381,6 @@ json_t *read_one(
     struct request *r, const struct resource *res, const char *id, char office[65], int *failed);
 
 /*
- * One statement as the caller (BEGIN, principal, the statement, COMMIT):
- * a new result, or NULL after answering the database error.
- */
-/*
  * The transaction of a write: BEGIN as the caller and claim the request's
  * Idempotency-Key in it (idempotency.h). 0 to go on; otherwise the
  * transaction is rolled back and the request is answered (a database
@@ -400,7 +396,19 @@ int request_begin(struct request *r) KQE_MUSTCHECK;
 int request_commit(
     struct request *r, int status, const char *location, const char *body) KQE_MUSTCHECK;
 
+/*
+ * One statement as the caller (BEGIN, principal, the statement, COMMIT):
+ * a new result, or NULL after answering the database error.
+ */
 PGresult *query_as_caller(struct request *r, const struct db_stmt *stmt, int nparams,
+    const char *const *params) KQE_MUSTCHECK;
+
+/*
+ * The same for a statement that must find something: a new result with at
+ * least one row, or NULL after answering — the database error, or 404 when
+ * it finds nothing (not there, or not the caller's).
+ */
+PGresult *query_found(struct request *r, const struct db_stmt *stmt, int nparams,
     const char *const *params) KQE_MUSTCHECK;
 
 /* Inside the write's transaction: the office_changed event the aggregator recomputes from. */

@@ -414,28 +414,10 @@ count_up(json_t *counts, const char *key)
 	    counts, key, json_integer(json_integer_value(json_object_get(counts, key)) + 1));
 }
 
-void
-call_ranking(struct request *r)
+/* What the selected offices of the ranking's rows already bring: dimension → value → count. */
+static json_t *
+ranking_brought(const PGresult *res)
 {
-	const char *params[] = { r->params[0] };
-	PGresult *call = query_as_caller(r, &stmt_ranking_call, 1, params);
-	if (call == NULL)
-		return;
-	if (PQntuples(call) == 0) {
-		PQclear(call);
-		reply_not_found(r);
-		return;
-	}
-	json_t *places = json_loads(PQgetvalue(call, 0, 0), 0, NULL);
-	json_t *selected = json_loads(PQgetvalue(call, 0, 1), 0, NULL);
-	PQclear(call);
-	PGresult *res = query_as_caller(r, &stmt_ranking, 1, params);
-	if (res == NULL) {
-		json_decref(places);
-		json_decref(selected);
-		return;
-	}
-	/* What the selected offices already bring, per dimension. */
 	json_t *brought = json_object();
 	for (size_t d = 0; d < ARRAY_LEN(dimensions); d++)
 		json_object_set_new(brought, dimensions[d].name, json_object());
@@ -448,32 +430,39 @@ call_ranking(struct request *r)
 				count_up(json_object_get(brought, dimensions[d].name), v);
 		}
 	}
-	json_t *items = json_array();
-	for (int i = 0; i < PQntuples(res); i++) {
-		json_t *adds = json_array();
-		bool is_selected = strcmp(PQgetvalue(res, i, 10), "selected") == 0;
-		for (size_t d = 0; d < ARRAY_LEN(dimensions) && !is_selected; d++) {
-			const char *v = PQgetvalue(res, i, dimensions[d].col);
-			if (v[0] != '\0' &&
-			    json_object_get(json_object_get(brought, dimensions[d].name), v) ==
-			        NULL)
-				json_array_append_new(adds, json_string(dimensions[d].name));
-		}
-		const char *score = PQgetvalue(res, i, 9), *role = PQgetvalue(res, i, 11);
-		const char *region = PQgetvalue(res, i, 4);
-		json_array_append_new(items,
-		    json_pack("{s:i,s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s,s:i,s:o,s:s,s:o,s:o}", "rank",
-		        i + 1, "application_id", PQgetvalue(res, i, 0), "office_id",
-		        PQgetvalue(res, i, 1), "office_name", PQgetvalue(res, i, 2), "state",
-		        PQgetvalue(res, i, 3), "region",
-		        region[0] ? json_string(region) : json_null(), "kind",
-		        PQgetvalue(res, i, 5), "size", PQgetvalue(res, i, 6), "preferred_role",
-		        PQgetvalue(res, i, 7), "points", atoi(PQgetvalue(res, i, 8)), "score",
-		        score[0] ? json_integer(atoi(score)) : json_null(), "status",
-		        PQgetvalue(res, i, 10), "role", role[0] ? json_string(role) : json_null(),
-		        "adds", adds));
+	return brought;
+}
+
+/* Row i of the ranking, with the dimensions an office not selected would add. */
+static json_t *
+ranking_item(const PGresult *res, int i, const json_t *brought)
+{
+	json_t *adds = json_array();
+	bool is_selected = strcmp(PQgetvalue(res, i, 10), "selected") == 0;
+	for (size_t d = 0; d < ARRAY_LEN(dimensions) && !is_selected; d++) {
+		const char *v = PQgetvalue(res, i, dimensions[d].col);
+		if (v[0] != '\0' &&
+		    json_object_get(json_object_get(brought, dimensions[d].name), v) == NULL)
+			json_array_append_new(adds, json_string(dimensions[d].name));
 	}
-	PQclear(res);
+	const char *score = PQgetvalue(res, i, 9), *role = PQgetvalue(res, i, 11);
+	const char *region = PQgetvalue(res, i, 4);
+	return json_pack("{s:i,s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s,s:i,s:o,s:s,s:o,s:o}", "rank", i + 1,
+	    "application_id", PQgetvalue(res, i, 0), "office_id", PQgetvalue(res, i, 1),
+	    "office_name", PQgetvalue(res, i, 2), "state", PQgetvalue(res, i, 3), "region",
+	    region[0] ? json_string(region) : json_null(), "kind", PQgetvalue(res, i, 5), "size",
+	    PQgetvalue(res, i, 6), "preferred_role", PQgetvalue(res, i, 7), "points",
+	    atoi(PQgetvalue(res, i, 8)), "score",
+	    score[0] ? json_integer(atoi(score)) : json_null(), "status", PQgetvalue(res, i, 10),
+	    "role", role[0] ? json_string(role) : json_null(), "adds", adds);
+}
+
+/* The call's places per role (JSON text), how many are selected and how many remain. */
+static json_t *
+ranking_places(const char *places_text, const char *selected_text)
+{
+	json_t *places = json_loads(places_text, 0, NULL);
+	json_t *selected = json_loads(selected_text, 0, NULL);
 	json_t *roles = json_array();
 	const char *role;
 	json_t *n;
@@ -486,6 +475,27 @@ call_ranking(struct request *r)
 	}
 	json_decref(places);
 	json_decref(selected);
+	return roles;
+}
+
+void
+call_ranking(struct request *r)
+{
+	const char *params[] = { r->params[0] };
+	PGresult *call = query_found(r, &stmt_ranking_call, 1, params);
+	if (call == NULL)
+		return;
+	json_t *roles = ranking_places(PQgetvalue(call, 0, 0), PQgetvalue(call, 0, 1));
+	PQclear(call);
+	PGresult *res = query_as_caller(r, &stmt_ranking, 1, params);
+	if (res == NULL) {
+		json_decref(roles);
+		return;
+	}
+	json_t *brought = ranking_brought(res), *items = json_array();
+	for (int i = 0; i < PQntuples(res); i++)
+		json_array_append_new(items, ranking_item(res, i, brought));
+	PQclear(res);
 	reply_json(r, 200,
 	    json_pack("{s:s,s:o,s:o,s:o}", "call_id", r->params[0], "places", roles, "selected",
 	        brought, "items", items));
