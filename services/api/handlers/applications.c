@@ -189,8 +189,13 @@ refuse_closed(struct write *w, const char *deadline, const char *what)
 	write_refuse(w, 409, "/call_id", "closed", detail);
 }
 
+/*
+ * The applying office, into w->office: the caller's own, or named by the
+ * programme team; one of the directory, and in NRW if the programme takes
+ * offices in NRW only.
+ */
 static int
-application_create(struct write *w)
+application_office(struct write *w)
 {
 	const struct principal *p = &w->r->principal;
 	bool team = p->role == ROLE_PROGRAMME_TEAM;
@@ -212,15 +217,21 @@ application_create(struct write *w)
 	if (PQntuples(res) == 1)
 		snprintf(state, sizeof(state), "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
-	if (state[0] == '\0') {
+	if (state[0] == '\0')
 		write_error(w, "/office_id", "not_found", "is not an office of the directory");
-		return 0;
-	}
-	if (strcmp(ref_value(w, 0, 4), "true") == 0 && strcmp(state, "NW") != 0) {
+	else if (strcmp(ref_value(w, 0, 4), "true") == 0 && strcmp(state, "NW") != 0)
 		write_error(w, "/office_id", "forbidden",
 		    "is an office outside NRW; the programme takes offices in NRW only");
+	return 0;
+}
+
+static int
+application_create(struct write *w)
+{
+	if (application_office(w) != 0)
+		return -1;
+	if (write_stopped(w))
 		return 0;
-	}
 	long points = answers_check(w, ref_value(w, 0, 2));
 	if (json_array_size(w->errors) > 0)
 		return 0;
@@ -234,10 +245,11 @@ application_create(struct write *w)
 	uuid_v4(w->id);
 	char npoints[24];
 	snprintf(npoints, sizeof(npoints), "%ld", points);
+	bool team = w->r->principal.role == ROLE_PROGRAMME_TEAM;
 	const char *insert[] = { w->id, doc_text(w, "call_id"), ref_value(w, 0, 0), w->office,
 		doc_text(w, "preferred_role"), write_encrypted(w, "answers"), npoints,
 		team ? "programme_team" : "office" };
-	res = db_exec(w->r->db, &stmt_insert, 8, insert);
+	PGresult *res = db_exec(w->r->db, &stmt_insert, 8, insert);
 	if (res == NULL)
 		return -1;
 	int inserted = atoi(PQcmdTuples(res)) == 1;
@@ -289,45 +301,45 @@ places_refused(struct write *w, const char *role)
 	return 1;
 }
 
+/*
+ * Who changes what, and when: the selection (role, score) is the team's, the
+ * answers the office's while submitted and the call open; decisions come
+ * after the deadline; a role goes only with status selected.
+ */
+static void
+application_change_check(struct write *w, const char *to, int moved, bool closed)
+{
+	bool team = w->r->principal.role == ROLE_PROGRAMME_TEAM;
+	bool content = write_changes(w, "answers") || write_changes(w, "preferred_role");
+	if (!team && (write_changes(w, "role") || write_changes(w, "score")))
+		write_refuse(w, 403, write_changes(w, "role") ? "/role" : "/score", "forbidden",
+		    "The selection is the programme team's.");
+	else if (team && content)
+		write_refuse(w, 403, "/answers", "forbidden",
+		    "The answers are the office's; the team decides on them.");
+	else if ((content || (moved && strcmp(to, "submitted") == 0)) && closed)
+		refuse_closed(w, row_value(w, 7), "the application cannot change any more");
+	else if (content &&
+	         strcmp(json_text(json_object_get(w->current, "status")), "submitted") != 0)
+		write_refuse(w, 409, "/status", "decided",
+		    "Only a submitted application changes its answers.");
+	else if (moved && strcmp(to, "withdrawn") != 0 && !closed)
+		write_refuse(w, 409, "/status", "open",
+		    "The call is still open; decide after its deadline.");
+	else if (strcmp(to, "selected") != 0 && patch_names(w, "role"))
+		write_error(w, "/role", "forbidden", "goes only with status selected");
+}
+
 static int
 application_update(struct write *w)
 {
-	bool team = w->r->principal.role == ROLE_PROGRAMME_TEAM;
 	const char *to = doc_text(w, "status");
-	bool closed = strcmp(row_value(w, 3), "true") == 0;
 	int moved = write_move(w, "status", moves, ARRAY_LEN(moves), "An application");
 	if (moved < 0)
 		return 0;
-	bool decides = moved && strcmp(to, "withdrawn") != 0;
-	if (!team && (write_changes(w, "role") || write_changes(w, "score"))) {
-		write_refuse(w, 403, write_changes(w, "role") ? "/role" : "/score", "forbidden",
-		    "The selection is the programme team's.");
+	application_change_check(w, to, moved, strcmp(row_value(w, 3), "true") == 0);
+	if (write_stopped(w))
 		return 0;
-	}
-	bool content = write_changes(w, "answers") || write_changes(w, "preferred_role");
-	if (team && content) {
-		write_refuse(w, 403, "/answers", "forbidden",
-		    "The answers are the office's; the team decides on them.");
-		return 0;
-	}
-	if ((content || (moved && strcmp(to, "submitted") == 0)) && closed) {
-		refuse_closed(w, row_value(w, 7), "the application cannot change any more");
-		return 0;
-	}
-	if (content && strcmp(json_text(json_object_get(w->current, "status")), "submitted") != 0) {
-		write_refuse(w, 409, "/status", "decided",
-		    "Only a submitted application changes its answers.");
-		return 0;
-	}
-	if (decides && !closed) {
-		write_refuse(w, 409, "/status", "open",
-		    "The call is still open; decide after its deadline.");
-		return 0;
-	}
-	if (strcmp(to, "selected") != 0 && patch_names(w, "role")) {
-		write_error(w, "/role", "forbidden", "goes only with status selected");
-		return 0;
-	}
 	const char *role = strcmp(to, "selected") == 0 ? doc_text(w, "role") : NULL;
 	if (role != NULL && (moved || write_changes(w, "role"))) {
 		int refused = places_refused(w, role);
@@ -335,19 +347,18 @@ application_update(struct write *w)
 			return refused < 0 ? -1 : 0;
 	}
 	long points = 0;
-	if (write_changes(w, "answers")) {
+	bool answers = write_changes(w, "answers");
+	if (answers) {
 		points = answers_check(w, row_value(w, 4));
 		if (json_array_size(w->errors) > 0)
 			return 0;
 	}
-	char npoints[24];
+	char npoints[24], nscore[24];
 	snprintf(npoints, sizeof(npoints), "%ld", points);
 	const json_t *score = json_object_get(w->doc, "score");
-	char nscore[24];
 	snprintf(nscore, sizeof(nscore), "%lld", (long long)json_integer_value(score));
 	const char *params[] = { w->id, doc_text(w, "preferred_role"), to, role,
-		write_changes(w, "answers") ? write_encrypted(w, "answers") : NULL,
-		write_changes(w, "answers") ? npoints : NULL,
+		answers ? write_encrypted(w, "answers") : NULL, answers ? npoints : NULL,
 		json_is_integer(score) ? nscore : NULL };
 	return write_exec(w, &stmt_update, 7, params);
 }

@@ -388,18 +388,11 @@ batch_commit(struct request *r, json_t *created, int status, const json_t *summa
 	return rc;
 }
 
-/*
- * POST /v1/case-analyses:batch {"items": [...]} — up to 1,000 case analyses.
- * All-or-nothing by default; ?atomic=false keeps the valid ones. Answers an
- * import summary: counts, the created ids, and per rejected item its index
- * and errors (pointers into the batch document); when nothing was stored, as
- * a 422 problem carrying the same summary.
- */
-void
-case_analyses_batch(struct request *r)
+/* The batch document holds items, 1 to BATCH_MAX of them, and nothing else; else a 422. */
+static bool
+batch_well_formed(struct request *r, const json_t *items)
 {
-	json_t *items = json_object_get(r->body, "items");
-	json_t *errors = request_own(r, json_array());
+	json_t *errors = json_array();
 	const char *key;
 	json_t *v;
 	json_object_foreach(r->body, key, v) if (strcmp(key, "items") != 0)
@@ -413,10 +406,27 @@ case_analyses_batch(struct request *r)
 		    "must be an array of case analyses");
 	else if (json_array_size(items) == 0 || json_array_size(items) > BATCH_MAX)
 		error_at_pointer(errors, "/items", "length", "must hold 1 to 1000 case analyses");
-	if (json_array_size(errors) > 0) {
-		reply_problem(r, 422, "The batch is not well formed.", json_incref(errors));
-		return;
+	if (json_array_size(errors) == 0) {
+		json_decref(errors);
+		return true;
 	}
+	reply_problem(r, 422, "The batch is not well formed.", errors);
+	return false;
+}
+
+/*
+ * POST /v1/case-analyses:batch {"items": [...]} — up to 1,000 case analyses.
+ * All-or-nothing by default; ?atomic=false keeps the valid ones. Answers an
+ * import summary: counts, the created ids, and per rejected item its index
+ * and errors (pointers into the batch document); when nothing was stored, as
+ * a 422 problem carrying the same summary.
+ */
+void
+case_analyses_batch(struct request *r)
+{
+	json_t *items = json_object_get(r->body, "items");
+	if (!batch_well_formed(r, items))
+		return;
 	bool atomic = query_get(r, "atomic") == NULL || strcmp(query_get(r, "atomic"), "true") == 0;
 	json_t *created = request_own(r, json_array()), *rejected = request_own(r, json_array());
 	struct db *db = r->db;
