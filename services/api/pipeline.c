@@ -266,13 +266,16 @@ csv_filename(const struct route *route, char *out, size_t size)
 	snprintf(out, size, "%s", base != NULL ? base + 1 : route->pattern);
 }
 
-void
-path_list(struct request *r)
+/*
+ * The parameters of a list statement (pipeline.h): scope, parent, the
+ * route's query filters in declared order, the cursor's keys, the limit (one
+ * more than a page, to see whether another follows; written to limit).
+ * Returns how many.
+ */
+static int
+list_statement_params(
+    struct request *r, const struct resource *res, const char **params, char limit[24])
 {
-	const struct resource *res = r->route->resource;
-	const char *params[4 + ROUTE_MAX_QUERY + 2];
-	char limit[24], filename[64];
-
 	int n = scope_params(r, res->scope, params);
 	if (res->parent != NULL)
 		params[n++] = r->params[0];
@@ -281,8 +284,18 @@ path_list(struct request *r)
 	for (int k = 0; k < res->nkeys; k++)
 		params[n++] =
 		    r->after ? json_string_value(json_array_get(r->after, (size_t)k)) : NULL;
-	snprintf(limit, sizeof(limit), "%ld", r->limit + 1);
+	snprintf(limit, 24, "%ld", r->limit + 1);
 	params[n++] = limit;
+	return n;
+}
+
+void
+path_list(struct request *r)
+{
+	const struct resource *res = r->route->resource;
+	const char *params[4 + ROUTE_MAX_QUERY + 2];
+	char limit[24], filename[64];
+	int n = list_statement_params(r, res, params, limit);
 
 	struct db *db = r->db;
 	PGresult *rows = NULL;
@@ -1108,44 +1121,55 @@ update_document(struct write *w)
 	json_decref(before);
 }
 
-void
-path_update(struct request *r)
+/*
+ * BEGIN as the caller and lock the record of the path through res->lock,
+ * scoped to the caller: the locked row, or NULL after answering — 404 if it
+ * is not there or not the caller's, 412 with the current ETag if its version
+ * is not the expected one.
+ */
+static PGresult *
+update_lock(struct request *r, const struct resource *res, long expected)
 {
-	const struct resource *res = r->route->resource;
 	struct db *db = r->db;
-	struct write w;
-	long expected;
 	const char *params[3];
-
-	if (if_match_version(r, &expected) != 0)
-		return;
 	int n = scope_params(r, res->scope, params);
 	params[n++] = r->params[0];
 	PGresult *row = NULL;
 	if (db_begin_as(db, &r->principal) != 0 ||
 	    (row = db_exec(db, res->lock, n, params)) == NULL) {
 		fail(r);
-		return;
+		return NULL;
 	}
 	if (PQntuples(row) == 0) {
 		PQclear(row);
 		db_rollback(db);
 		reply_not_found(r);
-		return;
+		return NULL;
 	}
 	long version = atol(PQgetvalue(row, 0, 1));
-	if (version != expected) {
-		char etag[32];
-		snprintf(etag, sizeof(etag), "\"v%ld\"", version);
-		PQclear(row);
-		db_rollback(db);
-		reply_header(r, "ETag", etag);
-		char detail[128];
-		snprintf(detail, sizeof(detail), "The %s changed since your read; read it again.",
-		    res->title);
-		reply_problem(r, 412, detail, NULL);
+	if (version == expected)
+		return row;
+	char etag[32], detail[128];
+	snprintf(etag, sizeof(etag), "\"v%ld\"", version);
+	PQclear(row);
+	db_rollback(db);
+	reply_header(r, "ETag", etag);
+	snprintf(
+	    detail, sizeof(detail), "The %s changed since your read; read it again.", res->title);
+	reply_problem(r, 412, detail, NULL);
+	return NULL;
+}
+
+void
+path_update(struct request *r)
+{
+	const struct resource *res = r->route->resource;
+	struct write w;
+	long expected;
+	PGresult *row;
+
+	if (if_match_version(r, &expected) != 0 || (row = update_lock(r, res, expected)) == NULL)
 		return;
-	}
 	write_init(&w, r, res, NULL, "");
 	w.row = row;
 	snprintf(w.id, sizeof(w.id), "%s", r->params[0]);
