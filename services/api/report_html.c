@@ -569,16 +569,14 @@ document_end(struct evbuffer *b)
 	return out;
 }
 
-static void
-method_section(struct evbuffer *b, const json_t *report)
+/* The cells of a report, and how many were suppressed for each reason. */
+static const char *const reasons[] = { "min_count", "dominance", "secondary", "min_offices" };
+
+static long
+count_cells(const json_t *report, long by_reason[ARRAY_LEN(reasons)])
 {
-	const json_t *wm = json_object_get(report, "watermark");
-	const json_t *rules = json_object_get(wm, "disclosure");
 	size_t i, j;
 	json_t *table, *cell;
-	long by_reason[4] = { 0, 0, 0, 0 };
-	static const char *const reasons[] = { "min_count", "dominance", "secondary",
-		"min_offices" };
 	long cells = 0;
 	json_array_foreach(json_object_get(report, "tables"), i, table)
 	{
@@ -591,69 +589,84 @@ method_section(struct evbuffer *b, const json_t *report)
 					by_reason[k]++;
 		}
 	}
-	const char *method = json_string_value(json_object_get(rules, "method"));
-	if (method != NULL && strcmp(method, "cell_key") == 0) {
-		evbuffer_add_printf(b,
-		    "<section id=\"methodik\"><h2>Methodische Hinweise</h2>"
-		    "<h3>Geheimhaltung</h3><p>Keine Angabe in diesem Bericht darf Rückschlüsse auf ein "
-		    "einzelnes Kind, einen einzelnen Fall oder ein einzelnes Jugendamt zulassen, auch "
-		    "nicht im Vergleich mit anderen Tabellen, Berichten oder Zeiträumen. Die Fallzahlen "
-		    "sind deshalb mit der Cell-Key-Methode geheim gehalten, einem Verfahren der "
-		    "amtlichen Statistik. Verändert werden die Fallzahlen der feinsten Gliederung "
-		    "(Jahr, Bereich des Landesjugendamts, Art des Jugendamts, Merkmal): jede um einen "
-		    "kleinen Wert, höchstens um %lld nach oben oder unten (Varianz %.2f, ab %lld "
-		    "Fällen %.2f). Welcher Wert das ist, hängt allein von den gezählten Fällen ab: "
-		    "Dieselben Fälle ergeben in jeder Tabelle, in jedem Bericht und bei jeder Abfrage "
-		    "dieselbe Zahl.</p><ul>"
-		    "<li>Alle übrigen Zahlen, auch Summen und Zyklen, sind Summen dieser veränderten "
-		    "Werte. Die Tabellen gehen daher auf, in sich und untereinander; eine Zahl aus "
-		    "vielen Einzelwerten kann dafür um mehr als den genannten Höchstwert vom wahren "
-		    "Wert abweichen, im Verhältnis zu ihrer Größe aber wenig.</li>"
-		    "<li>Fallzahlen von 1 bis %lld werden nie ausgewiesen; eine ausgewiesene Null "
-		    "(\u2013) ist eine echte Null.</li>"
-		    "<li>Anteile werden aus den veränderten Fallzahlen berechnet.</li>"
-		    "<li><b>Vergleichswerte:</b> Mediane und Quartile über Jugendämter werden nur "
-		    "ausgewiesen, wenn mindestens %lld Jugendämter beitragen; Mediane außerdem nur ab "
-		    "%lld Fällen und wenn kein Jugendamt mehr als %.0f %% der Fälle stellt. Minimum und "
-		    "Maximum werden nie gezeigt, weil sie Werte einzelner Jugendämter wären.</li></ul>",
-		    (long long)json_integer_value(json_object_get(rules, "max_deviation")),
-		    json_number_value(json_object_get(rules, "variance")),
-		    (long long)json_integer_value(json_object_get(rules, "max_deviation")) +
-		        (long long)json_integer_value(json_object_get(rules, "js")) + 1,
-		    json_number_value(json_object_get(rules, "variance_large")),
-		    (long long)json_integer_value(json_object_get(rules, "js")),
-		    (long long)json_integer_value(json_object_get(rules, "min_offices")),
-		    (long long)json_integer_value(json_object_get(rules, "min_count")),
-		    json_number_value(json_object_get(rules, "dominance")) * 100);
-		evbuffer_add_printf(b,
-		    "<p>Von %ld Angaben dieses Berichts sind %ld mangels ausreichend vieler "
-		    "Jugendämter oder Fälle nicht ausgewiesen.</p>",
-		    cells, by_reason[0] + by_reason[1] + by_reason[2] + by_reason[3]);
-	} else {
-		evbuffer_add_printf(b,
-		    "<section id=\"methodik\"><h2>Methodische Hinweise</h2>"
-		    "<h3>Geheimhaltung</h3><p>Keine Angabe in diesem Bericht darf Rückschlüsse auf ein "
-		    "einzelnes Kind, einen einzelnen Fall oder ein einzelnes Jugendamt zulassen. Vor der "
-		    "Veröffentlichung durchläuft daher jede Tabelle eine statistische "
-		    "Geheimhaltungsprüfung:</p><ul>"
-		    "<li><b>Mindestfallzahl:</b> Fallzahlen von 1 bis %lld werden nicht ausgewiesen.</li>"
-		    "<li><b>Dominanz:</b> Stammt mehr als %.0f %% eines Wertes aus einem einzigen "
-		    "Jugendamt, wird er nicht ausgewiesen.</li>"
-		    "<li><b>Vergleichswerte:</b> Mediane, Quartile und Anteile über Jugendämter werden nur "
-		    "ausgewiesen, wenn mindestens %lld Jugendämter beitragen. Minimum und Maximum werden "
-		    "nie gezeigt, weil sie Werte einzelner Jugendämter wären.</li>"
-		    "<li><b>Sekundäre Geheimhaltung:</b> Wo Summen veröffentlicht werden, werden "
-		    "zusätzliche Felder gesperrt, damit ein gesperrter Wert nicht aus der Summe "
-		    "zurückgerechnet werden kann. Anteile werden gesperrt, wenn Zähler oder Gegenteil "
-		    "gesperrt sind.</li></ul>",
-		    (long long)json_integer_value(json_object_get(rules, "min_count")) - 1,
-		    json_number_value(json_object_get(rules, "dominance")) * 100,
-		    (long long)json_integer_value(json_object_get(rules, "min_offices")));
-		evbuffer_add_printf(b,
-		    "<p>Von %ld Angaben dieses Berichts sind gesperrt: %ld wegen der Mindestfallzahl, "
-		    "%ld wegen Dominanz, %ld sekundär, %ld mangels ausreichend vieler Jugendämter.</p>",
-		    cells, by_reason[0], by_reason[1], by_reason[2], by_reason[3]);
-	}
+	return cells;
+}
+
+/* Disclosure control by the cell-key method on atoms (docs/disclosure.md). */
+static void
+method_cell_key(struct evbuffer *b, const json_t *rules, long cells, long hidden)
+{
+	long long deviation =
+	    (long long)json_integer_value(json_object_get(rules, "max_deviation"));
+	long long js = (long long)json_integer_value(json_object_get(rules, "js"));
+	evbuffer_add_printf(b,
+	    "<section id=\"methodik\"><h2>Methodische Hinweise</h2>"
+	    "<h3>Geheimhaltung</h3><p>Keine Angabe in diesem Bericht darf Rückschlüsse auf ein "
+	    "einzelnes Kind, einen einzelnen Fall oder ein einzelnes Jugendamt zulassen, auch "
+	    "nicht im Vergleich mit anderen Tabellen, Berichten oder Zeiträumen. Die Fallzahlen "
+	    "sind deshalb mit der Cell-Key-Methode geheim gehalten, einem Verfahren der "
+	    "amtlichen Statistik. Verändert werden die Fallzahlen der feinsten Gliederung "
+	    "(Jahr, Bereich des Landesjugendamts, Art des Jugendamts, Merkmal): jede um einen "
+	    "kleinen Wert, höchstens um %lld nach oben oder unten (Varianz %.2f, ab %lld "
+	    "Fällen %.2f). Welcher Wert das ist, hängt allein von den gezählten Fällen ab: "
+	    "Dieselben Fälle ergeben in jeder Tabelle, in jedem Bericht und bei jeder Abfrage "
+	    "dieselbe Zahl.</p><ul>"
+	    "<li>Alle übrigen Zahlen, auch Summen und Zyklen, sind Summen dieser veränderten "
+	    "Werte. Die Tabellen gehen daher auf, in sich und untereinander; eine Zahl aus "
+	    "vielen Einzelwerten kann dafür um mehr als den genannten Höchstwert vom wahren "
+	    "Wert abweichen, im Verhältnis zu ihrer Größe aber wenig.</li>"
+	    "<li>Fallzahlen von 1 bis %lld werden nie ausgewiesen; eine ausgewiesene Null "
+	    "(\u2013) ist eine echte Null.</li>"
+	    "<li>Anteile werden aus den veränderten Fallzahlen berechnet.</li>"
+	    "<li><b>Vergleichswerte:</b> Mediane und Quartile über Jugendämter werden nur "
+	    "ausgewiesen, wenn mindestens %lld Jugendämter beitragen; Mediane außerdem nur ab "
+	    "%lld Fällen und wenn kein Jugendamt mehr als %.0f %% der Fälle stellt. Minimum und "
+	    "Maximum werden nie gezeigt, weil sie Werte einzelner Jugendämter wären.</li></ul>",
+	    deviation, json_number_value(json_object_get(rules, "variance")), deviation + js + 1,
+	    json_number_value(json_object_get(rules, "variance_large")), js,
+	    (long long)json_integer_value(json_object_get(rules, "min_offices")),
+	    (long long)json_integer_value(json_object_get(rules, "min_count")),
+	    json_number_value(json_object_get(rules, "dominance")) * 100);
+	evbuffer_add_printf(b,
+	    "<p>Von %ld Angaben dieses Berichts sind %ld mangels ausreichend vieler "
+	    "Jugendämter oder Fälle nicht ausgewiesen.</p>",
+	    cells, hidden);
+}
+
+/* Disclosure control by minimum counts and suppression (reports made before the cell-key
+ * method). */
+static void
+method_min_count(struct evbuffer *b, const json_t *rules, long cells, const long by_reason[])
+{
+	evbuffer_add_printf(b,
+	    "<section id=\"methodik\"><h2>Methodische Hinweise</h2>"
+	    "<h3>Geheimhaltung</h3><p>Keine Angabe in diesem Bericht darf Rückschlüsse auf ein "
+	    "einzelnes Kind, einen einzelnen Fall oder ein einzelnes Jugendamt zulassen. Vor der "
+	    "Veröffentlichung durchläuft daher jede Tabelle eine statistische "
+	    "Geheimhaltungsprüfung:</p><ul>"
+	    "<li><b>Mindestfallzahl:</b> Fallzahlen von 1 bis %lld werden nicht ausgewiesen.</li>"
+	    "<li><b>Dominanz:</b> Stammt mehr als %.0f %% eines Wertes aus einem einzigen "
+	    "Jugendamt, wird er nicht ausgewiesen.</li>"
+	    "<li><b>Vergleichswerte:</b> Mediane, Quartile und Anteile über Jugendämter werden nur "
+	    "ausgewiesen, wenn mindestens %lld Jugendämter beitragen. Minimum und Maximum werden "
+	    "nie gezeigt, weil sie Werte einzelner Jugendämter wären.</li>"
+	    "<li><b>Sekundäre Geheimhaltung:</b> Wo Summen veröffentlicht werden, werden "
+	    "zusätzliche Felder gesperrt, damit ein gesperrter Wert nicht aus der Summe "
+	    "zurückgerechnet werden kann. Anteile werden gesperrt, wenn Zähler oder Gegenteil "
+	    "gesperrt sind.</li></ul>",
+	    (long long)json_integer_value(json_object_get(rules, "min_count")) - 1,
+	    json_number_value(json_object_get(rules, "dominance")) * 100,
+	    (long long)json_integer_value(json_object_get(rules, "min_offices")));
+	evbuffer_add_printf(b,
+	    "<p>Von %ld Angaben dieses Berichts sind gesperrt: %ld wegen der Mindestfallzahl, "
+	    "%ld wegen Dominanz, %ld sekundär, %ld mangels ausreichend vieler Jugendämter.</p>",
+	    cells, by_reason[0], by_reason[1], by_reason[2], by_reason[3]);
+}
+
+/* The symbols, and which date places a record in a year. */
+static void
+method_legend(struct evbuffer *b)
+{
 	evbuffer_add_printf(b,
 	    "<h3>Zeichenerklärung</h3><table class=\"legend\"><tbody>"
 	    "<tr><th scope=\"row\">.</th><td>Zahlenwert unbekannt oder geheim zu halten</td></tr>"
@@ -667,7 +680,16 @@ method_section(struct evbuffer *b, const json_t *report)
 	    "SGB VIII abgeschlossen wurde (Abschlussmonat).</li>"
 	    "<li><b>Qualitätsentwicklungsthemen:</b> der Tag, an dem das Thema erfasst wurde.</li>"
 	    "<li><b>Strukturerhebungen:</b> der Stichtag der Erhebung; je Jugendamt zählt die "
-	    "jüngste Erhebung des Zeitraums.</li></ul><p>Ein Zyklus (z. B. 2023–2028) umfasst "
+	    "jüngste Erhebung des Zeitraums.</li></ul>");
+}
+
+/* Which cycle, which inputs, which release, the content hash; closes the section. */
+static void
+method_sources(struct evbuffer *b, const json_t *report)
+{
+	const json_t *wm = json_object_get(report, "watermark");
+	evbuffer_add_printf(b,
+	    "<p>Ein Zyklus (z. B. 2023–2028) umfasst "
 	    "die Angaben der Verfahren dieses Zyklus. Stand der Eingaben: %lld "
 	    "Fallanalysen, übernommen bis ",
 	    (long long)json_integer_value(json_object_get(wm, "case_analyses")));
@@ -683,12 +705,28 @@ method_section(struct evbuffer *b, const json_t *report)
 		        ? "; sie sind endgültig und ändern sich nicht mehr"
 		        : "; sie sind vorläufig: Eine spätere Veröffentlichung übernimmt Änderungen, "
 		          "sobald sich hinreichend viele Angaben des Zeitraums geändert haben");
-	} else if (json_object_get(wm, "release") != NULL) {
+	} else if (release != NULL) {
 		evbuffer_add_printf(b, ". Es gibt noch keine Veröffentlichung der Fallzahlen");
 	}
 	evbuffer_add_printf(b, ". Prüfsumme des Inhalts: <code>");
 	esc(b, json_string_value(json_object_get(report, "content_hash")));
 	evbuffer_add_printf(b, "</code>.</p></section>");
+}
+
+static void
+method_section(struct evbuffer *b, const json_t *report)
+{
+	const json_t *rules = json_object_get(json_object_get(report, "watermark"), "disclosure");
+	long by_reason[ARRAY_LEN(reasons)] = { 0 };
+	long cells = count_cells(report, by_reason);
+	const char *method = json_string_value(json_object_get(rules, "method"));
+	if (method != NULL && strcmp(method, "cell_key") == 0)
+		method_cell_key(
+		    b, rules, cells, by_reason[0] + by_reason[1] + by_reason[2] + by_reason[3]);
+	else
+		method_min_count(b, rules, cells, by_reason);
+	method_legend(b);
+	method_sources(b, report);
 }
 
 char *
