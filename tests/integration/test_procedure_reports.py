@@ -2,10 +2,12 @@
 its lead accepts; figures from the procedure's own data, frozen when finalised; who sees
 what; bad input and illegal moves change nothing."""
 
+import base64
+import json
 import re
 import unittest
 
-from harness import StackTestCase, render_in_chromium
+from harness import StackTestCase, psql, render_in_chromium
 
 ASSESSMENT = "Die Gefährdungseinschätzung wird überwiegend fachgerecht umgesetzt; Fall Kowalski."
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
@@ -36,9 +38,17 @@ class ProcedureReportTest(StackTestCase):
         other_region = "LWL" if cls.region == "LVR" else "LVR"
         cls.other_advisor = s.token("advisor", region=other_region)[0]
         cls.ministry = s.token("ministry")[0]
+        cls.cycle = s.sql_value(f"SELECT cycle FROM procedures WHERE id = '{cls.proc}'")
         cls.other_office = s.token("office_staff", office=s.sql_value(
             f"SELECT id FROM offices WHERE id NOT IN ('{cls.office}', '{cls.office2}')"
             " ORDER BY id LIMIT 1"))[0]
+
+    def ministry_sees(self, office, query=""):
+        """The ministry's list of an office's reports."""
+        r = self.stack.get(f"/v1/procedure-reports?office_id={office}&{query}",
+                           token=self.ministry)
+        self.assertEqual(r.status, 200, r)
+        return r.json()["items"]
 
     def path(self, proc=None):
         return f"/v1/procedures/{proc or self.proc}/report"
@@ -200,14 +210,39 @@ class ProcedureReportTest(StackTestCase):
                 self.assertEqual(r.status, 422, r)
         self.assertEqual(s.post("/v1/procedure-reports", {"procedure_id": self.proc2},
                                 token=self.other_advisor).status, 422)
-        # The ministry sees that it exists and its state, not its content.
+        # The ministry cannot read it, nor tell the draft from none.
         self.assertProblem(s.get(self.path(self.proc2), token=self.ministry), 403)
-        items = s.get("/v1/procedure-reports", token=self.ministry).json()["items"]
-        mine = [i for i in items if i["procedure_id"] == self.proc2]
-        self.assertEqual(len(mine), 1)
-        self.assertEqual(set(mine[0]), {"procedure_id", "office_id", "cycle", "status",
-                                        "finalised_at", "accepted_at", "version", "created_at",
-                                        "updated_at"})
+        self.assertEqual(self.ministry_sees(self.office2), [])
+        self.assertEqual([i["procedure_id"] for i in s.get(
+            f"/v1/procedure-reports?office_id={self.office2}", token=self.advisor).json()[
+            "items"]], [self.proc2])
+        # Of test 2's report (finalised, then accepted), that it exists and when it was
+        # finalised: not its status, version, acceptance or other times.
+        final = s.get(self.path(), token=self.inst).json()
+        self.assertEqual(self.ministry_sees(self.office), [
+            {"procedure_id": self.proc, "office_id": self.office, "cycle": self.cycle,
+             "finalised_at": final["finalised_at"]}])
+        # Its filters see every report it sees as finalised, and go by that time.
+        for query, found in (("status=finalised", True), ("status=accepted", False),
+                             ("status=draft", False),
+                             (f"updated_since={final['finalised_at']}", True),
+                             (f"updated_since={final['accepted_at']}", False)):
+            with self.subTest(query=query):
+                self.assertEqual(len(self.ministry_sees(self.office, query)), int(found))
+        # A cursor holds the time of finalisation, no other.
+        page = s.get("/v1/procedure-reports?limit=1", token=self.ministry).json()
+        key = json.loads(base64.urlsafe_b64decode(page["next_cursor"] + "=="))
+        self.assertEqual(key, [page["items"][0]["finalised_at"], page["items"][0]["procedure_id"]])
+        csv = s.get(f"/v1/procedure-reports.csv?office_id={self.office}", token=self.ministry)
+        self.assertEqual(csv.status, 200, csv)
+        self.assertEqual(csv.body.decode().splitlines()[1],
+                         f"{self.proc},{self.office},{self.cycle},,{final['finalised_at']},,,,")
+        # The database shows it no draft either, whatever the API asks.
+        drafts = psql(s.service_url, "SELECT set_config('kqe.role', 'ministry', false);"
+                      " SELECT count(*) FROM procedure_reports WHERE status = 'draft'")
+        self.assertEqual(drafts[-1], ["0"])
+        self.assertGreater(int(s.sql_value(
+            "SELECT count(*) FROM procedure_reports WHERE status = 'draft'")), 0)
         # Admin reads the figures, not the text.
         r = s.get(self.path(self.proc2))
         self.assertEqual(r.status, 200, r)

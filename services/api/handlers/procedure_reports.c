@@ -7,8 +7,9 @@
  * recommendations), stored encrypted. status moves draft → finalised (the
  * authors, in phase report; the procedure then is completed) → accepted (the
  * office lead). The office's staff read it and comment
- * (/v1/report-comments); the ministry lists only that a report exists and
- * when it was finalised. Invariants: migration 0017_procedure_reports.sql.
+ * (/v1/report-comments); the ministry lists only that a finalised report
+ * exists and when it was finalised. Invariants: migration
+ * 0017_procedure_reports.sql (and 0031).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,12 +52,23 @@ static const struct field_spec fields[] = {
 	" 'finalised_at', kqe_ts(r.finalised_at), 'accepted_at', kqe_ts(r.accepted_at),"           \
 	" 'version', r.version, 'created_at', kqe_ts(r.created_at),"                               \
 	" 'updated_at', kqe_ts(r.updated_at))::text"
-/* What a list shows, to the ministry too: that a report exists, its state, no content. */
+/*
+ * What a list shows: that a report exists and its state. The ministry sees
+ * only that it exists and when it was finalised — finalised reports only
+ * (row-level security applies that too, migration 0031), ordered and
+ * filtered by the time of finalisation instead of the last change, and its
+ * `status` filter sees every such report as finalised, so that neither an
+ * answer nor a cursor tells it a draft, an acceptance or a later change.
+ */
+#define MINISTRY "kqe_ctx('role') = 'ministry'"
+#define LIST_KEY "(CASE WHEN " MINISTRY " THEN r.finalised_at ELSE r.updated_at END)"
 #define REPORT_SUMMARY_JSON                                                                        \
-	"json_build_object('procedure_id', r.procedure_id, 'office_id', r.office_id,"              \
+	"(CASE WHEN " MINISTRY " THEN json_build_object('procedure_id', r.procedure_id,"           \
+	" 'office_id', r.office_id, 'cycle', r.cycle, 'finalised_at', kqe_ts(r.finalised_at))"     \
+	" ELSE json_build_object('procedure_id', r.procedure_id, 'office_id', r.office_id,"        \
 	" 'cycle', r.cycle, 'status', r.status, 'finalised_at', kqe_ts(r.finalised_at),"           \
 	" 'accepted_at', kqe_ts(r.accepted_at), 'version', r.version,"                             \
-	" 'created_at', kqe_ts(r.created_at), 'updated_at', kqe_ts(r.updated_at))::text"
+	" 'created_at', kqe_ts(r.created_at), 'updated_at', kqe_ts(r.updated_at)) END)::text"
 /* The scope, applied by PostgreSQL (advisors by region; RLS applies it again). */
 #define READER " kqe_report_reader(r.office_id, r.procedure_id)"
 
@@ -65,12 +77,14 @@ static const struct db_stmt stmt_get = { "procedure_report_get",
 	" AND r.procedure_id = $1::uuid" };
 /* $1 office_id, $2 status, $3 updated_since, $4 $5 cursor, $6 limit */
 static const struct db_stmt stmt_list = { "procedure_report_list",
-	"SELECT kqe_ts(r.updated_at), r.procedure_id::text, r.office_id, " REPORT_SUMMARY_JSON
-	" FROM procedure_reports r WHERE (" READER " OR kqe_ctx('role') = 'ministry')"
-	" AND ($1::text IS NULL OR r.office_id = $1) AND ($2::text IS NULL OR r.status = $2)"
-	" AND ($3::timestamptz IS NULL OR r.updated_at >= $3)"
-	" AND ($4::timestamptz IS NULL OR (r.updated_at, r.procedure_id) > ($4, $5::uuid))"
-	" ORDER BY r.updated_at, r.procedure_id LIMIT $6" };
+	"SELECT kqe_ts(" LIST_KEY "), r.procedure_id::text, r.office_id, " REPORT_SUMMARY_JSON
+	" FROM procedure_reports r WHERE (" READER " OR (" MINISTRY " AND r.status <> 'draft'))"
+	" AND ($1::text IS NULL OR r.office_id = $1)"
+	" AND ($2::text IS NULL OR (CASE WHEN " MINISTRY
+	" THEN 'finalised' ELSE r.status END) = $2)"
+	" AND ($3::timestamptz IS NULL OR " LIST_KEY " >= $3)"
+	" AND ($4::timestamptz IS NULL OR (" LIST_KEY ", r.procedure_id) > ($4, $5::uuid))"
+	" ORDER BY " LIST_KEY ", r.procedure_id LIMIT $6" };
 /* The report, and the procedure's phase for those who may finalise (else null). */
 static const struct db_stmt stmt_lock = { "procedure_report_lock",
 	"SELECT r.office_id, r.version, " REPORT_JSON ","
