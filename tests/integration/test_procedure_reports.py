@@ -1,8 +1,10 @@
 """§ 8 procedure reports: an institute drafts, edits and finalises, the office comments and
 its lead accepts; figures from the procedure's own data, frozen when finalised; who sees
-what; bad input and illegal moves change nothing."""
+what; the committee version gives no hidden count away and holds no free text; bad input and
+illegal moves change nothing."""
 
 import base64
+import html as htmllib
 import json
 import re
 import unittest
@@ -11,6 +13,127 @@ from harness import StackTestCase, psql, render_in_chromium
 
 ASSESSMENT = "Die Gefährdungseinschätzung wird überwiegend fachgerecht umgesetzt; Fall Kowalski."
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
+MIN_COUNT = 3  # KQE_SDC_MIN_COUNT's default, which the tests' kqe-api runs with
+# Distinctive free text, each where a person's name could stand.
+FINDINGS = "Befund Zebra-4711: Familie Nowak"
+SECTION = "Abschnitt Quokka-0815: Frau Lindqvist"
+COMMENT = "Anmerkung Okapi-2222: Herr Brandt"
+TOPIC = "Thema Axolotl-9090: Team Süd"
+# Lines where a case analysis may count several times: they have no total.
+MULTI = {"Art der Gefährdung (bei Kindeswohlgefährdung)", "Lernthemen der Fallanalysen"}
+FACTS = {"Unmittelbarer Eindruck vom Kind": "direct_impression",
+         "Mehrere Fachkräfte beteiligt": "several_professionals",
+         "Kind oder Jugendliche(r) beteiligt": "child_involved"}
+# The structure's own figures that are a fact's share (by label, and by code as printed
+# before they had labels).
+FACT_SHARES = {"Fallanalysen mit unmittelbarem Eindruck vom Kind (%)": "direct_impression",
+               "Fallanalysen mit mehreren Fachkräften (%)": "several_professionals",
+               "Fallanalysen mit Beteiligung des Kindes (%)": "child_involved",
+               "direct_impression_percent": "direct_impression",
+               "several_professionals_percent": "several_professionals",
+               "child_involved_percent": "child_involved"}
+
+
+def value(text):
+    """A printed figure: None where hidden (.), "x" where none makes sense, else a number."""
+    if text == ".":
+        return None
+    if text == "x":
+        return "x"
+    if text == "\u2013":
+        return 0
+    return float(text.replace(".", "").replace(",", "."))
+
+
+def figures(html):
+    """The figures of sections 1 and 2 as (caption, rows, median): rows as (label, [cells]),
+    median the rating median printed after the figure (None if there is none)."""
+    part = html[html.index('id="fallanalysen"'):html.index('id="struktur"')]
+    out = []
+    for m in re.finditer(r"<figure><figcaption>(.*?)</figcaption>(.*?)</figure>"
+                         r"(?:<p>Median der Bewertungen: <b>([^<]*)</b></p>)?", part):
+        caption, body, median = m.groups()
+        rows = [(htmllib.unescape(label), re.findall(r"<td>([^<]*)</td>", cells))
+                for label, cells in re.findall(
+                    r"<tr><th>([^<]*)</th>((?:<td>[^<]*</td>)+)</tr>", body)]
+        out.append((htmllib.unescape(caption), rows, median))
+    return out
+
+
+def structure(html):
+    """The structure section's rows as (indicator label, own value as printed)."""
+    part = html[html.index('id="struktur"'):html.index('id="themen"')]
+    return [(htmllib.unescape(label), own) for label, own in re.findall(
+        r"<tr><th>([^<]*)</th><td>[^<]*</td><td>([^<]*)</td>", part)]
+
+
+def derivable(html):
+    """Everything an outsider can work out of a hidden count from one rendering, with the
+    number of case analyses, the printed counts, shares, medians and the structure's own
+    figures: a list of findings, empty when nothing can be."""
+    found = []
+    n = value(re.search(r"Im Verfahren wurden <b>([^<]*)</b>", html).group(1))
+    if n is not None and 0 < n < MIN_COUNT:
+        found.append(f"{n:g} case analyses printed")
+    lines = []  # (name, counts, whether the line adds up to n)
+    for caption, rows, median in figures(html):
+        if caption == "Fachliches Vorgehen":
+            for label, cells in rows:
+                counts = [value(c) for c in cells[:-1]]
+                lines.append((label, counts, True))
+                if None in counts and value(cells[-1]) not in (None, "x"):
+                    found.append(f"{label}: the share {cells[-1]} beside a hidden count")
+            continue
+        counts = [value(cells[0]) for _, cells in rows]
+        lines.append((caption, counts, caption not in MULTI))
+        for (label, cells), count in zip(rows, counts):
+            share = value(cells[1]) if len(cells) > 1 else None
+            if count is None and share not in (None, "x") and n is not None:
+                found.append(f"{caption}/{label}: the share {cells[1]} gives the count "
+                             f"{share * n / 100:g}")
+        if median is not None and value(median) is not None and None in counts:
+            found.append(f"{caption}: the median {median} beside a hidden count")
+    for name, counts, adds_up in lines:
+        if n is not None:
+            found += [f"{name}: a count of {c:g} printed" for c in counts
+                      if c is not None and 0 < c < MIN_COUNT]
+        if not adds_up or n is None:
+            continue
+        hidden = counts.count(None)
+        rest = n - sum(c for c in counts if c is not None)
+        if hidden == 1:
+            found.append(f"{name}: the hidden count is {rest:g}")
+        elif hidden > 1 and rest < MIN_COUNT:
+            found.append(f"{name}: the hidden counts add up to {rest:g}")
+        elif hidden == 0 and 0 < rest < MIN_COUNT:
+            found.append(f"{name}: {rest:g} case analyses in no printed category")
+    fact_hidden = {FACTS[name]: None in counts for name, counts, _ in lines if name in FACTS}
+    for label, own in structure(html):
+        fact = FACT_SHARES.get(label)
+        if fact is not None and value(own) not in (None, "x") and fact_hidden.get(fact, True):
+            found.append(f"{label}: the office's own share {own} beside hidden counts")
+    days = value(re.search(r"\(Median\): <b>([^<]*)</b>", html).group(1))
+    if days is not None and (n is None or n < MIN_COUNT):
+        found.append(f"the median days {days:g} of fewer than {MIN_COUNT} case analyses")
+    return found
+
+
+def case(procedure, i, **kw):
+    """A case analysis of the fixtures, with kw replacing its parts."""
+    body = {"procedure_id": procedure, "case_reference": f"FIX-{procedure[:8]}-{i}",
+            "selection": "random", "closed_month": "2024-03",
+            "child": {"sex": "weiblich", "birth_month": "2015-03"},
+            "parents_age_group": "27_und_aelter", "reported_by": "schule",
+            "result": "latente_gefaehrdung", "endangerment_forms": ["vernachlaessigung"],
+            "process": {"days_to_first_contact": i + 1, "direct_impression": True,
+                        "several_professionals": True, "child_involved": True},
+            "ratings": {"first_assessment": 2}, "learning_themes": []}
+    for key, v in kw.items():
+        if key in ("child", "process"):
+            body[key] = {**body[key], **v}
+        else:
+            body[key] = v
+    return body
 
 
 class ProcedureReportTest(StackTestCase):
@@ -266,29 +389,38 @@ class ProcedureReportTest(StackTestCase):
         for html in (full, committee):
             for section in sections:
                 self.assertIn(f'id="{section}"', html)
-            self.assertIn(ASSESSMENT.split(";")[0], html)
+            # German, charts as inline SVG, laid out for A4 in print, no JavaScript.
+            self.assertTrue(html.startswith('<!DOCTYPE html><html lang="de">'), html[:60])
+            self.assertIn("<svg ", html)
+            self.assertIn("@page{size:A4", html)
+            self.assertNotIn("<script", html.lower())
+        # The authors' sections and the office's comments are for the office only: the
+        # committee version holds no free text.
+        for text in (ASSESSMENT, "Verbindliche Checklisten.", "Kollegiale Beratung.",
+                     "Die Empfehlungen tragen wir mit."):
+            self.assertIn(text, full)
+            self.assertNotIn(text, committee)
+        self.assertNotIn("Kowalski", committee)
         self.assertIn('id="kommentare"', full)
-        self.assertIn("Die Empfehlungen tragen wir mit.", full)
         self.assertNotIn('id="kommentare"', committee)
-        self.assertNotIn("Die Empfehlungen tragen wir mit.", committee)
-        # No free text of a case analysis in either (the demo's findings are not decrypted
-        # for reports; their pseudonyms never appear).
+        # No free text of a case analysis or a topic in either (the demo's findings are not
+        # decrypted for reports; their pseudonyms never appear).
         for html in (full, committee):
             self.assertNotIn("case_reference", html)
-        # The committee version prints no count of 1 or 2; the full one does where there are.
+            self.assertNotIn(TOPIC, html)
+        # Shares beside the counts, and the ratings' medians.
+        self.assertIn("<th>Anteil (%)</th>", full)
+        self.assertRegex(full, r"Median der Bewertungen: <b>[1-4](,\d)?</b>")
+        # The committee version prints no count of 1 or 2, nor anything that gives one
+        # back; the full one does where there are.
         def counts(html):
-            """Every count printed for the case analyses and ratings: the distributions'
-            rows, and the yes and no columns of the process facts."""
-            part = html[html.index('id="fallanalysen"'):html.index('id="struktur"')]
-            single = re.findall(r"<tr><th>[^<]*</th><td>([^<]*)</td></tr>", part)
-            facts = re.findall(r"<tr><th>[^<]*</th><td>([^<]*)</td><td>([^<]*)</td>"
-                               r"<td>[^<]*</td></tr>", part)
-            self.assertEqual(len(facts), 3)
-            return single + [c for row in facts for c in row]
-        small = [c for c in counts(full) if c in ("1", "2")]
+            return [value(cells[0]) for _, rows, _ in figures(html) for _, cells in rows]
+        small = [c for c in counts(full) if c in (1, 2)]
         self.assertGreater(len(small), 0, "the procedure should have rare categories")
-        self.assertEqual([c for c in counts(committee) if c in ("1", "2")], [])
-        self.assertIn(".", counts(committee))
+        self.assertEqual([c for c in counts(committee) if c in (1, 2)], [])
+        self.assertIn(None, counts(committee))
+        self.assertEqual(derivable(committee), [])
+        self.assertNotEqual(derivable(full), [])
         # Nor does a chart give a hidden count away: its bar has no length.
         bars = re.findall(r'<rect class="bar" [^>]*width="([\d.]+)"[^>]*/><text [^>]*>([^<]*)'
                           r'</text>', committee)
@@ -361,6 +493,111 @@ class ProcedureReportTest(StackTestCase):
                 self.assertEqual(sorted(e["pointer"] for e in r.json()["errors"]), pointers)
         self.assertEqual((self.rows(), s.sql("SELECT * FROM procedure_report_comments"
                                               " ORDER BY id")), before)
+
+    def fixture(self, cases):
+        """A procedure of the office with the class's institute (out of cycle, so that the
+        office may have several; in phase evaluation) and these case analyses, posted by the
+        institute; its id."""
+        s = self.stack
+        proc = s.sql_value(
+            "INSERT INTO procedures (office_id, cycle, out_of_cycle, institute_id, phase)"
+            f" VALUES ('{self.office}', '{self.cycle}', true, '{self.institute}', 'evaluation')"
+            " RETURNING id")
+        for i, kw in enumerate(cases):
+            r = s.post("/v1/case-analyses", case(proc, i, **kw), token=self.inst)
+            self.assertEqual(r.status, 201, r)
+        return proc
+
+    def test_8_the_committee_version_gives_no_hidden_count_away(self):
+        s = self.stack
+        # Ten case analyses with small counts where a careless table would give them away:
+        # results 8, 1, 1 (two hidden 1s are 10 - 8); facts 8 yes, 2 no (no is 10 - 8);
+        # 9 yes and 1 not stated; 4 and 5 ratings of intake and 1 case unrated; an own
+        # share of 80 % (8 of 10).
+        cases = []
+        for i in range(10):
+            kw = {"child": {"sex": "weiblich" if i < 5 else "maennlich"},
+                  "reported_by": ("schule", "polizei_gericht_staatsanwaltschaft", "eltern")[
+                      0 if i < 4 else 1 if i < 8 else 2],
+                  "process": {"direct_impression": i < 8, "several_professionals":
+                              True if i < 9 else None, "child_involved": i < 5},
+                  "ratings": {"first_assessment": 2, "child_participation": 3 if i < 2 else 1,
+                              **({"intake": 1 if i < 4 else 2} if i < 9 else {})},
+                  "learning_themes": ["documentation"] if i == 0 else []}
+            if i == 8:
+                kw.update(result="akute_gefaehrdung",
+                          endangerment_forms=["vernachlaessigung", "sexuelle_gewalt"])
+            if i == 9:
+                kw.update(result="hilfebedarf_ohne_gefaehrdung", endangerment_forms=[])
+                kw["child"]["birth_month"] = "2020-01"
+            if i == 0:
+                kw["findings"] = FINDINGS
+            cases.append(kw)
+        proc = self.fixture(cases)
+        r = s.post("/v1/procedure-reports", {"procedure_id": proc, "assessment": SECTION,
+                                             "strengths": SECTION, "development_needs": SECTION,
+                                             "recommendations": SECTION}, token=self.inst)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(s.post("/v1/topics", {"procedure_id": proc, "theme": "documentation",
+                                               "priority": "medium", "description": TOPIC},
+                                token=self.inst).status, 201)
+        self.assertEqual(s.post("/v1/report-comments", {"procedure_id": proc, "text": COMMENT},
+                                token=self.staff).status, 201)
+        report = s.get(self.path(proc), token=self.staff)
+        full = s.get(self.path(proc) + ".html", token=self.staff).body.decode()
+        committee = s.get(self.path(proc) + ".html?version=committee",
+                          token=self.staff).body.decode()
+
+        # The fixture has the small counts, and the full version prints them.
+        self.assertIn(1, [value(c[0]) for _, rows, _ in figures(full) for _, c in rows])
+        self.assertNotEqual(derivable(full), [])
+        # From the committee version nothing can be worked out: no hidden count, no small sum
+        # of hidden counts from the total, no count from a share, a median or an own figure.
+        self.assertEqual(derivable(committee), [])
+        # What it does print is true.
+        self.assertIn("Im Verfahren wurden <b>10</b>", committee)
+        lines = {caption: rows for caption, rows, _ in figures(committee)}
+        self.assertEqual(lines["Geschlecht des Kindes"],
+                         [("männlich", ["5", "50"]), ("weiblich", ["5", "50"])])
+        self.assertEqual([c for _, c in lines["Ergebnis der Gefährdungseinschätzung"]],
+                         [[".", "."]] * 3)
+        self.assertEqual(dict(lines["Fachliches Vorgehen"])["Kind oder Jugendliche(r) beteiligt"],
+                         ["5", "5", "\u2013", "50"])
+        self.assertIn("(Median): <b>5,5</b>", committee)
+        self.assertIn(("Fallanalysen mit Beteiligung des Kindes (%)", "50"), structure(committee))
+        self.assertIn(("Fallanalysen mit unmittelbarem Eindruck vom Kind (%)", "."),
+                      structure(committee))
+        # The own case figures are the procedure's (its JSON, as the office reads it).
+        own = {row["indicator"]: row["own"] for row in report.json()["generated"]["structure"]}
+        self.assertEqual((own["direct_impression_percent"], own["several_professionals_percent"],
+                          own["child_involved_percent"], own["median_days_to_first_contact"]),
+                         (80, 100, 50, 5.5))
+        self.assertIn(("Fallanalysen mit unmittelbarem Eindruck vom Kind (%)", "80"),
+                      structure(full))
+
+        # Free text: findings and topic descriptions in neither rendering nor the report;
+        # the authors' sections and the comments in the office's version only.
+        for html in (full, committee):
+            self.assertNotIn(FINDINGS.split(":")[0], html)
+            self.assertNotIn(TOPIC.split(":")[0], html)
+            self.assertNotIn(f"FIX-{proc[:8]}", html)
+        self.assertNotIn(FINDINGS.split(":")[0], report.body.decode())
+        self.assertNotIn(TOPIC.split(":")[0], report.body.decode())
+        for text in (SECTION, COMMENT):
+            self.assertIn(text, full)
+            self.assertNotIn(text.split(":")[0], committee)
+
+        # Two case analyses: their number is hidden too, and with it every count and median.
+        few = self.fixture([{}, {"result": "akute_gefaehrdung"}])
+        self.assertEqual(s.post("/v1/procedure-reports", {"procedure_id": few},
+                                token=self.inst).status, 201)
+        committee = s.get(self.path(few) + ".html?version=committee",
+                          token=self.staff).body.decode()
+        self.assertEqual(derivable(committee), [])
+        self.assertIn("Im Verfahren wurden <b>.</b>", committee)
+        self.assertIn("(Median): <b>.</b>", committee)
+        self.assertEqual({c for _, rows, _ in figures(committee) for _, cells in rows
+                          for c in cells if c not in ("\u2013", "x")}, {"."})
 
 
 if __name__ == "__main__":

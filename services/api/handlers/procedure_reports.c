@@ -330,7 +330,8 @@ procedure_report_html_reply(struct request *r, const json_t *rep)
 {
 	const char *version = query_get(r, "version");
 	bool committee = version != NULL && strcmp(version, "committee") == 0;
-	char *html = procedure_report_html(rep, committee, r->worker->cfg->sdc_min_count);
+	char *html = procedure_report_html(
+	    rep, committee, r->worker->cfg->sdc_min_count, r->worker->cfg->sdc_min_offices);
 	reply_header(r, "Content-Security-Policy",
 	    "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
 	reply_bytes(r, 200, "text/html; charset=utf-8", html, strlen(html));
