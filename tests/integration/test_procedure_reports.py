@@ -180,6 +180,69 @@ class ProcedureReportTest(StackTestCase):
         return self.stack.sql("SELECT procedure_id, status, version FROM procedure_reports"
                               " ORDER BY 1")
 
+    def check_figures(self, gen, n):
+        """The draft's figures against SQL: ratings, learning themes, medians, shares, topics
+        with status and follow-up date; the structure's own case figures the procedure's,
+        its quartiles the benchmark's of the latest release."""
+        s = self.stack
+        where = f"c.procedure_id = '{self.proc}'"
+        ratings = {}
+        for dim, category, count in s.sql(
+                "SELECT 'rating:' || r.key, r.value, count(*) FROM case_analyses c,"
+                f" jsonb_each_text(c.ratings) r WHERE {where} GROUP BY 1, 2"):
+            ratings.setdefault(dim, {})[category] = int(count)
+        self.assertGreater(len(ratings), 0)
+        self.assertEqual({k: v for k, v in gen["counts"].items() if k.startswith("rating:")},
+                         ratings)
+        themes = {t: int(count) for t, count in s.sql(
+            "SELECT t, count(*) FROM case_analyses c, unnest(c.learning_themes) t"
+            f" WHERE {where} GROUP BY 1")}
+        self.assertGreater(len(themes), 0)
+        self.assertEqual(gen["counts"]["learning_theme"], themes)
+        medians = {dim: float(m) for dim, m in s.sql(
+            "SELECT 'days_to_first_contact', round(percentile_cont(0.5) WITHIN GROUP"
+            f" (ORDER BY c.days_to_first_contact)::numeric, 1) FROM case_analyses c WHERE {where}"
+            " UNION ALL SELECT 'rating:' || r.key, round(percentile_cont(0.5) WITHIN GROUP"
+            " (ORDER BY r.value::numeric)::numeric, 1) FROM case_analyses c,"
+            f" jsonb_each_text(c.ratings) r WHERE {where} GROUP BY r.key")}
+        self.assertEqual(gen["medians"], medians)
+        # Shares: every count as a share of the procedure's case analyses.
+        self.assertEqual(set(gen["shares"]), set(gen["counts"]))
+        for dim, categories in gen["counts"].items():
+            self.assertEqual(set(gen["shares"][dim]), set(categories))
+            for category, count in categories.items():
+                self.assertLessEqual(abs(gen["shares"][dim][category] - 100 * count / n),
+                                     0.05 + 1e-9, (dim, category))
+        topics = s.sql("SELECT theme, priority, status, coalesce(follow_up_date::text, '')"
+                       f" FROM topics c WHERE {where} ORDER BY created_at, id")
+        self.assertEqual([[t["theme"], t["priority"], t["status"], t["follow_up_date"] or ""]
+                          for t in gen["topics"]], topics)
+        self.assertIn("2027-03-31", [t["follow_up_date"] for t in gen["topics"]])
+        # The own case figures are the procedure's, not the office's over every procedure.
+        own = {i: (None if v == "" else float(v)) for i, v in s.sql(
+            "SELECT v.i, coalesce(round(v.x, 2)::text, '') FROM (SELECT"
+            " 100.0 * avg(direct_impression::int) AS d, 100.0 * avg(several_professionals::int)"
+            " AS p, 100.0 * avg(child_involved::int) AS k, percentile_cont(0.5) WITHIN GROUP"
+            f" (ORDER BY days_to_first_contact) AS m FROM case_analyses c WHERE {where}) c,"
+            " LATERAL (VALUES ('direct_impression_percent', c.d), ('several_professionals_percent',"
+            " c.p), ('child_involved_percent', c.k), ('median_days_to_first_contact',"
+            " c.m::numeric)) AS v (i, x)")}
+        bench = s.get(f"/v1/offices/{self.office}/benchmark", token=self.lead).json()
+        peers = {(i["indicator"], group): figures for i in bench["indicators"]
+                 for group, figures in i["peers"].items()}
+        quartiles = 0
+        for row in gen["structure"]:
+            with self.subTest(indicator=row["indicator"], group=row["peer_group"]):
+                if row["indicator"] in own:
+                    self.assertEqual(row["own"], own[row["indicator"]])
+                want = peers[(row["indicator"], row["peer_group"])]
+                self.assertEqual(row["peers"], want["offices"])
+                self.assertEqual([row["q1"], row["median"], row["q3"]],
+                                 [want["q1"], want["median"], want["q3"]])
+                quartiles += row["median"] is not None
+        self.assertEqual({row["indicator"] for row in gen["structure"]} & set(own), set(own))
+        self.assertGreater(quartiles, 0, "the release should give some peer group quartiles")
+
     def test_1_bad_input_is_422_naming_every_field_and_stores_nothing(self):
         before = self.rows()
         r = self.stack.post("/v1/procedure-reports",
@@ -206,6 +269,14 @@ class ProcedureReportTest(StackTestCase):
 
     def test_2_the_whole_course_of_a_report(self):
         s = self.stack
+        # A topic with a follow-up date, and a release: the peers' quartiles come from it.
+        r = s.post("/v1/topics", {"procedure_id": self.proc, "theme": "information_sharing",
+                                  "priority": "high", "description": TOPIC,
+                                  "follow_up_date": "2027-03-31"}, token=self.inst)
+        self.assertEqual(r.status, 201, r)
+        topic = r.json()
+        s.kqe("release", "make", "--min-changes", "1", check=True,
+              env=s.env(KQE_RELEASE_FINAL=0))
         # Drafted by the institute; a second one is a conflict naming the first.
         r = s.post("/v1/procedure-reports", {"procedure_id": self.proc, "assessment": ASSESSMENT},
                    token=self.inst)
@@ -228,6 +299,15 @@ class ProcedureReportTest(StackTestCase):
                              f" WHERE procedure_id = '{self.proc}' GROUP BY 1"))
         self.assertEqual(gen["counts"]["result"], {k: int(v) for k, v in results.items()})
         self.assertTrue(any(row["peer_group"] == "kind" for row in gen["structure"]))
+        self.check_figures(gen, n)
+        # While a draft, the figures follow the data: the topic's next status shows.
+        r = s.request("PATCH", f"/v1/topics/{topic['id']}", {"status": "in_progress"},
+                      token=self.inst, headers={"If-Match": f'"v{topic["version"]}"'})
+        self.assertEqual(r.status, 200, r)
+        gen = s.get(self.path(), token=self.inst).json()["generated"]
+        self.assertIn({"theme": "information_sharing", "priority": "high",
+                       "status": "in_progress", "follow_up_date": "2027-03-31"}, gen["topics"])
+        self.check_figures(gen, n)
 
         # Edited with If-Match; a stale version is 412.
         r = s.request("PATCH", self.path(), {"strengths": "Verbindliche Checklisten."}, token=self.inst,

@@ -262,9 +262,35 @@ comment_text(struct request *r, json_t *c)
 }
 
 /*
+ * The shares: every count of generated.counts as a percentage of the
+ * procedure's case analyses ({dimension: {category: share}}). Computed when
+ * read, from the counts (frozen with them once finalised), so reports
+ * finalised before there were shares have them too.
+ */
+static void
+add_shares(json_t *gen)
+{
+	long long cases = json_integer_value(json_object_get(gen, "case_analyses"));
+	json_t *shares = json_object(), *categories, *n;
+	const char *dim, *category;
+	json_object_foreach(json_object_get(gen, "counts"), dim, categories)
+	{
+		json_t *line = json_object();
+		json_object_foreach(categories, category, n)
+		{
+			json_object_set_new(line, category,
+			    json_real(procedure_report_share(json_integer_value(n), cases)));
+		}
+		json_object_set_new(shares, dim, line);
+	}
+	json_object_set_new(gen, "shares", shares);
+}
+
+/*
  * The representation: the sections decrypted for the office, the institute
- * and the advisors (admin sees the figures, not the text); peer-group
- * quartiles of fewer than KQE_SDC_MIN_OFFICES offices removed. Takes rep.
+ * and the advisors (admin sees the figures, not the text); the shares added;
+ * peer-group quartiles of fewer than KQE_SDC_MIN_OFFICES offices removed.
+ * Takes rep.
  */
 static json_t *
 render(struct request *r, json_t *rep)
@@ -292,8 +318,10 @@ render(struct request *r, json_t *rep)
 	{
 		comment_text(r, comment);
 	}
-	json_t *row;
-	json_array_foreach(json_object_get(json_object_get(out, "generated"), "structure"), i, row)
+	json_t *row, *gen = json_object_get(out, "generated");
+	if (json_is_object(gen))
+		add_shares(gen);
+	json_array_foreach(json_object_get(gen, "structure"), i, row)
 	{
 		bool enough = json_integer_value(json_object_get(row, "peers")) >=
 		              r->worker->cfg->sdc_min_offices;
