@@ -161,6 +161,8 @@ class ProcedureReportTest(StackTestCase):
         other_region = "LWL" if cls.region == "LVR" else "LVR"
         cls.other_advisor = s.token("advisor", region=other_region)[0]
         cls.ministry = s.token("ministry")[0]
+        cls.staff2 = s.token("office_staff", office=cls.office2)[0]
+        cls.lead2 = s.token("office_lead", office=cls.office2)[0]
         cls.cycle = s.sql_value(f"SELECT cycle FROM procedures WHERE id = '{cls.proc}'")
         cls.other_office = s.token("office_staff", office=s.sql_value(
             f"SELECT id FROM offices WHERE id NOT IN ('{cls.office}', '{cls.office2}')"
@@ -573,6 +575,44 @@ class ProcedureReportTest(StackTestCase):
                 self.assertEqual(sorted(e["pointer"] for e in r.json()["errors"]), pointers)
         self.assertEqual((self.rows(), s.sql("SELECT * FROM procedure_report_comments"
                                               " ORDER BY id")), before)
+
+    def test_7_an_advisor_finalises_and_only_the_office_lead_accepts(self):
+        s = self.stack
+        # The advisor's draft of test 3, its procedure now in phase report.
+        s.sql(f"UPDATE procedures SET phase = 'report' WHERE id = '{self.proc2}'")
+        version = s.get(self.path(self.proc2), token=self.advisor).json()["version"]
+        r = s.request("PATCH", self.path(self.proc2), {"status": "finalised"},
+                      token=self.advisor, headers={"If-Match": f'"v{version}"'})
+        self.assertEqual(r.status, 200, r)
+        final = r.json()
+        self.assertEqual((final["status"], final["version"]), ("finalised", version + 1))
+        self.assertEqual(s.sql_value(f"SELECT phase FROM procedures WHERE id = '{self.proc2}'"),
+                         "completed")
+        self.assertEqual(s.sql("SELECT role, details->>'from', details->>'to'"
+                               " FROM audit_log WHERE action = 'procedure_report.finalise'"
+                               f" AND resource_id = '{self.proc2}'"),
+                         [["advisor", "draft", "finalised"]])
+        # Now the ministry sees that it exists, and when it was finalised.
+        self.assertEqual(self.ministry_sees(self.office2), [
+            {"procedure_id": self.proc2, "office_id": self.office2, "cycle": self.cycle,
+             "finalised_at": final["finalised_at"]}])
+        # The office's staff may not accept it: 403, and nothing changes.
+        before = self.rows()
+        etag = {"If-Match": f'"v{final["version"]}"'}
+        self.assertProblem(s.request("PATCH", self.path(self.proc2), {"status": "accepted"},
+                                     token=self.staff2, headers=etag), 403)
+        self.assertEqual(self.rows(), before)
+        self.assertEqual(s.sql_value("SELECT count(*) FROM audit_log WHERE action ="
+                                     f" 'procedure_report.accept' AND resource_id = '{self.proc2}'"),
+                         "0")
+        # Its lead does; the ministry's view of it stays as it was.
+        r = s.request("PATCH", self.path(self.proc2), {"status": "accepted"}, token=self.lead2,
+                      headers=etag)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["status"], "accepted")
+        self.assertEqual(self.ministry_sees(self.office2), [
+            {"procedure_id": self.proc2, "office_id": self.office2, "cycle": self.cycle,
+             "finalised_at": final["finalised_at"]}])
 
     def fixture(self, cases):
         """A procedure of the office with the class's institute (out of cycle, so that the
