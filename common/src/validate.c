@@ -580,6 +580,15 @@ email_address_check(const json_t *v)
 }
 
 const char *
+slug_id_check(const json_t *v)
+{
+	const char *s = json_string_value(v);
+	return s != NULL && slug_id_valid(s)
+	           ? NULL
+	           : "must be an id: lower-case letters, digits and '-', at most 64";
+}
+
+const char *
 https_url_check(const json_t *v)
 {
 	const char *s = json_string_value(v);

@@ -57,7 +57,7 @@ static const struct {
 	[PERM_BENCHMARK_READ] = { "benchmark.read", OFFICE_ROLES | R(ROLE_ADMIN) },
 	/* All reports of a period for the Ministry's batch pull. */
 	[PERM_BATCHES_CREATE] = { "batches.create", R(ROLE_MINISTRY) | R(ROLE_ADMIN) },
-	/* § 8 procedure reports: the ministry sees only that one exists and its state. */
+	/* § 8 procedure reports: the ministry lists only that one is finalised, and when. */
 	[PERM_PROCEDURE_REPORTS_LIST] = { "procedure_reports.list",
 	    OFFICE_ROLES | R(ROLE_INSTITUTE) | R(ROLE_ADVISOR) | R(ROLE_MINISTRY) | R(ROLE_ADMIN) },
 	[PERM_PROCEDURE_REPORTS_READ] = { "procedure_reports.read",

@@ -183,26 +183,16 @@ response_max_age(CURL *h)
 	return max_age;
 }
 
-static void
-fetch(struct jwks_source *src, struct fetch_result *res)
+/*
+ * HTTPS only, also after a redirect; peer and host verified; bounded in time
+ * and size; no signals (we are one thread among many, see docs/design.md).
+ * Any option libcurl refuses fails the fetch: running without one of them
+ * (say, the protocol list) is not an option. 0, or -1 if one was refused.
+ */
+static int
+fetch_options(
+    struct jwks_source *src, CURL *h, struct curl_slist *headers, struct body *body, char *errbuf)
 {
-	char errbuf[CURL_ERROR_SIZE] = "";
-	struct body body = { NULL, 0, false };
-	struct curl_slist *headers = curl_slist_append(NULL, "Accept: application/json");
-	CURL *h = curl_easy_init();
-
-	memset(res, 0, sizeof(*res));
-	res->max_age_s = -1;
-	if (h == NULL || headers == NULL) {
-		snprintf(res->reason, sizeof(res->reason), "cannot create a curl handle");
-		goto out;
-	}
-	/*
-	 * HTTPS only, also after a redirect; peer and host verified; bounded in
-	 * time and size; no signals (we are one thread among many, see
-	 * docs/design.md). Any option libcurl refuses fails the fetch: running
-	 * without one of them (say, the protocol list) is not an option.
-	 */
 	bool refused = false;
 #define SET(opt, val) refused |= curl_easy_setopt(h, opt, val) != CURLE_OK
 	SET(CURLOPT_URL, src->url);
@@ -223,7 +213,7 @@ fetch(struct jwks_source *src, struct fetch_result *res)
 	SET(CURLOPT_TIMEOUT_MS, FETCH_TIMEOUT_MS);
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)FETCH_MAX_BYTES);
 	SET(CURLOPT_WRITEFUNCTION, write_cb);
-	SET(CURLOPT_WRITEDATA, &body);
+	SET(CURLOPT_WRITEDATA, body);
 	SET(CURLOPT_NOPROGRESS, 0L);
 	SET(CURLOPT_XFERINFOFUNCTION, progress_cb);
 	SET(CURLOPT_XFERINFODATA, src);
@@ -231,35 +221,54 @@ fetch(struct jwks_source *src, struct fetch_result *res)
 	SET(CURLOPT_USERAGENT, "kqe-api/" KQE_VERSION);
 	SET(CURLOPT_ERRORBUFFER, errbuf);
 #undef SET
-	if (refused) {
-		snprintf(res->reason, sizeof(res->reason), "libcurl refused an option");
-		goto out;
-	}
+	return refused ? -1 : 0;
+}
 
-	CURLcode rc = curl_easy_perform(h);
+/* What the transfer h ended with (rc) and brought (body) makes of res: keys or a reason. */
+static void
+fetch_outcome(
+    CURL *h, CURLcode rc, const struct body *body, const char *errbuf, struct fetch_result *res)
+{
 	if (rc != CURLE_OK) {
-		if (body.too_large || rc == CURLE_FILESIZE_EXCEEDED)
+		if (body->too_large || rc == CURLE_FILESIZE_EXCEEDED)
 			snprintf(res->reason, sizeof(res->reason), "response larger than %d bytes",
 			    FETCH_MAX_BYTES);
 		else
 			snprintf(res->reason, sizeof(res->reason), "%s",
 			    errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
-		goto out;
+		return;
 	}
 	long status = 0;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 200) {
 		snprintf(res->reason, sizeof(res->reason), "HTTP status %ld", status);
-		goto out;
+		return;
 	}
 	char why[200];
-	res->keys = jwks_parse(body.data != NULL ? body.data : "", body.len, why, sizeof(why));
+	res->keys = jwks_parse(body->data != NULL ? body->data : "", body->len, why, sizeof(why));
 	if (res->keys == NULL) {
 		snprintf(res->reason, sizeof(res->reason), "not a JWKS: %s", why);
-		goto out;
+		return;
 	}
 	res->max_age_s = response_max_age(h);
-out:
+}
+
+static void
+fetch(struct jwks_source *src, struct fetch_result *res)
+{
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct body body = { NULL, 0, false };
+	struct curl_slist *headers = curl_slist_append(NULL, "Accept: application/json");
+	CURL *h = curl_easy_init();
+
+	memset(res, 0, sizeof(*res));
+	res->max_age_s = -1;
+	if (h == NULL || headers == NULL)
+		snprintf(res->reason, sizeof(res->reason), "cannot create a curl handle");
+	else if (fetch_options(src, h, headers, &body, errbuf) != 0)
+		snprintf(res->reason, sizeof(res->reason), "libcurl refused an option");
+	else
+		fetch_outcome(h, curl_easy_perform(h), &body, errbuf, res);
 	curl_easy_cleanup(h);
 	curl_slist_free_all(headers);
 	free(body.data);

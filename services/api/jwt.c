@@ -396,31 +396,24 @@ printable(const char *s)
 	return true;
 }
 
-int
-jwt_verify(const struct jwks *ks, const struct config *cfg, const char *token, time_t now,
-    struct principal *p, const char **why)
+/*
+ * The key the token's header asks for: the algorithm is decided here, never
+ * by which key happens to match. 0 with *key, else -1 or JWT_UNKNOWN_KID
+ * with *why; *why is left alone on success.
+ */
+static int
+header_key(
+    const struct jwks *ks, const char *part, size_t len, const struct jwk **key, const char **why)
 {
-	json_t *header = NULL, *claims = NULL;
-	unsigned char *sig = NULL;
-	int rc = -1;
-
-	memset(p, 0, sizeof(*p));
-	*why = "malformed";
-	if (!jwt_shaped(token))
-		return -1;
-	const char *d1 = strchr(token, '.'), *d2 = strchr(d1 + 1, '.');
-	header = decode_json(token, (size_t)(d1 - token));
+	json_t *header = decode_json(part, len);
 	if (header == NULL)
-		goto out;
-
-	/* The algorithm is decided here, never by which key happens to match. */
+		return -1;
+	int rc = -1;
 	const char *alg = json_string_value(json_object_get(header, "alg"));
-	enum key_type type;
-	if (alg != NULL && strcmp(alg, "RS256") == 0) {
-		type = KEY_RSA;
-	} else if (alg != NULL && strcmp(alg, "ES256") == 0) {
+	enum key_type type = KEY_RSA;
+	if (alg != NULL && strcmp(alg, "ES256") == 0) {
 		type = KEY_EC_P256;
-	} else {
+	} else if (alg == NULL || strcmp(alg, "RS256") != 0) {
 		*why = "algorithm not allowed";
 		goto out;
 	}
@@ -429,27 +422,25 @@ jwt_verify(const struct jwks *ks, const struct config *cfg, const char *token, t
 		goto out;
 	}
 	const char *kid = json_string_value(json_object_get(header, "kid"));
-	const struct jwk *key = select_key(ks, type, kid);
-	if (key == NULL) {
-		if (kid != NULL && !has_kid(ks, kid)) {
-			*why = "unknown kid";
-			rc = JWT_UNKNOWN_KID;
-		} else {
-			*why = "no matching key";
-		}
-		goto out;
+	*key = select_key(ks, type, kid);
+	if (*key != NULL) {
+		rc = 0;
+	} else if (kid != NULL && !has_kid(ks, kid)) {
+		*why = "unknown kid";
+		rc = JWT_UNKNOWN_KID;
+	} else {
+		*why = "no matching key";
 	}
-	size_t siglen;
-	sig = base64url_decode(d2 + 1, strlen(d2 + 1), 1024, &siglen);
-	if (sig == NULL || siglen == 0 ||
-	    !signature_ok(key, token, (size_t)(d2 - token), sig, siglen)) {
-		*why = "bad signature";
-		goto out;
-	}
-	claims = decode_json(d1 + 1, (size_t)(d2 - d1 - 1));
-	if (claims == NULL)
-		goto out;
+out:
+	json_decref(header);
+	return rc;
+}
 
+/* The claims of a token whose signature holds: issuer, audience, time, subject, role. */
+static int
+claims_accept(const json_t *claims, const struct config *cfg, time_t now, struct principal *p,
+    const char **why)
+{
 	const char *iss = json_string_value(json_object_get(claims, "iss"));
 	const json_t *exp = json_object_get(claims, "exp"), *nbf = json_object_get(claims, "nbf");
 	const char *sub = json_string_value(json_object_get(claims, "sub"));
@@ -470,12 +461,41 @@ jwt_verify(const struct jwks *ks, const struct config *cfg, const char *token, t
 		*why = "no subject";
 	} else if (bind_role(claims, cfg, p, why) == 0) {
 		snprintf(p->actor, sizeof(p->actor), "jwt:%s", sub);
-		rc = 0;
+		return 0;
 	}
+	return -1;
+}
+
+int
+jwt_verify(const struct jwks *ks, const struct config *cfg, const char *token, time_t now,
+    struct principal *p, const char **why)
+{
+	json_t *claims = NULL;
+	unsigned char *sig = NULL;
+	const struct jwk *key = NULL;
+	size_t siglen;
+
+	memset(p, 0, sizeof(*p));
+	*why = "malformed";
+	if (!jwt_shaped(token))
+		return -1;
+	const char *d1 = strchr(token, '.'), *d2 = strchr(d1 + 1, '.');
+	int rc = header_key(ks, token, (size_t)(d1 - token), &key, why);
+	if (rc != 0)
+		goto out;
+	rc = -1;
+	sig = base64url_decode(d2 + 1, strlen(d2 + 1), 1024, &siglen);
+	if (sig == NULL || siglen == 0 ||
+	    !signature_ok(key, token, (size_t)(d2 - token), sig, siglen)) {
+		*why = "bad signature";
+		goto out;
+	}
+	claims = decode_json(d1 + 1, (size_t)(d2 - d1 - 1));
+	if (claims != NULL)
+		rc = claims_accept(claims, cfg, now, p, why);
 out:
 	if (rc != 0)
 		memset(p, 0, sizeof(*p));
-	json_decref(header);
 	json_decref(claims);
 	free(sig);
 	return rc;

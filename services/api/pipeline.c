@@ -1,5 +1,6 @@
 #include "pipeline.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +141,18 @@ query_as_caller(
 	return res;
 }
 
+PGresult *
+query_found(struct request *r, const struct db_stmt *stmt, int nparams, const char *const *params)
+{
+	PGresult *res = query_as_caller(r, stmt, nparams, params);
+	if (res != NULL && PQntuples(res) == 0) {
+		PQclear(res);
+		reply_not_found(r);
+		return NULL;
+	}
+	return res;
+}
+
 int
 office_changed(struct db *db, const char *office, struct outbox_event *ev)
 {
@@ -253,13 +266,16 @@ csv_filename(const struct route *route, char *out, size_t size)
 	snprintf(out, size, "%s", base != NULL ? base + 1 : route->pattern);
 }
 
-void
-path_list(struct request *r)
+/*
+ * The parameters of a list statement (pipeline.h): scope, parent, the
+ * route's query filters in declared order, the cursor's keys, the limit (one
+ * more than a page, to see whether another follows; written to limit).
+ * Returns how many.
+ */
+static int
+list_statement_params(
+    struct request *r, const struct resource *res, const char **params, char limit[24])
 {
-	const struct resource *res = r->route->resource;
-	const char *params[4 + ROUTE_MAX_QUERY + 2];
-	char limit[24], filename[64];
-
 	int n = scope_params(r, res->scope, params);
 	if (res->parent != NULL)
 		params[n++] = r->params[0];
@@ -268,8 +284,18 @@ path_list(struct request *r)
 	for (int k = 0; k < res->nkeys; k++)
 		params[n++] =
 		    r->after ? json_string_value(json_array_get(r->after, (size_t)k)) : NULL;
-	snprintf(limit, sizeof(limit), "%ld", r->limit + 1);
+	snprintf(limit, 24, "%ld", r->limit + 1);
 	params[n++] = limit;
+	return n;
+}
+
+void
+path_list(struct request *r)
+{
+	const struct resource *res = r->route->resource;
+	const char *params[4 + ROUTE_MAX_QUERY + 2];
+	char limit[24], filename[64];
+	int n = list_statement_params(r, res, params, limit);
 
 	struct db *db = r->db;
 	PGresult *rows = NULL;
@@ -318,11 +344,24 @@ path_list(struct request *r)
 /* ---- write ---- */
 
 void
-write_error(struct write *w, const char *pointer, const char *code, const char *message)
+rule_error(
+    json_t *errors, const char *prefix, const char *pointer, const char *code, const char *message)
 {
 	char full[320];
-	snprintf(full, sizeof(full), "%s%s", w->prefix, pointer);
-	error_at_pointer(w->errors, full, code, message);
+	snprintf(full, sizeof(full), "%s%s", prefix, pointer);
+	error_at_pointer(errors, full, code, message);
+}
+
+void
+write_error(struct write *w, const char *pointer, const char *code, const char *message)
+{
+	rule_error(w->errors, w->prefix, pointer, code, message);
+}
+
+bool
+write_stopped(const struct write *w)
+{
+	return w->refusal != 0 || json_array_size(w->errors) > 0;
 }
 
 void
@@ -398,15 +437,68 @@ field_of(const struct resource *res, const char *name)
 	return NULL;
 }
 
+/* A member of the document; an update may leave an immutable field out: it is what it was. */
+static const json_t *
+doc_member(const struct write *w, const char *name)
+{
+	const json_t *v = json_object_get(w->doc, name);
+	const struct field_spec *f = field_of(w->res, name);
+	if ((v == NULL || json_is_null(v)) && w->current != NULL && f != NULL && f->immutable)
+		v = json_object_get(w->current, name);
+	return v;
+}
+
 const char *
 doc_text(const struct write *w, const char *name)
 {
-	const char *v = json_text(json_object_get(w->doc, name));
+	return json_text(doc_member(w, name));
+}
+
+const char *
+doc_json(struct write *w, const char *name)
+{
+	return request_own_string(w->r, json_dumps(json_object_get(w->doc, name), JSON_COMPACT));
+}
+
+/* A member as a statement parameter, by the type of its field (see write_document()). */
+static const char *
+doc_param(struct write *w, const char *name)
+{
+	const json_t *v = doc_member(w, name);
 	const struct field_spec *f = field_of(w->res, name);
-	/* An update may leave an immutable field out: it is what it was. */
-	if (v == NULL && w->current != NULL && f != NULL && f->immutable)
-		v = json_text(json_object_get(w->current, name));
-	return v;
+	assert(f != NULL);
+	if (v == NULL || json_is_null(v))
+		return NULL;
+	switch (f->type) {
+	case FIELD_BOOLEAN:
+		return json_is_true(v) ? "true" : "false";
+	case FIELD_INTEGER:
+	case FIELD_NUMBER:
+		return request_own_string(
+		    w->r, json_is_integer(v) ? xasprintf("%lld", (long long)json_integer_value(v))
+		                             : xasprintf("%.17g", json_number_value(v)));
+	case FIELD_OBJECT:
+	case FIELD_CODES:
+	case FIELD_RATINGS:
+	case FIELD_LIST:
+	case FIELD_FLAGS:
+	case FIELD_MAP:
+		return request_own_string(w->r, json_dumps(v, JSON_COMPACT));
+	default:
+		return json_text(v);
+	}
+}
+
+int
+write_document(struct write *w, const struct db_stmt *stmt, const char *const *members)
+{
+	const char *params[WRITE_DOCUMENT_MAX + 1] = { w->id };
+	int n = 1;
+	for (; members[n - 1] != NULL; n++) {
+		assert(n <= WRITE_DOCUMENT_MAX);
+		params[n] = doc_param(w, members[n - 1]);
+	}
+	return write_exec(w, stmt, n, params);
 }
 
 int
@@ -1029,44 +1121,55 @@ update_document(struct write *w)
 	json_decref(before);
 }
 
-void
-path_update(struct request *r)
+/*
+ * BEGIN as the caller and lock the record of the path through res->lock,
+ * scoped to the caller: the locked row, or NULL after answering — 404 if it
+ * is not there or not the caller's, 412 with the current ETag if its version
+ * is not the expected one.
+ */
+static PGresult *
+update_lock(struct request *r, const struct resource *res, long expected)
 {
-	const struct resource *res = r->route->resource;
 	struct db *db = r->db;
-	struct write w;
-	long expected;
 	const char *params[3];
-
-	if (if_match_version(r, &expected) != 0)
-		return;
 	int n = scope_params(r, res->scope, params);
 	params[n++] = r->params[0];
 	PGresult *row = NULL;
 	if (db_begin_as(db, &r->principal) != 0 ||
 	    (row = db_exec(db, res->lock, n, params)) == NULL) {
 		fail(r);
-		return;
+		return NULL;
 	}
 	if (PQntuples(row) == 0) {
 		PQclear(row);
 		db_rollback(db);
 		reply_not_found(r);
-		return;
+		return NULL;
 	}
 	long version = atol(PQgetvalue(row, 0, 1));
-	if (version != expected) {
-		char etag[32];
-		snprintf(etag, sizeof(etag), "\"v%ld\"", version);
-		PQclear(row);
-		db_rollback(db);
-		reply_header(r, "ETag", etag);
-		char detail[128];
-		snprintf(detail, sizeof(detail), "The %s changed since your read; read it again.",
-		    res->title);
-		reply_problem(r, 412, detail, NULL);
+	if (version == expected)
+		return row;
+	char etag[32], detail[128];
+	snprintf(etag, sizeof(etag), "\"v%ld\"", version);
+	PQclear(row);
+	db_rollback(db);
+	reply_header(r, "ETag", etag);
+	snprintf(
+	    detail, sizeof(detail), "The %s changed since your read; read it again.", res->title);
+	reply_problem(r, 412, detail, NULL);
+	return NULL;
+}
+
+void
+path_update(struct request *r)
+{
+	const struct resource *res = r->route->resource;
+	struct write w;
+	long expected;
+	PGresult *row;
+
+	if (if_match_version(r, &expected) != 0 || (row = update_lock(r, res, expected)) == NULL)
 		return;
-	}
 	write_init(&w, r, res, NULL, "");
 	w.row = row;
 	snprintf(w.id, sizeof(w.id), "%s", r->params[0]);

@@ -294,6 +294,17 @@ json_t *free_text_decrypt(struct request *r, const char *resource, const char *i
 /* Appends an error at w->prefix + pointer. */
 void write_error(struct write *w, const char *pointer, const char *code, const char *message);
 
+/* The same for a resource's rules, which see no write: at prefix + pointer ("/place"). */
+void rule_error(
+    json_t *errors, const char *prefix, const char *pointer, const char *code, const char *message);
+
+/*
+ * Whether a step has refused the write (write_refuse) or found errors
+ * (write_error): a step split into several stops after the one that did,
+ * returning 0.
+ */
+bool write_stopped(const struct write *w);
+
 /*
  * Queues a mail in the write's transaction (migration 0025_mails.sql): kind
  * (e.g. "event_registered"), the address, a subject that names no one, the
@@ -328,6 +339,19 @@ int write_exec(struct write *w, const struct db_stmt *stmt, int nparams,
     const char *const *params) KQE_MUSTCHECK;
 
 /*
+ * The statement of a record written from its document alone: $1 the
+ * record's id, then the members named (top-level fields of the resource;
+ * NULL-terminated, at most WRITE_DOCUMENT_MAX) in order, each as its field
+ * type reads in SQL: text as it is, a boolean "true" or "false", a number in
+ * decimal, an object or array as compact JSON; absent or null as NULL. An
+ * immutable member an update left out is the current one, as doc_text()
+ * reads it. 0, or -1 if the database failed.
+ */
+#define WRITE_DOCUMENT_MAX 16
+int write_document(
+    struct write *w, const struct db_stmt *stmt, const char *const *members) KQE_MUSTCHECK;
+
+/*
  * Serialises the writes that name key until the transaction ends (an
  * advisory lock): for a rule over several rows, such as the places of a call
  * or the members of a programme's clusters. 0, or -1 if the database failed.
@@ -339,6 +363,8 @@ bool write_changes(const struct write *w, const char *field);
 
 /* The value of a member of the document, current representation or a reference row. */
 const char *doc_text(const struct write *w, const char *name);
+/* A member of the document as compact JSON text the request owns (NULL if absent). */
+const char *doc_json(struct write *w, const char *name);
 const char *ref_value(const struct write *w, int ref, int col);
 const char *row_value(const struct write *w, int col);
 
@@ -355,10 +381,6 @@ json_t *read_one(
     struct request *r, const struct resource *res, const char *id, char office[65], int *failed);
 
 /*
- * One statement as the caller (BEGIN, principal, the statement, COMMIT):
- * a new result, or NULL after answering the database error.
- */
-/*
  * The transaction of a write: BEGIN as the caller and claim the request's
  * Idempotency-Key in it (idempotency.h). 0 to go on; otherwise the
  * transaction is rolled back and the request is answered (a database
@@ -374,7 +396,19 @@ int request_begin(struct request *r) KQE_MUSTCHECK;
 int request_commit(
     struct request *r, int status, const char *location, const char *body) KQE_MUSTCHECK;
 
+/*
+ * One statement as the caller (BEGIN, principal, the statement, COMMIT):
+ * a new result, or NULL after answering the database error.
+ */
 PGresult *query_as_caller(struct request *r, const struct db_stmt *stmt, int nparams,
+    const char *const *params) KQE_MUSTCHECK;
+
+/*
+ * The same for a statement that must find something: a new result with at
+ * least one row, or NULL after answering — the database error, or 404 when
+ * it finds nothing (not there, or not the caller's).
+ */
+PGresult *query_found(struct request *r, const struct db_stmt *stmt, int nparams,
     const char *const *params) KQE_MUSTCHECK;
 
 /* Inside the write's transaction: the office_changed event the aggregator recomputes from. */

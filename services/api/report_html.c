@@ -10,6 +10,7 @@
  */
 #include "report_html.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,10 @@ static const char *const fixed_labels[][2] = {
 	{ "vacancy_percent", "Unbesetzte Stellen (%)" },
 	{ "turnover_percent", "Personalfluktuation in 12 Monaten (%)" },
 	{ "training_hours_per_fte", "Fortbildungsstunden je Vollzeitstelle" },
+	{ "direct_impression_percent", "Fallanalysen mit unmittelbarem Eindruck vom Kind (%)" },
+	{ "several_professionals_percent", "Fallanalysen mit mehreren Fachkräften (%)" },
+	{ "child_involved_percent", "Fallanalysen mit Beteiligung des Kindes (%)" },
+	{ "median_days_to_first_contact", "Tage bis zum ersten Kontakt (Median)" },
 	{ "offices", "Jugendämter" },
 	{ "q1", "1. Quartil" },
 	{ "median", "Median" },
@@ -569,16 +574,14 @@ document_end(struct evbuffer *b)
 	return out;
 }
 
-static void
-method_section(struct evbuffer *b, const json_t *report)
+/* The cells of a report, and how many were suppressed for each reason. */
+static const char *const reasons[] = { "min_count", "dominance", "secondary", "min_offices" };
+
+static long
+count_cells(const json_t *report, long by_reason[ARRAY_LEN(reasons)])
 {
-	const json_t *wm = json_object_get(report, "watermark");
-	const json_t *rules = json_object_get(wm, "disclosure");
 	size_t i, j;
 	json_t *table, *cell;
-	long by_reason[4] = { 0, 0, 0, 0 };
-	static const char *const reasons[] = { "min_count", "dominance", "secondary",
-		"min_offices" };
 	long cells = 0;
 	json_array_foreach(json_object_get(report, "tables"), i, table)
 	{
@@ -591,69 +594,84 @@ method_section(struct evbuffer *b, const json_t *report)
 					by_reason[k]++;
 		}
 	}
-	const char *method = json_string_value(json_object_get(rules, "method"));
-	if (method != NULL && strcmp(method, "cell_key") == 0) {
-		evbuffer_add_printf(b,
-		    "<section id=\"methodik\"><h2>Methodische Hinweise</h2>"
-		    "<h3>Geheimhaltung</h3><p>Keine Angabe in diesem Bericht darf Rückschlüsse auf ein "
-		    "einzelnes Kind, einen einzelnen Fall oder ein einzelnes Jugendamt zulassen, auch "
-		    "nicht im Vergleich mit anderen Tabellen, Berichten oder Zeiträumen. Die Fallzahlen "
-		    "sind deshalb mit der Cell-Key-Methode geheim gehalten, einem Verfahren der "
-		    "amtlichen Statistik. Verändert werden die Fallzahlen der feinsten Gliederung "
-		    "(Jahr, Bereich des Landesjugendamts, Art des Jugendamts, Merkmal): jede um einen "
-		    "kleinen Wert, höchstens um %lld nach oben oder unten (Varianz %.2f, ab %lld "
-		    "Fällen %.2f). Welcher Wert das ist, hängt allein von den gezählten Fällen ab: "
-		    "Dieselben Fälle ergeben in jeder Tabelle, in jedem Bericht und bei jeder Abfrage "
-		    "dieselbe Zahl.</p><ul>"
-		    "<li>Alle übrigen Zahlen, auch Summen und Zyklen, sind Summen dieser veränderten "
-		    "Werte. Die Tabellen gehen daher auf, in sich und untereinander; eine Zahl aus "
-		    "vielen Einzelwerten kann dafür um mehr als den genannten Höchstwert vom wahren "
-		    "Wert abweichen, im Verhältnis zu ihrer Größe aber wenig.</li>"
-		    "<li>Fallzahlen von 1 bis %lld werden nie ausgewiesen; eine ausgewiesene Null "
-		    "(\u2013) ist eine echte Null.</li>"
-		    "<li>Anteile werden aus den veränderten Fallzahlen berechnet.</li>"
-		    "<li><b>Vergleichswerte:</b> Mediane und Quartile über Jugendämter werden nur "
-		    "ausgewiesen, wenn mindestens %lld Jugendämter beitragen; Mediane außerdem nur ab "
-		    "%lld Fällen und wenn kein Jugendamt mehr als %.0f %% der Fälle stellt. Minimum und "
-		    "Maximum werden nie gezeigt, weil sie Werte einzelner Jugendämter wären.</li></ul>",
-		    (long long)json_integer_value(json_object_get(rules, "max_deviation")),
-		    json_number_value(json_object_get(rules, "variance")),
-		    (long long)json_integer_value(json_object_get(rules, "max_deviation")) +
-		        (long long)json_integer_value(json_object_get(rules, "js")) + 1,
-		    json_number_value(json_object_get(rules, "variance_large")),
-		    (long long)json_integer_value(json_object_get(rules, "js")),
-		    (long long)json_integer_value(json_object_get(rules, "min_offices")),
-		    (long long)json_integer_value(json_object_get(rules, "min_count")),
-		    json_number_value(json_object_get(rules, "dominance")) * 100);
-		evbuffer_add_printf(b,
-		    "<p>Von %ld Angaben dieses Berichts sind %ld mangels ausreichend vieler "
-		    "Jugendämter oder Fälle nicht ausgewiesen.</p>",
-		    cells, by_reason[0] + by_reason[1] + by_reason[2] + by_reason[3]);
-	} else {
-		evbuffer_add_printf(b,
-		    "<section id=\"methodik\"><h2>Methodische Hinweise</h2>"
-		    "<h3>Geheimhaltung</h3><p>Keine Angabe in diesem Bericht darf Rückschlüsse auf ein "
-		    "einzelnes Kind, einen einzelnen Fall oder ein einzelnes Jugendamt zulassen. Vor der "
-		    "Veröffentlichung durchläuft daher jede Tabelle eine statistische "
-		    "Geheimhaltungsprüfung:</p><ul>"
-		    "<li><b>Mindestfallzahl:</b> Fallzahlen von 1 bis %lld werden nicht ausgewiesen.</li>"
-		    "<li><b>Dominanz:</b> Stammt mehr als %.0f %% eines Wertes aus einem einzigen "
-		    "Jugendamt, wird er nicht ausgewiesen.</li>"
-		    "<li><b>Vergleichswerte:</b> Mediane, Quartile und Anteile über Jugendämter werden nur "
-		    "ausgewiesen, wenn mindestens %lld Jugendämter beitragen. Minimum und Maximum werden "
-		    "nie gezeigt, weil sie Werte einzelner Jugendämter wären.</li>"
-		    "<li><b>Sekundäre Geheimhaltung:</b> Wo Summen veröffentlicht werden, werden "
-		    "zusätzliche Felder gesperrt, damit ein gesperrter Wert nicht aus der Summe "
-		    "zurückgerechnet werden kann. Anteile werden gesperrt, wenn Zähler oder Gegenteil "
-		    "gesperrt sind.</li></ul>",
-		    (long long)json_integer_value(json_object_get(rules, "min_count")) - 1,
-		    json_number_value(json_object_get(rules, "dominance")) * 100,
-		    (long long)json_integer_value(json_object_get(rules, "min_offices")));
-		evbuffer_add_printf(b,
-		    "<p>Von %ld Angaben dieses Berichts sind gesperrt: %ld wegen der Mindestfallzahl, "
-		    "%ld wegen Dominanz, %ld sekundär, %ld mangels ausreichend vieler Jugendämter.</p>",
-		    cells, by_reason[0], by_reason[1], by_reason[2], by_reason[3]);
-	}
+	return cells;
+}
+
+/* Disclosure control by the cell-key method on atoms (docs/disclosure.md). */
+static void
+method_cell_key(struct evbuffer *b, const json_t *rules, long cells, long hidden)
+{
+	long long deviation =
+	    (long long)json_integer_value(json_object_get(rules, "max_deviation"));
+	long long js = (long long)json_integer_value(json_object_get(rules, "js"));
+	evbuffer_add_printf(b,
+	    "<section id=\"methodik\"><h2>Methodische Hinweise</h2>"
+	    "<h3>Geheimhaltung</h3><p>Keine Angabe in diesem Bericht darf Rückschlüsse auf ein "
+	    "einzelnes Kind, einen einzelnen Fall oder ein einzelnes Jugendamt zulassen, auch "
+	    "nicht im Vergleich mit anderen Tabellen, Berichten oder Zeiträumen. Die Fallzahlen "
+	    "sind deshalb mit der Cell-Key-Methode geheim gehalten, einem Verfahren der "
+	    "amtlichen Statistik. Verändert werden die Fallzahlen der feinsten Gliederung "
+	    "(Jahr, Bereich des Landesjugendamts, Art des Jugendamts, Merkmal): jede um einen "
+	    "kleinen Wert, höchstens um %lld nach oben oder unten (Varianz %.2f, ab %lld "
+	    "Fällen %.2f). Welcher Wert das ist, hängt allein von den gezählten Fällen ab: "
+	    "Dieselben Fälle ergeben in jeder Tabelle, in jedem Bericht und bei jeder Abfrage "
+	    "dieselbe Zahl.</p><ul>"
+	    "<li>Alle übrigen Zahlen, auch Summen und Zyklen, sind Summen dieser veränderten "
+	    "Werte. Die Tabellen gehen daher auf, in sich und untereinander; eine Zahl aus "
+	    "vielen Einzelwerten kann dafür um mehr als den genannten Höchstwert vom wahren "
+	    "Wert abweichen, im Verhältnis zu ihrer Größe aber wenig.</li>"
+	    "<li>Fallzahlen von 1 bis %lld werden nie ausgewiesen; eine ausgewiesene Null "
+	    "(\u2013) ist eine echte Null.</li>"
+	    "<li>Anteile werden aus den veränderten Fallzahlen berechnet.</li>"
+	    "<li><b>Vergleichswerte:</b> Mediane und Quartile über Jugendämter werden nur "
+	    "ausgewiesen, wenn mindestens %lld Jugendämter beitragen; Mediane außerdem nur ab "
+	    "%lld Fällen und wenn kein Jugendamt mehr als %.0f %% der Fälle stellt. Minimum und "
+	    "Maximum werden nie gezeigt, weil sie Werte einzelner Jugendämter wären.</li></ul>",
+	    deviation, json_number_value(json_object_get(rules, "variance")), deviation + js + 1,
+	    json_number_value(json_object_get(rules, "variance_large")), js,
+	    (long long)json_integer_value(json_object_get(rules, "min_offices")),
+	    (long long)json_integer_value(json_object_get(rules, "min_count")),
+	    json_number_value(json_object_get(rules, "dominance")) * 100);
+	evbuffer_add_printf(b,
+	    "<p>Von %ld Angaben dieses Berichts sind %ld mangels ausreichend vieler "
+	    "Jugendämter oder Fälle nicht ausgewiesen.</p>",
+	    cells, hidden);
+}
+
+/* Disclosure control by minimum counts and suppression (reports made before the cell-key
+ * method). */
+static void
+method_min_count(struct evbuffer *b, const json_t *rules, long cells, const long by_reason[])
+{
+	evbuffer_add_printf(b,
+	    "<section id=\"methodik\"><h2>Methodische Hinweise</h2>"
+	    "<h3>Geheimhaltung</h3><p>Keine Angabe in diesem Bericht darf Rückschlüsse auf ein "
+	    "einzelnes Kind, einen einzelnen Fall oder ein einzelnes Jugendamt zulassen. Vor der "
+	    "Veröffentlichung durchläuft daher jede Tabelle eine statistische "
+	    "Geheimhaltungsprüfung:</p><ul>"
+	    "<li><b>Mindestfallzahl:</b> Fallzahlen von 1 bis %lld werden nicht ausgewiesen.</li>"
+	    "<li><b>Dominanz:</b> Stammt mehr als %.0f %% eines Wertes aus einem einzigen "
+	    "Jugendamt, wird er nicht ausgewiesen.</li>"
+	    "<li><b>Vergleichswerte:</b> Mediane, Quartile und Anteile über Jugendämter werden nur "
+	    "ausgewiesen, wenn mindestens %lld Jugendämter beitragen. Minimum und Maximum werden "
+	    "nie gezeigt, weil sie Werte einzelner Jugendämter wären.</li>"
+	    "<li><b>Sekundäre Geheimhaltung:</b> Wo Summen veröffentlicht werden, werden "
+	    "zusätzliche Felder gesperrt, damit ein gesperrter Wert nicht aus der Summe "
+	    "zurückgerechnet werden kann. Anteile werden gesperrt, wenn Zähler oder Gegenteil "
+	    "gesperrt sind.</li></ul>",
+	    (long long)json_integer_value(json_object_get(rules, "min_count")) - 1,
+	    json_number_value(json_object_get(rules, "dominance")) * 100,
+	    (long long)json_integer_value(json_object_get(rules, "min_offices")));
+	evbuffer_add_printf(b,
+	    "<p>Von %ld Angaben dieses Berichts sind gesperrt: %ld wegen der Mindestfallzahl, "
+	    "%ld wegen Dominanz, %ld sekundär, %ld mangels ausreichend vieler Jugendämter.</p>",
+	    cells, by_reason[0], by_reason[1], by_reason[2], by_reason[3]);
+}
+
+/* The symbols, and which date places a record in a year. */
+static void
+method_legend(struct evbuffer *b)
+{
 	evbuffer_add_printf(b,
 	    "<h3>Zeichenerklärung</h3><table class=\"legend\"><tbody>"
 	    "<tr><th scope=\"row\">.</th><td>Zahlenwert unbekannt oder geheim zu halten</td></tr>"
@@ -667,7 +685,16 @@ method_section(struct evbuffer *b, const json_t *report)
 	    "SGB VIII abgeschlossen wurde (Abschlussmonat).</li>"
 	    "<li><b>Qualitätsentwicklungsthemen:</b> der Tag, an dem das Thema erfasst wurde.</li>"
 	    "<li><b>Strukturerhebungen:</b> der Stichtag der Erhebung; je Jugendamt zählt die "
-	    "jüngste Erhebung des Zeitraums.</li></ul><p>Ein Zyklus (z. B. 2023–2028) umfasst "
+	    "jüngste Erhebung des Zeitraums.</li></ul>");
+}
+
+/* Which cycle, which inputs, which release, the content hash; closes the section. */
+static void
+method_sources(struct evbuffer *b, const json_t *report)
+{
+	const json_t *wm = json_object_get(report, "watermark");
+	evbuffer_add_printf(b,
+	    "<p>Ein Zyklus (z. B. 2023–2028) umfasst "
 	    "die Angaben der Verfahren dieses Zyklus. Stand der Eingaben: %lld "
 	    "Fallanalysen, übernommen bis ",
 	    (long long)json_integer_value(json_object_get(wm, "case_analyses")));
@@ -683,12 +710,28 @@ method_section(struct evbuffer *b, const json_t *report)
 		        ? "; sie sind endgültig und ändern sich nicht mehr"
 		        : "; sie sind vorläufig: Eine spätere Veröffentlichung übernimmt Änderungen, "
 		          "sobald sich hinreichend viele Angaben des Zeitraums geändert haben");
-	} else if (json_object_get(wm, "release") != NULL) {
+	} else if (release != NULL) {
 		evbuffer_add_printf(b, ". Es gibt noch keine Veröffentlichung der Fallzahlen");
 	}
 	evbuffer_add_printf(b, ". Prüfsumme des Inhalts: <code>");
 	esc(b, json_string_value(json_object_get(report, "content_hash")));
 	evbuffer_add_printf(b, "</code>.</p></section>");
+}
+
+static void
+method_section(struct evbuffer *b, const json_t *report)
+{
+	const json_t *rules = json_object_get(json_object_get(report, "watermark"), "disclosure");
+	long by_reason[ARRAY_LEN(reasons)] = { 0 };
+	long cells = count_cells(report, by_reason);
+	const char *method = json_string_value(json_object_get(rules, "method"));
+	if (method != NULL && strcmp(method, "cell_key") == 0)
+		method_cell_key(
+		    b, rules, cells, by_reason[0] + by_reason[1] + by_reason[2] + by_reason[3]);
+	else
+		method_min_count(b, rules, cells, by_reason);
+	method_legend(b);
+	method_sources(b, report);
 }
 
 char *
@@ -755,83 +798,259 @@ report_html(const json_t *report)
 
 /* ---- the § 8 procedure report (docs/procedure-reports.md) ---- */
 
-/* The distributions of the case analyses: rollup dimension, heading, label dimension. */
-static const char *const case_distributions[][3] = {
-	{ "result", "Ergebnis der Gefährdungseinschätzung", "result" },
-	{ "form", "Art der Gefährdung (bei Kindeswohlgefährdung)", "form" },
-	{ "age_group", "Alter des Kindes", "age_group" },
-	{ "child_sex", "Geschlecht des Kindes", "sex" },
-	{ "reported_by", "Bekanntmachende Stelle", "reported_by" },
-	{ "learning_theme", "Lernthemen der Fallanalysen", "learning_theme" },
+/*
+ * The lines of counts of the case analyses: rollup dimension, heading, label
+ * dimension, and what the case analyses in none of its categories are called
+ * (NULL for a line where one case analysis may count several times, so that
+ * the line has no total).
+ */
+static const char *const case_lines[][4] = {
+	{ "result", "Ergebnis der Gefährdungseinschätzung", "result", "ohne Angabe" },
+	{ "form", "Art der Gefährdung (bei Kindeswohlgefährdung)", "form", NULL },
+	{ "age_group", "Alter des Kindes", "age_group", "ohne Angabe" },
+	{ "child_sex", "Geschlecht des Kindes", "sex", "ohne Angabe" },
+	{ "reported_by", "Bekanntmachende Stelle", "reported_by", "ohne Angabe" },
+	{ "learning_theme", "Lernthemen der Fallanalysen", "learning_theme", NULL },
 };
 
-static int
-count_cmp(const void *a, const void *b)
+/* The yes/no facts of the process, and the structural indicator that is each one's share. */
+static const char *const facts[][2] = {
+	{ "direct_impression", "direct_impression_percent" },
+	{ "several_professionals", "several_professionals_percent" },
+	{ "child_involved", "child_involved_percent" },
+};
+
+#define FACTS ARRAY_LEN(facts)
+
+/*
+ * One rendering of a procedure report, and what it may print, decided once:
+ * the full version prints every figure; the committee version follows the
+ * rules of docs/procedure-reports.md ("The committee version").
+ */
+struct procedure_doc {
+	struct evbuffer *b;
+	const json_t *report, *gen, *counts;
+	bool committee;
+	long min_count, min_offices;
+	long long cases; /* the procedure's case analyses */
+	bool cases_shown; /* … printed */
+	bool days_shown; /* the median days to first contact printed */
+	json_t *fact_line[FACTS]; /* the cells yes, no, unknown of each fact */
+	bool fact_whole[FACTS]; /* every cell of that line printed */
+};
+
+double
+procedure_report_share(long long n, long long total)
 {
-	long long x = json_integer_value(json_object_get(*(json_t *const *)a, "value"));
-	long long y = json_integer_value(json_object_get(*(json_t *const *)b, "value"));
-	return (x > y) - (x < y);
+	return total > 0 ? round(1000.0 * (double)n / (double)total) / 10.0 : 0;
+}
+
+static bool
+is_hidden(const json_t *cell)
+{
+	return json_is_true(json_object_get(cell, "suppressed"));
+}
+
+static long long
+count_of(const json_t *cell)
+{
+	return json_integer_value(json_object_get(cell, "value"));
+}
+
+/* a + b of counts (a >= 0), saturating: the JSON rendered may hold any number. */
+static long long
+count_add(long long a, long long b)
+{
+	if (b <= 0)
+		return a;
+	return a > LLONG_MAX - b ? LLONG_MAX : a + b;
 }
 
 /*
- * The cells of one distribution of the procedure's own counts ({category: n}),
- * in code-list order. For the committee, counts of 1 to min_count - 1 are
- * suppressed, and where one count alone would be suppressed while the total
- * is printed, the next smallest too, so that no hidden count can be worked
- * out (the minimum-count rule of official statistics with secondary
- * suppression). A new array of {code, value, suppressed}.
+ * The committee's rule for one line of counts, as if its total were printed
+ * (for the lines of one category per case analysis it is, the number of case
+ * analyses): counts of 1 to min_count - 1 are hidden; if any is, further
+ * counts, smallest first, until the hidden ones add up to min_count or more.
+ * So neither a hidden count nor a small sum of hidden counts is the total
+ * minus the printed ones. Should all of them add up to less, the total itself
+ * is below min_count: for the number of case analyses, procedure_doc_init()
+ * hides it.
  */
-static json_t *
-distribution_cells(const json_t *counts, const char *label_dim, bool committee, long min_count)
+static void
+protect_line(json_t *cells, long min_count)
 {
-	json_t *cells = json_array();
-	const char *code;
-	json_t *n;
-	json_object_foreach((json_t *)counts, code, n)
-	{
-		long long v = json_integer_value(n);
-		json_array_append_new(cells,
-		    json_pack("{s:s,s:s,s:I,s:b}", "code", code, "label", label(label_dim, code),
-		        "value", (json_int_t)v, "suppressed", committee && v > 0 && v < min_count));
-	}
-	size_t hidden = 0, i;
+	long long sum = 0;
+	size_t i;
 	json_t *cell;
 	json_array_foreach(cells, i, cell)
 	{
-		hidden += json_is_true(json_object_get(cell, "suppressed"));
+		if (count_of(cell) > 0 && count_of(cell) < min_count) {
+			json_object_set_new(cell, "suppressed", json_true());
+			sum = count_add(sum, count_of(cell));
+		}
 	}
-	if (committee && hidden == 1 && json_array_size(cells) > 1) {
-		json_t **sorted = xcalloc(json_array_size(cells), sizeof(json_t *));
+	while (sum > 0 && sum < min_count) {
+		json_t *next = NULL;
 		json_array_foreach(cells, i, cell)
 		{
-			sorted[i] = cell;
+			if (!is_hidden(cell) && count_of(cell) > 0 &&
+			    (next == NULL || count_of(cell) < count_of(next)))
+				next = cell;
 		}
-		qsort(sorted, json_array_size(cells), sizeof(json_t *), count_cmp);
-		for (i = 0; i < json_array_size(cells); i++)
-			if (!json_is_true(json_object_get(sorted[i], "suppressed"))) {
-				json_object_set_new(sorted[i], "suppressed", json_true());
-				break;
-			}
-		free(sorted);
+		if (next == NULL)
+			break;
+		json_object_set_new(next, "suppressed", json_true());
+		sum = count_add(sum, count_of(next));
 	}
-	/* A hidden count leaves nothing behind: no value a chart could draw as a bar's length. */
-	json_array_foreach(cells, i, cell)
-	{
-		if (json_is_true(json_object_get(cell, "suppressed")))
-			json_object_set_new(cell, "value", json_null());
-	}
-	return cells;
+}
+
+static const struct codelist *
+code_list(const char *label_dim)
+{
+	for (size_t i = 0; label_dim != NULL && i < ARRAY_LEN(dimension_lists); i++)
+		if (strcmp(dimension_lists[i][0], label_dim) == 0)
+			return codelist_find(dimension_lists[i][1]);
+	return NULL;
 }
 
 static void
-distribution_section(struct evbuffer *b, const char *heading, json_t *cells)
+add_cell(json_t *cells, const char *code, const char *text, long long n)
+{
+	json_array_append_new(cells, json_pack("{s:s,s:s,s:I,s:b}", "code", code, "label", text,
+	                                 "value", (json_int_t)n, "suppressed", false));
+}
+
+/* For the committee, protects a line (protect_line); a hidden count's value becomes null:
+ * nothing a chart could draw as a bar's length. */
+static void
+line_protect(const struct procedure_doc *d, json_t *cells)
+{
+	if (!d->committee)
+		return;
+	protect_line(cells, d->min_count);
+	size_t i;
+	json_t *cell;
+	json_array_foreach(cells, i, cell)
+	{
+		if (is_hidden(cell))
+			json_object_set_new(cell, "value", json_null());
+	}
+}
+
+/*
+ * A line of the procedure's counts ({category: n}) as a new array of cells
+ * {code, label, value, suppressed}, in code-list order; with rest, one more
+ * cell of that label for the case analyses in none of the categories, so
+ * that the line adds up to the number of case analyses. Protected for the
+ * committee (line_protect).
+ */
+static json_t *
+line_cells(
+    const struct procedure_doc *d, const json_t *counts, const char *label_dim, const char *rest)
+{
+	json_t *cells = json_array(), *n;
+	const struct codelist *list = code_list(label_dim);
+	const char *code;
+	long long sum = 0;
+	for (size_t i = 0; list != NULL && i < list->count; i++)
+		if ((n = json_object_get(counts, list->codes[i].code)) != NULL)
+			add_cell(cells, list->codes[i].code, list->codes[i].label_de,
+			    json_integer_value(n));
+	json_object_foreach((json_t *)counts, code, n)
+	{
+		if (!codelist_has(list, code))
+			add_cell(cells, code, label(label_dim, code), json_integer_value(n));
+		sum = count_add(sum, json_integer_value(n));
+	}
+	if (rest != NULL && d->cases > sum)
+		add_cell(cells, "", rest, d->cases - sum);
+	line_protect(d, cells);
+	return cells;
+}
+
+/* A fact's line: the cells yes, no and not stated (the three always, in this order). */
+static json_t *
+fact_cells(const struct procedure_doc *d, const char *fact)
+{
+	static const char *const answers[][2] = { { "yes", "ja" }, { "no", "nein" },
+		{ "unknown", "ohne Angabe" } };
+	const json_t *counts = json_object_get(d->counts, fact);
+	json_t *cells = json_array();
+	for (size_t i = 0; i < ARRAY_LEN(answers); i++)
+		add_cell(cells, answers[i][0], answers[i][1],
+		    json_integer_value(json_object_get(counts, answers[i][0])));
+	line_protect(d, cells);
+	return cells;
+}
+
+static bool
+line_whole(const json_t *cells)
+{
+	size_t i;
+	json_t *cell;
+	json_array_foreach(cells, i, cell)
+	{
+		if (is_hidden(cell))
+			return false;
+	}
+	return true;
+}
+
+/* Decides what this rendering prints of the case analyses as a whole. */
+static void
+procedure_doc_init(
+    struct procedure_doc *d, const json_t *report, bool committee, long min_count, long min_offices)
+{
+	memset(d, 0, sizeof(*d));
+	d->b = evbuffer_new();
+	d->report = report;
+	d->gen = json_object_get(report, "generated");
+	d->counts = json_object_get(d->gen, "counts");
+	d->committee = committee;
+	d->min_count = min_count;
+	d->min_offices = min_offices;
+	d->cases = json_integer_value(json_object_get(d->gen, "case_analyses"));
+	d->cases_shown = !committee || d->cases == 0 || d->cases >= min_count;
+	d->days_shown =
+	    json_object_get(json_object_get(d->gen, "medians"), "days_to_first_contact") != NULL &&
+	    (!committee || d->cases >= min_count);
+	for (size_t i = 0; i < FACTS; i++) {
+		d->fact_line[i] = fact_cells(d, facts[i][0]);
+		d->fact_whole[i] = line_whole(d->fact_line[i]);
+	}
+}
+
+/* A figure cell: the value, or "." where hidden. */
+static void
+figure_cell(struct evbuffer *b, const char *tag, json_t *value, bool suppressed)
+{
+	json_t *cell =
+	    json_pack("{s:o,s:b}", "value", value ? value : json_null(), "suppressed", suppressed);
+	char f[48];
+	figure(f, sizeof(f), cell);
+	evbuffer_add_printf(b, "<%s>%s</%s>", tag, f, tag);
+	json_decref(cell);
+}
+
+/* A count's share of the procedure's case analyses, "." where the count is hidden. */
+static void
+share_cell(const struct procedure_doc *d, const json_t *cell)
+{
+	bool shown = !is_hidden(cell) && d->cases > 0;
+	figure_cell(d->b, "td",
+	    shown ? json_real(procedure_report_share(count_of(cell), d->cases)) : NULL, !shown);
+}
+
+/* A line as a bar chart and a table of counts and shares. */
+static void
+line_section(const struct procedure_doc *d, const char *heading, const json_t *cells)
 {
 	size_t n = json_array_size(cells), i;
-	evbuffer_add_printf(b, "<figure><figcaption>");
-	esc(b, heading);
-	evbuffer_add_printf(b, "</figcaption>");
+	evbuffer_add_printf(d->b, "<figure><figcaption>");
+	esc(d->b, heading);
+	evbuffer_add_printf(d->b, "</figcaption>");
 	if (n == 0) {
-		evbuffer_add_printf(b, "<p>Keine Angaben.</p></figure>");
+		evbuffer_add_printf(d->b, "<p>Keine Angaben.</p></figure>");
 		return;
 	}
 	struct bar *bars = xcalloc(n, sizeof(struct bar));
@@ -842,102 +1061,296 @@ distribution_section(struct evbuffer *b, const char *heading, json_t *cells)
 		    json_string_value(json_object_get(cell, "label")));
 		bars[i].cell = cell;
 	}
-	bar_chart(b, bars, n, heading);
-	evbuffer_add_printf(b, "<table><thead><tr><th>Merkmal</th><th>Fallanalysen</th></tr>"
-	                       "</thead><tbody>");
-	for (i = 0; i < n; i++) {
-		char f[48];
-		figure(f, sizeof(f), bars[i].cell);
-		evbuffer_add_printf(b, "<tr><th>");
-		esc(b, bars[i].label);
-		evbuffer_add_printf(b, "</th><td>%s</td></tr>", f);
-	}
-	evbuffer_add_printf(b, "</tbody></table></figure>");
+	bar_chart(d->b, bars, n, heading);
 	free(bars);
+	evbuffer_add_printf(d->b, "<table><thead><tr><th>Merkmal</th><th>Fallanalysen</th>"
+	                          "<th>Anteil (%%)</th></tr></thead><tbody>");
+	json_array_foreach(cells, i, cell)
+	{
+		char f[48];
+		figure(f, sizeof(f), cell);
+		evbuffer_add_printf(d->b, "<tr><th>");
+		esc(d->b, json_string_value(json_object_get(cell, "label")));
+		evbuffer_add_printf(d->b, "</th><td>%s</td>", f);
+		share_cell(d, cell);
+		evbuffer_add_printf(d->b, "</tr>");
+	}
+	evbuffer_add_printf(d->b, "</tbody></table></figure>");
+}
+
+/* The process facts: yes, no, not stated, and the share of yes among those answered. */
+static void
+facts_table(const struct procedure_doc *d)
+{
+	evbuffer_add_printf(d->b,
+	    "<figure><figcaption>Fachliches Vorgehen</figcaption><table><thead><tr>"
+	    "<th>Merkmal</th><th>ja</th><th>nein</th><th>ohne Angabe</th><th>Anteil ja (%%)</th>"
+	    "</tr></thead><tbody>");
+	for (size_t i = 0; i < FACTS; i++) {
+		const json_t *line = d->fact_line[i];
+		evbuffer_add_printf(d->b, "<tr><th>");
+		esc(d->b, label(NULL, facts[i][0]));
+		evbuffer_add_printf(d->b, "</th>");
+		for (size_t c = 0; c < 3; c++) {
+			char f[48];
+			figure(f, sizeof(f), json_array_get(line, c));
+			evbuffer_add_printf(d->b, "<td>%s</td>", f);
+		}
+		long long yes = count_of(json_array_get(line, 0));
+		long long answered = count_add(yes, count_of(json_array_get(line, 1)));
+		figure_cell(d->b, "td",
+		    answered > 0 ? json_real(procedure_report_share(yes, answered)) : NULL,
+		    !d->fact_whole[i]);
+		evbuffer_add_printf(d->b, "</tr>");
+	}
+	evbuffer_add_printf(d->b, "</tbody></table></figure>");
+}
+
+/* 1. The case analyses. */
+static void
+cases_section(const struct procedure_doc *d)
+{
+	evbuffer_add_printf(
+	    d->b, "<section id=\"fallanalysen\"><h2>1. Fallanalysen</h2><p>Im Verfahren wurden ");
+	figure_cell(d->b, "b", json_integer(d->cases), !d->cases_shown);
+	evbuffer_add_printf(d->b, " Fallanalysen ausgewertet. Anteile beziehen sich auf diese "
+	                          "Fallanalysen; bei Art der Gefährdung und Lernthemen kann eine "
+	                          "Fallanalyse mehrfach zählen.</p>");
+	for (size_t i = 0; i < ARRAY_LEN(case_lines); i++) {
+		json_t *cells = line_cells(d, json_object_get(d->counts, case_lines[i][0]),
+		    case_lines[i][2], case_lines[i][3]);
+		line_section(d, case_lines[i][1], cells);
+		json_decref(cells);
+	}
+	facts_table(d);
+	const json_t *days =
+	    json_object_get(json_object_get(d->gen, "medians"), "days_to_first_contact");
+	evbuffer_add_printf(d->b, "<p>Tage bis zum ersten Kontakt (Median): ");
+	figure_cell(d->b, "b", json_incref((json_t *)days), !d->days_shown);
+	evbuffer_add_printf(d->b, "</p></section>");
+}
+
+/* 2. Ratings per quality dimension, each with its median (the committee: only beside a line
+ * printed whole, which the median would otherwise narrow down). */
+static void
+ratings_section(const struct procedure_doc *d)
+{
+	const json_t *medians = json_object_get(d->gen, "medians");
+	evbuffer_add_printf(d->b, "<section id=\"bewertungen\"><h2>2. Qualitätsbewertungen</h2>");
+	for (const char *const *q = codelist_quality_dimension_values; *q != NULL; q++) {
+		char dim[64];
+		snprintf(dim, sizeof(dim), "rating:%s", *q);
+		const json_t *ratings = json_object_get(d->counts, dim);
+		if (ratings == NULL)
+			continue;
+		json_t *cells = line_cells(d, ratings, "rating", "ohne Bewertung");
+		line_section(d, label("quality_dimension", *q), cells);
+		const json_t *median = json_object_get(medians, dim);
+		evbuffer_add_printf(d->b, "<p>Median der Bewertungen: ");
+		figure_cell(d->b, "b", json_incref((json_t *)median),
+		    median == NULL || (d->committee && !line_whole(cells)));
+		evbuffer_add_printf(d->b, "</p>");
+		json_decref(cells);
+	}
+	evbuffer_add_printf(d->b, "</section>");
 }
 
 /*
- * The process facts: yes, no and the share of yes among those answered. For
- * the committee a count of 1 to min_count - 1 is ".", and so is the share
- * then (it would give the count back).
+ * Whether the office's own value of an indicator is printed: the case
+ * indicators (the facts' shares, the median days) only where section 1 prints
+ * them too, so that they give no hidden count back.
  */
-static void
-facts_table(struct evbuffer *b, const json_t *counts, bool committee, long min_count)
+static bool
+own_shown(const struct procedure_doc *d, const char *indicator)
 {
-	static const char *const facts[] = { "direct_impression", "several_professionals",
-		"child_involved" };
-	evbuffer_add_printf(b, "<figure><figcaption>Fachliches Vorgehen</figcaption><table><thead>"
-	                       "<tr><th>Merkmal</th><th>ja</th><th>nein</th><th>Anteil ja (%%)</th>"
-	                       "</tr></thead><tbody>");
-	for (size_t i = 0; i < ARRAY_LEN(facts); i++) {
-		const json_t *answers = json_object_get(counts, facts[i]);
-		long long yes = json_integer_value(json_object_get(answers, "yes"));
-		long long no = json_integer_value(json_object_get(answers, "no"));
-		bool hide_yes = committee && yes > 0 && yes < min_count;
-		bool hide_no = committee && no > 0 && no < min_count;
-		json_t *cells[] = {
-			hide_yes
-			    ? json_pack("{s:n,s:b}", "value", "suppressed", true)
-			    : json_pack("{s:I,s:b}", "value", (json_int_t)yes, "suppressed", false),
-			hide_no
-			    ? json_pack("{s:n,s:b}", "value", "suppressed", true)
-			    : json_pack("{s:I,s:b}", "value", (json_int_t)no, "suppressed", false),
-			hide_yes || hide_no ? json_pack("{s:n,s:b}", "value", "suppressed", true)
-			: yes + no > 0
-			    ? json_pack("{s:f,s:b}", "value",
-			          round(1000.0 * (double)yes / (double)(yes + no)) / 10.0,
-			          "suppressed", false)
-			    : json_pack("{s:n,s:b}", "value", "suppressed", false),
-		};
-		evbuffer_add_printf(b, "<tr><th>");
-		esc(b, label(NULL, facts[i]));
-		evbuffer_add_printf(b, "</th>");
-		for (size_t c = 0; c < ARRAY_LEN(cells); c++) {
-			char f[48];
-			figure(f, sizeof(f), cells[c]);
-			evbuffer_add_printf(b, "<td>%s</td>", f);
-			json_decref(cells[c]);
+	if (same(indicator, "median_days_to_first_contact"))
+		return d->days_shown;
+	for (size_t i = 0; i < FACTS; i++)
+		if (same(indicator, facts[i][1]))
+			return d->fact_whole[i] && d->cases_shown;
+	return true;
+}
+
+/* 3. Structural quality beside the peer groups of the latest release. */
+static void
+structure_section(const struct procedure_doc *d)
+{
+	evbuffer_add_printf(d->b,
+	    "<section id=\"struktur\"><h2>3. Strukturqualität</h2><table><thead><tr>"
+	    "<th>Kennzahl</th><th>Vergleichsgruppe</th><th>Jugendamt</th><th>Jugendämter</th>"
+	    "<th>1. Quartil</th><th>Median</th><th>3. Quartil</th></tr></thead><tbody>");
+	size_t i;
+	json_t *row;
+	json_array_foreach(json_object_get(d->gen, "structure"), i, row)
+	{
+		const char *indicator = json_string_value(json_object_get(row, "indicator"));
+		evbuffer_add_printf(d->b, "<tr><th>");
+		esc(d->b, label(NULL, indicator));
+		evbuffer_add_printf(d->b, "</th><td>%s</td>",
+		    same(json_string_value(json_object_get(row, "peer_group")), "kind")
+		        ? "gleiche Art"
+		        : "gleiches Landesjugendamt");
+		const json_t *own = json_object_get(row, "own");
+		figure_cell(d->b, "td", json_incref((json_t *)own),
+		    !json_is_number(own) || !own_shown(d, indicator));
+		evbuffer_add_printf(d->b, "<td>%lld</td>",
+		    (long long)json_integer_value(json_object_get(row, "peers")));
+		static const char *const quartiles[] = { "q1", "median", "q3" };
+		for (size_t q = 0; q < ARRAY_LEN(quartiles); q++) {
+			const json_t *v = json_object_get(row, quartiles[q]);
+			figure_cell(d->b, "td", json_incref((json_t *)v), !json_is_number(v));
 		}
-		evbuffer_add_printf(b, "</tr>");
+		evbuffer_add_printf(d->b, "</tr>");
 	}
-	evbuffer_add_printf(b, "</tbody></table></figure>");
+	evbuffer_add_printf(d->b, "</tbody></table></section>");
 }
 
+/* 4. Quality topics. */
 static void
-number_cell(struct evbuffer *b, const json_t *v)
+topics_section(const struct procedure_doc *d)
 {
-	json_t *cell = json_pack("{s:O,s:b}", "value", v ? (json_t *)v : json_null(), "suppressed",
-	    json_is_null(v) || v == NULL);
-	char f[48];
-	figure(f, sizeof(f), cell);
-	evbuffer_add_printf(b, "<td>%s</td>", f);
-	json_decref(cell);
+	evbuffer_add_printf(d->b,
+	    "<section id=\"themen\"><h2>4. Qualitätsentwicklungsthemen</h2><table><thead><tr>"
+	    "<th>Thema</th><th>Priorität</th><th>Stand</th><th>Wiedervorlage</th></tr></thead>"
+	    "<tbody>");
+	size_t i;
+	json_t *row;
+	json_array_foreach(json_object_get(d->gen, "topics"), i, row)
+	{
+		evbuffer_add_printf(d->b, "<tr><th>");
+		esc(d->b, label("theme", json_string_value(json_object_get(row, "theme"))));
+		evbuffer_add_printf(d->b, "</th><td>");
+		const struct code *p = codelist_code(codelist_find("topic_priority"),
+		    json_string_value(json_object_get(row, "priority")));
+		esc(d->b, p ? p->label_de : json_string_value(json_object_get(row, "priority")));
+		evbuffer_add_printf(d->b, "</td><td>");
+		esc(d->b, label("status", json_string_value(json_object_get(row, "status"))));
+		evbuffer_add_printf(d->b, "</td><td>");
+		esc(d->b, json_is_string(json_object_get(row, "follow_up_date"))
+		              ? json_string_value(json_object_get(row, "follow_up_date"))
+		              : "\u2013");
+		evbuffer_add_printf(d->b, "</td></tr>");
+	}
+	evbuffer_add_printf(d->b, "</tbody></table></section>");
 }
 
+/* One of the sections the authors write: paragraphs at blank lines, nothing of it markup.
+ * The committee version holds no free text (it may name people): a note instead. */
 static void
-text_section(struct evbuffer *b, const char *id, const char *heading, const json_t *text)
+text_section(const struct procedure_doc *d, const char *id, const char *heading, const char *field)
 {
-	evbuffer_add_printf(b, "<section id=\"%s\"><h2>", id);
-	esc(b, heading);
-	evbuffer_add_printf(b, "</h2>");
-	if (!json_is_string(text)) {
-		evbuffer_add_printf(b, "<p class=\"meta\">Noch nicht verfasst.</p></section>");
+	const json_t *text = json_object_get(d->report, field);
+	evbuffer_add_printf(d->b, "<section id=\"%s\"><h2>", id);
+	esc(d->b, heading);
+	evbuffer_add_printf(d->b, "</h2>");
+	if (d->committee) {
+		evbuffer_add_printf(d->b,
+		    "<p class=\"meta\">Freitext der Verfasser, nur in der vollständigen Fassung für "
+		    "das Jugendamt; dem Ausschuss berichtet die Verwaltung die Ergebnisse und "
+		    "Vorschläge.</p></section>");
 		return;
 	}
-	/* Paragraphs at blank lines; nothing of the text is markup. */
+	if (!json_is_string(text)) {
+		evbuffer_add_printf(d->b, "<p class=\"meta\">Noch nicht verfasst.</p></section>");
+		return;
+	}
 	const char *s = json_string_value(text);
-	evbuffer_add_printf(b, "<p>");
+	evbuffer_add_printf(d->b, "<p>");
 	for (; *s; s++) {
 		if (s[0] == '\n' && s[1] == '\n') {
-			evbuffer_add_printf(b, "</p><p>");
+			evbuffer_add_printf(d->b, "</p><p>");
 			while (s[1] == '\n')
 				s++;
 		} else {
 			char one[2] = { *s, '\0' };
-			esc(b, one);
+			esc(d->b, one);
 		}
 	}
-	evbuffer_add_printf(b, "</p></section>");
+	evbuffer_add_printf(d->b, "</p></section>");
+}
+
+/* The office's comments (the full version only). */
+static void
+comments_section(const struct procedure_doc *d)
+{
+	evbuffer_add_printf(d->b, "<section id=\"kommentare\"><h2>Anmerkungen des Jugendamts</h2>");
+	size_t i, n = 0;
+	json_t *c;
+	json_array_foreach(json_object_get(d->report, "comments"), i, c)
+	{
+		if (!json_is_string(json_object_get(c, "text")))
+			continue;
+		n++;
+		evbuffer_add_printf(d->b, "<blockquote><p class=\"meta\">");
+		esc(d->b, json_string_value(json_object_get(c, "created_at")));
+		evbuffer_add_printf(d->b, "</p><p>");
+		esc(d->b, json_string_value(json_object_get(c, "text")));
+		evbuffer_add_printf(d->b, "</p></blockquote>");
+	}
+	if (n == 0)
+		evbuffer_add_printf(d->b, "<p class=\"meta\">Keine.</p>");
+	evbuffer_add_printf(d->b, "</section>");
+}
+
+/* "1", "1 und 2", "1 bis 4": the counts the committee version hides (min_count >= 2). */
+static void
+small_counts(char *out, size_t size, long min_count)
+{
+	if (min_count <= 2)
+		snprintf(out, size, "1");
+	else if (min_count == 3)
+		snprintf(out, size, "1 und 2");
+	else
+		snprintf(out, size, "1 bis %ld", min_count - 1);
+}
+
+/* The committee version's rules, with the thresholds of this configuration. */
+static void
+committee_rules(const struct procedure_doc *d)
+{
+	evbuffer_add_printf(d->b,
+	    "<p>Diese Fassung ist für die öffentliche Beratung im Jugendhilfeausschuss bestimmt. "
+	    "Sie enthält keine Angaben zu einzelnen Fällen und keine Freitexte: weder aus "
+	    "Fallanalysen noch die Abschnitte der Verfasser oder Anmerkungen des Jugendamts.</p>");
+	if (d->min_count <= 1) {
+		evbuffer_add_printf(d->b, "<p>Alle Fallzahlen werden ausgewiesen.</p>");
+		return;
+	}
+	char small[32];
+	small_counts(small, sizeof(small), d->min_count);
+	evbuffer_add_printf(d->b,
+	    "<ul><li>Fallzahlen von %s werden nicht ausgewiesen (.).</li>"
+	    "<li>Wo das in einer Zeile geschieht, werden dort weitere Fallzahlen gesperrt, die "
+	    "kleinsten zuerst, bis die gesperrten zusammen mindestens %ld ergeben: So lässt sich "
+	    "weder eine gesperrte Zahl noch eine kleine Summe gesperrter Zahlen aus der "
+	    "Gesamtzahl zurückrechnen. Bei weniger als %ld Fallanalysen wird auch deren Zahl "
+	    "nicht ausgewiesen.</li>"
+	    "<li>Anteile gesperrter Zahlen werden nicht ausgewiesen. Der Median der Tage bis zum "
+	    "ersten Kontakt erscheint erst ab %ld Fallanalysen, der Median einer "
+	    "Qualitätsdimension nur, wo ihre Zeile vollständig ausgewiesen ist.</li>"
+	    "<li>Eigene Kennzahlen aus den Fallanalysen erscheinen in der Strukturqualität nur, "
+	    "wo dieselben Angaben im Abschnitt Fallanalysen ausgewiesen sind.</li></ul>",
+	    small, d->min_count, d->min_count, d->min_count);
+}
+
+static void
+procedure_method_section(const struct procedure_doc *d)
+{
+	evbuffer_add_printf(d->b,
+	    "<section id=\"methodik\"><h2>Methodische Hinweise</h2><p>Die Zahlen stammen aus den "
+	    "Fallanalysen, der Strukturerhebung und den Qualitätsentwicklungsthemen dieses "
+	    "Verfahrens, auch die eigenen Kennzahlen der Strukturqualität, die auf Fallanalysen "
+	    "beruhen; Vergleichswerte anderer Jugendämter aus der jüngsten Veröffentlichung der "
+	    "Landesstatistik, Quartile nur über mindestens %ld Jugendämter.</p>",
+	    d->min_offices);
+	if (d->committee)
+		committee_rules(d);
+	else
+		evbuffer_add_printf(d->b,
+		    "<p>Diese vollständige Fassung ist für das Jugendamt bestimmt und nicht zur "
+		    "Veröffentlichung. Für den Jugendhilfeausschuss gibt es eine eigene Fassung "
+		    "ohne Angaben, die Rückschlüsse auf einzelne Fälle erlauben.</p>");
+	evbuffer_add_printf(d->b, "</section>");
 }
 
 static const char *
@@ -950,34 +1363,31 @@ status_label(const char *status)
 	                                          : "Entwurf";
 }
 
-char *
-procedure_report_html(const json_t *report, bool committee, long min_count)
+/* The title, which version, its state; the contents. */
+static void
+procedure_header(const struct procedure_doc *d)
 {
-	struct evbuffer *b = evbuffer_new();
-	const json_t *gen = json_object_get(report, "generated");
-	const json_t *counts = json_object_get(gen, "counts");
-	long long cases = json_integer_value(json_object_get(gen, "case_analyses"));
-	const char *office = json_string_value(json_object_get(report, "office_id"));
-	const char *cycle = json_string_value(json_object_get(report, "cycle"));
-
-	document_begin(b, "Bericht zum Qualitätsentwicklungsverfahren", office, cycle);
-	evbuffer_add_printf(b, "<header id=\"titel\"><h1>Bericht zum Qualitätsentwicklungsverfahren"
-	                       "</h1><p>nach § 8 Landeskinderschutzgesetz NRW<br>Jugendamt: <b>");
-	esc(b, office);
-	evbuffer_add_printf(b, "</b> · Zyklus: <b>");
-	esc(b, cycle);
-	evbuffer_add_printf(b, "</b><br>%s</p><p class=\"meta\">Stand: %s",
-	    committee ? "Fassung für den Jugendhilfeausschuss"
-	              : "Vollständige Fassung für das Jugendamt",
-	    status_label(json_string_value(json_object_get(report, "status"))));
-	if (json_is_string(json_object_get(report, "finalised_at"))) {
-		evbuffer_add_printf(b, " am ");
-		esc(b, json_string_value(json_object_get(report, "finalised_at")));
+	const char *office = json_string_value(json_object_get(d->report, "office_id"));
+	const char *cycle = json_string_value(json_object_get(d->report, "cycle"));
+	document_begin(d->b, "Bericht zum Qualitätsentwicklungsverfahren", office, cycle);
+	evbuffer_add_printf(d->b, "<header id=\"titel\"><h1>Bericht zum "
+	                          "Qualitätsentwicklungsverfahren</h1><p>nach § 8 "
+	                          "Landeskinderschutzgesetz NRW<br>Jugendamt: <b>");
+	esc(d->b, office);
+	evbuffer_add_printf(d->b, "</b> · Zyklus: <b>");
+	esc(d->b, cycle);
+	evbuffer_add_printf(d->b, "</b><br>%s</p><p class=\"meta\">Stand: %s",
+	    d->committee ? "Fassung für den Jugendhilfeausschuss"
+	                 : "Vollständige Fassung für das Jugendamt",
+	    status_label(json_string_value(json_object_get(d->report, "status"))));
+	if (json_is_string(json_object_get(d->report, "finalised_at"))) {
+		evbuffer_add_printf(d->b, " am ");
+		esc(d->b, json_string_value(json_object_get(d->report, "finalised_at")));
 	}
-	evbuffer_add_printf(b, " · Fassung %lld · Zahlen vom ",
-	    (long long)json_integer_value(json_object_get(report, "version")));
-	esc(b, json_string_value(json_object_get(gen, "as_of")));
-	evbuffer_add_printf(b,
+	evbuffer_add_printf(d->b, " · Fassung %lld · Zahlen vom ",
+	    (long long)json_integer_value(json_object_get(d->report, "version")));
+	esc(d->b, json_string_value(json_object_get(d->gen, "as_of")));
+	evbuffer_add_printf(d->b,
 	    "</p></header><nav id=\"inhalt\"><h2>Inhalt</h2><ol>"
 	    "<li><a href=\"#fallanalysen\">Fallanalysen</a></li>"
 	    "<li><a href=\"#bewertungen\">Qualitätsbewertungen</a></li>"
@@ -987,141 +1397,30 @@ procedure_report_html(const json_t *report, bool committee, long min_count)
 	    "<li><a href=\"#staerken\">Stärken</a></li>"
 	    "<li><a href=\"#entwicklungsbedarfe\">Entwicklungsbedarfe</a></li>"
 	    "<li><a href=\"#empfehlungen\">Empfehlungen</a></li>%s"
-	    "<li><a href=\"#methodik\">Methodische Hinweise</a></li></ol></nav><main>",
-	    committee ? "" : "<li><a href=\"#kommentare\">Anmerkungen des Jugendamts</a></li>");
+	    "<li><a href=\"#methodik\">Methodische Hinweise</a></li></ol></nav>",
+	    d->committee ? "" : "<li><a href=\"#kommentare\">Anmerkungen des Jugendamts</a></li>");
+}
 
-	/* 1. The case analyses. */
-	evbuffer_add_printf(b,
-	    "<section id=\"fallanalysen\"><h2>1. Fallanalysen</h2><p>Im Verfahren wurden "
-	    "<b>%lld</b> Fallanalysen ausgewertet.</p>",
-	    cases);
-	for (size_t i = 0; i < ARRAY_LEN(case_distributions); i++) {
-		json_t *cells =
-		    distribution_cells(json_object_get(counts, case_distributions[i][0]),
-		        case_distributions[i][2], committee, min_count);
-		distribution_section(b, case_distributions[i][1], cells);
-		json_decref(cells);
-	}
-	facts_table(b, counts, committee, min_count);
-	const json_t *days =
-	    json_object_get(json_object_get(gen, "medians"), "days_to_first_contact");
-	evbuffer_add_printf(b, "<p>Tage bis zum ersten Kontakt (Median): ");
-	if (days != NULL && (!committee || cases >= min_count)) {
-		json_t *cell = json_pack("{s:O,s:b}", "value", days, "suppressed", false);
-		char f[48];
-		figure(f, sizeof(f), cell);
-		json_decref(cell);
-		evbuffer_add_printf(b, "<b>%s</b>", f);
-	} else {
-		evbuffer_add_printf(b, "<b>.</b>");
-	}
-	evbuffer_add_printf(b, "</p></section>");
-
-	/* 2. Ratings per quality dimension. */
-	evbuffer_add_printf(b, "<section id=\"bewertungen\"><h2>2. Qualitätsbewertungen</h2>");
-	for (const char *const *d = codelist_quality_dimension_values; *d != NULL; d++) {
-		char dim[64], heading[200];
-		snprintf(dim, sizeof(dim), "rating:%s", *d);
-		const json_t *ratings = json_object_get(counts, dim);
-		if (ratings == NULL)
-			continue;
-		snprintf(heading, sizeof(heading), "%s", label("quality_dimension", *d));
-		json_t *cells = distribution_cells(ratings, "rating", committee, min_count);
-		distribution_section(b, heading, cells);
-		json_decref(cells);
-	}
-	evbuffer_add_printf(b, "</section>");
-
-	/* 3. Structural quality beside the peer groups of the latest release. */
-	evbuffer_add_printf(b,
-	    "<section id=\"struktur\"><h2>3. Strukturqualität</h2><table><thead><tr>"
-	    "<th>Kennzahl</th><th>Vergleichsgruppe</th><th>Jugendamt</th><th>Jugendämter</th>"
-	    "<th>1. Quartil</th><th>Median</th><th>3. Quartil</th></tr></thead><tbody>");
-	size_t i;
-	json_t *row;
-	json_array_foreach(json_object_get(gen, "structure"), i, row)
-	{
-		evbuffer_add_printf(b, "<tr><th>");
-		esc(b, label(NULL, json_string_value(json_object_get(row, "indicator"))));
-		evbuffer_add_printf(b, "</th><td>%s</td>",
-		    same(json_string_value(json_object_get(row, "peer_group")), "kind")
-		        ? "gleiche Art"
-		        : "gleiches Landesjugendamt");
-		number_cell(b, json_object_get(row, "own"));
-		evbuffer_add_printf(b, "<td>%lld</td>",
-		    (long long)json_integer_value(json_object_get(row, "peers")));
-		number_cell(b, json_object_get(row, "q1"));
-		number_cell(b, json_object_get(row, "median"));
-		number_cell(b, json_object_get(row, "q3"));
-		evbuffer_add_printf(b, "</tr>");
-	}
-	evbuffer_add_printf(b, "</tbody></table></section>");
-
-	/* 4. Quality topics. */
-	evbuffer_add_printf(b,
-	    "<section id=\"themen\"><h2>4. Qualitätsentwicklungsthemen</h2><table><thead><tr>"
-	    "<th>Thema</th><th>Priorität</th><th>Stand</th><th>Wiedervorlage</th></tr></thead>"
-	    "<tbody>");
-	json_array_foreach(json_object_get(gen, "topics"), i, row)
-	{
-		evbuffer_add_printf(b, "<tr><th>");
-		esc(b, label("theme", json_string_value(json_object_get(row, "theme"))));
-		evbuffer_add_printf(b, "</th><td>");
-		const struct code *p = codelist_code(codelist_find("topic_priority"),
-		    json_string_value(json_object_get(row, "priority")));
-		esc(b, p ? p->label_de : json_string_value(json_object_get(row, "priority")));
-		evbuffer_add_printf(b, "</td><td>");
-		esc(b, label("status", json_string_value(json_object_get(row, "status"))));
-		evbuffer_add_printf(b, "</td><td>");
-		esc(b, json_is_string(json_object_get(row, "follow_up_date"))
-		           ? json_string_value(json_object_get(row, "follow_up_date"))
-		           : "\u2013");
-		evbuffer_add_printf(b, "</td></tr>");
-	}
-	evbuffer_add_printf(b, "</tbody></table></section>");
-
-	/* 5.–8. What the institute or the Landesjugendamt wrote. */
-	text_section(b, "bewertung", "5. Gesamtbewertung", json_object_get(report, "assessment"));
-	text_section(b, "staerken", "6. Stärken", json_object_get(report, "strengths"));
-	text_section(b, "entwicklungsbedarfe", "7. Entwicklungsbedarfe",
-	    json_object_get(report, "development_needs"));
-	text_section(
-	    b, "empfehlungen", "8. Empfehlungen", json_object_get(report, "recommendations"));
-	if (!committee) {
-		evbuffer_add_printf(
-		    b, "<section id=\"kommentare\"><h2>Anmerkungen des Jugendamts</h2>");
-		json_t *c;
-		size_t n = 0;
-		json_array_foreach(json_object_get(report, "comments"), i, c)
-		{
-			if (!json_is_string(json_object_get(c, "text")))
-				continue;
-			n++;
-			evbuffer_add_printf(b, "<blockquote><p class=\"meta\">");
-			esc(b, json_string_value(json_object_get(c, "created_at")));
-			evbuffer_add_printf(b, "</p><p>");
-			esc(b, json_string_value(json_object_get(c, "text")));
-			evbuffer_add_printf(b, "</p></blockquote>");
-		}
-		if (n == 0)
-			evbuffer_add_printf(b, "<p class=\"meta\">Keine.</p>");
-		evbuffer_add_printf(b, "</section>");
-	}
-	evbuffer_add_printf(b,
-	    "<section id=\"methodik\"><h2>Methodische Hinweise</h2><p>Die Zahlen stammen aus den "
-	    "Fallanalysen, der Strukturerhebung und den Qualitätsentwicklungsthemen dieses "
-	    "Verfahrens; Vergleichswerte anderer Jugendämter aus der jüngsten Veröffentlichung "
-	    "der Landesstatistik, Quartile nur über mindestens fünf Jugendämter.</p>%s</section>",
-	    committee
-	        ? "<p>Diese Fassung ist für die öffentliche Beratung im "
-	          "Jugendhilfeausschuss bestimmt. Sie enthält keine Angaben zu einzelnen "
-	          "Fällen und keine Freitexte aus Fallanalysen. Fallzahlen von 1 oder 2 "
-	          "werden nicht ausgewiesen (.), ebenso ein weiterer Wert, wo sich ein "
-	          "solcher sonst aus der Gesamtzahl zurückrechnen ließe; Mediane nur ab drei "
-	          "Fallanalysen.</p>"
-	        : "<p>Diese vollständige Fassung ist für das Jugendamt bestimmt und nicht zur "
-	          "Veröffentlichung. Für den Jugendhilfeausschuss gibt es eine eigene Fassung "
-	          "ohne Angaben, die Rückschlüsse auf einzelne Fälle erlauben.</p>");
-	evbuffer_add_printf(b, "</main></body></html>");
-	return document_end(b);
+char *
+procedure_report_html(const json_t *report, bool committee, long min_count, long min_offices)
+{
+	struct procedure_doc d;
+	procedure_doc_init(&d, report, committee, min_count, min_offices);
+	procedure_header(&d);
+	evbuffer_add_printf(d.b, "<main>");
+	cases_section(&d);
+	ratings_section(&d);
+	structure_section(&d);
+	topics_section(&d);
+	text_section(&d, "bewertung", "5. Gesamtbewertung", "assessment");
+	text_section(&d, "staerken", "6. Stärken", "strengths");
+	text_section(&d, "entwicklungsbedarfe", "7. Entwicklungsbedarfe", "development_needs");
+	text_section(&d, "empfehlungen", "8. Empfehlungen", "recommendations");
+	if (!committee)
+		comments_section(&d);
+	procedure_method_section(&d);
+	evbuffer_add_printf(d.b, "</main></body></html>");
+	for (size_t i = 0; i < FACTS; i++)
+		json_decref(d.fact_line[i]);
+	return document_end(d.b);
 }

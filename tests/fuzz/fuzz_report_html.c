@@ -25,8 +25,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (report == NULL)
 		return 0;
 	check(report_html(report));
-	check(procedure_report_html(report, false, 3));
-	check(procedure_report_html(report, true, 3));
+	check(procedure_report_html(report, false, 3, 5));
+	check(procedure_report_html(report, true, 3, 5));
 	json_decref(report);
 	return 0;
 }

@@ -53,6 +53,7 @@ EXAMPLE_FILES = {
     "structure-survey.json": "createStructureSurvey",
     "topic.json": "createTopic",
     "procedure-report.json": "createProcedureReport",
+    "procedure-report-patch.json": "updateProcedureReport",
     "report-comment.json": "createReportComment",
     "advice-request.json": "createAdviceRequest",
     "advice-message.json": "createAdviceMessage",

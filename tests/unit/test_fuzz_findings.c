@@ -157,6 +157,40 @@ test_report_html_takes_tables_of_any_shape(void **state)
 }
 
 /*
+ * fuzz_report_html: a procedure report without a status passed NULL to
+ * strcmp() in the header, and so did a structure row without a peer group
+ * (fixed in commit 52a0005). Each renders in both versions: as a draft, and
+ * the row compared with the office's Landesjugendamt.
+ */
+static void
+test_procedure_report_without_status_or_peer_group_renders(void **state)
+{
+	(void)state;
+	static const char *const reports[] = {
+		"{}",
+		"{\"status\":null,\"generated\":{\"structure\":[{\"indicator\":\"cases_per_fte\","
+		"\"own\":31.0,\"peers\":60}]}}",
+		"{\"status\":7,\"generated\":{\"structure\":[{\"peer_group\":null},{}],"
+		"\"topics\":[{}],\"counts\":{\"result\":{\"hilfebedarf\":1}}}}",
+	};
+	for (size_t i = 0; i < sizeof(reports) / sizeof(reports[0]); i++) {
+		json_t *report = json_loads(reports[i], 0, NULL);
+		assert_non_null(report);
+		for (int committee = 0; committee <= 1; committee++) {
+			char *html = procedure_report_html(report, committee, 3, 5);
+			assert_non_null(html);
+			assert_true(strncmp(html, "<!DOCTYPE html>", 15) == 0);
+			assert_non_null(strstr(html, "Stand: Entwurf"));
+			assert_non_null(strstr(html, "</html>"));
+			if (i > 0)
+				assert_non_null(strstr(html, "<td>gleiches Landesjugendamt</td>"));
+			free(html);
+		}
+		json_decref(report);
+	}
+}
+
+/*
  * fuzz_links: a token without a '.' (or not base64url) returned -1 but left
  * the principal as it was; every failure now leaves nobody in it, as
  * jwt_verify does.
@@ -185,6 +219,7 @@ main(void)
 		cmocka_unit_test(test_batch_item_that_is_no_object_is_reported_at_the_item),
 		cmocka_unit_test(test_non_utf8_parameter_name_is_reported),
 		cmocka_unit_test(test_report_html_takes_tables_of_any_shape),
+		cmocka_unit_test(test_procedure_report_without_status_or_peer_group_renders),
 		cmocka_unit_test(test_failed_link_leaves_no_principal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

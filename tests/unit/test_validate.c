@@ -270,6 +270,31 @@ test_link_and_file_name_checks(void **state)
 	}
 }
 
+/* The check of a member naming an office, a provider, a criterion: an id, nothing else. */
+static void
+test_slug_id_check(void **state)
+{
+	(void)state;
+	static const char *const good[] = { "o1", "jugendamt-koeln", "0",
+		"a123456789012345678901234567890123456789012345678901234567890123" };
+	static const char *const bad[] = { "", "-a", "A1", "a_b", "a b", "ä",
+		"a1234567890123456789012345678901234567890123456789012345678901234" };
+	for (size_t i = 0; i < ARRAY_LEN(good); i++) {
+		json_t *v = json_string(good[i]);
+		assert_null(slug_id_check(v));
+		json_decref(v);
+	}
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		json_t *v = json_string(bad[i]);
+		assert_string_equal(slug_id_check(v),
+		    "must be an id: lower-case letters, digits and '-', at most 64");
+		json_decref(v);
+	}
+	json_t *n = json_integer(1);
+	assert_non_null(slug_id_check(n));
+	json_decref(n);
+}
+
 /* What libmagic calls the bytes, and which declared types those bytes satisfy. */
 static void
 test_file_types(void **state)
@@ -312,6 +337,7 @@ main(void)
 		cmocka_unit_test(test_json_depth),
 		cmocka_unit_test(test_report_params),
 		cmocka_unit_test(test_link_and_file_name_checks),
+		cmocka_unit_test(test_slug_id_check),
 		cmocka_unit_test(test_file_types),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

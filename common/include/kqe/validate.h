@@ -111,6 +111,9 @@ bool timestamp_valid(const char *s);
  */
 const char *email_address_check(const json_t *value);
 
+/* A check for a member naming an office, a provider, …: slug_id_valid(), as a field check. */
+const char *slug_id_check(const json_t *value);
+
 /* A check for a link people follow: an absolute https URL, as libcurl's URL parser reads it. */
 const char *https_url_check(const json_t *value);
 

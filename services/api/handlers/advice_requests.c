@@ -65,22 +65,20 @@ static const struct move moves[] = {
 static void
 check_rules(const json_t *doc, bool creating, const char *prefix, json_t *errors)
 {
-	char ptr[300];
 	const char *kind = json_string_value(json_object_get(doc, "kind"));
 	const json_t *reference = json_object_get(doc, "case_reference");
-	snprintf(ptr, sizeof(ptr), "%s/case_reference", prefix);
 	if (kind != NULL && strcmp(kind, "case_specific") == 0 && creating && reference == NULL)
-		error_at_pointer(
-		    errors, ptr, "required", "is required for a case-specific request");
+		rule_error(errors, prefix, "/case_reference", "required",
+		    "is required for a case-specific request");
 	if (kind != NULL && strcmp(kind, "structural") == 0 && reference != NULL)
-		error_at_pointer(errors, ptr, "forbidden",
+		rule_error(errors, prefix, "/case_reference", "forbidden",
 		    "must be left out of a structural request: it names no case");
 
 	const char *status = json_string_value(json_object_get(doc, "status"));
 	const json_t *reason = json_object_get(doc, "decline_reason");
-	snprintf(ptr, sizeof(ptr), "%s/decline_reason", prefix);
 	if (status != NULL && strcmp(status, "declined") == 0 && !json_is_string(reason))
-		error_at_pointer(errors, ptr, "required", "is required to decline a request");
+		rule_error(errors, prefix, "/decline_reason", "required",
+		    "is required to decline a request");
 }
 
 /* The representation; question_enc becomes question for those who may read it (render). */

@@ -20,16 +20,10 @@
 
 #define ANSWER_MAX 4000 /* characters of a free-text answer */
 
-static const char *
-slug_check(const json_t *v)
-{
-	return slug_id_valid(json_string_value(v)) ? NULL : "must be an office id";
-}
-
 static const struct field_spec fields[] = {
 	{ .name = "call_id", .type = FIELD_UUID, .required = true, .immutable = true },
 	/* The applying office: the caller's own (an office), or named by the programme team. */
-	{ .name = "office_id", .type = FIELD_STRING, .immutable = true, .check = slug_check },
+	{ .name = "office_id", .type = FIELD_STRING, .immutable = true, .check = slug_id_check },
 	FIELD_SPEC_CODE("preferred_role", codelist_programme_role_values),
 	/* criterion id → true/false (yes_no) or text (text) */
 	{ .name = "answers", .type = FIELD_MAP, .required = true, .max = ANSWER_MAX },
@@ -75,10 +69,8 @@ check_rules(const json_t *doc, bool creating, const char *prefix, json_t *errors
 	(void)creating;
 	const char *status = json_string_value(json_object_get(doc, "status"));
 	const json_t *role = json_object_get(doc, "role");
-	char ptr[300];
-	snprintf(ptr, sizeof(ptr), "%s/role", prefix);
 	if (status != NULL && strcmp(status, "selected") == 0 && !json_is_string(role))
-		error_at_pointer(errors, ptr, "required", "is required to select an office");
+		rule_error(errors, prefix, "/role", "required", "is required to select an office");
 }
 
 /* The representation; answers_enc becomes answers for those who may read it (render). */
@@ -197,8 +189,13 @@ refuse_closed(struct write *w, const char *deadline, const char *what)
 	write_refuse(w, 409, "/call_id", "closed", detail);
 }
 
+/*
+ * The applying office, into w->office: the caller's own, or named by the
+ * programme team; one of the directory, and in NRW if the programme takes
+ * offices in NRW only.
+ */
 static int
-application_create(struct write *w)
+application_office(struct write *w)
 {
 	const struct principal *p = &w->r->principal;
 	bool team = p->role == ROLE_PROGRAMME_TEAM;
@@ -220,15 +217,21 @@ application_create(struct write *w)
 	if (PQntuples(res) == 1)
 		snprintf(state, sizeof(state), "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
-	if (state[0] == '\0') {
+	if (state[0] == '\0')
 		write_error(w, "/office_id", "not_found", "is not an office of the directory");
-		return 0;
-	}
-	if (strcmp(ref_value(w, 0, 4), "true") == 0 && strcmp(state, "NW") != 0) {
+	else if (strcmp(ref_value(w, 0, 4), "true") == 0 && strcmp(state, "NW") != 0)
 		write_error(w, "/office_id", "forbidden",
 		    "is an office outside NRW; the programme takes offices in NRW only");
+	return 0;
+}
+
+static int
+application_create(struct write *w)
+{
+	if (application_office(w) != 0)
+		return -1;
+	if (write_stopped(w))
 		return 0;
-	}
 	long points = answers_check(w, ref_value(w, 0, 2));
 	if (json_array_size(w->errors) > 0)
 		return 0;
@@ -242,10 +245,11 @@ application_create(struct write *w)
 	uuid_v4(w->id);
 	char npoints[24];
 	snprintf(npoints, sizeof(npoints), "%ld", points);
+	bool team = w->r->principal.role == ROLE_PROGRAMME_TEAM;
 	const char *insert[] = { w->id, doc_text(w, "call_id"), ref_value(w, 0, 0), w->office,
 		doc_text(w, "preferred_role"), write_encrypted(w, "answers"), npoints,
 		team ? "programme_team" : "office" };
-	res = db_exec(w->r->db, &stmt_insert, 8, insert);
+	PGresult *res = db_exec(w->r->db, &stmt_insert, 8, insert);
 	if (res == NULL)
 		return -1;
 	int inserted = atoi(PQcmdTuples(res)) == 1;
@@ -297,45 +301,45 @@ places_refused(struct write *w, const char *role)
 	return 1;
 }
 
+/*
+ * Who changes what, and when: the selection (role, score) is the team's, the
+ * answers the office's while submitted and the call open; decisions come
+ * after the deadline; a role goes only with status selected.
+ */
+static void
+application_change_check(struct write *w, const char *to, int moved, bool closed)
+{
+	bool team = w->r->principal.role == ROLE_PROGRAMME_TEAM;
+	bool content = write_changes(w, "answers") || write_changes(w, "preferred_role");
+	if (!team && (write_changes(w, "role") || write_changes(w, "score")))
+		write_refuse(w, 403, write_changes(w, "role") ? "/role" : "/score", "forbidden",
+		    "The selection is the programme team's.");
+	else if (team && content)
+		write_refuse(w, 403, "/answers", "forbidden",
+		    "The answers are the office's; the team decides on them.");
+	else if ((content || (moved && strcmp(to, "submitted") == 0)) && closed)
+		refuse_closed(w, row_value(w, 7), "the application cannot change any more");
+	else if (content &&
+	         strcmp(json_text(json_object_get(w->current, "status")), "submitted") != 0)
+		write_refuse(w, 409, "/status", "decided",
+		    "Only a submitted application changes its answers.");
+	else if (moved && strcmp(to, "withdrawn") != 0 && !closed)
+		write_refuse(w, 409, "/status", "open",
+		    "The call is still open; decide after its deadline.");
+	else if (strcmp(to, "selected") != 0 && patch_names(w, "role"))
+		write_error(w, "/role", "forbidden", "goes only with status selected");
+}
+
 static int
 application_update(struct write *w)
 {
-	bool team = w->r->principal.role == ROLE_PROGRAMME_TEAM;
 	const char *to = doc_text(w, "status");
-	bool closed = strcmp(row_value(w, 3), "true") == 0;
 	int moved = write_move(w, "status", moves, ARRAY_LEN(moves), "An application");
 	if (moved < 0)
 		return 0;
-	bool decides = moved && strcmp(to, "withdrawn") != 0;
-	if (!team && (write_changes(w, "role") || write_changes(w, "score"))) {
-		write_refuse(w, 403, write_changes(w, "role") ? "/role" : "/score", "forbidden",
-		    "The selection is the programme team's.");
+	application_change_check(w, to, moved, strcmp(row_value(w, 3), "true") == 0);
+	if (write_stopped(w))
 		return 0;
-	}
-	bool content = write_changes(w, "answers") || write_changes(w, "preferred_role");
-	if (team && content) {
-		write_refuse(w, 403, "/answers", "forbidden",
-		    "The answers are the office's; the team decides on them.");
-		return 0;
-	}
-	if ((content || (moved && strcmp(to, "submitted") == 0)) && closed) {
-		refuse_closed(w, row_value(w, 7), "the application cannot change any more");
-		return 0;
-	}
-	if (content && strcmp(json_text(json_object_get(w->current, "status")), "submitted") != 0) {
-		write_refuse(w, 409, "/status", "decided",
-		    "Only a submitted application changes its answers.");
-		return 0;
-	}
-	if (decides && !closed) {
-		write_refuse(w, 409, "/status", "open",
-		    "The call is still open; decide after its deadline.");
-		return 0;
-	}
-	if (strcmp(to, "selected") != 0 && patch_names(w, "role")) {
-		write_error(w, "/role", "forbidden", "goes only with status selected");
-		return 0;
-	}
 	const char *role = strcmp(to, "selected") == 0 ? doc_text(w, "role") : NULL;
 	if (role != NULL && (moved || write_changes(w, "role"))) {
 		int refused = places_refused(w, role);
@@ -343,19 +347,18 @@ application_update(struct write *w)
 			return refused < 0 ? -1 : 0;
 	}
 	long points = 0;
-	if (write_changes(w, "answers")) {
+	bool answers = write_changes(w, "answers");
+	if (answers) {
 		points = answers_check(w, row_value(w, 4));
 		if (json_array_size(w->errors) > 0)
 			return 0;
 	}
-	char npoints[24];
+	char npoints[24], nscore[24];
 	snprintf(npoints, sizeof(npoints), "%ld", points);
 	const json_t *score = json_object_get(w->doc, "score");
-	char nscore[24];
 	snprintf(nscore, sizeof(nscore), "%lld", (long long)json_integer_value(score));
 	const char *params[] = { w->id, doc_text(w, "preferred_role"), to, role,
-		write_changes(w, "answers") ? write_encrypted(w, "answers") : NULL,
-		write_changes(w, "answers") ? npoints : NULL,
+		answers ? write_encrypted(w, "answers") : NULL, answers ? npoints : NULL,
 		json_is_integer(score) ? nscore : NULL };
 	return write_exec(w, &stmt_update, 7, params);
 }
@@ -422,28 +425,10 @@ count_up(json_t *counts, const char *key)
 	    counts, key, json_integer(json_integer_value(json_object_get(counts, key)) + 1));
 }
 
-void
-call_ranking(struct request *r)
+/* What the selected offices of the ranking's rows already bring: dimension → value → count. */
+static json_t *
+ranking_brought(const PGresult *res)
 {
-	const char *params[] = { r->params[0] };
-	PGresult *call = query_as_caller(r, &stmt_ranking_call, 1, params);
-	if (call == NULL)
-		return;
-	if (PQntuples(call) == 0) {
-		PQclear(call);
-		reply_not_found(r);
-		return;
-	}
-	json_t *places = json_loads(PQgetvalue(call, 0, 0), 0, NULL);
-	json_t *selected = json_loads(PQgetvalue(call, 0, 1), 0, NULL);
-	PQclear(call);
-	PGresult *res = query_as_caller(r, &stmt_ranking, 1, params);
-	if (res == NULL) {
-		json_decref(places);
-		json_decref(selected);
-		return;
-	}
-	/* What the selected offices already bring, per dimension. */
 	json_t *brought = json_object();
 	for (size_t d = 0; d < ARRAY_LEN(dimensions); d++)
 		json_object_set_new(brought, dimensions[d].name, json_object());
@@ -456,32 +441,39 @@ call_ranking(struct request *r)
 				count_up(json_object_get(brought, dimensions[d].name), v);
 		}
 	}
-	json_t *items = json_array();
-	for (int i = 0; i < PQntuples(res); i++) {
-		json_t *adds = json_array();
-		bool is_selected = strcmp(PQgetvalue(res, i, 10), "selected") == 0;
-		for (size_t d = 0; d < ARRAY_LEN(dimensions) && !is_selected; d++) {
-			const char *v = PQgetvalue(res, i, dimensions[d].col);
-			if (v[0] != '\0' &&
-			    json_object_get(json_object_get(brought, dimensions[d].name), v) ==
-			        NULL)
-				json_array_append_new(adds, json_string(dimensions[d].name));
-		}
-		const char *score = PQgetvalue(res, i, 9), *role = PQgetvalue(res, i, 11);
-		const char *region = PQgetvalue(res, i, 4);
-		json_array_append_new(items,
-		    json_pack("{s:i,s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s,s:i,s:o,s:s,s:o,s:o}", "rank",
-		        i + 1, "application_id", PQgetvalue(res, i, 0), "office_id",
-		        PQgetvalue(res, i, 1), "office_name", PQgetvalue(res, i, 2), "state",
-		        PQgetvalue(res, i, 3), "region",
-		        region[0] ? json_string(region) : json_null(), "kind",
-		        PQgetvalue(res, i, 5), "size", PQgetvalue(res, i, 6), "preferred_role",
-		        PQgetvalue(res, i, 7), "points", atoi(PQgetvalue(res, i, 8)), "score",
-		        score[0] ? json_integer(atoi(score)) : json_null(), "status",
-		        PQgetvalue(res, i, 10), "role", role[0] ? json_string(role) : json_null(),
-		        "adds", adds));
+	return brought;
+}
+
+/* Row i of the ranking, with the dimensions an office not selected would add. */
+static json_t *
+ranking_item(const PGresult *res, int i, const json_t *brought)
+{
+	json_t *adds = json_array();
+	bool is_selected = strcmp(PQgetvalue(res, i, 10), "selected") == 0;
+	for (size_t d = 0; d < ARRAY_LEN(dimensions) && !is_selected; d++) {
+		const char *v = PQgetvalue(res, i, dimensions[d].col);
+		if (v[0] != '\0' &&
+		    json_object_get(json_object_get(brought, dimensions[d].name), v) == NULL)
+			json_array_append_new(adds, json_string(dimensions[d].name));
 	}
-	PQclear(res);
+	const char *score = PQgetvalue(res, i, 9), *role = PQgetvalue(res, i, 11);
+	const char *region = PQgetvalue(res, i, 4);
+	return json_pack("{s:i,s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s,s:i,s:o,s:s,s:o,s:o}", "rank", i + 1,
+	    "application_id", PQgetvalue(res, i, 0), "office_id", PQgetvalue(res, i, 1),
+	    "office_name", PQgetvalue(res, i, 2), "state", PQgetvalue(res, i, 3), "region",
+	    region[0] ? json_string(region) : json_null(), "kind", PQgetvalue(res, i, 5), "size",
+	    PQgetvalue(res, i, 6), "preferred_role", PQgetvalue(res, i, 7), "points",
+	    atoi(PQgetvalue(res, i, 8)), "score",
+	    score[0] ? json_integer(atoi(score)) : json_null(), "status", PQgetvalue(res, i, 10),
+	    "role", role[0] ? json_string(role) : json_null(), "adds", adds);
+}
+
+/* The call's places per role (JSON text), how many are selected and how many remain. */
+static json_t *
+ranking_places(const char *places_text, const char *selected_text)
+{
+	json_t *places = json_loads(places_text, 0, NULL);
+	json_t *selected = json_loads(selected_text, 0, NULL);
 	json_t *roles = json_array();
 	const char *role;
 	json_t *n;
@@ -494,6 +486,27 @@ call_ranking(struct request *r)
 	}
 	json_decref(places);
 	json_decref(selected);
+	return roles;
+}
+
+void
+call_ranking(struct request *r)
+{
+	const char *params[] = { r->params[0] };
+	PGresult *call = query_found(r, &stmt_ranking_call, 1, params);
+	if (call == NULL)
+		return;
+	json_t *roles = ranking_places(PQgetvalue(call, 0, 0), PQgetvalue(call, 0, 1));
+	PQclear(call);
+	PGresult *res = query_as_caller(r, &stmt_ranking, 1, params);
+	if (res == NULL) {
+		json_decref(roles);
+		return;
+	}
+	json_t *brought = ranking_brought(res), *items = json_array();
+	for (int i = 0; i < PQntuples(res); i++)
+		json_array_append_new(items, ranking_item(res, i, brought));
+	PQclear(res);
 	reply_json(r, 200,
 	    json_pack("{s:s,s:o,s:o,s:o}", "call_id", r->params[0], "places", roles, "selected",
 	        brought, "items", items));

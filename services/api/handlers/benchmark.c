@@ -38,14 +38,9 @@ benchmark_get(struct request *r)
 	char min[16];
 	snprintf(min, sizeof(min), "%ld", r->worker->cfg->sdc_min_offices);
 	const char *params[] = { office, min };
-	PGresult *res = query_as_caller(r, &stmt_benchmark, 2, params);
+	PGresult *res = query_found(r, &stmt_benchmark, 2, params);
 	if (res == NULL)
 		return;
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		reply_not_found(r);
-		return;
-	}
 	json_t *indicators = json_array(), *current = NULL;
 	for (int i = 0; i < PQntuples(res); i++) {
 		const char *name = PQgetvalue(res, i, 0);

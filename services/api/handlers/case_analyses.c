@@ -166,19 +166,17 @@ static void
 check_rules(const json_t *doc, bool creating, const char *prefix, json_t *errors)
 {
 	(void)creating;
-	char ptr[300];
 	const char *result = json_string_value(json_object_get(doc, "result"));
 	const json_t *forms = json_object_get(doc, "endangerment_forms");
 	size_t nforms = json_array_size(forms);
-	snprintf(ptr, sizeof(ptr), "%s/endangerment_forms", prefix);
 	if (result != NULL && !json_is_null(forms)) {
 		bool endangered = strcmp(result, "akute_gefaehrdung") == 0 ||
 		                  strcmp(result, "latente_gefaehrdung") == 0;
 		if (endangered && nforms == 0)
-			error_at_pointer(errors, ptr, "required",
+			rule_error(errors, prefix, "/endangerment_forms", "required",
 			    "is required when the result is an acute or latent endangerment");
 		if (!endangered && nforms > 0)
-			error_at_pointer(errors, ptr, "forbidden",
+			rule_error(errors, prefix, "/endangerment_forms", "forbidden",
 			    "must be empty unless the result is an acute or latent endangerment");
 	}
 	const char *closed = json_string_value(json_object_get(doc, "closed_month"));
@@ -187,12 +185,12 @@ check_rules(const json_t *doc, bool creating, const char *prefix, json_t *errors
 	if (closed == NULL || born == NULL)
 		return;
 	int c = month_parse(closed), b = month_parse(born);
-	snprintf(ptr, sizeof(ptr), "%s/child/birth_month", prefix);
 	if (b > c)
-		error_at_pointer(errors, ptr, "range", "must not be after the closing month");
+		rule_error(errors, prefix, "/child/birth_month", "range",
+		    "must not be after the closing month");
 	else if (c - b >= 18 * 12)
-		error_at_pointer(
-		    errors, ptr, "range", "the child must be under 18 in the closing month");
+		rule_error(errors, prefix, "/child/birth_month", "range",
+		    "the child must be under 18 in the closing month");
 }
 
 /*
@@ -390,18 +388,11 @@ batch_commit(struct request *r, json_t *created, int status, const json_t *summa
 	return rc;
 }
 
-/*
- * POST /v1/case-analyses:batch {"items": [...]} — up to 1,000 case analyses.
- * All-or-nothing by default; ?atomic=false keeps the valid ones. Answers an
- * import summary: counts, the created ids, and per rejected item its index
- * and errors (pointers into the batch document); when nothing was stored, as
- * a 422 problem carrying the same summary.
- */
-void
-case_analyses_batch(struct request *r)
+/* The batch document holds items, 1 to BATCH_MAX of them, and nothing else; else a 422. */
+static bool
+batch_well_formed(struct request *r, const json_t *items)
 {
-	json_t *items = json_object_get(r->body, "items");
-	json_t *errors = request_own(r, json_array());
+	json_t *errors = json_array();
 	const char *key;
 	json_t *v;
 	json_object_foreach(r->body, key, v) if (strcmp(key, "items") != 0)
@@ -415,10 +406,27 @@ case_analyses_batch(struct request *r)
 		    "must be an array of case analyses");
 	else if (json_array_size(items) == 0 || json_array_size(items) > BATCH_MAX)
 		error_at_pointer(errors, "/items", "length", "must hold 1 to 1000 case analyses");
-	if (json_array_size(errors) > 0) {
-		reply_problem(r, 422, "The batch is not well formed.", json_incref(errors));
-		return;
+	if (json_array_size(errors) == 0) {
+		json_decref(errors);
+		return true;
 	}
+	reply_problem(r, 422, "The batch is not well formed.", errors);
+	return false;
+}
+
+/*
+ * POST /v1/case-analyses:batch {"items": [...]} — up to 1,000 case analyses.
+ * All-or-nothing by default; ?atomic=false keeps the valid ones. Answers an
+ * import summary: counts, the created ids, and per rejected item its index
+ * and errors (pointers into the batch document); when nothing was stored, as
+ * a 422 problem carrying the same summary.
+ */
+void
+case_analyses_batch(struct request *r)
+{
+	json_t *items = json_object_get(r->body, "items");
+	if (!batch_well_formed(r, items))
+		return;
 	bool atomic = query_get(r, "atomic") == NULL || strcmp(query_get(r, "atomic"), "true") == 0;
 	json_t *created = request_own(r, json_array()), *rejected = request_own(r, json_array());
 	struct db *db = r->db;

@@ -58,11 +58,9 @@ event_rules(const json_t *doc, bool creating, const char *prefix, json_t *errors
 {
 	(void)creating;
 	if (json_is_false(json_object_get(doc, "online")) &&
-	    !json_is_string(json_object_get(doc, "place"))) {
-		char ptr[300];
-		snprintf(ptr, sizeof(ptr), "%s/place", prefix);
-		error_at_pointer(errors, ptr, "required", "is required for an event not online");
-	}
+	    !json_is_string(json_object_get(doc, "place")))
+		rule_error(
+		    errors, prefix, "/place", "required", "is required for an event not online");
 }
 
 #define EVENT_JSON                                                                                 \
@@ -111,37 +109,15 @@ static const struct db_stmt stmt_event_insert = { "event_insert",
 	"INSERT INTO events (id, programme_id, kind, title, description, online, place, capacity,"
 	" per_office_limit, participants_only, dates, starts_at, ends_at, status)"
 	" SELECT $1::uuid, $2::uuid, $3, $4, $5, $6::boolean, $7, $8::integer, $10::integer,"
-	" $11::boolean, " EVENT_DATES ", $12" };
+	" $11::boolean, " EVENT_DATES ", coalesce($12, 'scheduled')" };
 static const struct db_stmt stmt_event_update = { "event_update",
 	"UPDATE events SET (kind, title, description, online, place, capacity, per_office_limit,"
 	" participants_only, dates, starts_at, ends_at, status, version, updated_at) ="
 	" (SELECT $3, $4, $5, $6::boolean, $7, $8::integer, $10::integer, $11::boolean, " EVENT_DATES
-	", $12, version + 1, now()) WHERE id = $1::uuid AND programme_id = $2::uuid" };
+	", coalesce($12, 'scheduled'), version + 1, now())"
+	" WHERE id = $1::uuid AND programme_id = $2::uuid" };
 static const struct db_stmt stmt_move_up = { "event_move_up",
 	"SELECT id::text, person_enc FROM kqe_event_move_up($1::uuid)" };
-
-/* A member of the document as JSON text the request owns. */
-static const char *
-doc_json(struct write *w, const char *name)
-{
-	return request_own_string(w->r, json_dumps(json_object_get(w->doc, name), JSON_COMPACT));
-}
-
-/* An integer member as text (the request owns it), NULL if absent or null. */
-static const char *
-doc_int(struct write *w, const char *name)
-{
-	const json_t *v = json_object_get(w->doc, name);
-	return json_is_integer(v)
-	           ? request_own_string(w->r, xasprintf("%lld", (long long)json_integer_value(v)))
-	           : NULL;
-}
-
-static const char *
-doc_flag(struct write *w, const char *name)
-{
-	return json_is_true(json_object_get(w->doc, name)) ? "true" : "false";
-}
 
 /* The dates follow each other, each ending after it starts; 0, or -1 if the database failed. */
 static int
@@ -170,6 +146,40 @@ static const struct db_stmt stmt_mail_event = { "event_mail_facts",
 	" kqe_waitlist_position($2::uuid)"
 	" FROM events e WHERE e.id = $1::uuid" };
 
+/* What a registration's person is told, by the kind of mail. */
+static const struct registration_text {
+	const char *kind, *mail_kind, *headline, *what;
+} registration_texts[] = {
+	{ "registered", "event_registered", "Anmeldung bestätigt",
+	    "Sie sind für die folgende Veranstaltung angemeldet." },
+	{ "waitlisted", "event_waitlisted", "Warteliste",
+	    "Die Veranstaltung ist ausgebucht; Sie stehen auf der Warteliste. Wird ein Platz "
+	    "frei, rücken Sie in der Reihenfolge der Anmeldung nach und erhalten eine "
+	    "Nachricht." },
+	{ "moved_up", "event_moved_up", "Platz frei geworden",
+	    "Ein Platz ist frei geworden: Sie sind jetzt für die folgende Veranstaltung "
+	    "angemeldet." },
+};
+
+/*
+ * The person of registration id: the JSON of person_enc (the stored
+ * envelope) or, if NULL, the document's. A new reference; NULL if an
+ * envelope cannot be opened (decryption logs it).
+ */
+static json_t *
+registration_addressee(struct write *w, const char *id, const char *person_enc)
+{
+	if (person_enc == NULL)
+		return json_incref(json_object_get(w->doc, "person"));
+	char aad[96];
+	size_t len;
+	snprintf(aad, sizeof(aad), "event_registration:%s:person", id);
+	char *text = keyring_decrypt(w->r->worker->keyring, person_enc, aad, &len);
+	json_t *person = text != NULL ? json_loads(text, 0, NULL) : NULL;
+	free(text);
+	return person;
+}
+
 /*
  * The mail a registration's person gets (kind: registered, waitlisted, moved_up), to the
  * address of person (its JSON) or, if NULL, of person_enc (the stored envelope).
@@ -177,17 +187,10 @@ static const struct db_stmt stmt_mail_event = { "event_mail_facts",
 static int
 registration_mail(struct write *w, const char *id, const char *person_enc, const char *kind)
 {
-	json_t *person = NULL;
-	if (person_enc != NULL) {
-		char aad[96];
-		size_t len;
-		snprintf(aad, sizeof(aad), "event_registration:%s:person", id);
-		char *text = keyring_decrypt(w->r->worker->keyring, person_enc, aad, &len);
-		person = text != NULL ? json_loads(text, 0, NULL) : NULL;
-		free(text);
-	} else {
-		person = json_incref(json_object_get(w->doc, "person"));
-	}
+	const struct registration_text *t = &registration_texts[0];
+	while (strcmp(t->kind, kind) != 0)
+		t++;
+	json_t *person = registration_addressee(w, id, person_enc);
 	const char *event = doc_text(w, "event_id");
 	if (event == NULL)
 		event = w->id; /* an event's own update moved people up */
@@ -206,28 +209,15 @@ registration_mail(struct write *w, const char *id, const char *person_enc, const
 		    PQgetvalue(res, 0, 1), dates);
 	else
 		snprintf(when, sizeof(when), "%s Uhr", PQgetvalue(res, 0, 1));
-	const char *headline = strcmp(kind, "registered") == 0   ? "Anmeldung bestätigt"
-	                       : strcmp(kind, "waitlisted") == 0 ? "Warteliste"
-	                                                         : "Platz frei geworden";
-	snprintf(subject, sizeof(subject), "%s: %.100s", headline, title);
-	const char *what = strcmp(kind, "registered") == 0
-	                       ? "Sie sind für die folgende Veranstaltung angemeldet."
-	                   : strcmp(kind, "waitlisted") == 0
-	                       ? "Die Veranstaltung ist ausgebucht; Sie stehen auf der Warteliste. "
-	                         "Wird ein Platz frei, rücken Sie in der Reihenfolge der Anmeldung "
-	                         "nach und erhalten eine Nachricht."
-	                       : "Ein Platz ist frei geworden: Sie sind jetzt für die folgende "
-	                         "Veranstaltung angemeldet.";
+	snprintf(subject, sizeof(subject), "%s: %.100s", t->headline, title);
 	char *body = xasprintf("Guten Tag %s %s,\n\n%s\n\nVeranstaltung: %s\nBeginn: %s\n"
 	                       "Ort: %s\nAnmeldung: %s\n\nAbmelden können Sie sich über Ihr "
 	                       "Jugendamt oder das Programmteam.\n",
 	    json_string_value(json_object_get(person, "first_name")),
-	    json_string_value(json_object_get(person, "last_name")), what, title, when, place, id);
-	int rc = write_mail(w,
-	    strcmp(kind, "registered") == 0   ? "event_registered"
-	    : strcmp(kind, "waitlisted") == 0 ? "event_waitlisted"
-	                                      : "event_moved_up",
-	    json_string_value(json_object_get(person, "email")), subject, body);
+	    json_string_value(json_object_get(person, "last_name")), t->what, title, when, place,
+	    id);
+	int rc = write_mail(
+	    w, t->mail_kind, json_string_value(json_object_get(person, "email")), subject, body);
 	free(body);
 	PQclear(res);
 	json_decref(person);
@@ -266,20 +256,19 @@ event_move_up(struct write *w, const char *event)
 	return 0;
 }
 
+/* $2… of stmt_event_insert and stmt_event_update. */
+static const char *const event_columns[] = { "programme_id", "kind", "title", "description",
+	"online", "place", "capacity", "dates", "per_office_limit", "participants_only", "status",
+	NULL };
+
 static int
 event_write(struct write *w, const struct db_stmt *stmt)
 {
-	const char *dates = doc_json(w, "dates");
-	if (dates_check(w, dates) != 0)
+	if (dates_check(w, doc_json(w, "dates")) != 0)
 		return -1;
 	if (json_array_size(w->errors) > 0)
 		return 0;
-	const char *params[] = { w->id, doc_text(w, "programme_id"), doc_text(w, "kind"),
-		doc_text(w, "title"), doc_text(w, "description"), doc_flag(w, "online"),
-		doc_text(w, "place"), doc_int(w, "capacity"), dates, doc_int(w, "per_office_limit"),
-		doc_flag(w, "participants_only"),
-		doc_text(w, "status") ? doc_text(w, "status") : "scheduled" };
-	return write_exec(w, stmt, 12, params);
+	return write_document(w, stmt, event_columns);
 }
 
 static int
@@ -345,12 +334,6 @@ const struct resource events_resource = { SHARED_DATA("event", "event", "/v1/eve
 
 static const struct field_spec person_fields[] = { PERSON_FIELDS };
 
-static const char *
-slug_check(const json_t *v)
-{
-	return slug_id_valid(json_string_value(v)) ? NULL : "must be an office id";
-}
-
 static const struct field_spec registration_fields[] = {
 	{ .name = "event_id", .type = FIELD_UUID, .required = true, .immutable = true },
 	/* The office the person comes from: the caller's own (an office), or named by the team;
@@ -359,7 +342,7 @@ static const struct field_spec registration_fields[] = {
 	    .type = FIELD_STRING,
 	    .nullable = true,
 	    .immutable = true,
-	    .check = slug_check },
+	    .check = slug_id_check },
 	/* Required but of a professional, who registers under its own registration's name. */
 	{ .name = "person",
 	    .type = FIELD_OBJECT,
@@ -501,90 +484,104 @@ professional_person(struct write *w)
 	return 0;
 }
 
+/*
+ * Who is registered, and from which office (NULL: none): a professional
+ * itself, under its own registration's name; an office its own people; the
+ * team anyone, naming the office. Errors go to the write.
+ */
 static int
-registration_create(struct write *w)
+registration_person(struct write *w, const char *office)
 {
-	const struct principal *p = &w->r->principal;
-	bool team = p->role == ROLE_PROGRAMME_TEAM, pro = p->role == ROLE_PROFESSIONAL;
-	const char *office = team ? doc_text(w, "office_id") : pro ? NULL : p->office_id;
-	if (pro &&
-	    (professional_person(w) != 0 || w->refusal != 0 || json_array_size(w->errors) > 0))
-		return w->refusal != 0 || json_array_size(w->errors) > 0 ? 0 : -1;
-	if (!pro && json_object_get(w->doc, "person") == NULL) {
+	enum role role = w->r->principal.role;
+	if (role == ROLE_PROFESSIONAL)
+		return professional_person(w);
+	if (json_object_get(w->doc, "person") == NULL) {
 		write_error(w, "/person", "required", "is required");
 		return 0;
 	}
-	if (!team && !pro && doc_text(w, "office_id") != NULL &&
+	if (role != ROLE_PROGRAMME_TEAM && doc_text(w, "office_id") != NULL &&
 	    strcmp(doc_text(w, "office_id"), office)) {
 		write_error(w, "/office_id", "forbidden", "an office registers its own people");
 		return 0;
 	}
+	return 0;
+}
+
+/* The event takes registrations: not cancelled, not begun, and from whom it is for. */
+static void
+registration_open(struct write *w, const char *office, bool participants_only)
+{
 	if (strcmp(ref_value(w, 0, 0), "cancelled") == 0) {
 		write_refuse(w, 409, "/event_id", "cancelled", "The event is cancelled.");
-		return 0;
-	}
-	if (strcmp(ref_value(w, 0, 1), "true") == 0) {
+	} else if (strcmp(ref_value(w, 0, 1), "true") == 0) {
 		write_refuse(
 		    w, 409, "/event_id", "begun", "The event has begun; registration is closed.");
-		return 0;
-	}
-	bool participants_only = strcmp(ref_value(w, 0, 4), "true") == 0;
-	if (pro && participants_only) {
+	} else if (participants_only && w->r->principal.role == ROLE_PROFESSIONAL) {
 		write_refuse(w, 409, "/event_id", "participants_only",
 		    "The event is for the programme's participating offices; they register their "
 		    "people.");
-		return 0;
-	}
-	if (office == NULL && participants_only) {
+	} else if (participants_only && office == NULL) {
 		write_error(w, "/office_id", "required",
 		    "names the participating office: the event is for participants only");
-		return 0;
 	}
-	if (office != NULL) {
-		const char *params[] = { ref_value(w, 0, 5), office };
-		PGresult *res = db_exec(w->r->db, &stmt_reg_office, 2, params);
-		if (res == NULL)
-			return -1;
-		bool known = PQgetvalue(res, 0, 0)[0] == 't',
-		     selected = PQgetvalue(res, 0, 1)[0] == 't';
-		PQclear(res);
-		if (!known) {
-			write_error(
-			    w, "/office_id", "not_found", "is not an office of the directory");
-			return 0;
-		}
-		if (participants_only && !selected) {
-			write_error(w, "/office_id", "not_selected",
-			    "is not an office selected in the programme: the event is for its "
-			    "participants only");
-			return 0;
-		}
+}
+
+/* The office is one of the directory, and selected in the programme if the event wants it. */
+static int
+registration_office(struct write *w, const char *office, bool participants_only)
+{
+	const char *params[] = { ref_value(w, 0, 5), office };
+	PGresult *res = db_exec(w->r->db, &stmt_reg_office, 2, params);
+	if (res == NULL)
+		return -1;
+	bool known = PQgetvalue(res, 0, 0)[0] == 't', selected = PQgetvalue(res, 0, 1)[0] == 't';
+	PQclear(res);
+	if (!known)
+		write_error(w, "/office_id", "not_found", "is not an office of the directory");
+	else if (participants_only && !selected)
+		write_error(w, "/office_id", "not_selected",
+		    "is not an office selected in the programme: the event is for its "
+		    "participants only");
+	else
 		snprintf(w->office, sizeof(w->office), "%s", office);
-	}
-	/* Invariant 1, under the event's lock. */
-	const char *event = doc_text(w, "event_id");
+	return 0;
+}
+
+/* Invariant 1, under the event's lock: whether a place is free for someone of office. */
+static int
+registration_fits(struct write *w, const char *event, const char *office, bool *fits)
+{
 	if (write_lock_key(w, event) != 0)
 		return -1;
-	const char *counts_params[] = { event, office };
-	PGresult *res = db_exec(w->r->db, &stmt_reg_counts, 2, counts_params);
+	const char *params[] = { event, office };
+	PGresult *res = db_exec(w->r->db, &stmt_reg_counts, 2, params);
 	if (res == NULL)
 		return -1;
 	long registered = atol(PQgetvalue(res, 0, 0)), from_office = atol(PQgetvalue(res, 0, 1));
 	long capacity = atol(PQgetvalue(res, 0, 2)), limit = atol(PQgetvalue(res, 0, 3));
 	PQclear(res);
-	bool fits = registered < capacity && (limit == 0 || office == NULL || from_office < limit);
+	*fits = registered < capacity && (limit == 0 || office == NULL || from_office < limit);
+	return 0;
+}
+
+/* The registration, with a place or on the waiting list; a person registered already: 409. */
+static int
+registration_insert(struct write *w, const char *event, const char *office, bool fits)
+{
+	const struct principal *p = &w->r->principal;
+	bool team = p->role == ROLE_PROGRAMME_TEAM, pro = p->role == ROLE_PROFESSIONAL;
 	uuid_v4(w->id);
 	/* Keyed by the office (or "-"): a 409 names only a registration the caller reads. */
 	char scope[64];
 	snprintf(scope, sizeof(scope), "professional:%s", p->professional_id);
 	const char *key = write_email_key(w, pro ? scope : office ? office : "-");
-	const char *params[] = { w->id, event, office, write_encrypted(w, "person"), key,
-		fits ? "registered" : "waitlisted",
+	const char *status = fits ? "registered" : "waitlisted";
+	const char *params[] = { w->id, event, office, write_encrypted(w, "person"), key, status,
 		team  ? "programme_team"
 		: pro ? "professional"
 		      : "office",
 		pro ? p->professional_id : NULL };
-	res = db_exec(w->r->db, &stmt_reg_insert, 8, params);
+	PGresult *res = db_exec(w->r->db, &stmt_reg_insert, 8, params);
 	if (res == NULL)
 		return -1;
 	int inserted = atoi(PQcmdTuples(res)) == 1;
@@ -594,68 +591,90 @@ registration_create(struct write *w)
 		    "/person/email",
 		    "This person is registered for the event already (see Location).");
 	json_object_set_new(w->details, "event_id", json_string(event));
-	json_object_set_new(w->details, "status", json_string(params[5]));
-	return registration_mail(w, w->id, NULL, fits ? "registered" : "waitlisted");
+	json_object_set_new(w->details, "status", json_string(status));
+	return registration_mail(w, w->id, NULL, status);
+}
+
+static int
+registration_create(struct write *w)
+{
+	const struct principal *p = &w->r->principal;
+	const char *office = p->role == ROLE_PROGRAMME_TEAM ? doc_text(w, "office_id")
+	                     : p->role == ROLE_PROFESSIONAL ? NULL
+	                                                    : p->office_id;
+	bool participants_only = strcmp(ref_value(w, 0, 4), "true") == 0, fits = false;
+	if (registration_person(w, office) != 0)
+		return -1;
+	if (!write_stopped(w))
+		registration_open(w, office, participants_only);
+	if (!write_stopped(w) && office != NULL &&
+	    registration_office(w, office, participants_only) != 0)
+		return -1;
+	if (write_stopped(w))
+		return 0;
+	const char *event = doc_text(w, "event_id");
+	if (registration_fits(w, event, office, &fits) != 0)
+		return -1;
+	return registration_insert(w, event, office, fits);
+}
+
+/*
+ * Attendance is the team's to record and feedback the participant's to give,
+ * both only for a registration with a place: attendance once the event has
+ * begun, one entry per date; feedback once it has ended.
+ */
+static void
+registration_record_check(struct write *w, const char *from, bool attendance, bool feedback)
+{
+	bool team = w->r->principal.role == ROLE_PROGRAMME_TEAM;
+	const char *dates = row_value(w, 6);
+	if (attendance && !team) {
+		write_refuse(w, 403, "/attended", "forbidden",
+		    "Attendance is recorded by the programme's team.");
+	} else if (feedback && team) {
+		write_refuse(w, 403, "/feedback_rating", "forbidden",
+		    "The feedback is the participant's, given by itself or through its office.");
+	} else if ((attendance || feedback) && strcmp(from, "registered") != 0) {
+		write_refuse(w, 409, attendance ? "/attended" : "/feedback_rating",
+		    "not_registered",
+		    "Only a registration with a place records attendance and feedback.");
+	} else if (attendance && strcmp(row_value(w, 4), "true") != 0) {
+		write_refuse(w, 409, "/attended", "not_begun", "The event has not begun.");
+	} else if (feedback && strcmp(row_value(w, 5), "true") != 0) {
+		write_refuse(w, 409, "/feedback_rating", "not_ended",
+		    "Feedback is given after the event has ended.");
+	} else if (attendance &&
+	           json_array_size(json_object_get(w->doc, "attended")) != (size_t)atol(dates)) {
+		char message[96];
+		snprintf(message, sizeof(message), "must hold one entry per date of the event (%s)",
+		    dates);
+		write_error(w, "/attended", "length", message);
+	}
 }
 
 static int
 registration_update(struct write *w)
 {
-	bool team = w->r->principal.role == ROLE_PROGRAMME_TEAM;
 	const char *from = json_text(json_object_get(w->current, "status"));
 	int moved = write_move(
 	    w, "status", registration_moves, ARRAY_LEN(registration_moves), "A registration");
 	if (moved < 0)
 		return 0;
-	bool begun = strcmp(row_value(w, 4), "true") == 0,
-	     ended = strcmp(row_value(w, 5), "true") == 0;
 	bool attendance = write_changes(w, "attended");
 	bool feedback = write_changes(w, "feedback_rating") || write_changes(w, "feedback_comment");
-	if (attendance && !team) {
-		write_refuse(w, 403, "/attended", "forbidden",
-		    "Attendance is recorded by the programme's team.");
+	registration_record_check(w, from, attendance, feedback);
+	if (write_stopped(w))
 		return 0;
-	}
-	if (feedback && team) {
-		write_refuse(w, 403, "/feedback_rating", "forbidden",
-		    "The feedback is the participant's, given by itself or through its office.");
-		return 0;
-	}
-	if ((attendance || feedback) && strcmp(from, "registered") != 0) {
-		write_refuse(w, 409, attendance ? "/attended" : "/feedback_rating",
-		    "not_registered",
-		    "Only a registration with a place records attendance and feedback.");
-		return 0;
-	}
-	if (attendance && !begun) {
-		write_refuse(w, 409, "/attended", "not_begun", "The event has not begun.");
-		return 0;
-	}
-	if (feedback && !ended) {
-		write_refuse(w, 409, "/feedback_rating", "not_ended",
-		    "Feedback is given after the event has ended.");
-		return 0;
-	}
-	const json_t *attended = json_object_get(w->doc, "attended");
-	if (attendance && json_array_size(attended) != (size_t)atol(row_value(w, 6))) {
-		char message[96];
-		snprintf(message, sizeof(message), "must hold one entry per date of the event (%s)",
-		    row_value(w, 6));
-		write_error(w, "/attended", "length", message);
-		return 0;
-	}
 	char rating[8];
 	const json_t *r = json_object_get(w->doc, "feedback_rating");
 	snprintf(rating, sizeof(rating), "%lld", (long long)json_integer_value(r));
+	bool comment = write_changes(w, "feedback_comment");
 	const char *params[] = { w->id, doc_text(w, "status"),
 		attendance ? doc_json(w, "attended") : NULL, json_is_integer(r) ? rating : NULL,
-		write_changes(w, "feedback_comment") ? write_encrypted(w, "feedback_comment")
-		                                     : NULL,
-		write_changes(w, "feedback_comment") ? "true" : "false" };
-	PGresult *res = db_exec(w->r->db, &stmt_reg_update, 6, params);
-	if (res == NULL)
+		comment ? write_encrypted(w, "feedback_comment") : NULL,
+		comment ? "true" : "false" };
+	if (write_exec(w, &stmt_reg_update, 6, params) != 0)
 		return -1;
-	PQclear(res);
 	/* A freed place: the waiting list moves up, under the event's lock. */
 	if (moved && strcmp(from, "registered") == 0) {
 		const char *event = json_text(json_object_get(w->current, "event_id"));

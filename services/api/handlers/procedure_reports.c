@@ -7,8 +7,9 @@
  * recommendations), stored encrypted. status moves draft → finalised (the
  * authors, in phase report; the procedure then is completed) → accepted (the
  * office lead). The office's staff read it and comment
- * (/v1/report-comments); the ministry lists only that a report exists and
- * when it was finalised. Invariants: migration 0017_procedure_reports.sql.
+ * (/v1/report-comments); the ministry lists only that a finalised report
+ * exists and when it was finalised. Invariants: migration
+ * 0017_procedure_reports.sql (and 0031).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,12 +52,23 @@ static const struct field_spec fields[] = {
 	" 'finalised_at', kqe_ts(r.finalised_at), 'accepted_at', kqe_ts(r.accepted_at),"           \
 	" 'version', r.version, 'created_at', kqe_ts(r.created_at),"                               \
 	" 'updated_at', kqe_ts(r.updated_at))::text"
-/* What a list shows, to the ministry too: that a report exists, its state, no content. */
+/*
+ * What a list shows: that a report exists and its state. The ministry sees
+ * only that it exists and when it was finalised — finalised reports only
+ * (row-level security applies that too, migration 0031), ordered and
+ * filtered by the time of finalisation instead of the last change, and its
+ * `status` filter sees every such report as finalised, so that neither an
+ * answer nor a cursor tells it a draft, an acceptance or a later change.
+ */
+#define MINISTRY "kqe_ctx('role') = 'ministry'"
+#define LIST_KEY "(CASE WHEN " MINISTRY " THEN r.finalised_at ELSE r.updated_at END)"
 #define REPORT_SUMMARY_JSON                                                                        \
-	"json_build_object('procedure_id', r.procedure_id, 'office_id', r.office_id,"              \
+	"(CASE WHEN " MINISTRY " THEN json_build_object('procedure_id', r.procedure_id,"           \
+	" 'office_id', r.office_id, 'cycle', r.cycle, 'finalised_at', kqe_ts(r.finalised_at))"     \
+	" ELSE json_build_object('procedure_id', r.procedure_id, 'office_id', r.office_id,"        \
 	" 'cycle', r.cycle, 'status', r.status, 'finalised_at', kqe_ts(r.finalised_at),"           \
 	" 'accepted_at', kqe_ts(r.accepted_at), 'version', r.version,"                             \
-	" 'created_at', kqe_ts(r.created_at), 'updated_at', kqe_ts(r.updated_at))::text"
+	" 'created_at', kqe_ts(r.created_at), 'updated_at', kqe_ts(r.updated_at)) END)::text"
 /* The scope, applied by PostgreSQL (advisors by region; RLS applies it again). */
 #define READER " kqe_report_reader(r.office_id, r.procedure_id)"
 
@@ -65,12 +77,14 @@ static const struct db_stmt stmt_get = { "procedure_report_get",
 	" AND r.procedure_id = $1::uuid" };
 /* $1 office_id, $2 status, $3 updated_since, $4 $5 cursor, $6 limit */
 static const struct db_stmt stmt_list = { "procedure_report_list",
-	"SELECT kqe_ts(r.updated_at), r.procedure_id::text, r.office_id, " REPORT_SUMMARY_JSON
-	" FROM procedure_reports r WHERE (" READER " OR kqe_ctx('role') = 'ministry')"
-	" AND ($1::text IS NULL OR r.office_id = $1) AND ($2::text IS NULL OR r.status = $2)"
-	" AND ($3::timestamptz IS NULL OR r.updated_at >= $3)"
-	" AND ($4::timestamptz IS NULL OR (r.updated_at, r.procedure_id) > ($4, $5::uuid))"
-	" ORDER BY r.updated_at, r.procedure_id LIMIT $6" };
+	"SELECT kqe_ts(" LIST_KEY "), r.procedure_id::text, r.office_id, " REPORT_SUMMARY_JSON
+	" FROM procedure_reports r WHERE (" READER " OR (" MINISTRY " AND r.status <> 'draft'))"
+	" AND ($1::text IS NULL OR r.office_id = $1)"
+	" AND ($2::text IS NULL OR (CASE WHEN " MINISTRY
+	" THEN 'finalised' ELSE r.status END) = $2)"
+	" AND ($3::timestamptz IS NULL OR " LIST_KEY " >= $3)"
+	" AND ($4::timestamptz IS NULL OR (" LIST_KEY ", r.procedure_id) > ($4, $5::uuid))"
+	" ORDER BY " LIST_KEY ", r.procedure_id LIMIT $6" };
 /* The report, and the procedure's phase for those who may finalise (else null). */
 static const struct db_stmt stmt_lock = { "procedure_report_lock",
 	"SELECT r.office_id, r.version, " REPORT_JSON ","
@@ -248,9 +262,35 @@ comment_text(struct request *r, json_t *c)
 }
 
 /*
+ * The shares: every count of generated.counts as a percentage of the
+ * procedure's case analyses ({dimension: {category: share}}). Computed when
+ * read, from the counts (frozen with them once finalised), so reports
+ * finalised before there were shares have them too.
+ */
+static void
+add_shares(json_t *gen)
+{
+	long long cases = json_integer_value(json_object_get(gen, "case_analyses"));
+	json_t *shares = json_object(), *categories, *n;
+	const char *dim, *category;
+	json_object_foreach(json_object_get(gen, "counts"), dim, categories)
+	{
+		json_t *line = json_object();
+		json_object_foreach(categories, category, n)
+		{
+			json_object_set_new(line, category,
+			    json_real(procedure_report_share(json_integer_value(n), cases)));
+		}
+		json_object_set_new(shares, dim, line);
+	}
+	json_object_set_new(gen, "shares", shares);
+}
+
+/*
  * The representation: the sections decrypted for the office, the institute
- * and the advisors (admin sees the figures, not the text); peer-group
- * quartiles of fewer than KQE_SDC_MIN_OFFICES offices removed. Takes rep.
+ * and the advisors (admin sees the figures, not the text); the shares added;
+ * peer-group quartiles of fewer than KQE_SDC_MIN_OFFICES offices removed.
+ * Takes rep.
  */
 static json_t *
 render(struct request *r, json_t *rep)
@@ -278,8 +318,10 @@ render(struct request *r, json_t *rep)
 	{
 		comment_text(r, comment);
 	}
-	json_t *row;
-	json_array_foreach(json_object_get(json_object_get(out, "generated"), "structure"), i, row)
+	json_t *row, *gen = json_object_get(out, "generated");
+	if (json_is_object(gen))
+		add_shares(gen);
+	json_array_foreach(json_object_get(gen, "structure"), i, row)
 	{
 		bool enough = json_integer_value(json_object_get(row, "peers")) >=
 		              r->worker->cfg->sdc_min_offices;
@@ -316,7 +358,8 @@ procedure_report_html_reply(struct request *r, const json_t *rep)
 {
 	const char *version = query_get(r, "version");
 	bool committee = version != NULL && strcmp(version, "committee") == 0;
-	char *html = procedure_report_html(rep, committee, r->worker->cfg->sdc_min_count);
+	char *html = procedure_report_html(
+	    rep, committee, r->worker->cfg->sdc_min_count, r->worker->cfg->sdc_min_offices);
 	reply_header(r, "Content-Security-Policy",
 	    "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
 	reply_bytes(r, 200, "text/html; charset=utf-8", html, strlen(html));

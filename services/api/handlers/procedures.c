@@ -67,22 +67,16 @@ check_cycle(const json_t *v)
 	           : "must be a five-year cycle YYYY-YYYY starting 2023, 2028, ...";
 }
 
-static const char *
-check_slug(const json_t *v)
-{
-	return slug_id_valid(json_string_value(v)) ? NULL : "is not an id";
-}
-
 static const struct field_spec fields[] = {
 	/* Office roles open their own office's procedure: they may leave it out. */
-	{ .name = "office_id", .type = FIELD_STRING, .immutable = true, .check = check_slug },
+	{ .name = "office_id", .type = FIELD_STRING, .immutable = true, .check = slug_id_check },
 	{ .name = "cycle",
 	    .type = FIELD_STRING,
 	    .required = true,
 	    .immutable = true,
 	    .check = check_cycle },
 	{ .name = "out_of_cycle", .type = FIELD_BOOLEAN, .immutable = true },
-	{ .name = "institute_id", .type = FIELD_STRING, .nullable = true, .check = check_slug },
+	{ .name = "institute_id", .type = FIELD_STRING, .nullable = true, .check = slug_id_check },
 	{ .name = "phase",
 	    .type = FIELD_ENUM,
 	    .required = true,

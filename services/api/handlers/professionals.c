@@ -102,11 +102,15 @@ static const struct db_stmt stmt_key = { "professional_key",
 static const struct db_stmt stmt_confirm = { "professional_confirm",
 	"SELECT id::text, status, expired::text FROM kqe_professional_confirm($1)" };
 
+/*
+ * Where the professional registers: the programme (its title into *title,
+ * owned by the request) and the municipality of the seat (its key into ags,
+ * "" if none). A seat outside NRW is an error for an NRW-only programme.
+ */
 static int
-professional_create(struct write *w)
+professional_where(struct write *w, const char **title, char ags[16])
 {
-	const char *programme = doc_text(w, "programme_id");
-	const char *params[] = { programme };
+	const char *params[] = { doc_text(w, "programme_id") };
 	PGresult *res = db_exec(w->r->db, &stmt_programme, 1, params);
 	if (res == NULL)
 		return -1;
@@ -116,50 +120,26 @@ professional_create(struct write *w)
 		return 0;
 	}
 	bool nrw_only = strcmp(PQgetvalue(res, 0, 0), "true") == 0;
-	char *title = xstrdup(PQgetvalue(res, 0, 1));
+	*title = request_own_string(w->r, xstrdup(PQgetvalue(res, 0, 1)));
 	PQclear(res);
 	const char *seat_params[] = { doc_text(w, "seat") };
 	res = db_exec(w->r->db, &stmt_seat, 1, seat_params);
-	if (res == NULL) {
-		free(title);
+	if (res == NULL)
 		return -1;
-	}
-	char ags[16] = "";
 	if (PQntuples(res) == 1)
-		snprintf(ags, sizeof(ags), "%s", PQgetvalue(res, 0, 0));
+		snprintf(ags, 16, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
-	if (nrw_only && ags[0] == '\0') {
-		free(title);
+	if (nrw_only && ags[0] == '\0')
 		write_error(w, "/seat", "not_found",
 		    "is not a municipality of NRW: the programme is for professionals from NRW");
-		return 0;
-	}
-	/* The link's token: only its hash is stored; the mail carries the token. */
-	char token[TOKEN_LEN + 1], hash[TOKEN_HASH_LEN + 1];
-	token_generate(token);
-	token_hash(token, hash);
+	return 0;
+}
+
+/* The mail whose link (carrying token) confirms the address. */
+static int
+professional_confirm_mail(struct write *w, const char *token, const char *title)
+{
 	const json_t *person = json_object_get(w->doc, "person");
-	const char *email = json_string_value(json_object_get(person, "email"));
-	const char *key = write_email_key(w, programme); /* one registration per programme */
-	uuid_v4(w->id);
-	snprintf(
-	    w->r->principal.professional_id, sizeof(w->r->principal.professional_id), "%s", w->id);
-	const char *self[] = { w->id };
-	const char *insert[] = { w->id, programme, write_encrypted(w, "person"), key,
-		doc_text(w, "seat"), ags[0] ? ags : NULL, hash };
-	if (write_exec(w, &stmt_self, 1, self) != 0 ||
-	    (res = db_exec(w->r->db, &stmt_insert, 7, insert)) == NULL) {
-		free(title);
-		return -1;
-	}
-	bool inserted = atoi(PQcmdTuples(res)) == 1;
-	PQclear(res);
-	if (!inserted) {
-		free(title);
-		write_refuse(w, 409, "/person/email", "conflict",
-		    "This address is registered for the programme already.");
-		return 0;
-	}
 	char *link =
 	    xasprintf("%s/v1/registrations/confirm?token=%s", w->r->worker->cfg->public_url, token);
 	char *body = xasprintf("Guten Tag %s %s,\n\nSie haben sich für den geschützten Bereich des "
@@ -172,11 +152,46 @@ professional_create(struct write *w)
 	    json_string_value(json_object_get(person, "last_name")), title, link);
 	char subject[160];
 	snprintf(subject, sizeof(subject), "Registrierung bestätigen: %.100s", title);
-	int rc = write_mail(w, "professional_confirm", email, subject, body);
+	int rc = write_mail(w, "professional_confirm",
+	    json_string_value(json_object_get(person, "email")), subject, body);
 	free(body);
 	free(link);
-	free(title);
 	return rc;
+}
+
+static int
+professional_create(struct write *w)
+{
+	const char *title = NULL;
+	char ags[16] = "";
+	if (professional_where(w, &title, ags) != 0)
+		return -1;
+	if (write_stopped(w))
+		return 0;
+	/* The link's token: only its hash is stored; the mail carries the token. */
+	char token[TOKEN_LEN + 1], hash[TOKEN_HASH_LEN + 1];
+	token_generate(token);
+	token_hash(token, hash);
+	const char *programme = doc_text(w, "programme_id");
+	const char *key = write_email_key(w, programme); /* one registration per programme */
+	uuid_v4(w->id);
+	snprintf(
+	    w->r->principal.professional_id, sizeof(w->r->principal.professional_id), "%s", w->id);
+	const char *self[] = { w->id };
+	const char *insert[] = { w->id, programme, write_encrypted(w, "person"), key,
+		doc_text(w, "seat"), ags[0] ? ags : NULL, hash };
+	PGresult *res;
+	if (write_exec(w, &stmt_self, 1, self) != 0 ||
+	    (res = db_exec(w->r->db, &stmt_insert, 7, insert)) == NULL)
+		return -1;
+	bool inserted = atoi(PQcmdTuples(res)) == 1;
+	PQclear(res);
+	if (!inserted) {
+		write_refuse(w, 409, "/person/email", "conflict",
+		    "This address is registered for the programme already.");
+		return 0;
+	}
+	return professional_confirm_mail(w, token, title);
 }
 
 /* The person of the locked registration, decrypted (a new reference), or NULL. */
@@ -184,6 +199,61 @@ static json_t *
 locked_person(struct write *w)
 {
 	return json_incref(json_object_get(w->current, "person"));
+}
+
+/*
+ * An approved professional's key for the programme's applications: only its
+ * hash is stored; key_text gets the key, which the mail carries once.
+ */
+static int
+professional_key(struct write *w, char key_text[TOKEN_LEN + 1])
+{
+	char hash[TOKEN_HASH_LEN + 1], name[64];
+	token_generate(key_text);
+	token_hash(key_text, hash);
+	snprintf(name, sizeof(name), "professional %.8s", w->id);
+	const char *params[] = { w->id, hash, name };
+	PGresult *res = db_exec(w->r->db, &stmt_key, 3, params);
+	if (res == NULL || PQgetisnull(res, 0, 0)) {
+		PQclear(res);
+		return -1;
+	}
+	json_object_set_new(w->details, "token_id", json_string(PQgetvalue(res, 0, 0)));
+	PQclear(res);
+	return 0;
+}
+
+/* The team's decision, told to the person: with the key (key_text) if approved. */
+static int
+professional_decision_mail(
+    struct write *w, const json_t *person, bool approved, const char *key_text)
+{
+	const char *title = row_value(w, 3);
+	const char *first = json_string_value(json_object_get(person, "first_name"));
+	const char *last = json_string_value(json_object_get(person, "last_name"));
+	char subject[160];
+	char *body;
+	if (approved) {
+		snprintf(subject, sizeof(subject), "Registrierung freigeschaltet: %.100s", title);
+		body =
+		    xasprintf("Guten Tag %s %s,\n\nIhre Registrierung für den geschützten Bereich "
+		              "des Programms „%s“ ist freigeschaltet. Ihr Zugangsschlüssel für die "
+		              "Anwendungen des Programms:\n\n%s\n\nBewahren Sie ihn wie ein "
+		              "Passwort auf; er wird nicht noch einmal verschickt.\n",
+		        first, last, title, key_text);
+	} else {
+		snprintf(subject, sizeof(subject), "Registrierung: %.100s", title);
+		body =
+		    xasprintf("Guten Tag %s %s,\n\nIhre Registrierung für den geschützten Bereich "
+		              "des Programms „%s“ konnte nicht freigeschaltet werden. Bei Fragen "
+		              "wenden Sie sich an das Programmteam.\n",
+		        first, last, title);
+	}
+	int rc = write_mail(w, approved ? "professional_approved" : "professional_rejected",
+	    json_string_value(json_object_get(person, "email")), subject, body);
+	OPENSSL_cleanse(body, strlen(body)); /* it may carry the key */
+	free(body);
+	return rc;
 }
 
 static int
@@ -197,51 +267,15 @@ professional_update(struct write *w)
 	if (write_exec(w, &stmt_update, 2, params) != 0)
 		return -1;
 	json_t *person = locked_person(w);
-	if (!json_is_object(person)) {
-		json_decref(person);
-		return 0; /* logged where it could not be decrypted; no mail */
-	}
-	const char *title = row_value(w, 3);
-	char subject[160];
-	char *body = NULL;
+	bool approved = strcmp(to, "approved") == 0;
 	char key_text[TOKEN_LEN + 1] = "";
-	if (strcmp(to, "approved") == 0) {
-		/* The key: only its hash is stored; the mail carries the key once. */
-		char hash[TOKEN_HASH_LEN + 1], name[64];
-		token_generate(key_text);
-		token_hash(key_text, hash);
-		snprintf(name, sizeof(name), "professional %.8s", w->id);
-		const char *key_params[] = { w->id, hash, name };
-		PGresult *res = db_exec(w->r->db, &stmt_key, 3, key_params);
-		if (res == NULL || PQgetisnull(res, 0, 0)) {
-			PQclear(res);
-			json_decref(person);
-			return -1;
-		}
-		json_object_set_new(w->details, "token_id", json_string(PQgetvalue(res, 0, 0)));
-		PQclear(res);
-		snprintf(subject, sizeof(subject), "Registrierung freigeschaltet: %.100s", title);
-		body = xasprintf(
-		    "Guten Tag %s %s,\n\nIhre Registrierung für den geschützten Bereich "
-		    "des Programms „%s“ ist freigeschaltet. Ihr Zugangsschlüssel für die "
-		    "Anwendungen des Programms:\n\n%s\n\nBewahren Sie ihn wie ein Passwort "
-		    "auf; er wird nicht noch einmal verschickt.\n",
-		    json_string_value(json_object_get(person, "first_name")),
-		    json_string_value(json_object_get(person, "last_name")), title, key_text);
-	} else {
-		snprintf(subject, sizeof(subject), "Registrierung: %.100s", title);
-		body =
-		    xasprintf("Guten Tag %s %s,\n\nIhre Registrierung für den geschützten Bereich "
-		              "des Programms „%s“ konnte nicht freigeschaltet werden. Bei Fragen "
-		              "wenden Sie sich an das Programmteam.\n",
-		        json_string_value(json_object_get(person, "first_name")),
-		        json_string_value(json_object_get(person, "last_name")), title);
+	int rc = 0; /* a person that could not be decrypted was logged; no mail */
+	if (json_is_object(person)) {
+		rc = approved ? professional_key(w, key_text) : 0;
+		if (rc == 0)
+			rc = professional_decision_mail(w, person, approved, key_text);
 	}
-	int rc = write_mail(w,
-	    strcmp(to, "approved") == 0 ? "professional_approved" : "professional_rejected",
-	    json_string_value(json_object_get(person, "email")), subject, body);
 	OPENSSL_cleanse(key_text, sizeof(key_text));
-	free(body);
 	json_decref(person);
 	return rc;
 }

@@ -17,14 +17,6 @@
 #include "kqe/codelists.h"
 #include "kqe/problem.h"
 
-static const char *
-slug_check(const json_t *v)
-{
-	return slug_id_valid(json_string_value(v))
-	           ? NULL
-	           : "must be an id: lower-case letters, digits and '-', at most 64";
-}
-
 /* ---- /v1/programmes ---- */
 
 #define TEXT_FIELD(n)                                                                              \
@@ -51,11 +43,8 @@ programme_rules(const json_t *doc, bool creating, const char *prefix, json_t *er
 	(void)creating;
 	const char *starts = json_string_value(json_object_get(doc, "starts_on"));
 	const char *ends = json_string_value(json_object_get(doc, "ends_on"));
-	if (starts != NULL && ends != NULL && strcmp(ends, starts) < 0) {
-		char ptr[300];
-		snprintf(ptr, sizeof(ptr), "%s/ends_on", prefix);
-		error_at_pointer(errors, ptr, "range", "must not be before starts_on");
-	}
+	if (starts != NULL && ends != NULL && strcmp(ends, starts) < 0)
+		rule_error(errors, prefix, "/ends_on", "range", "must not be before starts_on");
 }
 
 #define PROGRAMME_JSON                                                                             \
@@ -89,22 +78,15 @@ static const struct db_stmt stmt_programme_elsewhere = { "programme_elsewhere",
 	" AND a.status <> 'withdrawn'"
 	" AND NOT EXISTS (SELECT FROM offices o WHERE o.id = a.office_id)" };
 
-static int
-programme_write(struct write *w, const struct db_stmt *stmt)
-{
-	const json_t *nrw = json_object_get(w->doc, "nrw_only");
-	const char *params[] = { w->id, doc_text(w, "title"), doc_text(w, "legal_basis"),
-		doc_text(w, "sponsor"), doc_text(w, "commissioned_by"), doc_text(w, "run_by"),
-		doc_text(w, "starts_on"), doc_text(w, "ends_on"),
-		json_is_true(nrw) ? "true" : "false" };
-	return write_exec(w, stmt, 9, params);
-}
+/* $2… of stmt_programme_insert and stmt_programme_update. */
+static const char *const programme_columns[] = { "title", "legal_basis", "sponsor",
+	"commissioned_by", "run_by", "starts_on", "ends_on", "nrw_only", NULL };
 
 static int
 programme_create(struct write *w)
 {
 	uuid_v4(w->id);
-	return programme_write(w, &stmt_programme_insert);
+	return write_document(w, &stmt_programme_insert, programme_columns);
 }
 
 static int
@@ -124,7 +106,7 @@ programme_update(struct write *w)
 			return 0;
 		}
 	}
-	return programme_write(w, &stmt_programme_update);
+	return write_document(w, &stmt_programme_update, programme_columns);
 }
 
 static const char *const programme_csv_columns[] = { "id", "title", "legal_basis", "sponsor",
@@ -151,7 +133,7 @@ static const struct field_spec criterion_fields[] = {
 	    .required = true,
 	    .min = 1,
 	    .max = 64,
-	    .check = slug_check },
+	    .check = slug_id_check },
 	{ .name = "text", .type = FIELD_STRING, .required = true, .min = 1, .max = 500 },
 	FIELD_SPEC_CODE("answer", codelist_criterion_answer_values),
 	/* What a "yes" counts in the ranking (yes_no criteria only). */
@@ -206,11 +188,9 @@ call_rules(const json_t *doc, bool creating, const char *prefix, json_t *errors)
 		}
 	}
 	const json_t *places = json_object_get(doc, "places");
-	if (json_is_object(places) && json_object_size(places) == 0) {
-		snprintf(ptr, sizeof(ptr), "%s/places", prefix);
-		error_at_pointer(
-		    errors, ptr, "length", "must name the places of at least one role");
-	}
+	if (json_is_object(places) && json_object_size(places) == 0)
+		rule_error(errors, prefix, "/places", "length",
+		    "must name the places of at least one role");
 }
 
 #define CALL_JSON                                                                                  \
@@ -243,28 +223,15 @@ static const struct db_stmt stmt_call_update = { "call_update",
 	" places = $7::jsonb, version = version + 1, updated_at = now()"
 	" WHERE id = $1::uuid AND programme_id = $2::uuid" };
 
-/* A member of the document as JSON text the request owns. */
-static const char *
-doc_json(struct write *w, const char *name)
-{
-	return request_own_string(
-	    w->r, json_dumps(json_object_get(w->doc, name), JSON_COMPACT | JSON_PRESERVE_ORDER));
-}
-
-static int
-call_write(struct write *w, const struct db_stmt *stmt)
-{
-	const char *params[] = { w->id, doc_text(w, "programme_id"), doc_text(w, "title"),
-		doc_text(w, "description"), doc_text(w, "deadline"), doc_json(w, "criteria"),
-		doc_json(w, "places") };
-	return write_exec(w, stmt, 7, params);
-}
+/* $2… of stmt_call_insert and stmt_call_update. */
+static const char *const call_columns[] = { "programme_id", "title", "description", "deadline",
+	"criteria", "places", NULL };
 
 static int
 call_create(struct write *w)
 {
 	uuid_v4(w->id);
-	return call_write(w, &stmt_call_insert);
+	return write_document(w, &stmt_call_insert, call_columns);
 }
 
 /*
@@ -295,7 +262,7 @@ call_update(struct write *w)
 			return 0;
 		}
 	}
-	return call_write(w, &stmt_call_update);
+	return write_document(w, &stmt_call_update, call_columns);
 }
 
 static const char *const call_csv_columns[] = { "id", "programme_id", "title", "description",
@@ -318,7 +285,7 @@ static const struct field_spec cluster_fields[] = {
 	    .required = true,
 	    .min = 1,
 	    .max = 64,
-	    .check = slug_check },
+	    .check = slug_id_check },
 	{ .name = "partner_office_ids", .type = FIELD_CODES, .max = 100 },
 };
 

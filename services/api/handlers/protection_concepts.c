@@ -55,11 +55,8 @@ check_rules(const json_t *doc, bool creating, const char *prefix, json_t *errors
 	(void)creating;
 	const char *adopted = json_string_value(json_object_get(doc, "adopted_on"));
 	const char *review = json_string_value(json_object_get(doc, "next_review_on"));
-	if (adopted != NULL && review != NULL && strcmp(review, adopted) <= 0) {
-		char ptr[300];
-		snprintf(ptr, sizeof(ptr), "%s/next_review_on", prefix);
-		error_at_pointer(errors, ptr, "range", "must be after adopted_on");
-	}
+	if (adopted != NULL && review != NULL && strcmp(review, adopted) <= 0)
+		rule_error(errors, prefix, "/next_review_on", "range", "must be after adopted_on");
 }
 
 #define CONCEPT_JSON                                                                               \

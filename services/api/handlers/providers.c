@@ -14,14 +14,6 @@
 
 static const char *const regions[] = { "LVR", "LWL", NULL };
 
-static const char *
-slug_check(const json_t *v)
-{
-	return slug_id_valid(json_string_value(v))
-	           ? NULL
-	           : "must be an id: lower-case letters, digits and '-', at most 64";
-}
-
 static const struct field_spec fields[] = {
 	{ .name = "id",
 	    .type = FIELD_STRING,
@@ -29,7 +21,7 @@ static const struct field_spec fields[] = {
 	    .immutable = true,
 	    .min = 1,
 	    .max = 64,
-	    .check = slug_check },
+	    .check = slug_id_check },
 	{ .name = "name", .type = FIELD_STRING, .required = true, .min = 1, .max = 200 },
 	/* Sitz: the municipality of its seat. */
 	{ .name = "seat", .type = FIELD_STRING, .required = true, .min = 1, .max = 100 },
@@ -93,47 +85,42 @@ checked_offices(struct write *w, int *failed)
 	return owned;
 }
 
+/*
+ * The provider and its offices. A create that finds the id taken (the
+ * insert does nothing on conflict) is a 409 naming the provider there.
+ */
 static int
-provider_create(struct write *w)
+provider_write(struct write *w, const struct db_stmt *stmt)
 {
 	int failed;
 	const char *offices = checked_offices(w, &failed);
 	if (failed || json_array_size(w->errors) > 0)
 		return failed ? -1 : 0;
-	snprintf(w->id, sizeof(w->id), "%s", doc_text(w, "id"));
 	const char *params[] = { w->id, doc_text(w, "name"), doc_text(w, "seat"),
 		doc_text(w, "region") };
-	PGresult *res = db_exec(w->r->db, &stmt_insert, 4, params);
+	PGresult *res = db_exec(w->r->db, stmt, 4, params);
 	if (res == NULL)
 		return -1;
-	int inserted = atoi(PQcmdTuples(res)) == 1;
+	int written = atoi(PQcmdTuples(res)) == 1;
 	PQclear(res);
-	if (!inserted)
+	if (!written)
 		return write_conflict(w, &stmt_existing, 1, params, "/id",
 		    "A provider with this id exists already (see Location).");
 	const char *set[] = { w->id, offices };
-	res = db_exec(w->r->db, &stmt_offices, 2, set);
-	PQclear(res);
-	return res != NULL ? 0 : -1;
+	return write_exec(w, &stmt_offices, 2, set);
+}
+
+static int
+provider_create(struct write *w)
+{
+	snprintf(w->id, sizeof(w->id), "%s", doc_text(w, "id"));
+	return provider_write(w, &stmt_insert);
 }
 
 static int
 provider_update(struct write *w)
 {
-	int failed;
-	const char *offices = checked_offices(w, &failed);
-	if (failed || json_array_size(w->errors) > 0)
-		return failed ? -1 : 0;
-	const char *params[] = { w->id, doc_text(w, "name"), doc_text(w, "seat"),
-		doc_text(w, "region") };
-	PGresult *res = db_exec(w->r->db, &stmt_update, 4, params);
-	if (res == NULL)
-		return -1;
-	PQclear(res);
-	const char *set[] = { w->id, offices };
-	res = db_exec(w->r->db, &stmt_offices, 2, set);
-	PQclear(res);
-	return res != NULL ? 0 : -1;
+	return provider_write(w, &stmt_update);
 }
 
 static const char *const csv_columns[] = { "id", "name", "seat", "region", "office_ids",

@@ -100,15 +100,25 @@ queue_job(struct request *r, const char *kind, const char *action)
 	        "href", location));
 }
 
+/* The body checked by validate (which counts the errors it appends); else a 422 with detail. */
+static bool
+body_valid(
+    struct request *r, size_t (*validate)(const json_t *body, json_t *errors), const char *detail)
+{
+	json_t *errors = json_array();
+	if (validate(r->body, errors) > 0) {
+		reply_problem(r, 422, detail, errors);
+		return false;
+	}
+	json_decref(errors);
+	return true;
+}
+
 void
 reports_create(struct request *r)
 {
-	json_t *errors = json_array();
-	if (report_params_validate(r->body, errors) > 0) {
-		reply_problem(r, 422, "The report request has invalid fields.", errors);
+	if (!body_valid(r, report_params_validate, "The report request has invalid fields."))
 		return;
-	}
-	json_decref(errors);
 	const char *region = json_string_value(json_object_get(r->body, "region"));
 	if (r->principal.role == ROLE_ADVISOR && region != NULL &&
 	    strcmp(region, r->principal.region) != 0) {
@@ -134,12 +144,8 @@ ministry_batch_validate(const json_t *body, json_t *errors)
 void
 ministry_batches_create(struct request *r)
 {
-	json_t *errors = json_array();
-	if (ministry_batch_validate(r->body, errors) > 0) {
-		reply_problem(r, 422, "The batch request has invalid fields.", errors);
+	if (!body_valid(r, ministry_batch_validate, "The batch request has invalid fields."))
 		return;
-	}
-	json_decref(errors);
 	queue_job(r, "ministry_batch", "report.batch");
 }
 

@@ -58,21 +58,17 @@ static void
 check_rules(const json_t *doc, bool creating, const char *prefix, json_t *errors)
 {
 	(void)creating;
-	char ptr[300];
 	const char *status = json_string_value(json_object_get(doc, "status"));
 	if (status != NULL && strcmp(status, "answered") == 0 &&
-	    !json_is_string(json_object_get(doc, "answer"))) {
-		snprintf(ptr, sizeof(ptr), "%s/answer", prefix);
-		error_at_pointer(errors, ptr, "required", "is required to answer a question");
-	}
+	    !json_is_string(json_object_get(doc, "answer")))
+		rule_error(
+		    errors, prefix, "/answer", "required", "is required to answer a question");
 	if (json_is_true(json_object_get(doc, "faq_published"))) {
-		static const char *const faq[] = { "faq_question", "faq_answer" };
+		static const char *const faq[] = { "/faq_question", "/faq_answer" };
 		for (size_t i = 0; i < ARRAY_LEN(faq); i++)
-			if (!json_is_string(json_object_get(doc, faq[i]))) {
-				snprintf(ptr, sizeof(ptr), "%s/%s", prefix, faq[i]);
-				error_at_pointer(
-				    errors, ptr, "required", "is required to publish the entry");
-			}
+			if (!json_is_string(json_object_get(doc, faq[i] + 1)))
+				rule_error(errors, prefix, faq[i], "required",
+				    "is required to publish the entry");
 	}
 }
 

@@ -126,23 +126,22 @@ static void
 check_rules(const json_t *doc, bool creating, const char *prefix, json_t *errors)
 {
 	(void)creating;
-	char now[11], ptr[300];
+	char now[11];
 	time_t t = time(NULL);
 	struct tm tm;
 	strftime(now, sizeof(now), "%Y-%m-%d", gmtime_r(&t, &tm));
 	const char *reference = json_string_value(json_object_get(doc, "reference_date"));
-	snprintf(ptr, sizeof(ptr), "%s/reference_date", prefix);
 	if (reference != NULL && strcmp(reference, now) > 0)
-		error_at_pointer(errors, ptr, "range", "must not be in the future");
+		rule_error(errors, prefix, "/reference_date", "range", "must not be in the future");
 	const char *revised = json_string_value(json_object_get(doc, "written_8a_last_revised"));
-	snprintf(ptr, sizeof(ptr), "%s/written_8a_last_revised", prefix);
 	if (revised == NULL)
 		return;
 	if (json_is_false(json_object_get(doc, "written_8a_procedure")))
-		error_at_pointer(
-		    errors, ptr, "forbidden", "is only allowed when written_8a_procedure is true");
+		rule_error(errors, prefix, "/written_8a_last_revised", "forbidden",
+		    "is only allowed when written_8a_procedure is true");
 	else if (reference != NULL && strcmp(revised, reference) > 0)
-		error_at_pointer(errors, ptr, "range", "must not be after reference_date");
+		rule_error(errors, prefix, "/written_8a_last_revised", "range",
+		    "must not be after reference_date");
 }
 
 /*
