@@ -689,6 +689,29 @@ method_legend(struct evbuffer *b)
 }
 
 /* Which cycle, which inputs, which release, the content hash; closes the section. */
+/*
+ * The audit chain's signed head when the report was built (docs/security.md, "Audit"): kept
+ * with the report, it shows a later rewrite of the audit history.
+ */
+static void
+audit_head_note(struct evbuffer *b, const json_t *head)
+{
+	if (!json_is_object(head))
+		return;
+	evbuffer_add_printf(b,
+	    "<p>Zugriffs- und Änderungsprotokoll: Stand Nr. %lld, Prüfwert <code>",
+	    (long long)json_integer_value(json_object_get(head, "seq")));
+	esc(b, json_string_value(json_object_get(head, "hash")));
+	evbuffer_add_printf(b, "</code>, signiert am ");
+	esc(b, json_string_value(json_object_get(head, "signed_at")));
+	evbuffer_add_printf(b, " mit Schlüssel <code>");
+	esc(b, json_string_value(json_object_get(head, "key_id")));
+	evbuffer_add_printf(b, "</code>, Signatur <code>");
+	esc(b, json_string_value(json_object_get(head, "signature")));
+	evbuffer_add_printf(b, "</code>. Wer diese Angaben aufbewahrt, kann später prüfen lassen, "
+	                       "dass das Protokoll bis hierher unverändert ist.</p>");
+}
+
 static void
 method_sources(struct evbuffer *b, const json_t *report)
 {
@@ -715,7 +738,9 @@ method_sources(struct evbuffer *b, const json_t *report)
 	}
 	evbuffer_add_printf(b, ". Prüfsumme des Inhalts: <code>");
 	esc(b, json_string_value(json_object_get(report, "content_hash")));
-	evbuffer_add_printf(b, "</code>.</p></section>");
+	evbuffer_add_printf(b, "</code>.</p>");
+	audit_head_note(b, json_object_get(report, "audit_head"));
+	evbuffer_add_printf(b, "</section>");
 }
 
 static void

@@ -1,6 +1,6 @@
 /*
  * kqe audit verify|seal|key — the audit log's hash chain from the command line
- * (docs/security.md, "The audit log").
+ * (docs/security.md, "Audit").
  *
  * verify recomputes the chain in C, independent of the SQL that sealed it, in the order of
  * the chain positions, and names the first broken entry (audit_chain.h says what is

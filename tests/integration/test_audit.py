@@ -1,5 +1,5 @@
 """The audit log without a global lock: appended freely, sealed in order, heads signed
-(migration 0031; docs/security.md, "Audit").
+(migration 0032; docs/security.md, "Audit").
 
 Appends of concurrent transactions do not wait for each other; kqe-aggregator links them into
 the hash chain once their transactions ended and signs the head with Ed25519. `kqe audit
@@ -171,3 +171,22 @@ END $$""")
         self.assertEqual(mine["seq"], int(self.stack.sql_value(
             f"SELECT seq FROM audit_log WHERE id = {entry}")))
         self.assertRegex(mine["hash"], "^[0-9a-f]{64}$")
+
+    def test_6_reports_carry_the_newest_signed_head(self):
+        self.stack.sql_value(APPEND.format(who="report"))
+        self.all_sealed()
+        _, head = self.saved_head(int(self.stack.sql_value("SELECT max(seq) FROM audit_log")))
+        r = self.stack.post("/v1/reports", {"scope": "state", "period": "2024"})
+        self.assertEqual(r.status, 202, r)
+        self.stack.wait_job(r.json()["id"])
+        report = self.stack.get(self.stack.get(f"/v1/jobs/{r.json()['id']}").json()["result"])
+        signed = report.json()["audit_head"]
+        self.assertGreaterEqual(signed["seq"], head["seq"])
+        stored = json.loads(self.stack.sql_value(
+            "SELECT json_build_object('seq', seq, 'hash', hash, 'signed_at', kqe_ts(signed_at),"
+            " 'key_id', key_id, 'signature', signature)::text FROM audit_heads"
+            f" WHERE seq = {signed['seq']}"))
+        self.assertEqual(signed, stored)
+        html = self.stack.get(report.json()["id"].join(["/v1/reports/", ".html"])).body.decode()
+        self.assertIn(signed["signature"], html)
+        self.assertIn(f"Stand Nr. {signed['seq']}", html)

@@ -13,7 +13,7 @@
  *
  *  - signer: Ed25519 signatures over the audit log's chain heads with the key
  *    of KQE_AUDIT_SIGNING_KEY, so a head that has left the system pins the
- *    chain up to it (docs/security.md, "The audit log").
+ *    chain up to it (docs/security.md, "Audit").
  *
  * This module owns copies of the key material (wiped with OPENSSL_cleanse on
  * free); it never logs, and no error message it writes contains key text.

@@ -1,4 +1,4 @@
--- The audit log without a global lock (docs/security.md, "The audit log"; docs/design.md,
+-- The audit log without a global lock (docs/security.md, "Audit"; docs/design.md,
 -- "Audit: appended freely, sealed in order, heads signed").
 --
 -- Until now every append took the row lock of audit_head until its transaction ended, so
