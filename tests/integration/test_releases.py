@@ -1,18 +1,23 @@
 """Releases (docs/disclosure.md, "Releases"): reports outside the office come from releases;
-a period's figures change only when at least KQE_RELEASE_MIN_CHANGES records of it changed,
-so two reports around one new case analysis are identical (A0); a closed period is final and
-never changes; releases are immutable and made only by the aggregator or the kqe command."""
+a source's figures change only when at least KQE_RELEASE_MIN_CHANGES records of that source
+changed, so two reports around one new case analysis are identical (A0), also when many
+records of other sources came with it; a closed period is final and never changes;
+releases are immutable and made only by the aggregator or the kqe command."""
 
 import unittest
 
 from harness import StackTestCase, published
 from test_case_analyses import valid
+from test_programme_figures import FUTURE, PAST
+from test_programmes import event, person, programme
+from test_surveys_topics import topic
 
 CYCLE = "2023-2028"
 MIN_CHANGES = 30
 
 
-class ReleasesTest(StackTestCase):
+class ReleaseStack(StackTestCase):
+    """The demo state, and reports asked for the way a reader does."""
     seed_demo = True
     start_aggregator = True
     # Production rules, but a release looked at before every report job (not monthly).
@@ -28,8 +33,9 @@ class ReleasesTest(StackTestCase):
             f" AND cycle = '{CYCLE}' AND NOT out_of_cycle ORDER BY id LIMIT 1")[0]
         cls.token = s.token("office_staff", office=cls.office)[0]
 
-    def report(self, period):
-        r = self.stack.post("/v1/reports", {"scope": "state", "period": period})
+    def report(self, period, region=None):
+        body = {"scope": "region", "region": region} if region else {"scope": "state"}
+        r = self.stack.post("/v1/reports", {**body, "period": period})
         self.assertEqual(r.status, 202, r)
         job = r.json()["id"]
         self.stack.wait_job(job, timeout=60)
@@ -41,6 +47,66 @@ class ReleasesTest(StackTestCase):
         r = self.stack.post("/v1/case-analyses:batch", {"items": items}, token=self.token,
                             timeout=60)
         self.assertEqual(r.status, 201, r)
+
+    def published_cases(self, year):
+        """How many case analyses of the office's year the latest release publishes."""
+        return self.stack.sql_value(
+            "SELECT coalesce(sum(r.n), 0) FROM release_buckets b"
+            " JOIN release_rollups r ON r.release_id = b.state_release AND r.year = b.year"
+            " AND r.cycle = b.cycle JOIN offices o ON o.id = r.office_id"
+            " AND o.region = b.region AND o.kind = b.kind"
+            f" WHERE b.release_id = (SELECT max(id) FROM releases) AND b.year = {year}"
+            f" AND r.office_id = '{self.office}' AND r.dimension = 'cases'")
+
+    def tables(self, report, prefix):
+        return {t["id"]: t for t in report["tables"] if t["id"].startswith(prefix)}
+
+
+class ReleasesTest(ReleaseStack):
+    def test_a_case_table_waits_for_case_analyses_whatever_else_changed(self):
+        # A0 with a mixed refresh: one new case analysis beside MIN_CHANGES new topics of the
+        # same group. The release counts per source (migration 0030): the topics are due and
+        # their tables change, the one case analysis is not, so no case table changes at all.
+        # Counted together (0016, 0020), the bucket was due and the case tables differed in
+        # that one case's atoms only, which kept no other noise than their own.
+        # First the group's case analyses of 2026 are published, MIN_CHANGES of them, of
+        # several categories: the new case then lands in atoms that already hold records.
+        sexes, results = ("weiblich", "maennlich"), ("akute_gefaehrdung", "latente_gefaehrdung")
+        reporters = ("schule", "verwandte", "gesundheitswesen", "kita_kindertagespflege")
+        items = [valid(self.proc, reference=f"MIX-BASE-{i}", findings=None,
+                       closed_month="2026-05", child={"sex": sexes[i % 2],
+                                                      "birth_month": f"{2010 + i % 6}-03"},
+                       result=results[i // 2 % 2], reported_by=reporters[i % 4])
+                 for i in range(MIN_CHANGES)]
+        r = self.stack.post("/v1/case-analyses:batch", {"items": items}, token=self.token,
+                            timeout=60)
+        self.assertEqual(r.status, 201, r)
+        before = self.report("2026")
+        published_cases = self.published_cases(2026)
+        self.submit(1, "MIX-CASE", "2026-05")
+        for i in range(MIN_CHANGES):
+            r = self.stack.post("/v1/topics", topic(self.proc, theme="documentation"),
+                                token=self.token)
+            self.assertEqual(r.status, 201, r)
+        after = self.report("2026")
+        self.assertGreater(after["watermark"]["release"]["id"],
+                           before["watermark"]["release"]["id"])
+        # The release took the topics in but left the group's case analyses as published.
+        self.assertEqual(self.published_cases(2026), published_cases)
+        self.assertEqual(self.tables(after, "case_"), self.tables(before, "case_"))
+        self.assertNotEqual(self.tables(after, "topic_"), self.tables(before, "topic_"))
+        # The topics of the office's group (its region and kind) are in, all of them,
+        # perturbed as their records give them.
+        region, kind = self.stack.sql(
+            f"SELECT region, kind FROM offices WHERE id = '{self.office}'")[0]
+        atoms = [(int(n), int(k)) for n, k in self.stack.sql(
+            "SELECT count(*), sum(t.record_key) FROM topics t"
+            " JOIN offices o ON o.id = t.office_id JOIN procedures p ON p.id = t.procedure_id"
+            " WHERE extract(year FROM t.created_at AT TIME ZONE 'Europe/Berlin') = 2026"
+            f" AND o.region = '{region}' AND o.kind = '{kind}' GROUP BY p.cycle, t.theme")]
+        cell = next(c for c in self.tables(self.report("2026", region), "topic_themes_by_kind")[
+            "topic_themes_by_kind"]["cells"] if c["kind"] == kind and c["theme"] is None)
+        self.assertEqual(cell["value"], published(self.stack, atoms))
 
     def test_a_period_changes_only_once_enough_of_its_records_did(self):
         # 2026 is open (its case analyses come in until 30 June 2027).
@@ -87,6 +153,60 @@ class ReleasesTest(StackTestCase):
         # Asking twice gives byte-identical tables.
         again = self.report("2022")
         self.assertEqual(again["tables"], after["tables"])
+
+    def test_figures_about_persons_wait_for_their_own_source(self):
+        # A0 on the programme figures: registrations for events held, their attendance and
+        # their feedback are released like case analyses, each a source of its own (migration
+        # 0030). One rating and one attendance change nothing a reader sees; once
+        # MIN_CHANGES people rated, the ratings are in.
+        s = self.stack
+        r = s.post("/v1/programmes", programme(title="Veröffentlichte Kennzahlen (Test)"))
+        self.assertEqual(r.status, 201, r)
+        prog = r.json()["id"]
+        team = s.token("programme_team", programme=prog)[0]
+        lead = s.token("office_lead", office=self.office)[0]
+
+        def send(method, path, body, token, table=None):
+            headers = {}
+            if table is not None:
+                version = s.sql_value(
+                    f"SELECT version FROM {table} WHERE id = '{path.rsplit('/', 1)[1]}'")
+                headers["If-Match"] = f'"v{version}"'
+            r = s.request(method, path, body=body, headers=headers, token=token)
+            self.assertIn(r.status, (200, 201), r)
+            return r.json()
+
+        e = send("POST", "/v1/events", event(prog, dates=FUTURE, capacity=MIN_CHANGES,
+                                             per_office_limit=MIN_CHANGES), team)
+        regs = [send("POST", "/v1/event-registrations",
+                     {"event_id": e["id"], "person": person(f"Person{i}")}, lead)
+                for i in range(MIN_CHANGES)]
+        send("PATCH", f"/v1/events/{e['id']}", {"dates": PAST}, team, "events")
+
+        def figures(report, table, column, code):
+            return next(c["value"] for c in self.tables(report, table)[table]["cells"]
+                        if c["programme"] == prog and c[column] == code)
+
+        def keysum():
+            return [(MIN_CHANGES, int(s.sql_value(
+                f"SELECT sum(record_key) FROM event_registrations WHERE event_id = '{e['id']}'"
+                )))]
+
+        before = self.report("2026")
+        self.assertEqual(figures(before, "programme_registrations_by_programme",
+                                 "registration_status", "registered"), published(s, keysum()))
+        send("PATCH", f"/v1/event-registrations/{regs[0]['id']}", {"feedback_rating": 4}, lead,
+             "event_registrations")
+        send("PATCH", f"/v1/event-registrations/{regs[1]['id']}", {"attended": [True, False]},
+             team, "event_registrations")
+        after = self.report("2026")
+        self.assertEqual(self.tables(after, "programme_"), self.tables(before, "programme_"))
+        for reg in regs[1:]:
+            send("PATCH", f"/v1/event-registrations/{reg['id']}", {"feedback_rating": 4}, lead,
+                 "event_registrations")
+        rated = self.report("2026")
+        self.assertEqual(figures(rated, "programme_feedback_by_programme", "feedback_rating",
+                                 "4"), published(s, keysum()))
 
     def test_releases_are_immutable(self):
         for sql in ("UPDATE releases SET actor = 'x'", "DELETE FROM release_buckets",
