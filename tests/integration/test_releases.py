@@ -2,8 +2,11 @@
 a source's figures change only when at least KQE_RELEASE_MIN_CHANGES records of that source
 changed, so two reports around one new case analysis are identical (A0), also when many
 records of other sources came with it; a closed period is final and never changes;
-releases are immutable and made only by the aggregator or the kqe command."""
+reports name their release, its cut-off and the method in the CSV and the HTML; releases are
+immutable and made only by the aggregator or the kqe command."""
 
+import csv
+import io
 import unittest
 
 from harness import StackTestCase, published
@@ -60,6 +63,34 @@ class ReleaseStack(StackTestCase):
 
     def tables(self, report, prefix):
         return {t["id"]: t for t in report["tables"] if t["id"].startswith(prefix)}
+
+    def assertShowsReleaseAndMethod(self, report, state):
+        """The CSV names the release, its cut-off and the method with its parameters on every
+        row; the HTML names the release, its cut-off, whether it is final, and explains the
+        method with the same parameters."""
+        release = report["watermark"]["release"]
+        d = report["watermark"]["disclosure"]
+        self.assertEqual((d["method"], d["max_deviation"], d["variance"], d["js"]),
+                         ("cell_key", 5, 3, 2))
+        method = ("cell_key D=5 V=3 V_large=3 js=2; medians and quartiles: min_offices=5"
+                  " min_count=3 dominance=0.85")
+        body = self.stack.get(f"/v1/reports/{report['id']}.csv").body.decode()
+        rows = list(csv.DictReader(io.StringIO(body)))
+        self.assertEqual(list(rows[0])[-3:], ["release", "release_cut_off", "method"])
+        self.assertEqual(len(rows), sum(len(t["cells"]) for t in report["tables"]))
+        self.assertEqual({(r["release"], r["release_cut_off"], r["method"]) for r in rows},
+                         {(str(release["id"]), release["cut_off"], method)})
+        html = self.stack.get(f"/v1/reports/{report['id']}.html").body.decode()
+        self.assertIn(f"Veröffentlichung Nr. {release['id']} mit Stichtag {release['cut_off']}",
+                      html)
+        self.assertIn(state, html)
+        for text in ("mit der Cell-Key-Methode geheim gehalten",
+                     "höchstens um 5 nach oben oder unten (Varianz 3.00, ab 8 Fällen 3.00)",
+                     "Fallzahlen von 1 bis 2 werden nie ausgewiesen",
+                     "eine Zahl aus vielen Einzelwerten kann dafür um mehr als den genannten"
+                     " Höchstwert vom wahren Wert abweichen",
+                     "mindestens 5 Jugendämter beitragen"):
+            self.assertIn(text, html)
 
 
 class ReleasesTest(ReleaseStack):
@@ -131,15 +162,7 @@ class ReleasesTest(ReleaseStack):
         grand = next(c for t in after_all["tables"] if t["id"] == "case_results_by_region"
                      for c in t["cells"] if c["region"] is None and c["result"] is None)
         self.assertEqual(grand["value"], published(self.stack, atoms))
-        # The release and its cut-off are in the CSV and the HTML.
-        csv = self.stack.get(f"/v1/reports/{after_all['id']}.csv").body.decode()
-        header, first = csv.splitlines()[:2]
-        self.assertTrue(header.endswith("figure,release,release_cut_off"), header)
-        self.assertTrue(first.endswith(f",{after_all['watermark']['release']['id']},"
-                                       f"{after_all['watermark']['release']['cut_off']}"), first)
-        html = self.stack.get(f"/v1/reports/{after_all['id']}.html").body.decode()
-        self.assertIn(f"Veröffentlichung Nr. {after_all['watermark']['release']['id']}", html)
-        self.assertIn("vorläufig", html)
+        self.assertShowsReleaseAndMethod(after_all, "vorläufig")
 
     def test_a_closed_period_is_final_and_never_changes(self):
         before = self.report("2022")
@@ -148,8 +171,7 @@ class ReleasesTest(ReleaseStack):
         after = self.report("2022")
         self.assertEqual(after["tables"], before["tables"])
         self.assertTrue(after["watermark"]["release"]["final"])
-        html = self.stack.get(f"/v1/reports/{after['id']}.html").body.decode()
-        self.assertIn("endgültig", html)
+        self.assertShowsReleaseAndMethod(after, "endgültig")
         # Asking twice gives byte-identical tables.
         again = self.report("2022")
         self.assertEqual(again["tables"], after["tables"])
