@@ -22,14 +22,23 @@
  *   A4  an office that knows its own contribution to these cells names its
  *       peers' count (true 1 or 2): the same bound.
  *   A0  two releases of an open year around one new case: as a release refreshes
- *       a group of offices' part of a period only once RELEASE_MIN_CHANGES of
- *       its records changed, the
- *       attacker sees the new case among that many; it names the case's sex,
- *       result and age group from what grew in its region and kind of office.
+ *       a group of offices' case tables only once RELEASE_MIN_CHANGES of its case
+ *       analyses changed, the attacker sees the new case among that many; it
+ *       names the case's sex, result and age group from which atoms of its region
+ *       and kind of office moved (an atom whose records did not change keeps its
+ *       published value exactly) and what grew most.
  *       Bound: at most 10 points above naming the most common category.
+ *   A0mix  the same, but the new case comes with RELEASE_MIN_CHANGES - 1 records
+ *       of other sources (topics, advice requests, surveys, ...) of its group, and
+ *       the attacker compares the releases before and after the first one whose
+ *       case tables changed. Under the rule before migration 0030, which counted
+ *       every source together, that release took in the one case alone.
  *
  * Usage: attacks [datasets [D V V_large js]] (default 48 data sets, the reports' own
- * perturbation table). Deterministic: the records come from a fixed seed.
+ * perturbation table). Deterministic: the records come from a fixed seed. Environment:
+ * SDC_SEED another seed; SDC_RELEASE_RULE=pooled plays the release rule before migration
+ * 0030 (every source counted together) instead of the rule per source; SDC_ATTACKS=a0 runs
+ * the A0 attacks only.
  */
 #include <math.h>
 #include <stdbool.h>
@@ -644,12 +653,27 @@ prior_of_cells(double *prior, double *peer_prior)
 /* ---- A0: differencing two releases around new records ---- */
 
 /*
- * KQE_RELEASE_MIN_CHANGES' default: a release refreshes a period's figures only
- * once this many of its records changed (migration 0016_releases.sql), so two
- * different published states of a period lie at least this many records apart.
+ * KQE_RELEASE_MIN_CHANGES' default: a release refreshes a source's tables of a group's part
+ * of a period only once this many of that source's records changed (migrations
+ * 0016_releases.sql, 0030_release_sources.sql), so two different published states of a
+ * group's case tables lie at least this many case analyses apart.
  */
 #define RELEASE_MIN_CHANGES 30
 #define A0_DIMS 3 /* sex, result, age group: what the attacker names */
+
+/* The release rule played: per source (migration 0030), or pooled (0016, 0020). */
+static bool pooled_rule;
+
+/*
+ * Whether a release refreshes a group's case tables after case_changes of its case analyses
+ * and other_changes records of its other sources changed: per source, only once its case
+ * analyses alone are RELEASE_MIN_CHANGES; pooled, once all its records together were.
+ */
+static bool
+case_tables_due(int case_changes, int other_changes)
+{
+	return case_changes + (pooled_rule ? other_changes : 0) >= RELEASE_MIN_CHANGES;
+}
 
 struct a0_score {
 	long trials, right[A0_DIMS], baseline[A0_DIMS];
@@ -677,26 +701,66 @@ most_common(int d)
 }
 
 /*
+ * The attacker's guess of the target's category of dimension d, from the state's and the
+ * target's region's reports before and after: among the categories whose atom of the target's
+ * region and kind moved at all (an atom whose records did not change keeps its published
+ * value exactly), the one whose figures grew most in the region row, the kind row and the
+ * atom together (ties: the more common); if no atom moved, the most common category.
+ */
+static int
+a0_guess(int d, json_t *const *before, const json_t *state, const json_t *regional, int r,
+    const char *kind)
+{
+	const struct dim *dm = &dims[d];
+	char by_region[64], by_kind[64];
+	snprintf(by_region, sizeof(by_region), "%s_by_region", dm->table);
+	snprintf(by_kind, sizeof(by_kind), "%s_by_kind", dm->table);
+	int guess = -1;
+	long long best = 0;
+	for (int c = 0; dm->codes[c] != NULL; c++) {
+		const char *code = dm->codes[c];
+		long long atom = fig(regional, by_kind, "kind", kind, dm->column, code) -
+		                 fig(before[r], by_kind, "kind", kind, dm->column, code);
+		if (atom == 0)
+			continue;
+		long long grew =
+		    fig(state, by_region, "region", scope_region[r], dm->column, code) -
+		    fig(before[0], by_region, "region", scope_region[r], dm->column, code) +
+		    fig(state, by_kind, "kind", kind, dm->column, code) -
+		    fig(before[0], by_kind, "kind", kind, dm->column, code) + atom;
+		if (guess < 0 || grew > best || (grew == best && dm->w[c] > dm->w[guess])) {
+			best = grew;
+			guess = c;
+		}
+	}
+	return guess < 0 ? most_common(d) : guess;
+}
+
+/*
  * The attacker holds the state's and the target's region's reports of an open year from
- * before and after the next refresh of the target's group (its region and kind), which took
- * in the target case and the other RELEASE_MIN_CHANGES - 1 changes of the group that made it
- * due, and knows the target's office (so its region and kind). Per dimension it names the category
- * whose published figures grew most in the target's region row, kind row and region × kind cell.
+ * before the target case and from the first release after it whose case tables of the
+ * target's group (its region and kind) changed, and knows the target's office (so its region
+ * and kind). That release took in the target case and the other changes of the group that made
+ * its case tables due: RELEASE_MIN_CHANGES - 1 further case analyses at once; or, `mixed`,
+ * RELEASE_MIN_CHANGES - 1 records of other sources (which touch no case table) and then the
+ * group's next case analyses, one by one, until the case tables were due.
  */
 static void
-a0(const struct sdc_rules *rules, struct a0_score *sc, int trials)
+a0(const struct sdc_rules *rules, struct a0_score *sc, int trials, bool mixed)
 {
 	const int y = YEARS - 1; /* the open year */
 	static const int attacked[A0_DIMS] = { 0, 1, 2 }; /* indices into dims */
+	const int other = mixed ? RELEASE_MIN_CHANGES - 1 : 0;
 	json_t *before[3];
 	for (int s = 0; s < 3; s++)
 		before[s] = build(rules, s, y);
 	for (int t = 0; t < trials; t++) {
 		int office[RELEASE_MIN_CHANGES], cat[RELEASE_MIN_CHANGES][DIMS];
 		uint32_t key[RELEASE_MIN_CHANGES];
-		for (int k = 0; k < RELEASE_MIN_CHANGES; k++) {
-			/* The target, then others of its group (region and kind): a release
-			 * refreshes a group's figures once that many of its records changed. */
+		int cases = 0;
+		do {
+			/* The target, then others of its group (region and kind). */
+			int k = cases++;
 			do
 				office[k] = (int)(rnd() % OFFICES);
 			while (k > 0 && (office_region[office[k]] != office_region[office[0]] ||
@@ -705,43 +769,20 @@ a0(const struct sdc_rules *rules, struct a0_score *sc, int trials)
 			for (int d = 0; d < DIMS; d++)
 				cat[k][d] = pick(dims[d].w, ncodes(dims[d].codes));
 			add_case(office[k], y, cat[k], key[k], +1);
-		}
+		} while (!case_tables_due(cases, other));
 		const int o = office[0]; /* the target */
 		const int r = office_region[o][1] == 'V' ? 1 : 2;
 		json_t *state = build(rules, 0, y), *regional = build(rules, r, y);
 		for (int a = 0; a < A0_DIMS; a++) {
-			const struct dim *dm = &dims[attacked[a]];
-			char by_region[64], by_kind[64];
-			snprintf(by_region, sizeof(by_region), "%s_by_region", dm->table);
-			snprintf(by_kind, sizeof(by_kind), "%s_by_kind", dm->table);
-			int guess = 0;
-			long long best = -1000000;
-			for (int c = 0; dm->codes[c] != NULL; c++) {
-				const char *code = dm->codes[c];
-				long long grew =
-				    fig(state, by_region, "region", scope_region[r], dm->column,
-				        code) -
-				    fig(before[0], by_region, "region", scope_region[r], dm->column,
-				        code) +
-				    fig(state, by_kind, "kind", office_kind[o], dm->column, code) -
-				    fig(before[0], by_kind, "kind", office_kind[o], dm->column,
-				        code) +
-				    fig(regional, by_kind, "kind", office_kind[o], dm->column,
-				        code) -
-				    fig(before[r], by_kind, "kind", office_kind[o], dm->column,
-				        code);
-				if (grew > best) {
-					best = grew;
-					guess = c;
-				}
-			}
-			sc->right[a] += guess == cat[0][attacked[a]];
-			sc->baseline[a] += most_common(attacked[a]) == cat[0][attacked[a]];
+			int d = attacked[a];
+			sc->right[a] +=
+			    a0_guess(d, before, state, regional, r, office_kind[o]) == cat[0][d];
+			sc->baseline[a] += most_common(d) == cat[0][d];
 		}
 		sc->trials++;
 		json_decref(state);
 		json_decref(regional);
-		for (int k = RELEASE_MIN_CHANGES - 1; k >= 0; k--)
+		for (int k = cases - 1; k >= 0; k--)
 			add_case(office[k], y, cat[k], key[k], -1);
 	}
 	for (int s = 0; s < 3; s++)
@@ -749,7 +790,7 @@ a0(const struct sdc_rules *rules, struct a0_score *sc, int trials)
 }
 
 static bool
-report_a0(const struct a0_score *s)
+report_a0(const char *name, const struct a0_score *s)
 {
 	bool ok = s->trials >= 200;
 	static const char *const names[A0_DIMS] = { "sex", "result", "age group" };
@@ -759,10 +800,10 @@ report_a0(const struct a0_score *s)
 		bool fine = right - base <= BOUND;
 		ok &= fine;
 		printf(
-		    "A0     %-9s of one new case from two releases: named right %5.1f %%, the most "
+		    "%-6s %-9s of one new case from two releases: named right %5.1f %%, the most "
 		    "common category %5.1f %% (gain %+5.1f points, bound %+.0f), %ld trials  %s\n",
-		    names[a], 100 * right, 100 * base, 100 * (right - base), 100 * BOUND, s->trials,
-		    fine && s->trials >= 200 ? "ok" : "FAIL");
+		    name, names[a], 100 * right, 100 * base, 100 * (right - base), 100 * BOUND,
+		    s->trials, fine && s->trials >= 200 ? "ok" : "FAIL");
 	}
 	return ok;
 }
@@ -802,43 +843,55 @@ main(int argc, char **argv)
 	}
 	struct sdc_rules rules;
 	sdc_rules_default(&rules);
+	const char *rule = getenv("SDC_RELEASE_RULE");
+	pooled_rule = rule != NULL && strcmp(rule, "pooled") == 0;
+	const char *only = getenv("SDC_ATTACKS");
+	bool all = only == NULL || strcmp(only, "a0") != 0;
 	const struct ckm_params *cp = &T->params;
 	printf("cell-key method: D = %d, V = %g (counts from %d on: %g), js = %d; %d generated "
-	       "data sets of %d offices, %d years\n",
+	       "data sets of %d offices, %d years; releases refresh %s\n",
 	    cp->max_deviation, cp->variance, T->rows - 1,
 	    cp->variance_large > 0 ? cp->variance_large : cp->variance, cp->js, datasets, OFFICES,
-	    YEARS);
+	    YEARS,
+	    pooled_rule ? "once any records changed (pooled: the rule before migration 0030)"
+	                : "per source (migration 0030)");
 	struct score a23 = { 0 }, a4 = { 0 };
-	struct a0_score a0s = { 0 };
+	struct a0_score a0s = { 0 }, a0m = { 0 };
 	int differ = 0, figures = 0, unadditive = 0, sums = 0;
 	double prior[XT], peer_prior[XT];
 	for (int k = 0; k < datasets; k++) {
 		generate();
-		build_all(&rules, &differ, &figures);
-		same_cells_same_figures(&differ, &figures);
-		unadditive += not_additive(&sums);
-		prior_of_cells(prior, peer_prior);
-		attack(prior, peer_prior, &a23, &a4);
+		if (all) {
+			build_all(&rules, &differ, &figures);
+			same_cells_same_figures(&differ, &figures);
+			unadditive += not_additive(&sums);
+			prior_of_cells(prior, peer_prior);
+			attack(prior, peer_prior, &a23, &a4);
+			free_all();
+		}
 		/* A0 draws from a stream of its own: the other attacks' data stay as they are. */
 		uint64_t kept = seed;
 		seed = a0_seed;
-		a0(&rules, &a0s, 10);
+		a0(&rules, &a0s, 20, false);
+		a0(&rules, &a0m, 20, true);
 		a0_seed = seed;
 		seed = kept;
-		free_all();
 	}
-	bool ok = differ == 0;
-	printf("A1     %d figures asked twice or in two reports, %d answered differently: "
-	       "averaging gains nothing  "
-	       "%s\n",
-	    figures, differ, ok ? "ok" : "FAIL");
-	printf("sums   %d figures compared with the sum of their atoms, %d differ: every figure is "
-	       "a sum of the same perturbed atoms  %s\n",
-	    sums, unadditive, unadditive == 0 ? "ok" : "FAIL");
-	ok &= unadditive == 0;
-	ok &= report("A2/A3", &a23);
-	ok &= report("A4", &a4);
-	ok &= report_a0(&a0s);
+	bool ok = true;
+	if (all) {
+		ok = differ == 0;
+		printf("A1     %d figures asked twice or in two reports, %d answered differently: "
+		       "averaging gains nothing  %s\n",
+		    figures, differ, ok ? "ok" : "FAIL");
+		printf("sums   %d figures compared with the sum of their atoms, %d differ: every "
+		       "figure is a sum of the same perturbed atoms  %s\n",
+		    sums, unadditive, unadditive == 0 ? "ok" : "FAIL");
+		ok &= unadditive == 0;
+		ok &= report("A2/A3", &a23);
+		ok &= report("A4", &a4);
+	}
+	ok &= report_a0("A0", &a0s);
+	ok &= report_a0("A0mix", &a0m);
 	if (T == &other)
 		ckm_table_free(&other);
 	return ok ? 0 : 1;
