@@ -21,6 +21,11 @@
  *       figure alone, and is never certain.
  *   A4  an office that knows its own contribution to these cells names its
  *       peers' count (true 1 or 2): the same bound.
+ *   A2x/A4x  the same targets, with every other dimension combined too: the
+ *       totals of the sex, result, age-group and reporter tables of a region and
+ *       kind all count the same records, so each other dimension's atoms say how
+ *       many records the target's dimension holds in all, and with its other
+ *       categories, how many its target category holds. The same bound.
  *   A0  two releases of an open year around one new case: as a release refreshes
  *       a group of offices' case tables only once RELEASE_MIN_CHANGES of its case
  *       analyses changed, the attacker sees the new case among that many; it
@@ -503,7 +508,9 @@ lik_sum(long long pub, const long long *own, double *out)
 
 struct score {
 	long trials, single_right, combined_right, certain, other_answer;
-	double max_posterior;
+	/* The highest posterior of any answer; the sums of the posteriors the one figure and
+	 * the combination give the true value (a measure that does not hinge on the MAP). */
+	double max_posterior, single_mass, combined_mass;
 };
 
 static long long
@@ -526,7 +533,12 @@ judge(struct score *sc, const double *single, const double *combined, long long 
 	for (int i = 0; i < XT; i++)
 		if (z > 0)
 			top = fmax(top, combined[i] / z);
+	double zs = 0;
+	for (int i = 0; i < XT; i++)
+		zs += single[i];
 	sc->trials++;
+	sc->single_mass += zs > 0 ? single[truth_value] / zs : 0;
+	sc->combined_mass += z > 0 ? combined[truth_value] / z : 0;
 	sc->single_right += map_of(single, XT) == truth_value;
 	sc->combined_right += map_of(combined, XT) == truth_value;
 	sc->other_answer += map_of(combined, XT) != map_of(single, XT);
@@ -582,10 +594,145 @@ estimates(int r, int y, int d, int c, int o, const double *prior, double *single
 	}
 }
 
-static void
-attack(const double *prior, const double *peer_prior, struct score *a23, struct score *a4)
+/* ---- A2x, A4x: combining dimensions ---- */
+
+/*
+ * Every case counts once in each of the sex, result, age-group and reporter tables, so a
+ * region and kind's atoms of any of them add up, but for their noise, to the same number of
+ * records. The attacker of A2x/A4x uses that: it models the records of the target's region,
+ * kind and year that are not its own as a Poisson number with the data set's own mean for
+ * that region and kind (generous), each with its categories drawn independently with the
+ * generator's weights (generous again), so that every category's count is an independent
+ * Poisson count; and it weighs every dimension's published atoms of the kind.
+ */
+#define SMAX 256 /* the records of one region, kind and year the attacker considers */
+
+static double
+poisson(long long z, double mu)
 {
-	double single[XT], combined[XT];
+	return exp((double)z * log(mu) - mu - lgamma((double)z + 1));
+}
+
+/*
+ * out[S] for S < SMAX: the sum over the counts z_j of the categories j of dimension d (but
+ * skip; -1: none) that add up to S, of Π_j Pois(z_j; λ w_j) P(pub_j | z_j + own_j) — how
+ * likely the atoms pub are, jointly with S records in those categories.
+ */
+static void
+conv_dim(int d, const long long *pub, const long long *own, int skip, double lambda, double *out)
+{
+	double h[SMAX];
+	int D = T->params.max_deviation;
+	memset(out, 0, SMAX * sizeof(double));
+	out[0] = 1;
+	for (int j = 0; dims[d].codes[j] != NULL; j++) {
+		if (j == skip)
+			continue;
+		double mu = lambda * dims[d].w[j];
+		memset(h, 0, sizeof(h));
+		/* The published value lies within D of the true one. */
+		for (long long z = pub[j] - own[j] - D < 0 ? 0 : pub[j] - own[j] - D;
+		     z <= pub[j] - own[j] + D && z < SMAX; z++) {
+			double pz = poisson(z, mu) * lik(z + own[j], pub[j]);
+			for (long long t = 0; pz > 0 && t + z < SMAX; t++)
+				h[t + z] += out[t] * pz;
+		}
+		memcpy(out, h, sizeof(h));
+	}
+}
+
+/*
+ * What every dimension's atoms of region r, kind k and year y say of v, the records of
+ * dimension d's category c there that are not the attacker's (own counts of office o; -1: an
+ * outsider): out[v] = P(all those atoms | v) for v < XT.
+ */
+static void
+lik_all_dims(int r, int k, int y, int d, int c, int o, double *out)
+{
+	const char *kind = codelist_office_kind_values[k];
+	long long pub[DIMS][MAXCAT], own[DIMS][MAXCAT];
+	long long own_total = 0;
+	bool mine = o >= 0 && strcmp(office_kind[o], kind) == 0;
+	for (int e = 0; e < DIMS; e++) {
+		char by_kind[64];
+		snprintf(by_kind, sizeof(by_kind), "%s_by_kind", dims[e].table);
+		for (int j = 0; dims[e].codes[j] != NULL; j++) {
+			pub[e][j] = fig(published[r][y], by_kind, "kind", kind, dims[e].column,
+			    dims[e].codes[j]);
+			own[e][j] = mine ? data[o][y][e][j].n : 0;
+			own_total += e == 0 ? own[e][j] : 0;
+		}
+	}
+	/* The attacker's mean: the region and kind's records a year, less its own. */
+	long long all = 0;
+	for (int q = 0; q < OFFICES; q++)
+		if (strcmp(office_region[q], scope_region[r]) == 0 &&
+		    strcmp(office_kind[q], kind) == 0)
+			for (int yy = 0; yy < YEARS; yy++)
+				for (int j = 0; dims[0].codes[j] != NULL; j++)
+					all += data[q][yy][0][j].n;
+	double lambda = fmax((double)all / YEARS - (double)own_total, 0.5);
+	static double rest[SMAX], given[DIMS][SMAX];
+	conv_dim(d, pub[d], own[d], c, lambda, rest);
+	for (int e = 0; e < DIMS; e++) {
+		if (e == d)
+			continue;
+		conv_dim(e, pub[e], own[e], -1, lambda, given[e]);
+		for (int t = 0; t < SMAX; t++) {
+			double p = poisson(t, lambda); /* given[e][t] / P(t records) */
+			given[e][t] = p > 1e-280 ? given[e][t] / p : 0;
+		}
+	}
+	for (int v = 0; v < XT; v++) {
+		double sum = 0;
+		for (int t = 0; v + t < SMAX; t++) {
+			double term = rest[t];
+			for (int e = 0; e < DIMS && term > 0; e++)
+				if (e != d)
+					term *= given[e][v + t];
+			sum += term;
+		}
+		out[v] = lik(v + own[d][c], pub[d][c]) * sum;
+	}
+}
+
+/*
+ * combined[x]: the prior of x times the likelihood of every atom of the region's kinds in
+ * every dimension, the x records split over the kinds as in lik_kinds.
+ */
+static void
+across_dims(int r, int y, int d, int c, int o, const double *prior, double *combined)
+{
+	double l[3][XT], g[XT], h[XT];
+	for (int k = 0; k < 3; k++)
+		lik_all_dims(r, k, y, d, c, o, l[k]);
+	memset(g, 0, sizeof(g));
+	g[0] = 1;
+	for (int k = 0; k < 3; k++) {
+		memset(h, 0, sizeof(h));
+		for (int t = 0; t < XT; t++) {
+			double fact = 1;
+			for (int v = 0; g[t] != 0 && t + v < XT; v++) {
+				if (v > 0)
+					fact *= (double)v;
+				h[t + v] += g[t] * l[k][v] / fact;
+			}
+		}
+		memcpy(g, h, sizeof(g));
+	}
+	double fact = 1;
+	for (int x = 0; x < XT; x++) {
+		if (x > 1)
+			fact *= (double)x;
+		combined[x] = prior[x] * g[x] * fact * pow(1.0 / 3, (double)x);
+	}
+}
+
+static void
+attack(const double *prior, const double *peer_prior, struct score *a23, struct score *a4,
+    struct score *a2x, struct score *a4x)
+{
+	double single[XT], combined[XT], across[XT];
 	for (int r = 1; r <= 2; r++)
 		for (int y = 0; y < YEARS; y++)
 			for (int d = 0; d < DIMS; d++)
@@ -595,6 +742,8 @@ attack(const double *prior, const double *peer_prior, struct score *a23, struct 
 					if (t == 1 || t == 2) {
 						estimates(r, y, d, c, -1, prior, single, combined);
 						judge(a23, single, combined, t);
+						across_dims(r, y, d, c, -1, prior, across);
+						judge(a2x, single, across, t);
 					}
 					/* A4: each office of the region whose peers hold 1 or 2. */
 					for (int o = 0; o < OFFICES && t >= 2; o++) {
@@ -607,6 +756,8 @@ attack(const double *prior, const double *peer_prior, struct score *a23, struct 
 						estimates(
 						    r, y, d, c, o, peer_prior, single, combined);
 						judge(a4, single, combined, peers);
+						across_dims(r, y, d, c, o, peer_prior, across);
+						judge(a4x, single, across, peers);
 					}
 				}
 }
@@ -815,11 +966,13 @@ report(const char *name, const struct score *s)
 	double single = s->trials ? (double)s->single_right / (double)s->trials : 0;
 	double combined = s->trials ? (double)s->combined_right / (double)s->trials : 0;
 	bool ok = s->trials >= 200 && combined - single <= BOUND && s->certain == 0;
+	double n = s->trials ? (double)s->trials : 1;
 	printf("%-6s trials %5ld  named right: one figure %5.1f %%, everything combined %5.1f %% "
 	       "(gain %+5.1f points, bound %+.0f; %ld answers changed)  certain %ld, highest "
-	       "posterior %.3f  %s\n",
+	       "posterior %.3f, mean posterior on the truth %.3f -> %.3f  %s\n",
 	    name, s->trials, 100 * single, 100 * combined, 100 * (combined - single), 100 * BOUND,
-	    s->other_answer, s->certain, s->max_posterior, ok ? "ok" : "FAIL");
+	    s->other_answer, s->certain, s->max_posterior, s->single_mass / n, s->combined_mass / n,
+	    ok ? "ok" : "FAIL");
 	return ok;
 }
 
@@ -855,7 +1008,7 @@ main(int argc, char **argv)
 	    YEARS,
 	    pooled_rule ? "once any records changed (pooled: the rule before migration 0030)"
 	                : "per source (migration 0030)");
-	struct score a23 = { 0 }, a4 = { 0 };
+	struct score a23 = { 0 }, a4 = { 0 }, a2x = { 0 }, a4x = { 0 };
 	struct a0_score a0s = { 0 }, a0m = { 0 };
 	int differ = 0, figures = 0, unadditive = 0, sums = 0;
 	double prior[XT], peer_prior[XT];
@@ -866,7 +1019,7 @@ main(int argc, char **argv)
 			same_cells_same_figures(&differ, &figures);
 			unadditive += not_additive(&sums);
 			prior_of_cells(prior, peer_prior);
-			attack(prior, peer_prior, &a23, &a4);
+			attack(prior, peer_prior, &a23, &a4, &a2x, &a4x);
 			free_all();
 		}
 		/* A0 draws from a stream of its own: the other attacks' data stay as they are. */
@@ -889,6 +1042,8 @@ main(int argc, char **argv)
 		ok &= unadditive == 0;
 		ok &= report("A2/A3", &a23);
 		ok &= report("A4", &a4);
+		ok &= report("A2x", &a2x);
+		ok &= report("A4x", &a4x);
 	}
 	ok &= report_a0("A0", &a0s);
 	ok &= report_a0("A0mix", &a0m);
