@@ -1,15 +1,18 @@
 """Releases (docs/disclosure.md, "Releases"): reports outside the office come from releases;
 a source's figures change only when at least KQE_RELEASE_MIN_CHANGES records of that source
 changed, so two reports around one new case analysis are identical (A0), also when many
-records of other sources came with it; a closed period is final and never changes;
-reports name their release, its cut-off and the method in the CSV and the HTML; releases are
-immutable and made only by the aggregator or the kqe command."""
+records of other sources came with it; a closed year or cycle is final and never changes;
+reports name their release, its cut-off and the method in the CSV and the HTML; no record
+key ever leaves the database; releases are immutable and made only by the aggregator or the
+kqe command; `kqe sdc evaluate` prints what the noise costs."""
 
 import csv
 import io
+import os
+import re
 import unittest
 
-from harness import StackTestCase, published
+from harness import REPO, StackTestCase, published
 from test_case_analyses import valid
 from test_programme_figures import FUTURE, PAST
 from test_programmes import event, person, programme
@@ -230,6 +233,81 @@ class ReleasesTest(ReleaseStack):
         self.assertEqual(figures(rated, "programme_feedback_by_programme", "feedback_rating",
                                  "4"), published(s, keysum()))
 
+    def test_kqe_sdc_evaluate_prints_what_the_noise_costs(self):
+        for args in (("--period", "2026"), ("--period", "2023-2028", "--region", "LVR")):
+            with self.subTest(args=args):
+                r = self.stack.kqe("sdc", "evaluate", *args)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                release = self.stack.sql_value("SELECT max(id) FROM releases")
+                self.assertIn(f", release {release}\n", r.stdout)
+                self.assertIn("method: cell key, D = 5, V = 3 (large counts 3), js = 2\n",
+                              r.stdout)
+                cells = int(re.search(r"^count cells: (\d+)$", r.stdout, re.M).group(1))
+                changed, share = re.search(r"^changed by the noise: (\d+) \(([\d.]+) %\)$",
+                                           r.stdout, re.M).groups()
+                self.assertGreater(cells, 100)
+                self.assertTrue(0 <= int(changed) <= cells, r.stdout)
+                if args[1] == "2023-2028":  # thousands of cases: noise moves most cells
+                    self.assertGreater(int(changed), cells / 2, r.stdout)
+                self.assertAlmostEqual(float(share), 100 * int(changed) / cells, places=1)
+                mean, top = re.search(r"^absolute deviation: mean ([\d.]+), maximum (\d+)$",
+                                      r.stdout, re.M).groups()
+                self.assertTrue(0 <= float(mean) <= int(top), r.stdout)
+                self.assertRegex(r.stdout, r"the minimum-count rule \(1 to 2\) would hide"
+                                           r" instead: \d+ \([\d.]+ %\), before secondary")
+        bad = self.stack.kqe("sdc", "evaluate", "--period", "2024-2029")
+        self.assertEqual((bad.returncode, bad.stdout), (2, ""))
+        self.assertIn("usage: kqe sdc", bad.stderr)
+
+    def test_record_keys_never_leave_the_database(self):
+        # Every record key, and every cell key the rollups and releases hold, read from SQL;
+        # then every answer a reader can get — each list (its first page), one item of each,
+        # every report as JSON, CSV and HTML, as admin, ministry and an office — is searched
+        # for any of them as a number of its own.
+        self.report("2026")
+        tables = [t for (t,) in self.stack.sql(
+            "SELECT table_name FROM information_schema.columns WHERE column_name = 'record_key'"
+            " AND table_schema = 'public'")]
+        self.assertTrue({"case_analyses", "topics", "structure_surveys", "offices",
+                         "advice_requests", "event_registrations"} <= set(tables), tables)
+        query = " UNION ".join([f"SELECT record_key FROM {t}" for t in tables] + [
+            "SELECT keysum FROM rollups", "SELECT keysum FROM release_rollups",
+            "SELECT keysum FROM release_figures"])
+        # Keys of fewer than seven digits could be any number; there are few of them.
+        keys = {k for (k,) in self.stack.sql(query) if len(k) >= 7}
+        self.assertGreater(len(keys), 1000)
+        routes = sorted(set(re.findall(r'ROUTE\(GET, "(/v1/[^"{]*)"', open(
+            os.path.join(REPO, "services/api/router.c")).read())))
+        self.assertIn("/v1/case-analyses", routes)
+        readers = ["default", None, self.stack.token("ministry")[0], self.token]
+        reports = self.stack.get("/v1/reports?limit=500").json()["items"]
+        self.assertTrue(reports)
+        paths = list(routes)
+        for rep in reports:
+            paths += [rep["href"], rep["href"] + ".csv", rep["href"] + ".html"]
+        paths += [f"/v1/offices/{self.office}/benchmark", f"/v1/cycles/{CYCLE}/offices"]
+        number = re.compile(r"(?<![0-9A-Za-z-])[0-9]{7,10}(?![0-9A-Za-z-])")
+        scanned = numbers = 0
+        for token in readers:
+            todo = list(paths)
+            while todo:
+                path = todo.pop()
+                r = self.stack.get(path + "?limit=500", token=token, timeout=60)
+                if r.status == 400:  # no list: no limit
+                    r = self.stack.get(path, token=token, timeout=60)
+                body = r.body.decode("utf-8", "replace")
+                scanned += r.status == 200
+                found = set(number.findall(body))
+                numbers += len(found)
+                self.assertFalse(keys & found, f"{path} as {token and token[:12]}")
+                if r.status == 200 and path in routes and \
+                        (r.header("Content-Type") or "").startswith("application/json"):
+                    items = r.json().get("items") or []
+                    if items and isinstance(items[0], dict) and "id" in items[0]:
+                        todo.append(f"{path}/{items[0]['id']}")
+        print(f"record keys: {len(keys)} keys, {scanned} answers, {numbers} numbers")
+        self.assertGreater(scanned, 60)
+
     def test_releases_are_immutable(self):
         for sql in ("UPDATE releases SET actor = 'x'", "DELETE FROM release_buckets",
                     "UPDATE release_rollups SET n = n + 1"):
@@ -248,6 +326,40 @@ class ReleasesTest(ReleaseStack):
             "SELECT set_config('kqe.role', 'office_staff', false);"
             " SELECT kqe_release_make(1, true, 'x')")
         self.assertIn("made by the aggregator or the kqe command only", error or "")
+
+
+class FinalCycleTest(ReleaseStack):
+    """A § 8 cycle's final release. Cycles start in 2023, so none has ended yet (the first
+    ends on 30 June 2028): in its own database the test moves the releases' clock —
+    kqe_bucket_closed, the one place a release asks whether a period is closed — to
+    1 July 2028."""
+
+    def test_a_closed_cycle_is_final_and_never_changes(self):
+        before = self.report(CYCLE)
+        self.assertFalse(before["watermark"]["release"]["final"])
+        self.stack.sql(
+            "CREATE OR REPLACE FUNCTION kqe_bucket_closed(p_year integer, p_cycle text,"
+            " p_at timestamptz) RETURNS boolean LANGUAGE sql STABLE"
+            " RETURN date '2028-07-01' >= make_date(p_year + 1, 7, 1)"
+            " OR date '2028-07-01' > make_date(split_part(p_cycle, '-', 2)::int, 6, 30)")
+        final = self.report(CYCLE)
+        self.assertTrue(final["watermark"]["release"]["final"])
+        self.assertEqual(self.stack.sql_value(
+            f"SELECT count(*) FILTER (WHERE NOT final) FROM release_buckets"
+            f" WHERE cycle = '{CYCLE}' AND release_id = (SELECT max(id) FROM releases)"), "0")
+        self.assertShowsReleaseAndMethod(final, "endgültig")
+        # Late records, more than a refresh needs, of a year of the cycle and of its topics:
+        # the cycle's figures and its years' never change again.
+        year = self.report("2026")
+        self.submit(MIN_CHANGES + 5, "LATE", "2026-05")
+        for i in range(MIN_CHANGES):
+            self.assertEqual(self.stack.post("/v1/topics", topic(self.proc),
+                                             token=self.token).status, 201)
+        after = self.report(CYCLE)
+        self.assertEqual(after["tables"], final["tables"])
+        self.assertTrue(after["watermark"]["release"]["final"])
+        self.assertEqual(self.report("2026")["tables"], year["tables"])
+        self.assertEqual(self.report(CYCLE)["tables"], final["tables"])
 
 
 if __name__ == "__main__":
