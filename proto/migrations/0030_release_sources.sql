@@ -41,6 +41,8 @@
 --      'professional'). Reports read them from the release (kqe_report_programme_figures).
 --      Participation (offices selected for a programme) and events held stay live: they are
 --      about public institutions and a programme's own public events (docs/disclosure.md).
+--      Releases taken before this migration hold no such figures, so reports show them from
+--      the first release after it that refreshes their sources.
 --   6. release_figures is immutable and read by the aggregator and admins only, like the
 --      rollups it stands beside.
 
