@@ -34,8 +34,8 @@ static const struct config_var vars[] = {
 	    "for development and tests only)" },
 	{ "KQE_RELEASE_MIN_CHANGES", TYPE_INT, "30", 1, 1000000, CONFIG_AGGREGATOR | CONFIG_ADMIN,
 	    OFF(release_min_changes),
-	    "records of a group of offices in a period that must have changed before a release "
-	    "refreshes its figures" },
+	    "records of one source (case analyses, topics, ...) of a group of offices in a period "
+	    "that must have changed before a release refreshes that source's figures" },
 	{ "KQE_RELEASE_FINAL", TYPE_INT, "1", 0, 1, CONFIG_AGGREGATOR | CONFIG_ADMIN,
 	    OFF(release_final),
 	    "1: a period's figures become final once it closed; 0 only for development and tests" },

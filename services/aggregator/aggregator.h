@@ -164,8 +164,10 @@ int stats_tables(struct db *db, const struct report_params *p, const char *relea
  *   structure  office_id, indicator, value           structural indicators
  *   programmes id, title                             the programmes of the period
  *   programme_figures  owner, dimension, category, n, keysum, part, programme_id
- *              the programme figures' records (kqe_programme_figures, migration 0029;
- *              owner '' for a programme's own records, events held)
+ *              the programme figures' records (kqe_report_programme_figures,
+ *              migration 0032: those about persons as the release publishes them,
+ *              participation and events held live; owner '' for a programme's own
+ *              records, events held)
  * stats_load reads them in the caller's transaction; the attack harness
  * (tests/sdc) builds them from generated records instead.
  */

@@ -76,15 +76,17 @@ static const struct db_stmt stmt_concepts = { "stats_concepts",
 	"   WHERE c.id IS NOT NULL) AS x"
 	" WHERE $1::text IS NULL OR s.region = $1" };
 /*
- * The programme figures (migration 0029, docs/programmes.md "Figures for the Ministry"), live
- * like the concepts: $1 year (NULL), $2 cycle (NULL). The programmes the report lists, and
- * every record of the figures with its programme (a seventh column).
+ * The programme figures (migrations 0029 and 0032, docs/programmes.md "Figures for the
+ * Ministry"): $1 year (NULL), $2 cycle (NULL), $3 the release. The programmes the report
+ * lists, and every record of the figures with its programme (a seventh column): those about
+ * persons (registrations, attendance, feedback, the service desk) as the release publishes
+ * them, participation and events held live.
  */
 static const struct db_stmt stmt_programmes = { "stats_programmes",
 	"SELECT id, title FROM kqe_report_programmes($1::int, $2::text)" };
 static const struct db_stmt stmt_programme_figures = { "stats_programme_figures",
 	"SELECT owner, dimension, category, n, keysum, part, programme_id"
-	" FROM kqe_programme_figures($1::int, $2::text)" };
+	" FROM kqe_report_programme_figures($3::int, $1::int, $2::text)" };
 static const struct db_stmt stmt_coverage = { "stats_coverage",
 	"SELECT s.office_id, 'procedure_status', s.status, 1, s.record_key, $2"
 	" FROM kqe_procedure_status($2, current_date) s JOIN offices o ON o.id = s.office_id"
@@ -842,14 +844,14 @@ stats_load(
 	const char *period[] = { region, is_year ? year : NULL, is_year ? NULL : p->period,
 		release };
 	const char *with_cycle[] = { region, cycle };
-	const char *when[] = { period[1], period[2] };
+	const char *when[] = { period[1], period[2], release };
 	memset(src, 0, sizeof(*src));
 	if ((src->offices = db_exec(db, &stmt_offices, 1, period)) == NULL ||
 	    (src->counts = db_exec(db, &stmt_rollups, 4, period)) == NULL ||
 	    (src->structure = db_exec(db, &stmt_structure, 4, period)) == NULL ||
 	    (src->concepts = db_exec(db, &stmt_concepts, 1, period)) == NULL ||
 	    (src->programmes = db_exec(db, &stmt_programmes, 2, when)) == NULL ||
-	    (src->programme_figures = db_exec(db, &stmt_programme_figures, 2, when)) == NULL ||
+	    (src->programme_figures = db_exec(db, &stmt_programme_figures, 3, when)) == NULL ||
 	    (cycle[0] && (src->coverage = db_exec(db, &stmt_coverage, 2, with_cycle)) == NULL)) {
 		stats_source_clear(src);
 		return -1;

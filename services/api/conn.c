@@ -260,6 +260,7 @@ struct conn {
 	bool in_pipeline; /* read whole, not answered yet */
 	bool over_cap;
 	bool counted_address;
+	bool uncounted; /* evhttp closed it: no longer in the counts, though not yet released */
 	bool cut;
 	unsigned char address[17];
 	uint64_t discard_until_ns; /* answered on the socket itself: drop input, then close */
@@ -344,6 +345,29 @@ conn_guard_open(const struct conn_guard *g)
 	return g != NULL ? conn_shared_open(g->shared) : 0;
 }
 
+/*
+ * The connection leaves the counts of open connections (once): when evhttp closes it, not
+ * when the sweep next comes by, or a client making many short connections one after the
+ * other would be refused for connections long closed.
+ */
+static void
+uncount(struct conn *c)
+{
+	if (c->uncounted)
+		return;
+	c->uncounted = true;
+	atomic_fetch_sub(&c->guard->shared->open, 1);
+	if (c->counted_address)
+		address_add(c->guard->shared, c->address, -1);
+}
+
+static void
+closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	(void)evcon;
+	uncount(arg);
+}
+
 struct conn *
 conn_of(struct conn_guard *g, struct evhttp_request *req)
 {
@@ -355,10 +379,12 @@ conn_of(struct conn_guard *g, struct evhttp_request *req)
 }
 
 void
-conn_request_read(struct conn *c)
+conn_request_read(struct conn *c, struct evhttp_request *req)
 {
-	if (c != NULL)
-		c->in_pipeline = true;
+	if (c == NULL)
+		return;
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req), closed_cb, c);
+	c->in_pipeline = true;
 }
 
 void
@@ -392,9 +418,7 @@ conn_release(struct conn *c)
 	if (i != SIZE_MAX)
 		g->slots[i] = TOMBSTONE;
 	LIST_REMOVE(c, link);
-	atomic_fetch_sub(&g->shared->open, 1);
-	if (c->counted_address)
-		address_add(g->shared, c->address, -1);
+	uncount(c);
 	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->watch);
 	bufferevent_decref(c->bev); /* the last reference: closes the socket */
 	free(c);

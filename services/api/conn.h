@@ -114,8 +114,11 @@ struct bufferevent *conn_guard_bevcb(struct event_base *base, void *arg);
 /* The connection a request arrived on, or NULL. */
 struct conn *conn_of(struct conn_guard *g, struct evhttp_request *req);
 
-/* The request is read whole and in the pipeline: its deadline no longer runs. */
-void conn_request_read(struct conn *c);
+/*
+ * The request req is read whole and in the pipeline: its deadline no longer runs. The
+ * connection leaves the counts of open connections as soon as evhttp closes it.
+ */
+void conn_request_read(struct conn *c, struct evhttp_request *req);
 
 /* Its answer is sent: the next request's deadline starts with its first byte. */
 void conn_request_answered(struct conn *c);

@@ -963,7 +963,7 @@ router_dispatch_cb(struct evhttp_request *req, void *arg)
 	TAILQ_INIT(&r->resp.headers);
 	r->method = method_name(evhttp_request_get_command(req));
 	set_request_id(r);
-	conn_request_read(conn_of(r->worker->guard, req));
+	conn_request_read(conn_of(r->worker->guard, req), req);
 	if (dispatch_edge(r) == 1) {
 		r->client_key = client_key(r);
 		if (pool_submit(r->worker->pool, r))

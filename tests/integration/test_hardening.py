@@ -136,6 +136,22 @@ class ConnectionCapTest(StackTestCase):
         assert_cap_refuses(self, 5)
 
 
+class ShortConnectionsTest(StackTestCase):
+    """One connection after the other (a client without keep-alive): each has left the counts
+    once closed, so a cap far below their number refuses none. The guard once counted them
+    until its sweep (every 250 ms) and refused a client making more than the cap in that
+    time, though at most one of its connections was open."""
+
+    api_env = {"KQE_MAX_CONNECTIONS_PER_CLIENT": 16, "KQE_MAX_CONNECTIONS": 16}
+
+    def test_closed_connections_do_not_count_against_the_caps(self):
+        probe = b"GET /healthz HTTP/1.1\r\nHost: kqe\r\nConnection: close\r\n\r\n"
+        statuses = [answers(raw(self.stack.api_port, probe)) for _ in range(200)]
+        self.assertEqual(statuses, [[200]] * 200)
+        statuses = [self.stack.get("/v1/me").status for _ in range(100)]
+        self.assertEqual(statuses, [200] * 100)
+
+
 class ProcessCapTest(StackTestCase):
     """The cap on the whole process (KQE_MAX_CONNECTIONS, at least 16), with no cap per client:
     behind a proxy every client has its address."""

@@ -55,7 +55,7 @@ static const struct db_stmt stmt_own = { "reports_own",
 
 const char *const report_csv_columns[] = { "table", "title", "dimension_1", "value_1",
 	"dimension_2", "value_2", "dimension_3", "value_3", "figure", "release", "release_cut_off",
-	NULL };
+	"method", NULL };
 
 static const char *const list_columns[] = { "id", "job_id", "scope", "region", "period",
 	"generated_at", "content_hash", "href", "html", "csv", NULL };
@@ -149,13 +149,43 @@ ministry_batches_create(struct request *r)
 	queue_job(r, "ministry_batch", "report.batch");
 }
 
+/*
+ * The disclosure control a report was built with, as its watermark records it, in one CSV
+ * cell: the method and its parameters (docs/disclosure.md), then the rules for comparison
+ * values. A new string, or NULL for a report that records none.
+ */
+static char *
+method_text(const json_t *disclosure)
+{
+	if (!json_is_object(disclosure))
+		return NULL;
+	char text[256], rules[128];
+	snprintf(rules, sizeof(rules),
+	    "medians and quartiles: min_offices=%lld min_count=%lld dominance=%g",
+	    (long long)json_integer_value(json_object_get(disclosure, "min_offices")),
+	    (long long)json_integer_value(json_object_get(disclosure, "min_count")),
+	    json_number_value(json_object_get(disclosure, "dominance")));
+	const char *method = json_string_value(json_object_get(disclosure, "method"));
+	if (method != NULL && strcmp(method, "cell_key") == 0)
+		snprintf(text, sizeof(text), "cell_key D=%lld V=%g V_large=%g js=%lld; %s",
+		    (long long)json_integer_value(json_object_get(disclosure, "max_deviation")),
+		    json_number_value(json_object_get(disclosure, "variance")),
+		    json_number_value(json_object_get(disclosure, "variance_large")),
+		    (long long)json_integer_value(json_object_get(disclosure, "js")), rules);
+	else /* reports built before the cell-key method: suppression */
+		snprintf(text, sizeof(text), "suppression; %s", rules);
+	return xstrdup(text);
+}
+
 json_t *
 report_rows(const json_t *report)
 {
 	json_t *rows = json_array();
 	size_t i, j, k;
 	json_t *table, *cell, *dim;
-	const json_t *release = json_object_get(json_object_get(report, "watermark"), "release");
+	const json_t *watermark = json_object_get(report, "watermark");
+	const json_t *release = json_object_get(watermark, "release");
+	char *method = method_text(json_object_get(watermark, "disclosure"));
 	json_array_foreach(json_object_get(report, "tables"), i, table)
 	{
 		json_array_foreach(json_object_get(table, "cells"), j, cell)
@@ -188,9 +218,12 @@ report_rows(const json_t *report)
 				json_object_set(
 				    row, "release_cut_off", json_object_get(release, "cut_off"));
 			}
+			if (method != NULL)
+				json_object_set_new(row, "method", json_string(method));
 			json_array_append_new(rows, row);
 		}
 	}
+	free(method);
 	return rows;
 }
 
