@@ -9,6 +9,7 @@ function setup(thread)
 end
 
 function init(args)
+  wrk.headers["Content-Type"] = "application/json"
   procedure = os.getenv("KQE_BENCH_PROCEDURE")
   run = os.getenv("KQE_BENCH_RUN") or "0"
   n = 0
@@ -25,5 +26,6 @@ function request()
     '"several_professionals":true},"ratings":{"intake":2,"documentation":3},' ..
     '"learning_themes":["documentation"],"findings":"Benchmark: a finding of some length, ' ..
     'encrypted at rest like every other."}', procedure, run, tid, n)
-  return wrk.format("POST", "/v1/case-analyses", {["Content-Type"] = "application/json"}, body)
+  -- nil headers: wrk.headers, which hold -H's Authorization too
+  return wrk.format("POST", "/v1/case-analyses", nil, body)
 end

@@ -1,6 +1,6 @@
 /*
  * audit_chain — checks the hash chain of the audit log (audit_log and
- * audit_head, migrations 0003 and 0032) the way `kqe audit verify` reads it.
+ * audit_head, migrations 0003 and 0033) the way `kqe audit verify` reads it.
  * Pure: the caller feeds the sealed entries in the order of their chain
  * positions (audit_log.seq), then the head; the first problem stops the check
  * and names the broken position and why.
@@ -9,7 +9,7 @@
  * 64 zeros and every later prev_hash is the hash of the entry before; hash is
  * the lowercase hex SHA-256 of prev_hash followed by the entry's canonical
  * text (kqe_audit_canonical(), UTF-8); the head holds the last position and
- * hash, so a deleted tail shows too. (Entries written before 0032 have their
+ * hash, so a deleted tail shows too. (Entries written before 0033 have their
  * id as their position.)
  */
 #ifndef KQE_ADMIN_AUDIT_CHAIN_H

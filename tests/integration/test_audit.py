@@ -1,5 +1,5 @@
 """The audit log without a global lock: appended freely, sealed in order, heads signed
-(migration 0032; docs/security.md, "Audit").
+(migration 0033; docs/security.md, "Audit").
 
 Appends of concurrent transactions do not wait for each other; kqe-aggregator links them into
 the hash chain once their transactions ended and signs the head with Ed25519. `kqe audit

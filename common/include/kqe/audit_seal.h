@@ -1,6 +1,6 @@
 /*
  * audit_seal — links the audit log's appends into its hash chain once their transactions
- * have ended, and signs the chain's head (migration 0032; docs/security.md, "Audit").
+ * have ended, and signs the chain's head (migration 0033; docs/security.md, "Audit").
  * Appends take no lock (kqe_audit_append); kqe-aggregator seals every
  * KQE_AUDIT_SEAL_INTERVAL_MS and signs a head every KQE_AUDIT_HEAD_INTERVAL_S, and
  * `kqe audit seal` does both once.
