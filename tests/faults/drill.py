@@ -383,7 +383,10 @@ class Drill(unittest.TestCase):
             "jobs": {r[0] for r in s.sql("SELECT id FROM jobs")},
         }
         self.t_fault = self.t_return = self.t_recovered = None
-        self.in_doubt_since = None  # writes in flight then may have committed unseen
+        # Writes in flight at any moment from in_doubt_since to in_doubt_until (the fault
+        # takes effect somewhere in it: pg_ctl stop -m immediate takes a while to kill the
+        # server, which commits meanwhile) may have committed unseen.
+        self.in_doubt_since = self.in_doubt_until = None
         self.probes = []  # recover()'s requests: answers of the service like any other
 
     def save_figures(self):
@@ -535,14 +538,15 @@ class Drill(unittest.TestCase):
     # --- promise 1 ---------------------------------------------------------------------
     def in_doubt(self, call):
         """A write whose outcome nobody can know: no answer, or answered while its COMMIT may
-        have been on its way to a server the fault froze or crashed (in flight at
-        in_doubt_since)."""
+        have been on its way to a server the fault froze or crashed (in flight at some moment
+        from in_doubt_since to in_doubt_until)."""
         if not call.write:
             return False
         if call.error in ("reset", "timeout"):
             return True
+        until = self.in_doubt_until or self.in_doubt_since
         return (self.in_doubt_since is not None and not call.ok
-                and call.t0 < self.in_doubt_since <= call.t1)
+                and call.t0 < until and call.t1 >= self.in_doubt_since)
 
     def catch_up(self, calls):
         """The aggregator has handled everything: no dirty office, no unpublished event, no

@@ -190,6 +190,7 @@ class PostgresFailover(Drill):
         def inject():
             self.in_doubt_since = self.t_fault
             self.pg.crash_primary()
+            self.in_doubt_until = time.monotonic()
         self.run_drill(inject=inject, undo=self.pg.promote_standby, hold=DETECT_S,
                        felt=self.felt_503)
         self.assertEqual(self.stack.sql_value("SELECT pg_is_in_recovery()"), "f")

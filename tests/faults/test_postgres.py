@@ -5,6 +5,7 @@ the cluster both use, undoes it and checks the three promises (drill.py). kqe-ap
 kqe-aggregator are never restarted: they must find the database again by themselves.
 """
 
+import time
 import unittest
 
 from drill import DOWN_S, HANG_S, Drill
@@ -33,6 +34,7 @@ class PostgresDrills(Drill):
         def inject():
             self.in_doubt_since = self.t_fault
             self.pg.freeze()
+            self.in_doubt_until = time.monotonic()
         self.run_drill(inject=inject, undo=self.pg.thaw, hold=HANG_S, felt=self.felt_503)
 
     def test_restarted(self):
@@ -42,6 +44,7 @@ class PostgresDrills(Drill):
         def inject():
             self.in_doubt_since = self.t_fault
             self.pg.stop("immediate")
+            self.in_doubt_until = time.monotonic()
         self.run_drill(inject=inject, undo=self.pg.start, hold=0, felt=self.felt_503)
 
 
