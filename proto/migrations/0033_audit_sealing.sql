@@ -112,7 +112,13 @@ BEGIN
 END
 $$;
 
--- Every report carries the newest signed head when it was built (not in its content hash).
+-- The newest signed head as the API shows it (GET /v1/audit/head, and every report, which
+-- carries the one newest when it was built, not in its content hash); NULL while none is.
+CREATE FUNCTION kqe_audit_head_newest() RETURNS json
+    LANGUAGE sql STABLE
+    RETURN (SELECT json_build_object('seq', seq, 'hash', hash, 'signed_at', kqe_ts(signed_at),
+                                     'key_id', key_id, 'signature', signature)
+            FROM audit_heads ORDER BY seq DESC LIMIT 1);
 ALTER TABLE reports ADD COLUMN audit_head jsonb;
 
 REVOKE ALL ON FUNCTION kqe_audit_seal(integer) FROM PUBLIC;

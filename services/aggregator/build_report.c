@@ -70,9 +70,8 @@ static const struct db_stmt stmt_release = { "report_release",
 	" GROUP BY r.id, r.cut_off" };
 static const struct db_stmt stmt_insert = { "report_insert",
 	"INSERT INTO reports (job_id, scope, period, params, watermark, content_hash, tables,"
-	" audit_head) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7::json, (SELECT"
-	" json_build_object('seq', seq, 'hash', hash, 'signed_at', kqe_ts(signed_at), 'key_id',"
-	" key_id, 'signature', signature) FROM audit_heads ORDER BY seq DESC LIMIT 1))"
+	" audit_head) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7::json,"
+	" kqe_audit_head_newest())"
 	" RETURNING id" };
 static const struct db_stmt stmt_succeed = { "job_succeed",
 	"UPDATE jobs SET status = 'succeeded', result_id = $2, error = NULL,"

@@ -31,9 +31,7 @@ const struct resource audit_resource = { .name = "audit",
  * outside, it pins the chain up to its position (`kqe audit verify --head FILE`).
  */
 static const struct db_stmt stmt_head = { "audit_head_newest",
-	"SELECT json_build_object('seq', seq, 'hash', hash, 'signed_at', kqe_ts(signed_at),"
-	" 'key_id', key_id, 'signature', signature)::text FROM audit_heads"
-	" ORDER BY seq DESC LIMIT 1" };
+	"SELECT kqe_audit_head_newest()::text" };
 
 void
 audit_head_get(struct request *r)
@@ -43,7 +41,7 @@ audit_head_get(struct request *r)
 		reply_db_error(r);
 		return;
 	}
-	json_t *head = PQntuples(res) == 1 ? pg_json(res, 0, 0) : json_null();
+	json_t *head = PQgetisnull(res, 0, 0) ? json_null() : pg_json(res, 0, 0);
 	PQclear(res);
 	reply_json(r, 200, json_pack("{s:o}", "head", head));
 }
