@@ -1,6 +1,7 @@
 #include "auth.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -11,6 +12,7 @@
 #include "jwt.h"
 #include "kqe/log.h"
 #include "links.h"
+#include "token_cache.h"
 
 #define R(role) ROLE_BIT(role)
 #define ALL_ROLES                                                                                  \
@@ -155,13 +157,13 @@ auth_permissions_of(enum role role)
 	return names;
 }
 
-static const struct db_stmt stmt_token = {
-	"auth_token",
+static const struct db_stmt stmt_token = { "auth_token",
 	"SELECT id, role, coalesce(office_id, ''), coalesce(region, ''),"
 	" coalesce(institute_id, ''), revoked_at IS NOT NULL,"
 	" expires_at IS NOT NULL AND expires_at <= now(), coalesce(provider_id, ''),"
-	" coalesce(programme_id::text, ''), coalesce(professional_id::text, '') FROM api_tokens WHERE token_hash = $1"
-};
+	" coalesce(programme_id::text, ''), coalesce(professional_id::text, ''),"
+	" coalesce(floor(extract(epoch FROM expires_at))::bigint, 0)"
+	" FROM api_tokens WHERE token_hash = $1" };
 
 #define API_KEY_PREFIX "kqe_"
 #define API_KEY_CHARS 43 /* base64url of 32 bytes, unpadded */
@@ -188,6 +190,22 @@ auth_api_key_shaped(const char *t)
 	return n == API_KEY_CHARS && t[n] == '\0';
 }
 
+/* The principal of a key's row (stmt_token); the row's revocation and expiry are checked apart. */
+static void
+principal_of_row(const PGresult *res, struct principal *p)
+{
+	snprintf(p->actor, sizeof(p->actor), "token:%s", PQgetvalue(res, 0, 0));
+	if (role_parse(PQgetvalue(res, 0, 1), &p->role) != 0)
+		p->role = ROLE_NONE;
+	snprintf(p->office_id, sizeof(p->office_id), "%s", PQgetvalue(res, 0, 2));
+	snprintf(p->region, sizeof(p->region), "%s", PQgetvalue(res, 0, 3));
+	snprintf(p->institute_id, sizeof(p->institute_id), "%s", PQgetvalue(res, 0, 4));
+	snprintf(p->provider_id, sizeof(p->provider_id), "%s", PQgetvalue(res, 0, 7));
+	snprintf(p->programme_id, sizeof(p->programme_id), "%s", PQgetvalue(res, 0, 8));
+	snprintf(p->professional_id, sizeof(p->professional_id), "%s", PQgetvalue(res, 0, 9));
+}
+
+/* A key is looked up by its SHA-256, on this thread's cache first (token_cache.h). */
 static int
 identify_api_key(struct request *r, const char *token)
 {
@@ -196,6 +214,9 @@ identify_api_key(struct request *r, const char *token)
 	char hash[65];
 
 	EVP_Digest(token, strlen(token), md, &len, EVP_sha256(), NULL);
+	if (token_cache_get(md, &r->principal))
+		return 0;
+	uint64_t generation = token_cache_generation();
 	hex_encode(md, sizeof(md), hash);
 	const char *params[] = { hash };
 	PGresult *res = db_exec(r->db, &stmt_token, 1, params);
@@ -210,16 +231,9 @@ identify_api_key(struct request *r, const char *token)
 	}
 	int revoked = PQgetvalue(res, 0, 5)[0] == 't';
 	int expired = PQgetvalue(res, 0, 6)[0] == 't';
+	int64_t expires_at = strtoll(PQgetvalue(res, 0, 10), NULL, 10);
 	struct principal *p = &r->principal;
-	snprintf(p->actor, sizeof(p->actor), "token:%s", PQgetvalue(res, 0, 0));
-	if (role_parse(PQgetvalue(res, 0, 1), &p->role) != 0)
-		p->role = ROLE_NONE;
-	snprintf(p->office_id, sizeof(p->office_id), "%s", PQgetvalue(res, 0, 2));
-	snprintf(p->region, sizeof(p->region), "%s", PQgetvalue(res, 0, 3));
-	snprintf(p->institute_id, sizeof(p->institute_id), "%s", PQgetvalue(res, 0, 4));
-	snprintf(p->provider_id, sizeof(p->provider_id), "%s", PQgetvalue(res, 0, 7));
-	snprintf(p->programme_id, sizeof(p->programme_id), "%s", PQgetvalue(res, 0, 8));
-	snprintf(p->professional_id, sizeof(p->professional_id), "%s", PQgetvalue(res, 0, 9));
+	principal_of_row(res, p);
 	PQclear(res);
 	if (revoked || expired) {
 		log_info(r->id, "token refused",
@@ -230,6 +244,7 @@ identify_api_key(struct request *r, const char *token)
 		    revoked ? "The token was revoked." : "The token has expired.");
 		return -1;
 	}
+	token_cache_put(md, p, generation, expires_at);
 	return 0;
 }
 

@@ -34,6 +34,7 @@
 #include "pool.h"
 #include "router.h"
 #include "server.h"
+#include "token_cache.h"
 
 static struct config cfg;
 static SSL_CTX *tls; /* NULL: plain HTTP */
@@ -283,6 +284,7 @@ serve(struct worker *workers, int n, struct sockaddr_storage *ss, int salen, sig
 	/* Listening first, then connecting: the pool's threads connect as they start. */
 	pool = pool_new(&cfg, router_run, &db_breaker, &redis_breaker);
 	metrics_sampler_start(&cfg, &redis_breaker);
+	token_cache_start(&cfg);
 	pthread_t *threads = xcalloc((size_t)n, sizeof(*threads));
 	for (int i = 0; i < n; i++) {
 		workers[i].pool = pool;
@@ -364,6 +366,7 @@ main(int argc, char **argv)
 	struct worker *workers = xcalloc((size_t)n, sizeof(*workers));
 	int rc = serve(workers, n, &ss, salen, &stop);
 	metrics_sampler_stop();
+	token_cache_stop();
 	pool_free(pool); /* what it still holds goes to the mailboxes, which discard it */
 	for (int i = 0; i < n; i++)
 		worker_free(&workers[i]);

@@ -148,6 +148,13 @@ class MailSink:
         return self.messages()
 
 
+def metric(stack, name):
+    """A value from GET /metrics (which must answer at once: it runs on the event loop)."""
+    text = stack.get("/metrics", token=None, timeout=5).body.decode()
+    m = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
 def wait_until(predicate, timeout=15.0, interval=0.05, what="condition"):
     timeout *= TIMEOUT_SCALE
     deadline = time.monotonic() + timeout

@@ -13,21 +13,13 @@ reference check until the session lets go.
 """
 
 import json
-import re
 import socket
 import threading
 import time
 import unittest
 
-from harness import SqlSession, StackTestCase, timing_dependent, wait_until
+from harness import SqlSession, StackTestCase, metric, timing_dependent, wait_until
 from test_case_analyses import valid
-
-
-def metric(stack, name):
-    """A value from GET /metrics (which must answer at once: it runs on the event loop)."""
-    text = stack.get("/metrics", token=None, timeout=5).body.decode()
-    m = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
-    return float(m.group(1)) if m else None
 
 
 class Waiting:

@@ -11,6 +11,7 @@
 #include "conn.h"
 #include "metrics.h"
 #include "pool.h"
+#include "token_cache.h"
 
 void
 health_live(struct request *r)
@@ -81,6 +82,16 @@ health_metrics(struct request *r)
 	    "kqe_breaker_trips_total{dependency=\"redis\"} %lu\n",
 	    s.threads, s.busy, s.queued, s.rejected, s.expired, s.db_open, s.redis_open, s.db_trips,
 	    s.redis_trips);
+	unsigned long invalidations, hits;
+	token_cache_stats(&invalidations, &hits);
+	evbuffer_add_printf(buf,
+	    "# HELP kqe_token_cache_hits_total API keys verified from a pool thread's cache.\n"
+	    "# TYPE kqe_token_cache_hits_total counter\nkqe_token_cache_hits_total %lu\n"
+	    "# HELP kqe_token_cache_invalidations_total Times every cached API key was forgotten: "
+	    "a key changed, or the listener (re)connected.\n"
+	    "# TYPE kqe_token_cache_invalidations_total counter\n"
+	    "kqe_token_cache_invalidations_total %lu\n",
+	    hits, invalidations);
 	metrics_render_samples(buf);
 	size_t n = evbuffer_get_length(buf);
 	reply_bytes(r, 200, "text/plain; version=0.0.4; charset=utf-8",
