@@ -151,6 +151,8 @@ pool_thread_main(void *arg)
 		t->running = r;
 		if (head)
 			pthread_cond_signal(&p->reap);
+		if (p->busy < p->nthreads && next_eligible(p) != NULL)
+			pthread_cond_signal(&p->work); /* for an idle thread */
 		pthread_mutex_unlock(&p->lock);
 
 		if (now_ns() >= r->deadline_ns) { /* its time ran out while it waited */
@@ -171,9 +173,13 @@ pool_thread_main(void *arg)
 		p->busy--;
 		p->heavy_busy -= is_heavy(r);
 		mailbox_post(r->worker->mailbox, r);
-		/* Another client's or kind's request may be eligible now; drain may be waiting. */
-		pthread_cond_broadcast(&p->work);
-		pthread_cond_broadcast(&p->idle);
+		/*
+		 * No broadcast: this thread takes the next eligible request itself at the top of
+		 * the loop, and wakes one more thread there if another became eligible as well
+		 * (waking every idle thread after each request cost more CPU than the request).
+		 */
+		if (p->busy == 0 && p->queued == 0)
+			pthread_cond_broadcast(&p->idle); /* pool_drain */
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
