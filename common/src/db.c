@@ -16,6 +16,7 @@
 #define CONNECT_TIMEOUT_S 3
 #define CONNECT_TIMEOUT "3"
 #define CONCLUSIVE_CONNECT_NS 500000000u
+#define PENDING_PARAMS_MAX 8
 
 struct db {
 	char *url;
@@ -31,6 +32,17 @@ struct db {
 	 * silently run the rest of the transaction in autocommit.
 	 */
 	bool in_transaction;
+	/*
+	 * A transaction opened (db_begin_setup) but not yet sent: its BEGIN and setup statement
+	 * go to the server in one pipeline with the next statement.
+	 */
+	struct {
+		bool on;
+		char begin_sql[64];
+		const struct db_stmt *setup; /* may be NULL */
+		int nparams;
+		char *params[PENDING_PARAMS_MAX]; /* owned; NULL is SQL NULL */
+	} pending;
 	const struct db_stmt **prepared; /* statements prepared on this connection */
 	int nprepared, capprepared;
 	enum db_error error;
@@ -64,6 +76,8 @@ db_free(struct db *db)
 		return;
 	if (db->conn != NULL)
 		PQfinish(db->conn);
+	for (int i = 0; i < db->pending.nparams; i++)
+		free(db->pending.params[i]);
 	free(db->prepared);
 	free(db->url);
 	free(db->application_name);
@@ -213,6 +227,52 @@ failed(const PGresult *res)
 	return st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK;
 }
 
+/* Sends what libpq holds, waiting no longer than limit. false: the error is recorded. */
+static bool
+flush_output(struct db *db, uint64_t limit)
+{
+	int flushed;
+	while ((flushed = PQflush(db->conn)) == 1) {
+		int ready = wait_socket(db->conn, POLLOUT | POLLIN, limit);
+		if (ready == 0) {
+			missed_deadline(db, "sending a statement", false);
+			return false;
+		}
+		if (ready < 0 || PQconsumeInput(db->conn) == 0)
+			break; /* PQgetResult reports the broken connection */
+	}
+	return true;
+}
+
+/*
+ * The next result (or NULL, the end of one statement's results), waiting no
+ * longer than limit. On a missed limit the connection is dropped and
+ * *dropped set, with the error recorded.
+ */
+static PGresult *
+next_result(struct db *db, uint64_t limit, bool *dropped)
+{
+	while (PQisBusy(db->conn)) {
+		int ready = wait_socket(db->conn, POLLIN, limit);
+		if (ready == 0) {
+			missed_deadline(db, "a statement's result", false);
+			*dropped = true;
+			return NULL;
+		}
+		if (ready < 0 || PQconsumeInput(db->conn) == 0)
+			break; /* PQgetResult reports the broken connection */
+	}
+	return PQgetResult(db->conn);
+}
+
+/* How long the results of what is sent now may take: the statement timeout plus a grace. */
+static uint64_t
+result_limit(const struct db *db)
+{
+	return limit_after(
+	    db, db->statement_timeout_ns != 0 ? db->statement_timeout_ns + DEADLINE_GRACE_NS : 0);
+}
+
 /*
  * The results of what was just sent, waited for no longer than the
  * statement's own timeout plus a grace, nor past the caller's deadline: a
@@ -223,33 +283,16 @@ failed(const PGresult *res)
 static PGresult *
 await_result(struct db *db, int sent)
 {
-	uint64_t limit = limit_after(
-	    db, db->statement_timeout_ns != 0 ? db->statement_timeout_ns + DEADLINE_GRACE_NS : 0);
+	uint64_t limit = result_limit(db);
 	if (!sent) {
 		set_error(db, DB_UNAVAILABLE, "08006", NULL, PQerrorMessage(db->conn));
 		return NULL;
 	}
-	int flushed;
-	while ((flushed = PQflush(db->conn)) == 1) {
-		int ready = wait_socket(db->conn, POLLOUT | POLLIN, limit);
-		if (ready == 0) {
-			missed_deadline(db, "sending a statement", false);
-			return NULL;
-		}
-		if (ready < 0 || PQconsumeInput(db->conn) == 0)
-			break;
-	}
-	while (PQisBusy(db->conn)) {
-		int ready = wait_socket(db->conn, POLLIN, limit);
-		if (ready == 0) {
-			missed_deadline(db, "a statement's result", false);
-			return NULL;
-		}
-		if (ready < 0 || PQconsumeInput(db->conn) == 0)
-			break; /* PQgetResult reports the broken connection */
-	}
+	if (!flush_output(db, limit))
+		return NULL;
 	PGresult *keep = NULL, *res;
-	while ((res = PQgetResult(db->conn)) != NULL) {
+	bool dropped = false;
+	while ((res = next_result(db, limit, &dropped)) != NULL) {
 		if (keep != NULL && failed(keep)) {
 			PQclear(res);
 		} else {
@@ -259,15 +302,13 @@ await_result(struct db *db, int sent)
 		if (PQstatus(db->conn) == CONNECTION_BAD)
 			break;
 	}
+	if (dropped) {
+		PQclear(keep);
+		return NULL;
+	}
 	if (PQstatus(db->conn) != CONNECTION_BAD)
 		breaker_ok(db->breaker);
 	return keep;
-}
-
-PGconn *
-db_conn(struct db *db)
-{
-	return db->conn;
 }
 
 static enum db_error
@@ -332,7 +373,8 @@ is_prepared(const struct db *db, const struct db_stmt *stmt)
 static int
 usable(struct db *db)
 {
-	if (db->in_transaction && (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)) {
+	if (db->in_transaction && !db->pending.on &&
+	    (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)) {
 		set_error(db, DB_UNAVAILABLE, "08006", NULL, "connection lost in a transaction");
 		return 0;
 	}
@@ -346,24 +388,150 @@ struct binary {
 	int result_format;
 };
 
+static void
+mark_prepared(struct db *db, const struct db_stmt *stmt)
+{
+	if (db->nprepared == db->capprepared) {
+		db->capprepared = db->capprepared ? 2 * db->capprepared : 32;
+		db->prepared =
+		    xrealloc(db->prepared, (size_t)db->capprepared * sizeof(*db->prepared));
+	}
+	db->prepared[db->nprepared++] = stmt;
+}
+
+/* What one command of a pipeline was, to know what its result means. */
+enum piped { PIPED_BEGIN, PIPED_PREPARE_SETUP, PIPED_PREPARE_STMT, PIPED_SETUP, PIPED_STMT };
+
+/* Queues the pending transaction's commands and stmt (may be NULL); false if libpq refused. */
+static bool
+send_pipeline(struct db *db, const struct db_stmt *stmt, int nparams, const char *const *params,
+    const struct binary *bin, enum piped *sent, int *nsent)
+{
+	PGconn *c = db->conn;
+	const struct db_stmt *setup = db->pending.setup;
+	int n = 0;
+	bool ok = PQsendQueryParams(c, db->pending.begin_sql, 0, NULL, NULL, NULL, NULL, 0) == 1;
+	sent[n++] = PIPED_BEGIN;
+	if (ok && setup != NULL && !is_prepared(db, setup)) {
+		ok = PQsendPrepare(c, setup->name, setup->sql, 0, NULL) == 1;
+		sent[n++] = PIPED_PREPARE_SETUP;
+	}
+	if (ok && stmt != NULL && stmt != setup && !is_prepared(db, stmt)) {
+		ok = PQsendPrepare(c, stmt->name, stmt->sql, 0, NULL) == 1;
+		sent[n++] = PIPED_PREPARE_STMT;
+	}
+	if (ok && setup != NULL) {
+		ok = PQsendQueryPrepared(c, setup->name, db->pending.nparams,
+		         (const char *const *)db->pending.params, NULL, NULL, 0) == 1;
+		sent[n++] = PIPED_SETUP;
+	}
+	if (ok && stmt != NULL) {
+		ok = PQsendQueryPrepared(c, stmt->name, nparams, params, bin ? bin->lengths : NULL,
+		         bin ? bin->formats : NULL, bin ? bin->result_format : 0) == 1;
+		sent[n++] = PIPED_STMT;
+	}
+	*nsent = n;
+	return ok && PQpipelineSync(c) == 1;
+}
+
+/*
+ * Reads the results of a pipeline of nsent commands and its sync. Returns
+ * stmt's result, or the first error; *dropped if the connection is gone.
+ */
+static PGresult *
+read_pipeline(struct db *db, const struct db_stmt *stmt, const enum piped *sent, int nsent,
+    uint64_t limit, bool *dropped)
+{
+	PGresult *keep = NULL, *error = NULL;
+	for (int i = 0; i < nsent && !*dropped; i++) {
+		PGresult *res = next_result(db, limit, dropped);
+		if (res == NULL || PQstatus(db->conn) == CONNECTION_BAD) {
+			PQclear(error);
+			error = res; /* NULL: reported as a broken connection */
+			*dropped = *dropped || res == NULL || PQstatus(db->conn) == CONNECTION_BAD;
+			break;
+		}
+		bool ok = !failed(res);
+		if (ok && sent[i] == PIPED_PREPARE_SETUP)
+			mark_prepared(db, db->pending.setup);
+		if (ok && sent[i] == PIPED_PREPARE_STMT)
+			mark_prepared(db, stmt);
+		if (!ok && PQresultStatus(res) != PGRES_PIPELINE_ABORTED && error == NULL)
+			error = res;
+		else if (ok && sent[i] == PIPED_STMT)
+			keep = res;
+		else
+			PQclear(res);
+		if (next_result(db, limit, dropped) != NULL) /* the end of this command's results */
+			*dropped = true;
+	}
+	if (!*dropped) {
+		PGresult *sync = next_result(db, limit, dropped);
+		*dropped = *dropped || PQresultStatus(sync) != PGRES_PIPELINE_SYNC;
+		PQclear(sync);
+	}
+	if (error != NULL || *dropped) {
+		PQclear(keep);
+		return error;
+	}
+	return keep;
+}
+
+/*
+ * Sends the pending transaction's BEGIN and setup together with stmt (NULL:
+ * none) in one round trip, using libpq's pipeline mode, and returns stmt's
+ * result as exec_once does (a PGRES_COMMAND_OK of the setup if stmt is NULL).
+ */
+static PGresult *
+exec_pipelined(struct db *db, const struct db_stmt *stmt, int nparams, const char *const *params,
+    const struct binary *bin)
+{
+	enum piped sent[5];
+	int nsent = 0;
+	bool dropped = false;
+	db->pending.on = false;
+	if (PQenterPipelineMode(db->conn) != 1 ||
+	    !send_pipeline(db, stmt, nparams, params, bin, sent, &nsent)) {
+		set_error(db, DB_UNAVAILABLE, "08006", NULL, PQerrorMessage(db->conn));
+		disconnect(db);
+		return NULL;
+	}
+	uint64_t limit = result_limit(db);
+	if (!flush_output(db, limit))
+		return NULL;
+	PGresult *res = read_pipeline(db, stmt, sent, nsent, limit, &dropped);
+	if (dropped && db->conn != NULL) {
+		/* Broken, or out of step with the server: nothing on it can be trusted. */
+		PQclear(res);
+		set_error(db, DB_UNAVAILABLE, "08006", NULL, "connection lost in a pipeline");
+		disconnect(db);
+		return NULL;
+	}
+	if (db->conn == NULL) {
+		PQclear(res);
+		return NULL; /* the missed deadline is recorded */
+	}
+	PQexitPipelineMode(db->conn);
+	if (res == NULL && stmt == NULL)
+		res = PQmakeEmptyPGresult(db->conn, PGRES_COMMAND_OK);
+	return check_result(db, res);
+}
+
 static PGresult *
 exec_once(struct db *db, const struct db_stmt *stmt, int nparams, const char *const *params,
     const struct binary *bin)
 {
 	if (!usable(db))
 		return NULL;
+	if (db->pending.on)
+		return exec_pipelined(db, stmt, nparams, params, bin);
 	if (!is_prepared(db, stmt)) {
 		PGresult *res = check_result(
 		    db, await_result(db, PQsendPrepare(db->conn, stmt->name, stmt->sql, 0, NULL)));
 		if (res == NULL)
 			return NULL;
 		PQclear(res);
-		if (db->nprepared == db->capprepared) {
-			db->capprepared = db->capprepared ? 2 * db->capprepared : 32;
-			db->prepared =
-			    xrealloc(db->prepared, (size_t)db->capprepared * sizeof(*db->prepared));
-		}
-		db->prepared[db->nprepared++] = stmt;
+		mark_prepared(db, stmt);
 	}
 	return check_result(
 	    db, await_result(db, PQsendQueryPrepared(db->conn, stmt->name, nparams, params,
@@ -375,12 +543,17 @@ static PGresult *
 exec_retried(struct db *db, const struct db_stmt *stmt, int nparams, const char *const *params,
     const struct binary *bin)
 {
-	int idle = !db->in_transaction &&
-	           (db->conn == NULL || PQtransactionStatus(db->conn) == PQTRANS_IDLE);
+	/* Nothing of this transaction has reached the server yet (or there is none). */
+	bool fresh = db->pending.on || !db->in_transaction;
+	bool pending = db->pending.on;
+	int idle = fresh && (db->conn == NULL || PQtransactionStatus(db->conn) == PQTRANS_IDLE);
 	PGresult *res = exec_once(db, stmt, nparams, params, bin);
-	if (res == NULL && idle && db->conn != NULL && PQstatus(db->conn) == CONNECTION_BAD) {
+	if (res == NULL && idle && db->error == DB_UNAVAILABLE &&
+	    (db->deadline_ns == 0 || now_ns() < db->deadline_ns) &&
+	    (db->conn == NULL ? pending : PQstatus(db->conn) == CONNECTION_BAD)) {
 		/* The server restarted since our last use: one retry on a new connection. */
 		disconnect(db);
+		db->pending.on = pending;
 		res = exec_once(db, stmt, nparams, params, bin);
 	}
 	if (res == NULL && db->conn != NULL && PQstatus(db->conn) == CONNECTION_BAD)
@@ -402,10 +575,29 @@ db_exec_bytes(struct db *db, const struct db_stmt *stmt, int nparams, const char
 	return exec_retried(db, stmt, nparams, params, &bin);
 }
 
+/* Sends a pending transaction's BEGIN and setup now, before something that cannot go with them. */
+static int
+send_pending(struct db *db)
+{
+	if (!db->pending.on)
+		return 0;
+	PGresult *res = exec_retried(db, NULL, 0, NULL, NULL);
+	PQclear(res);
+	return res != NULL ? 0 : -1;
+}
+
+PGconn *
+db_conn(struct db *db)
+{
+	if (send_pending(db) != 0)
+		return NULL;
+	return db->conn;
+}
+
 int
 db_exec_script(struct db *db, const char *sql)
 {
-	if (!usable(db))
+	if (send_pending(db) != 0 || !usable(db))
 		return -1;
 	PGresult *res = check_result(db, await_result(db, PQsendQuery(db->conn, sql)));
 	if (res == NULL) {
@@ -420,18 +612,35 @@ db_exec_script(struct db *db, const char *sql)
 int
 db_begin(struct db *db)
 {
-	return db_begin_with(db, "BEGIN");
+	return db_begin_setup(db, "BEGIN", NULL, 0, NULL);
 }
 
 int
 db_begin_with(struct db *db, const char *begin_sql)
 {
+	return db_begin_setup(db, begin_sql, NULL, 0, NULL);
+}
+
+int
+db_begin_setup(struct db *db, const char *begin_sql, const struct db_stmt *setup, int nparams,
+    const char *const *params)
+{
 	if (db->in_transaction) {
 		set_error(db, DB_FAILED, "25001", NULL, "transaction already open");
 		return -1;
 	}
-	if (db_exec_script(db, begin_sql) != 0)
+	if (nparams > PENDING_PARAMS_MAX || strlen(begin_sql) >= sizeof(db->pending.begin_sql)) {
+		set_error(db, DB_FAILED, "54000", NULL, "transaction setup too large");
 		return -1;
+	}
+	for (int i = 0; i < db->pending.nparams; i++)
+		free(db->pending.params[i]);
+	for (int i = 0; i < nparams; i++)
+		db->pending.params[i] = params[i] != NULL ? xstrdup(params[i]) : NULL;
+	db->pending.nparams = nparams;
+	db->pending.setup = setup;
+	snprintf(db->pending.begin_sql, sizeof(db->pending.begin_sql), "%s", begin_sql);
+	db->pending.on = true;
 	db->in_transaction = true;
 	return 0;
 }
@@ -439,6 +648,11 @@ db_begin_with(struct db *db, const char *begin_sql)
 int
 db_commit(struct db *db)
 {
+	if (db->pending.on) { /* nothing was sent: there is nothing to commit */
+		db->pending.on = false;
+		db->in_transaction = false;
+		return 0;
+	}
 	if (!usable(db))
 		return -1;
 	PGresult *res = check_result(db, await_result(db, PQsendQuery(db->conn, "COMMIT")));
@@ -460,6 +674,7 @@ db_rollback(struct db *db)
 {
 	int open = db->in_transaction;
 	db->in_transaction = false;
+	db->pending.on = false;
 	if (!open || db->conn == NULL || PQtransactionStatus(db->conn) == PQTRANS_IDLE)
 		return;
 	enum db_error saved = db->error;

@@ -47,11 +47,24 @@ static const struct db_stmt stmt_context = { "principal_context",
 	" set_config('kqe.provider_id', $5, true), set_config('kqe.programme_id', $6, true),"
 	" set_config('kqe.professional_id', $7, true)" };
 
+/* The parameters of stmt_context for p. */
+static void
+context_params(const struct principal *p, const char *params[7])
+{
+	params[0] = role_name(p->role);
+	params[1] = p->office_id;
+	params[2] = p->region;
+	params[3] = p->institute_id;
+	params[4] = p->provider_id;
+	params[5] = p->programme_id;
+	params[6] = p->professional_id;
+}
+
 int
 db_set_principal(struct db *db, const struct principal *p)
 {
-	const char *params[] = { role_name(p->role), p->office_id, p->region, p->institute_id,
-		p->provider_id, p->programme_id, p->professional_id };
+	const char *params[7];
+	context_params(p, params);
 	PGresult *res = db_exec(db, &stmt_context, 7, params);
 	if (res == NULL)
 		return -1;
@@ -62,13 +75,9 @@ db_set_principal(struct db *db, const struct principal *p)
 int
 db_begin_as(struct db *db, const struct principal *p)
 {
-	if (db_begin(db) != 0)
-		return -1;
-	if (db_set_principal(db, p) != 0) {
-		db_rollback(db);
-		return -1;
-	}
-	return 0;
+	const char *params[7];
+	context_params(p, params);
+	return db_begin_setup(db, "BEGIN", &stmt_context, 7, params);
 }
 
 static const struct db_stmt stmt_append = { "audit_append",

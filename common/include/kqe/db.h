@@ -79,9 +79,20 @@ PGresult *db_exec_bytes(struct db *db, const struct db_stmt *stmt, int nparams,
 /* Runs SQL text (may hold several statements) without parameters. 0 or -1. */
 int db_exec_script(struct db *db, const char *sql) KQE_MUSTCHECK;
 
+/*
+ * Transactions open lazily: db_begin* only records the transaction, and its
+ * BEGIN (and setup statement) reach the server in one round trip with the
+ * transaction's first statement (libpq's pipeline mode), so an error in
+ * either shows at that statement. A transaction nothing ran in commits
+ * without a round trip. If the connection turns out dead at that first
+ * statement, it is retried once on a new one, as outside a transaction.
+ */
 int db_begin(struct db *db) KQE_MUSTCHECK;
 /* Opens a transaction with the given statement, e.g. "BEGIN ISOLATION LEVEL REPEATABLE READ". */
 int db_begin_with(struct db *db, const char *begin_sql) KQE_MUSTCHECK;
+/* The same, then setup with text params (copied; at most 8), e.g. the caller's principal. */
+int db_begin_setup(struct db *db, const char *begin_sql, const struct db_stmt *setup, int nparams,
+    const char *const *params) KQE_MUSTCHECK;
 int db_commit(struct db *db) KQE_MUSTCHECK;
 /*
  * Ends the transaction: rolls back if one is open on the server, and in any
@@ -96,7 +107,10 @@ const char *db_error_message(const struct db *db);
 /* Name of the constraint the last error was about, or "". */
 const char *db_error_constraint(const struct db *db);
 
-/* The raw connection, or NULL when not connected (for COPY and other rare needs). */
+/*
+ * The raw connection, or NULL when not connected (for COPY and other rare
+ * needs); a transaction not yet sent is sent first.
+ */
 PGconn *db_conn(struct db *db);
 
 #endif

@@ -55,7 +55,8 @@ const char *role_name(enum role role);
 int role_parse(const char *name, enum role *out) KQE_MUSTCHECK;
 bool role_is_office(enum role role);
 
-/* BEGIN and set the principal for this transaction (RLS reads it). 0 or -1. */
+/* BEGIN and set the principal for this transaction (RLS reads it), both sent with the
+ * transaction's first statement (db_begin_setup). 0 or -1. */
 int db_begin_as(struct db *db, const struct principal *p) KQE_MUSTCHECK;
 
 /* Sets the principal in the transaction the caller already opened. 0 or -1. */
