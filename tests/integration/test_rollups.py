@@ -9,7 +9,7 @@ import subprocess
 import time
 import unittest
 
-from harness import BIN, Process, StackTestCase, published, wait_until
+from harness import BIN, Process, SqlSession, StackTestCase, published, wait_until
 from test_case_analyses import valid
 
 CYCLE = "2023-2028"
@@ -338,6 +338,36 @@ class RollupsTest(StackTestCase):
         self.assertLess(recomputed, 10)
         self.assertGreaterEqual(recomputed, 1)
         self.stack.stop_aggregator()
+        self.stack.start_aggregator(**self.aggregator_env)
+        quiet(self)
+        assert_rollups_equal_source(self)
+
+    def test_7_writes_of_one_office_do_not_wait_for_each_other_and_a_late_mark_survives(self):
+        # Before migration 0034 every write upserted its office's one row of rollup_dirty and
+        # held that row's lock until commit: the writes of one office ran one at a time.
+        # Now each write appends a mark, and a recompute deletes only the marks it read.
+        quiet(self)
+        self.stack.stop_aggregator()
+        proc, office = self.procs[1]
+        first, second = [i for (i,) in self.stack.sql(
+            f"SELECT id FROM case_analyses WHERE office_id = '{office}' ORDER BY id LIMIT 2")]
+        touch = "UPDATE case_analyses SET version = version WHERE id = '{}'"
+        a, b = SqlSession(self.stack.db_url), SqlSession(self.stack.db_url)
+        try:
+            a.run("BEGIN; " + touch.format(first))
+            # Would wait for a's lock on the office's mark before; lock_timeout makes a wait
+            # an error, and the session raises.
+            b.run("SET lock_timeout = '5s'; BEGIN; " + touch.format(second) + "; COMMIT")
+            # A recompute now sees b's mark but not a's, which is not committed yet.
+            b.run("BEGIN; SELECT set_config('kqe.role', 'system', true);"
+                  f" SELECT kqe_rollup_office('{office}'); COMMIT")
+            a.run("COMMIT")
+        finally:
+            a.close()
+            b.close()
+        self.assertEqual(self.stack.sql_value(
+            f"SELECT changes FROM rollup_dirty WHERE office_id = '{office}'"), "1",
+            "the mark of the write committed after the recompute began is still there")
         self.stack.start_aggregator(**self.aggregator_env)
         quiet(self)
         assert_rollups_equal_source(self)
