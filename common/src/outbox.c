@@ -14,6 +14,8 @@ static const struct db_stmt stmt_add_job = { "outbox_add_job",
 static const struct db_stmt stmt_add_event = { "outbox_add_event",
 	"INSERT INTO outbox (kind, payload) VALUES ($1, $2::jsonb)"
 	" RETURNING id, coalesce(payload->>'office_id', '')" };
+static const struct db_stmt stmt_async_commit = { "outbox_async_commit",
+	"SELECT set_config('synchronous_commit', 'off', true)" };
 /* $1 the events' ids, $2 the stream entries they became, in the same order. */
 static const struct db_stmt stmt_mark = { "outbox_mark",
 	"UPDATE outbox o SET published_at = now(), entry_id = v.entry"
@@ -100,7 +102,18 @@ outbox_publish(struct db *db, struct redis *r, const struct outbox_event *ev)
 		return -1;
 	snprintf(ids, sizeof(ids), "{%lld}", ev->id);
 	snprintf(entries, sizeof(entries), "{%s}", entry);
-	return mark(db, ids, entries);
+	/*
+	 * Marked without waiting for the WAL flush: a mark lost in a crash only makes the relay
+	 * publish the event again, which consumers take as at least once anyway, and a request
+	 * no longer waits for a second flush after its own commit.
+	 */
+	if (db_begin_setup(db, "BEGIN", &stmt_async_commit, 0, NULL) != 0)
+		return -1;
+	if (mark(db, ids, entries) != 0 || db_commit(db) != 0) {
+		db_rollback(db);
+		return -1;
+	}
+	return 0;
 }
 
 int

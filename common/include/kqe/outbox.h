@@ -41,7 +41,8 @@ int outbox_add_event(struct db *db, const char *kind, const char *payload_json,
     struct outbox_event *ev) KQE_MUSTCHECK;
 
 /*
- * After commit: XADD the event and mark it published with the stream entry it became.
+ * After commit: XADD the event and mark it published with the stream entry it became (an
+ * asynchronous commit: a mark lost in a crash means the relay publishes the event again).
  * -1 leaves it to the relay.
  */
 int outbox_publish(struct db *db, struct redis *r, const struct outbox_event *ev) KQE_MUSTCHECK;
