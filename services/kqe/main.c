@@ -18,7 +18,8 @@ static const struct {
 	{ "migrate", cmd_migrate, "migrate                    apply pending SQL migrations" },
 	{ "import", cmd_import, "import offices FILE.csv    import/update the office directory" },
 	{ "seed", cmd_seed,
-	    "seed --demo                load the deterministic synthetic demo state" },
+	    "seed --demo                load the deterministic synthetic demo state\n"
+	    "  seed --synthetic [--offices K] [--cases N]  the demo plus N case analyses (COPY)" },
 	{ "token", cmd_token, "token create|list|revoke   API tokens (kqe token --help)" },
 	{ "audit", cmd_audit,
 	    "audit verify [--head FILE] | seal | key  check, seal and sign the audit chain" },

@@ -305,16 +305,26 @@ static const struct {
 	{ "advice requests", seed_advice_requests },
 	{ "foster care", seed_foster_care },
 	{ "programmes", seed_programmes },
+	{ "synthetic case analyses", seed_synthetic_cases },
+};
+
+/* What to seed beyond the demo: kqe seed --synthetic --offices K --cases N. */
+struct synthetic {
+	long offices, cases;
 };
 
 static int
 seed_demo(const struct config *cfg, const struct pseudonymizer *pseudonymizer,
-    const struct keyring *keyring)
+    const struct keyring *keyring, const struct synthetic *syn)
 {
 	char summaries[ARRAY_LEN(demo_steps)][128];
 	char failed[512] = "begin";
 	struct db *db = db_new(cfg->database_admin_url, cfg->statement_timeout_ms, "kqe-seed");
-	struct demo_seed s = { .db = db, .pseudonymizer = pseudonymizer, .keyring = keyring };
+	struct demo_seed s = { .db = db,
+		.pseudonymizer = pseudonymizer,
+		.keyring = keyring,
+		.synthetic_offices = syn->offices,
+		.synthetic_cases = syn->cases };
 	int rc = 1;
 
 	if (db_connect(db) != 0) {
@@ -324,6 +334,19 @@ seed_demo(const struct config *cfg, const struct pseudonymizer *pseudonymizer,
 	}
 	if (db_begin(db) != 0)
 		goto fail;
+	if (syn->cases > 0) {
+		/* The demo's steps over a large state take long, and would add nothing. */
+		int done = seed_synthetic_done(&s);
+		if (done != 0) {
+			snprintf(failed, sizeof(failed), "looking for earlier synthetic cases");
+			if (done < 0)
+				goto fail;
+			db_rollback(db);
+			printf("synthetic: already seeded, nothing added\n");
+			rc = 0;
+			goto out;
+		}
+	}
 	for (size_t i = 0; i < ARRAY_LEN(demo_steps); i++) {
 		summaries[i][0] = '\0';
 		if (demo_steps[i].run(&s, summaries[i], sizeof(summaries[i])) != 0) {
@@ -356,7 +379,7 @@ out:
  * error (exit 2) found before anything is written.
  */
 static int
-seed_with_keys(const struct config *cfg)
+seed_with_keys(const struct config *cfg, const struct synthetic *syn)
 {
 	struct pseudonymizer *pseudonymizer = NULL;
 	struct keyring *keyring = NULL;
@@ -378,19 +401,48 @@ seed_with_keys(const struct config *cfg)
 		fprintf(stderr, "kqe seed: KQE_DATA_KEYS: %s\n", err);
 		goto out;
 	}
-	rc = seed_demo(cfg, pseudonymizer, keyring);
+	rc = seed_demo(cfg, pseudonymizer, keyring, syn);
 out:
 	keyring_free(keyring);
 	pseudonymizer_free(pseudonymizer);
 	return rc;
 }
 
+/* A count option's value: 1..max, else -1. */
+static long
+count_arg(const char *text, long max)
+{
+	char *end;
+	long v = strtol(text, &end, 10);
+	return *text != '\0' && *end == '\0' && v >= 1 && v <= max ? v : -1;
+}
+
 int
 cmd_seed(int argc, char **argv, const struct config *cfg)
 {
-	if (argc != 2 || strcmp(argv[1], "--demo") != 0) {
-		fprintf(stderr, "usage: kqe seed --demo\n");
+	static const char usage[] =
+	    "usage: kqe seed --demo\n"
+	    "       kqe seed --synthetic [--offices K] [--cases N]   (K of the demo's 186 offices,"
+	    " default 186; N more case analyses, default 1000000)\n";
+	struct synthetic syn = { 0, 0 };
+	if (argc == 2 && strcmp(argv[1], "--demo") == 0)
+		return seed_with_keys(cfg, &syn);
+	if (argc < 2 || strcmp(argv[1], "--synthetic") != 0 || argc % 2 != 0) {
+		fputs(usage, stderr);
 		return 2;
 	}
-	return seed_with_keys(cfg);
+	syn = (struct synthetic){ 186, 1000000 };
+	for (int i = 2; i + 1 < argc; i += 2) {
+		long *field = strcmp(argv[i], "--offices") == 0 ? &syn.offices
+		              : strcmp(argv[i], "--cases") == 0 ? &syn.cases
+		                                                : NULL;
+		long max = field == &syn.offices ? 186 : 100000000;
+		if (field == NULL || (*field = count_arg(argv[i + 1], max)) < 0) {
+			fprintf(stderr, "kqe seed: %s: %s\n", argv[i],
+			    field == NULL ? "unknown option" : "not a count in range");
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	return seed_with_keys(cfg, &syn);
 }

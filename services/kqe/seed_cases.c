@@ -276,7 +276,7 @@ check_codes(const char *list, const struct weighted *w, size_t n, char *summary,
 /* ---- ids, months ---- */
 
 /* DEMO_UUID_SQL('demo-<kind>:' || office || ':' || n), as PostgreSQL writes it. */
-static int
+int
 demo_uuid(const char *kind, const char *office, long n, char out[37])
 {
 	char name[128], hex[33];
@@ -325,7 +325,7 @@ phase_rank(const char *phase)
  * columns id, office_id, phase, population under 18. A new result the caller
  * PQclears, or NULL with summary set.
  */
-static PGresult *
+PGresult *
 demo_procedures(struct demo_seed *s, char *summary, size_t size)
 {
 	const char *params[] = { DEMO_CYCLE };
@@ -491,7 +491,7 @@ demo_age_years(uint64_t *rng)
 }
 
 /* Case n of the procedure as a row for stmt_cases_insert; NULL if encryption fails. */
-static json_t *
+json_t *
 demo_case(struct demo_seed *s, const char *procedure, const char *office, long n, const char *id)
 {
 	uint64_t rng = row_rng(DEMO_CASES_SEED, office, n);

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "kqe/crypto.h"
 #include "kqe/db.h"
 #include "kqe/util.h"
@@ -45,6 +47,8 @@ struct demo_seed {
 	long case_analyses;
 	long structure_surveys;
 	long topics;
+	/* kqe seed --synthetic: case analyses added over the first offices (seed_synthetic.c). */
+	long synthetic_offices, synthetic_cases;
 };
 
 /* splitmix64: small, well mixed, and the same on every platform (unlike rand()). */
@@ -52,6 +56,23 @@ uint64_t seed_prng_next(uint64_t *state);
 
 /* Uniform enough in [lo, hi] for demo data (the modulo bias is below 1e-13). */
 long seed_prng_range(uint64_t *state, long lo, long hi);
+
+/* The demo's id of row n of kind for office (DEMO_UUID_SQL in C). 0, or -1. */
+int demo_uuid(const char *kind, const char *office, long n, char out[37]) KQE_MUSTCHECK;
+
+/*
+ * The demo procedures as they are now: columns id, office_id, phase,
+ * population under 18, by office. A result to PQclear, or NULL with summary set.
+ */
+PGresult *demo_procedures(struct demo_seed *s, char *summary, size_t size);
+
+/*
+ * Case analysis n of the procedure, with the demo's distributions: a JSON
+ * object of the case_analyses columns (findings encrypted as kqe-api does),
+ * or NULL if encryption failed.
+ */
+json_t *demo_case(
+    struct demo_seed *s, const char *procedure, const char *office, long n, const char *id);
 
 /*
  * The steps, run in this order after the procedures. Each returns 0, or -1
@@ -68,5 +89,9 @@ int seed_procedure_reports(struct demo_seed *s, char *summary, size_t size) KQE_
 int seed_advice_requests(struct demo_seed *s, char *summary, size_t size) KQE_MUSTCHECK;
 /* The three founding programmes, their calls, applications and clusters (seed_programmes.c). */
 int seed_programmes(struct demo_seed *s, char *summary, size_t size) KQE_MUSTCHECK;
+/* kqe seed --synthetic: s->synthetic_cases more case analyses through COPY (none if 0). */
+int seed_synthetic_cases(struct demo_seed *s, char *summary, size_t size) KQE_MUSTCHECK;
+/* Whether an earlier kqe seed --synthetic committed its cases: 1, 0, or -1 (failed). */
+int seed_synthetic_done(struct demo_seed *s) KQE_MUSTCHECK;
 
 #endif

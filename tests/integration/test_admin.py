@@ -200,6 +200,43 @@ class AdminTest(StackTestCase):
         self.assertEqual(self.stack.sql(foster)[0], counts)
 
 
+    def test_seed_synthetic_adds_cases_once_by_population(self):
+        per_office = "SELECT office_id, count(*) FROM case_analyses GROUP BY 1"
+        before = {office: int(n) for office, n in self.stack.sql(per_office)}
+        r = self.stack.kqe("seed", "--synthetic", "--offices", "5", "--cases", "3000",
+                           check=True)
+        self.assertIn("synthetic: 3000 case analyses over 5 offices", r.stdout)
+        after = {office: int(n) for office, n in self.stack.sql(per_office)}
+        added = {office: n - before.get(office, 0) for office, n in after.items()
+                 if n != before.get(office, 0)}
+        # The first five demo offices, each in proportion to its population under 18.
+        pops = dict(self.stack.sql("SELECT id, coalesce(population_under_18, 0) FROM offices"
+                                   " WHERE id LIKE 'demo-%' ORDER BY id LIMIT 5"))
+        self.assertEqual(sorted(added), sorted(pops))
+        self.assertEqual(sum(added.values()), 3000)
+        total_pop = sum(int(pop) + 1 for pop in pops.values())
+        for office, pop in pops.items():
+            self.assertLessEqual(abs(added[office] - 3000 * (int(pop) + 1) / total_pop), 1.0,
+                                 office)
+        # With the demo's distributions: every result code occurs, and no case is older
+        # than 18 in its closing month.
+        results = [row[0] for row in self.stack.sql(
+            "SELECT DISTINCT result FROM case_analyses ORDER BY 1")]
+        self.assertEqual(len(results), 4, results)
+        self.assertEqual(self.stack.sql_value(
+            "SELECT count(*) FROM case_analyses"
+            " WHERE child_birth_month > closed_month"
+            " OR closed_month - child_birth_month > 18 * 366"), "0")
+        # A second run adds nothing and says so; bad arguments are refused.
+        r = self.stack.kqe("seed", "--synthetic", "--offices", "5", "--cases", "3000",
+                           check=True)
+        self.assertIn("already seeded", r.stdout)
+        self.assertEqual({office: int(n) for office, n in self.stack.sql(per_office)}, after)
+        for args in (["--offices", "0"], ["--offices", "187"], ["--cases", "x"], ["--cases"],
+                     ["--rows", "5"]):
+            with self.subTest(args=args):
+                self.assertEqual(self.stack.kqe("seed", "--synthetic", *args).returncode, 2)
+
 
 class DocsTest(unittest.TestCase):
     def test_security_doc_prints_the_permission_table_of_the_code(self):
