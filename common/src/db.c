@@ -104,6 +104,13 @@ disconnect(struct db *db)
 }
 
 void
+db_no_jit(struct db *db)
+{
+	size_t len = strlen(db->options);
+	snprintf(db->options + len, sizeof(db->options) - len, " -c jit=off");
+}
+
+void
 db_set_breaker(struct db *db, struct breaker *b)
 {
 	db->breaker = b;

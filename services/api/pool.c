@@ -253,6 +253,7 @@ pool_new(const struct config *cfg, void (*run)(struct request *r), struct breake
 		struct pool_thread *t = &p->threads[i];
 		t->pool = p;
 		t->db = db_new(cfg->database_url, cfg->statement_timeout_ms, "kqe-api");
+		db_no_jit(t->db); /* the API runs short statements only */
 		db_set_breaker(t->db, db_breaker);
 		struct redis_settings rs = config_redis_settings(cfg);
 		t->redis = redis_open(&rs);

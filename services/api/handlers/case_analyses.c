@@ -102,10 +102,16 @@ static const struct field_spec fields[] = {
 	" 'findings_enc', c.findings_enc, 'locked', c.locked, 'version', c.version,"               \
 	" 'created_at', kqe_ts(c.created_at), 'updated_at', kqe_ts(c.updated_at))::text"
 
-/* $1 office scope, $2 institute scope: the API's tenant filter (RLS applies as well). */
+/*
+ * $1 office scope, $2 institute scope: the API's tenant filter (RLS applies as well). The
+ * institute's check is a subquery, not a join, so that for everyone else it folds away and
+ * an office's list page reads its index in order (a join made the planner read and sort all
+ * of an office's cases for every page: 13 ms instead of 1.2 ms over a million cases).
+ */
 #define CASE_SCOPE                                                                                 \
-	" ($1::text IS NULL OR c.office_id = $1) AND ($2::text IS NULL OR p.institute_id = $2)"
-#define CASE_FROM " FROM case_analyses c JOIN procedures p ON p.id = c.procedure_id WHERE"
+	" ($1::text IS NULL OR c.office_id = $1) AND ($2::text IS NULL OR EXISTS (SELECT 1"        \
+	" FROM procedures s WHERE s.id = c.procedure_id AND s.institute_id = $2))"
+#define CASE_FROM " FROM case_analyses c WHERE"
 
 /* The columns of the body both INSERT and UPDATE take from the document b. */
 #define CASE_VALUES(X)                                                                             \
@@ -145,7 +151,8 @@ static const struct db_stmt stmt_list = { "case_list",
 	" AND ($6::timestamptz IS NULL OR (c.updated_at, c.id) > ($6, $7::uuid))"
 	" ORDER BY c.updated_at, c.id LIMIT $8" };
 static const struct db_stmt stmt_lock = { "case_lock",
-	"SELECT c.office_id, c.version, " CASE_JSON ", p.cycle, p.phase" CASE_FROM CASE_SCOPE
+	"SELECT c.office_id, c.version, " CASE_JSON ", p.cycle, p.phase"
+	" FROM case_analyses c JOIN procedures p ON p.id = c.procedure_id WHERE" CASE_SCOPE
 	" AND c.id = $3::uuid FOR UPDATE OF c" };
 static const struct db_stmt stmt_insert = {
 	"case_insert",
