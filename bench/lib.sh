@@ -1,5 +1,6 @@
 # bench/lib.sh — what every benchmark needs first; source it from the repository root.
-# Builds RelWithDebInfo (no sanitizers) into build/, starts a throw-away PostgreSQL (durable
+# Builds RelWithDebInfo (no sanitizers) into build/ (or uses the build in $KQE_BENCH_BUILD as it
+# is: the test suite's smoke run of bench/run uses its own), starts a throw-away PostgreSQL (durable
 # settings) and Redis under $work (a /tmp/kqe-bench.* of scripts/lib/stack.sh), exports the kqe
 # environment, migrates and loads the demo state. Processes appended to pids=() are killed and
 # everything is removed on exit.
@@ -8,8 +9,11 @@
 source scripts/lib/stack.sh
 stack_install_deps "$@"
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKQE_SANITIZE=OFF >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
+build=${KQE_BENCH_BUILD:-build}
+if [ -z "${KQE_BENCH_BUILD:-}" ]; then
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKQE_SANITIZE=OFF >/dev/null
+	cmake --build build -j"$(nproc)" >/dev/null
+fi
 
 work=$(stack_tmpdir bench)
 pids=()
@@ -36,13 +40,13 @@ KQE_PSEUDONYM_KEY=$(openssl rand -base64 32)
 KQE_DATA_KEYS=k1:$(openssl rand -base64 32)
 KQE_DATABASE_ADMIN_URL=$(stack_pg_url "$pgport")
 KQE_DATABASE_URL=postgresql://kqe_service@127.0.0.1:$pgport/postgres
-build/bin/kqe migrate >/dev/null 2>&1
-build/bin/kqe seed --demo >/dev/null 2>&1
+"$build"/bin/kqe migrate >/dev/null 2>&1
+"$build"/bin/kqe seed --demo >/dev/null 2>&1
 
 # bench_token ROLE [kqe token create flags…] → a new API key on stdout
 bench_token() {
 	local role=$1
 	shift
-	build/bin/kqe token create --name "bench-$role" --role "$role" "$@" 2>/dev/null |
+	"$build"/bin/kqe token create --name "bench-$role" --role "$role" "$@" 2>/dev/null |
 		sed -n 's/^token: //p'
 }
