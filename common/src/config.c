@@ -136,7 +136,7 @@ static const struct config_var vars[] = {
 	    "lowest level logged: debug, info, warn, error" },
 	{ "KQE_API_THREADS", TYPE_INT, "2", 1, 64, CONFIG_API, OFF(api_threads),
 	    "event-loop threads: HTTP input and output, never waiting on a dependency" },
-	{ "KQE_DB_POOL", TYPE_INT, "4", 1, 256, CONFIG_API, OFF(db_pool),
+	{ "KQE_DB_POOL", TYPE_INT, "16", 1, 256, CONFIG_API, OFF(db_pool),
 	    "threads that run requests needing PostgreSQL or Redis, each with its own "
 	    "connections; one client uses at most half of them, batches at most half" },
 	{ "KQE_DB_QUEUE", TYPE_INT, "512", 1, 100000, CONFIG_API, OFF(db_queue),
