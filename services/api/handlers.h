@@ -44,6 +44,18 @@ extern const struct db_stmt programme_of_team;
 	{                                                                                          \
 		"programme_id", &programme_of_team, SCOPE_NONE, "is not your programme"            \
 	}
+/*
+ * The tenant filter of a § 8 submission (case analyses, structure surveys, topics) with
+ * table alias a: $1 the office scope, $2 the institute scope (row-level security applies as
+ * well). The institute's check is a subquery, not a join, so that for everyone else it folds
+ * away and an office's list page reads its index in order (a join made the planner read and
+ * sort all of an office's cases for every page: 13 ms instead of 1.2 ms over a million).
+ */
+#define SUBMISSION_SCOPE(a)                                                                        \
+	" ($1::text IS NULL OR " a ".office_id = $1) AND ($2::text IS NULL OR EXISTS (SELECT 1"    \
+	" FROM procedures scope_p WHERE scope_p.id = " a ".procedure_id"                           \
+	" AND scope_p.institute_id = $2))"
+
 void procedure_report_html_reply(struct request *r, const json_t *rep);
 
 void health_live(struct request *r);

@@ -93,10 +93,8 @@ static const struct field_spec fields[] = {
 	" 'body', s.body, 'version', s.version, 'created_at', kqe_ts(s.created_at),"               \
 	" 'updated_at', kqe_ts(s.updated_at))::text"
 
-/* $1 office scope, $2 institute scope: the API's tenant filter (RLS applies as well). */
-#define SURVEY_SCOPE                                                                               \
-	" ($1::text IS NULL OR s.office_id = $1) AND ($2::text IS NULL OR p.institute_id = $2)"
-#define SURVEY_FROM " FROM structure_surveys s JOIN procedures p ON p.id = s.procedure_id WHERE"
+#define SURVEY_SCOPE SUBMISSION_SCOPE("s")
+#define SURVEY_FROM " FROM structure_surveys s WHERE"
 
 static const struct db_stmt stmt_get = { "survey_get",
 	"SELECT s.office_id, " SURVEY_JSON SURVEY_FROM SURVEY_SCOPE " AND s.id = $3::uuid" };
@@ -109,7 +107,8 @@ static const struct db_stmt stmt_list = { "survey_list",
 	" AND ($6::timestamptz IS NULL OR (s.updated_at, s.id) > ($6, $7::uuid))"
 	" ORDER BY s.updated_at, s.id LIMIT $8" };
 static const struct db_stmt stmt_lock = { "survey_lock",
-	"SELECT s.office_id, s.version, " SURVEY_JSON ", p.phase" SURVEY_FROM SURVEY_SCOPE
+	"SELECT s.office_id, s.version, " SURVEY_JSON ", p.phase"
+	" FROM structure_surveys s JOIN procedures p ON p.id = s.procedure_id WHERE" SURVEY_SCOPE
 	" AND s.id = $3::uuid FOR UPDATE OF s FOR SHARE OF p" };
 static const struct db_stmt stmt_insert = { "survey_insert",
 	"INSERT INTO structure_surveys (id, procedure_id, office_id, body)"

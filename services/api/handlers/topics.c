@@ -54,10 +54,8 @@ static const struct move moves[] = {
 	" 'version', t.version, 'created_at', kqe_ts(t.created_at),"                               \
 	" 'updated_at', kqe_ts(t.updated_at))::text"
 
-/* $1 office scope, $2 institute scope: the API's tenant filter (RLS applies as well). */
-#define TOPIC_SCOPE                                                                                \
-	" ($1::text IS NULL OR t.office_id = $1) AND ($2::text IS NULL OR p.institute_id = $2)"
-#define TOPIC_FROM " FROM topics t JOIN procedures p ON p.id = t.procedure_id WHERE"
+#define TOPIC_SCOPE SUBMISSION_SCOPE("t")
+#define TOPIC_FROM " FROM topics t WHERE"
 
 static const struct db_stmt stmt_get = { "topic_get",
 	"SELECT t.office_id, " TOPIC_JSON TOPIC_FROM TOPIC_SCOPE " AND t.id = $3::uuid" };
@@ -70,7 +68,8 @@ static const struct db_stmt stmt_list = { "topic_list",
 	" AND ($7::timestamptz IS NULL OR (t.updated_at, t.id) > ($7, $8::uuid))"
 	" ORDER BY t.updated_at, t.id LIMIT $9" };
 static const struct db_stmt stmt_lock = { "topic_lock",
-	"SELECT t.office_id, t.version, " TOPIC_JSON ", p.phase" TOPIC_FROM TOPIC_SCOPE
+	"SELECT t.office_id, t.version, " TOPIC_JSON ", p.phase"
+	" FROM topics t JOIN procedures p ON p.id = t.procedure_id WHERE" TOPIC_SCOPE
 	" AND t.id = $3::uuid FOR UPDATE OF t FOR SHARE OF p" };
 static const struct db_stmt stmt_insert = {
 	"topic_insert",
