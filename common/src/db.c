@@ -469,8 +469,11 @@ read_pipeline(struct db *db, const struct db_stmt *stmt, const enum piped *sent,
 			keep = res;
 		else
 			PQclear(res);
-		if (next_result(db, limit, dropped) != NULL) /* the end of this command's results */
-			*dropped = true;
+		PGresult *more = next_result(db, limit, dropped); /* NULL: the command's end */
+		if (more != NULL) {
+			PQclear(more);
+			*dropped = true; /* out of step with the server */
+		}
 	}
 	if (!*dropped) {
 		PGresult *sync = next_result(db, limit, dropped);
