@@ -15,6 +15,8 @@ FIGURES = {
     "seed_synthetic_s", "rollup_rebuild_s", "healthz_rps", "get_by_id_rps", "get_by_id_p99_ms",
     "list_page_rps", "list_page_p99_ms", "post_rps", "post_vs_pgbench", "post_p99_ms",
     "csv_100k_s", "csv_rows", "api_peak_rss_mb", "aggregator_peak_rss_mb",
+    "freshness_load_rps", "freshness_rollup_p50_s", "freshness_rollup_p99_s",
+    "freshness_report_p50_s", "freshness_report_p99_s",
 }
 # Measured beside a ceiling from the same run.
 WITH_CEILING = {"healthz_rps", "get_by_id_rps", "post_rps"}
